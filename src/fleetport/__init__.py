@@ -1,0 +1,2 @@
+"""Fleetport."""
+__version__ = "0.1.0"

@@ -1,0 +1,101 @@
+"""ASGI middleware at the edge of the HTTP server: request ids, access log, body size limit."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+access_log = logging.getLogger("fleetport.access")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def error_body(code: str, message: str, **extra: Any) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, **extra}})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class EdgeMiddleware:
+    """Gives every request an id (kept from ``X-Request-ID`` when the caller sends one), logs one
+    access line per request, and refuses bodies over the configured limit with 413 before the
+    application reads them whole."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        rid = rid[:64]
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        limit = self.max_body_bytes
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await _too_large(send_with_id, limit)
+                return
+            received = 0
+
+            async def counted_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, counted_receive, send_with_id)
+            except BodyTooLarge:
+                if not response_started:
+                    await _too_large(send_with_id, limit)
+        finally:
+            access_log.info(
+                "%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000
+            )
+            request_id.reset(token)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = error_body("payload_too_large", f"request body is larger than the limit of {limit} bytes",
+                      limit=limit)
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None

@@ -1,0 +1,64 @@
+"""One error shape for the native API: ``{"error": {"code", "message"}}`` with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from fleetport.api.edge import error_body, request_id
+from fleetport.core import errors as core
+
+log = logging.getLogger("fleetport.api")
+
+STATUS = {
+    core.Invalid: 422,
+    core.Unauthenticated: 401,
+    core.PermissionDenied: 403,
+    core.NotFound: 404,
+    core.Conflict: 409,
+    core.FailedPrecondition: 409,
+    core.TooLarge: 413,
+}
+HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+              422: "invalid_argument"}
+
+
+def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
+    return Response(error_body(code, message, **extra), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(core.CoreError)
+    async def on_core_error(_: Request, exc: core.CoreError) -> Response:
+        status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return _json(status, exc.code, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(_: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return _json(400, "malformed_body", "request body is not valid JSON")
+        details = [
+            {"location": ".".join(str(part) for part in p.get("loc", ())), "problem": p.get("msg", "")}
+            for p in problems
+        ]
+        summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
+        return _json(422, "invalid_argument", summary or "request is invalid", details=details)
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(_: Request, exc: HTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return _json(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        rid = request_id.get()
+        log.exception("unexpected error (request %s)", rid)
+        return _json(500, "internal", f"internal error; the server log has the details under request id {rid}")

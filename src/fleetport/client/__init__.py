@@ -1,0 +1,1 @@
+"""Fleetport SDK."""

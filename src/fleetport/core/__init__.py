@@ -1,0 +1,1 @@
+"""Core services: the domain, with no wire format in it."""

@@ -1,0 +1,48 @@
+"""Errors raised by core services.
+
+Core services know no wire format: each dialect (and the native API) maps these to its own
+error shape. The ``code`` is a stable machine-readable name; the message says what was wrong
+and, where it helps, what to do.
+"""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(CoreError):
+    code = "not_found"
+
+
+class PermissionDenied(CoreError):
+    code = "permission_denied"
+
+
+class Unauthenticated(CoreError):
+    code = "unauthenticated"
+
+
+class Conflict(CoreError):
+    code = "conflict"
+
+
+class Invalid(CoreError):
+    """An argument has the right type but a value the domain does not accept."""
+
+    code = "invalid_argument"
+
+
+class FailedPrecondition(CoreError):
+    """The request is well formed but the current state does not allow it."""
+
+    code = "failed_precondition"
+
+
+class TooLarge(CoreError):
+    code = "payload_too_large"

@@ -1,0 +1,347 @@
+"""People and credentials: users, login sessions, API keys, authorizations, and turning a
+bearer token into a Principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection
+
+from fleetport.core import access, validate
+from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from fleetport.core.ids import hash_secret, new_id, new_secret
+from fleetport.core.models import (
+    ApiKey,
+    Authorization,
+    GrantSpec,
+    Page,
+    Session,
+    User,
+    as_utc,
+    decode_cursor,
+    make_page,
+    utcnow,
+)
+from fleetport.core.permissions import ALL_PERMISSIONS, Grant, Principal, validate_grant
+from fleetport.store import Store
+from fleetport.store import queries as q
+from fleetport.store import tables as t
+
+SESSION_PREFIX = "fps_"
+KEY_PREFIX = "fpk_"
+PART_SECRET_PREFIX = "fpp_"
+MIN_KEY_LENGTH = 32
+
+_hasher = PasswordHasher()
+
+
+@dataclass
+class Bootstrap:
+    created: bool
+    email: str
+    password: str | None = None
+    api_key: str | None = None
+    api_key_id: str | None = None
+
+
+class Identity:
+    def __init__(self, store: Store, session_ttl_seconds: int) -> None:
+        self.store = store
+        self.session_ttl = timedelta(seconds=session_ttl_seconds)
+
+    # --- authentication -------------------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
+        digest = hash_secret(token)
+        with self.store.read() as conn:
+            if token.startswith(SESSION_PREFIX):
+                row = q.session_user(conn, digest)
+                if row is None:
+                    raise Unauthenticated("session token is not valid; log in again")
+                if as_utc(row["session_expires_at"]) <= utcnow():  # type: ignore[operator]
+                    raise Unauthenticated("session has expired; log in again")
+                return self._principal(conn, "user", row["id"], row["email"], bool(row["is_admin"]),
+                                       user_id=row["id"])
+            if token.startswith(PART_SECRET_PREFIX):
+                part = q.part_by_secret(conn, digest)
+                if part is None:
+                    raise Unauthenticated("part secret is not valid")
+                return Principal(kind="part", id=part["id"], display=f"part {part['id']}", part_id=part["id"])
+            key = q.api_key_by_secret(conn, digest)
+            if key is None:
+                raise Unauthenticated("API key is not valid (deleted, rotated or mistyped)")
+            return self._principal(conn, "api_key", key["id"], key["name"], bool(key["is_admin"]),
+                                   api_key_id=key["id"], user_id=key["created_by"])
+
+    def authenticate_key(self, key_id: str, secret: str) -> Principal:
+        """Key id plus secret, as the gRPC Authenticate call presents them."""
+        principal = self.authenticate(secret)
+        if principal.api_key_id != key_id:
+            raise Unauthenticated("API key id and key do not match")
+        return principal
+
+    def _principal(self, conn: Connection, subject_type: str, subject_id: str, display: str,
+                   is_admin: bool, **ids: str | None) -> Principal:
+        grants = tuple(
+            Grant(a["role"], a["resource_type"], a["resource_id"], a["organization_id"])
+            for a in q.authorizations_of(conn, subject_type, [subject_id])
+        )
+        return Principal(kind=subject_type, id=subject_id, display=display, is_admin=is_admin,  # type: ignore[arg-type]
+                         grants=grants, **ids)  # type: ignore[arg-type]
+
+    # --- users and sessions ---------------------------------------------------------------
+
+    def create_user(self, p: Principal, email: str, name: str, password: str | None,
+                    is_admin: bool = False) -> User:
+        access.require_admin(p, "creating users")
+        with self.store.write() as conn:
+            return self._insert_user(conn, email, name, password, is_admin)
+
+    def _insert_user(self, conn: Connection, email: str, name: str, password: str | None,
+                     is_admin: bool) -> User:
+        email = validate.email(email)
+        if q.find_one(conn, t.users, email=email) is not None:
+            raise Conflict(f"a user with email {email} already exists")
+        row = {
+            "id": new_id(),
+            "email": email,
+            "name": validate.name(name, "user name") if name else "",
+            "password_hash": _hasher.hash(validate.password(password)) if password is not None else None,
+            "is_admin": is_admin,
+            "created_at": utcnow(),
+        }
+        q.insert_row(conn, t.users, **row)
+        return User.from_row(row)  # type: ignore[arg-type]
+
+    def get_user(self, p: Principal, user_id: str) -> User:
+        if user_id == "me":
+            if p.user_id is None:
+                raise NotFound("this credential belongs to no user")
+            user_id = p.user_id
+        if not p.is_admin and user_id != p.user_id:
+            raise PermissionDenied("only administrators read other users")
+        with self.store.read() as conn:
+            row = q.get(conn, t.users, validate.entity_id(user_id, "user"))
+        if row is None:
+            raise NotFound(f"user {user_id} not found")
+        return User.from_row(row)
+
+    def find_user_by_email(self, email: str) -> User | None:
+        with self.store.read() as conn:
+            row = q.find_one(conn, t.users, email=validate.email(email))
+        return User.from_row(row) if row else None
+
+    def list_users(self, p: Principal, limit: int, cursor: str | None) -> Page[User]:
+        access.require_admin(p, "listing users")
+        with self.store.read() as conn:
+            rows = q.page(conn, t.users, limit=limit, after=decode_cursor(cursor))
+        return make_page(rows, limit, User.from_row)
+
+    def delete_user(self, p: Principal, user_id: str) -> None:
+        access.require_admin(p, "deleting users")
+        with self.store.write() as conn:
+            user_id = validate.entity_id(user_id, "user")
+            if user_id == p.user_id:
+                raise Conflict("you cannot delete the user you are logged in as")
+            q.delete_rows(conn, t.authorizations, subject_type="user", subject_id=user_id)
+            if q.delete_rows(conn, t.users, id=user_id) == 0:
+                raise NotFound(f"user {user_id} not found")
+
+    def set_password(self, p: Principal, user_id: str, password: str) -> None:
+        if not p.is_admin and p.user_id != user_id:
+            raise PermissionDenied("only administrators change other users' passwords")
+        with self.store.write() as conn:
+            hashed = _hasher.hash(validate.password(password))
+            if q.update_row(conn, t.users, validate.entity_id(user_id, "user"), password_hash=hashed) == 0:
+                raise NotFound(f"user {user_id} not found")
+            q.delete_rows(conn, t.sessions, user_id=user_id)
+
+    def login(self, email: str, password: str) -> Session:
+        failure = Unauthenticated("email or password is wrong")
+        with self.store.read() as conn:
+            row = q.find_one(conn, t.users, email=(email or "").strip().lower())
+        if row is None or not row["password_hash"]:
+            raise failure
+        try:
+            _hasher.verify(row["password_hash"], password)
+        except (VerificationError, InvalidHashError):
+            raise failure from None
+        token = new_secret(SESSION_PREFIX)
+        now = utcnow()
+        expires = now + self.session_ttl
+        with self.store.write() as conn:
+            q.insert_row(conn, t.sessions, id=new_id(), token_hash=hash_secret(token), user_id=row["id"],
+                         created_at=now, expires_at=expires)
+            if _hasher.check_needs_rehash(row["password_hash"]):
+                q.update_row(conn, t.users, row["id"], password_hash=_hasher.hash(password))
+        return Session(token=token, expires_at=expires, user=User.from_row(row))
+
+    def logout(self, token: str) -> None:
+        with self.store.write() as conn:
+            q.delete_rows(conn, t.sessions, token_hash=hash_secret(token))
+
+    # --- API keys -------------------------------------------------------------------------
+
+    def create_key(self, p: Principal, organization_id: str, name: str, grants: list[GrantSpec]) -> ApiKey:
+        if not grants:
+            raise Invalid("an API key needs at least one authorization")
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_api_keys", organization_id)
+            return self._insert_key(conn, p, org["id"], name, grants)
+
+    def _insert_key(self, conn: Connection, p: Principal, org_id: str, name: str,
+                    grants: list[GrantSpec]) -> ApiKey:
+        key_id, secret, now = new_id(), new_secret(KEY_PREFIX), utcnow()
+        row = {"id": key_id, "name": validate.name(name, "key name"), "secret_hash": hash_secret(secret),
+               "organization_id": org_id, "created_by": p.user_id, "is_admin": False, "created_at": now}
+        q.insert_row(conn, t.api_keys, **row)
+        auths = [self._grant(conn, p, org_id, "api_key", key_id, g) for g in grants]
+        key = ApiKey.from_row(row, auths)  # type: ignore[arg-type]
+        key.secret = secret
+        return key
+
+    def list_keys(self, p: Principal, organization_id: str, limit: int, cursor: str | None) -> Page[ApiKey]:
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "manage_api_keys", organization_id)
+            rows = q.page(conn, t.api_keys, limit=limit, after=decode_cursor(cursor), organization_id=org["id"])
+            page = make_page(rows, limit, lambda r: ApiKey.from_row(r, []))
+            by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in page.items}
+            for a in q.authorizations_of(conn, "api_key", by_key):
+                by_key[a["subject_id"]].append(Authorization.from_row(a))
+        return page
+
+    def _key_row(self, conn: Connection, p: Principal, key_id: str) -> dict:  # type: ignore[type-arg]
+        row = q.get(conn, t.api_keys, validate.entity_id(key_id, "API key"))
+        if row is None:
+            raise NotFound(f"API key {key_id} not found")
+        if row["organization_id"] is None:
+            access.require_admin(p, "administrator keys")
+        elif p.api_key_id != row["id"]:
+            access.organization(conn, p, "manage_api_keys", row["organization_id"])
+        return dict(row)
+
+    def get_key(self, p: Principal, key_id: str) -> ApiKey:
+        with self.store.read() as conn:
+            row = self._key_row(conn, p, key_id)
+            auths = [Authorization.from_row(a) for a in q.authorizations_of(conn, "api_key", [row["id"]])]
+        return ApiKey.from_row(row, auths)  # type: ignore[arg-type]
+
+    def delete_key(self, p: Principal, key_id: str) -> None:
+        with self.store.write() as conn:
+            row = self._key_row(conn, p, key_id)
+            q.delete_rows(conn, t.authorizations, subject_type="api_key", subject_id=row["id"])
+            q.delete_rows(conn, t.api_keys, id=row["id"])
+
+    def rotate_key(self, p: Principal, key_id: str) -> ApiKey:
+        """A new secret for the same key id; the old secret stops working at once."""
+        with self.store.write() as conn:
+            row = self._key_row(conn, p, key_id)
+            secret = new_secret(KEY_PREFIX)
+            q.update_row(conn, t.api_keys, row["id"], secret_hash=hash_secret(secret))
+            auths = [Authorization.from_row(a) for a in q.authorizations_of(conn, "api_key", [row["id"]])]
+        key = ApiKey.from_row(row, auths)  # type: ignore[arg-type]
+        key.secret = secret
+        return key
+
+    def clone_key(self, p: Principal, key_id: str, name: str | None = None) -> ApiKey:
+        """A new key holding the same authorizations as an existing one."""
+        with self.store.write() as conn:
+            row = self._key_row(conn, p, key_id)
+            if row["organization_id"] is None:
+                raise Invalid("administrator keys cannot be cloned")
+            grants = [GrantSpec(a["role"], a["resource_type"], a["resource_id"])
+                      for a in q.authorizations_of(conn, "api_key", [row["id"]])]
+            return self._insert_key(conn, p, row["organization_id"], name or f"{row['name']} (copy)", grants)
+
+    # --- authorizations -------------------------------------------------------------------
+
+    def _grant(self, conn: Connection, p: Principal, org_id: str, subject_type: str, subject_id: str,
+               g: GrantSpec) -> Authorization:
+        validate_grant(g.role, g.resource_type)
+        resource_id = validate.entity_id(g.resource_id, g.resource_type)
+        if access.resource_organization(conn, g.resource_type, resource_id) != org_id:
+            raise Invalid(f"{g.resource_type} {resource_id} does not belong to organization {org_id}")
+        existing = q.find_one(conn, t.authorizations, subject_type=subject_type, subject_id=subject_id,
+                              role=g.role, resource_type=g.resource_type, resource_id=resource_id)
+        if existing is not None:
+            return Authorization.from_row(existing)
+        row = {"id": new_id(), "subject_type": subject_type, "subject_id": subject_id, "role": g.role,
+               "resource_type": g.resource_type, "resource_id": resource_id, "organization_id": org_id,
+               "created_at": utcnow()}
+        q.insert_row(conn, t.authorizations, **row)
+        return Authorization.from_row(row)  # type: ignore[arg-type]
+
+    def add_authorization(self, p: Principal, organization_id: str, subject_type: str, subject_id: str,
+                          grant: GrantSpec) -> Authorization:
+        if subject_type not in ("user", "api_key"):
+            raise Invalid("subject_type must be 'user' or 'api_key'")
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", organization_id)
+            table = t.users if subject_type == "user" else t.api_keys
+            subject = q.get(conn, table, validate.entity_id(subject_id, subject_type))
+            if subject is None:
+                raise NotFound(f"{subject_type} {subject_id} not found")
+            if subject_type == "api_key" and subject["organization_id"] != org["id"]:
+                raise Invalid(f"API key {subject_id} belongs to another organization")
+            return self._grant(conn, p, org["id"], subject_type, subject["id"], grant)
+
+    def remove_authorization(self, p: Principal, organization_id: str, authorization_id: str) -> None:
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", organization_id)
+            auth_id = validate.entity_id(authorization_id, "authorization")
+            if q.delete_rows(conn, t.authorizations, id=auth_id, organization_id=org["id"]) == 0:
+                raise NotFound(f"authorization {authorization_id} not found in organization {org['id']}")
+
+    def list_authorizations(self, p: Principal, organization_id: str, limit: int,
+                            cursor: str | None) -> Page[Authorization]:
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", organization_id)
+            rows = q.page(conn, t.authorizations, limit=limit, after=decode_cursor(cursor),
+                          organization_id=org["id"])
+        return make_page(rows, limit, Authorization.from_row)
+
+    def check_permissions(self, p: Principal, resource_type: str, resource_id: str,
+                          permissions: list[str]) -> list[str]:
+        """Which of the given permissions the caller holds on the resource."""
+        unknown = sorted(set(permissions) - ALL_PERMISSIONS)
+        if unknown:
+            raise Invalid(f"unknown permissions: {', '.join(unknown)}")
+        check = {"organization": access.organization, "location": access.location,
+                 "robot": access.machine}.get(resource_type)
+        if check is None:
+            raise Invalid("resource_type must be organization, location or robot")
+        granted = []
+        with self.store.read() as conn:
+            for perm in permissions:
+                try:
+                    check(conn, p, perm, resource_id)
+                except PermissionDenied:
+                    continue
+                granted.append(perm)
+        return granted
+
+    # --- first start ----------------------------------------------------------------------
+
+    def bootstrap(self, email: str, password: str | None, api_key: str | None) -> Bootstrap:
+        """Create the first administrator and an administrator key, once."""
+        with self.store.write() as conn:
+            if q.count(conn, t.users, is_admin=True) > 0:
+                return Bootstrap(created=False, email=email)
+            if api_key is not None and (len(api_key) < MIN_KEY_LENGTH or not _url_safe(api_key)):
+                raise Invalid(f"FLEETPORT_ADMIN_API_KEY must be at least {MIN_KEY_LENGTH} URL-safe characters")
+            password = password or new_secret()[:20]
+            user = self._insert_user(conn, email, "Administrator", password, True)
+            secret = api_key or new_secret(KEY_PREFIX)
+            key_id = new_id()
+            q.insert_row(conn, t.api_keys, id=key_id, name="bootstrap admin key", secret_hash=hash_secret(secret),
+                         organization_id=None, created_by=user.id, is_admin=True, created_at=utcnow())
+        return Bootstrap(created=True, email=user.email, password=password, api_key=secret, api_key_id=key_id)
+
+
+def _url_safe(value: str) -> bool:
+    return all(c.isascii() and (c.isalnum() or c in "-_.~") for c in value)

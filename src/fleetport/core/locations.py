@@ -1,0 +1,149 @@
+"""Locations: nested, owned by one organization, shareable with others, with secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetport.core import access, validate
+from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
+from fleetport.core.ids import new_id, new_secret
+from fleetport.core.models import Location, Page, Secret, decode_cursor, make_page, utcnow
+from fleetport.core.permissions import Principal
+from fleetport.store import Store
+from fleetport.store import queries as q
+from fleetport.store import tables as t
+
+
+class Locations:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, p: Principal, organization_id: str, name: str, *, parent_id: str | None = None,
+               metadata: dict[str, Any] | None = None) -> Location:
+        row = {"id": new_id(), "name": validate.name(name, "location name"), "parent_id": None,
+               "metadata": validate.json_object(metadata or {}, "metadata"), "created_at": utcnow()}
+        with self.store.write() as conn:
+            if parent_id:
+                parent = access.location(conn, p, "update_location", parent_id)
+                if parent["organization_id"] != validate.entity_id(organization_id, "organization"):
+                    raise Invalid(f"parent location {parent_id} belongs to another organization")
+                row["parent_id"] = parent["id"]
+                row["organization_id"] = parent["organization_id"]
+            else:
+                row["organization_id"] = access.organization(conn, p, "create_location", organization_id)["id"]
+            q.insert_row(conn, t.locations, **row)
+        return Location.from_row(row)  # type: ignore[arg-type]
+
+    def get(self, p: Principal, location_id: str) -> Location:
+        with self.store.read() as conn:
+            loc = Location.from_row(access.location(conn, p, "read_location", location_id))
+            loc.shared_with = [s["organization_id"] for s in q.find(conn, t.location_shares, order_by="created_at",
+                                                                   location_id=loc.id)]
+        return loc
+
+    def list(self, p: Principal, limit: int, cursor: str | None, *,
+             organization_id: str | None = None) -> Page[Location]:
+        """Locations the caller may read; with ``organization_id``, those owned by or shared with it."""
+        with self.store.read() as conn:
+            scope = p.scope(conn, "read_location")
+            if organization_id is not None:
+                org_id = validate.entity_id(organization_id, "organization")
+                if q.get(conn, t.organizations, org_id) is None:
+                    raise NotFound(f"organization {organization_id} not found")
+                shared = q.locations_shared_with(conn, [org_id])
+                in_org = q.any_of(t.locations.c.organization_id == org_id, q.in_(t.locations.c.id, shared))
+                if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
+                    raise access.deny("read_location", f"organization {org_id}")
+            else:
+                in_org = None
+            visible = None if scope.everything else q.any_of(
+                q.in_(t.locations.c.organization_id, scope.organizations), q.in_(t.locations.c.id, scope.locations)
+            )
+            clauses = [c for c in (in_org, visible) if c is not None]
+            rows = q.page(conn, t.locations, limit=limit, after=decode_cursor(cursor),
+                          scope=q.all_of(*clauses) if clauses else None)
+        return make_page(rows, limit, Location.from_row)
+
+    def update(self, p: Principal, location_id: str, *, name: str | None = None, parent_id: str | None = None,
+               metadata: dict[str, Any] | None = None) -> Location:
+        """``parent_id`` moves the location under another one of its organization; pass "" to make it a
+        top-level location."""
+        with self.store.write() as conn:
+            row = dict(access.location(conn, p, "update_location", location_id))
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = validate.name(name, "location name")
+            if parent_id is not None:
+                if parent_id == "":
+                    changes["parent_id"] = None
+                else:
+                    parent = access.location(conn, p, "update_location", parent_id)
+                    if parent["organization_id"] != row["organization_id"]:
+                        raise Invalid("a location can only be nested under a location of its own organization")
+                    if row["id"] in {a["id"] for a in q.location_ancestors(conn, parent["id"])}:
+                        raise Invalid("a location cannot be nested under itself or one of its sub-locations")
+                    changes["parent_id"] = parent["id"]
+            if metadata is not None:
+                changes["metadata"] = validate.json_object(metadata, "metadata")
+            if changes:
+                q.update_row(conn, t.locations, row["id"], **changes)
+                row.update(changes)
+        return Location.from_row(row)  # type: ignore[arg-type]
+
+    def delete(self, p: Principal, location_id: str) -> None:
+        with self.store.write() as conn:
+            row = access.location(conn, p, "delete_location", location_id)
+            if q.count(conn, t.machines, location_id=row["id"]):
+                raise FailedPrecondition(f"location {row['id']} still has machines; move or delete them first")
+            if q.count(conn, t.locations, parent_id=row["id"]):
+                raise FailedPrecondition(f"location {row['id']} has sub-locations; delete or move them first")
+            q.delete_rows(conn, t.authorizations, resource_id=row["id"])
+            q.delete_rows(conn, t.locations, id=row["id"])
+
+    # --- sharing --------------------------------------------------------------------------
+
+    def share(self, p: Principal, location_id: str, organization_id: str) -> None:
+        with self.store.write() as conn:
+            row = access.location(conn, p, "update_location", location_id)
+            org_id = validate.entity_id(organization_id, "organization")
+            if q.get(conn, t.organizations, org_id) is None:
+                raise NotFound(f"organization {organization_id} not found")
+            if org_id == row["organization_id"]:
+                raise Invalid("a location is always visible to the organization that owns it")
+            if q.find_one(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
+                raise Conflict(f"location {row['id']} is already shared with organization {org_id}")
+            q.insert_row(conn, t.location_shares, location_id=row["id"], organization_id=org_id,
+                         created_at=utcnow())
+
+    def unshare(self, p: Principal, location_id: str, organization_id: str) -> None:
+        with self.store.write() as conn:
+            row = access.location(conn, p, "update_location", location_id)
+            org_id = validate.entity_id(organization_id, "organization")
+            if not q.delete_rows(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
+                raise NotFound(f"location {row['id']} is not shared with organization {org_id}")
+
+    def organizations_with_access(self, p: Principal, location_id: str) -> tuple[str, list[str]]:
+        """The owning organization and those the location is shared with."""
+        loc = self.get(p, location_id)
+        return loc.organization_id, loc.shared_with
+
+    # --- secrets --------------------------------------------------------------------------
+
+    def create_secret(self, p: Principal, location_id: str) -> Secret:
+        row = {"id": new_id(), "secret": new_secret(), "created_at": utcnow()}
+        with self.store.write() as conn:
+            loc = access.location(conn, p, "manage_location_secrets", location_id)
+            q.insert_row(conn, t.location_secrets, location_id=loc["id"], **row)
+        return Secret.from_row(row)  # type: ignore[arg-type]
+
+    def secrets(self, p: Principal, location_id: str) -> list[Secret]:
+        with self.store.read() as conn:
+            loc = access.location(conn, p, "manage_location_secrets", location_id)
+            return [Secret.from_row(r) for r in q.find(conn, t.location_secrets, location_id=loc["id"])]
+
+    def delete_secret(self, p: Principal, location_id: str, secret_id: str) -> None:
+        with self.store.write() as conn:
+            loc = access.location(conn, p, "manage_location_secrets", location_id)
+            sid = validate.entity_id(secret_id, "location secret")
+            if not q.delete_rows(conn, t.location_secrets, id=sid, location_id=loc["id"]):
+                raise NotFound(f"secret {secret_id} not found on location {loc['id']}")

@@ -1,0 +1,244 @@
+"""Machines (robots) and their parts: config with full history, part secrets, restart flag."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping
+
+from fleetport.core import access, validate
+from fleetport.core.errors import Conflict, FailedPrecondition, NotFound
+from fleetport.core.identity import PART_SECRET_PREFIX
+from fleetport.core.ids import hash_secret, new_id, new_secret
+from fleetport.core.models import (
+    ConfigRevision,
+    Machine,
+    Page,
+    Part,
+    Secret,
+    decode_cursor,
+    make_page,
+    utcnow,
+)
+from fleetport.core.permissions import Principal
+from fleetport.store import Store
+from fleetport.store import queries as q
+from fleetport.store import tables as t
+
+DOMAIN = "fleetport.local"
+
+
+def _label(value: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:40] or "part"
+
+
+def _addresses(machine_name: str, part_name: str, location_id: str) -> dict[str, str]:
+    dns = f"{_label(machine_name)}-{_label(part_name)}"
+    zone = location_id.replace("-", "")[:10]
+    return {"dns_name": dns, "fqdn": f"{dns}.{zone}.{DOMAIN}", "local_fqdn": f"{dns}.{zone}.local.{DOMAIN}"}
+
+
+class Machines:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- machines -------------------------------------------------------------------------
+
+    def create(self, p: Principal, location_id: str, name: str, *, metadata: dict[str, Any] | None = None,
+               rentable: bool = False, main_part_name: str | None = None) -> Machine:
+        """A new machine, with its main part."""
+        now = utcnow()
+        row = {"id": new_id(), "name": validate.name(name, "machine name"), "rentable": bool(rentable),
+               "metadata": validate.json_object(metadata or {}, "metadata"), "created_at": now}
+        with self.store.write() as conn:
+            loc = access.location(conn, p, "create_robot", location_id)
+            row.update(organization_id=loc["organization_id"], location_id=loc["id"])
+            q.insert_row(conn, t.machines, **row)
+            self._insert_part(conn, row, main_part_name or f"{row['name']}-main", main=True)
+        return Machine.from_row(row)  # type: ignore[arg-type]
+
+    def get(self, p: Principal, machine_id: str) -> Machine:
+        with self.store.read() as conn:
+            return Machine.from_row(access.machine(conn, p, "read_robot", machine_id))
+
+    def list(self, p: Principal, limit: int, cursor: str | None, *, location_id: str | None = None,
+             organization_id: str | None = None, rentable: bool | None = None) -> Page[Machine]:
+        """Machines the caller may read, narrowed by location, organization or the rentable flag.
+        Naming a location or organization the caller has no access to at all is refused."""
+        with self.store.read() as conn:
+            scope = p.scope(conn, "read_robot")
+            where: dict[str, Any] = {}
+            if location_id is not None:
+                loc = q.get(conn, t.locations, validate.entity_id(location_id, "location"))
+                if loc is None:
+                    raise NotFound(f"location {location_id} not found")
+                if not (scope.covers_location(loc["id"], loc["organization_id"])
+                        or p.reaches_organization("read_robot", loc["organization_id"])):
+                    raise access.deny("read_robot", f"location {location_id}")
+                where["location_id"] = loc["id"]
+            if organization_id is not None:
+                org_id = validate.entity_id(organization_id, "organization")
+                if q.get(conn, t.organizations, org_id) is None:
+                    raise NotFound(f"organization {organization_id} not found")
+                if not p.reaches_organization("read_robot", org_id):
+                    raise access.deny("read_robot", f"organization {organization_id}")
+                where["organization_id"] = org_id
+            if rentable is not None:
+                where["rentable"] = rentable
+            m = t.machines
+            visible = None if scope.everything else q.any_of(
+                q.in_(m.c.organization_id, scope.organizations),
+                q.in_(m.c.location_id, scope.locations),
+                q.in_(m.c.id, scope.robots),
+            )
+            rows = q.page(conn, m, limit=limit, after=decode_cursor(cursor), scope=visible, **where)
+        return make_page(rows, limit, Machine.from_row)
+
+    def update(self, p: Principal, machine_id: str, *, name: str | None = None, location_id: str | None = None,
+               metadata: dict[str, Any] | None = None, rentable: bool | None = None) -> Machine:
+        with self.store.write() as conn:
+            row = dict(access.machine(conn, p, "update_robot", machine_id))
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = validate.name(name, "machine name")
+            if location_id is not None and location_id != row["location_id"]:
+                target = access.location(conn, p, "create_robot", location_id)
+                changes.update(location_id=target["id"], organization_id=target["organization_id"])
+            if metadata is not None:
+                changes["metadata"] = validate.json_object(metadata, "metadata")
+            if rentable is not None:
+                changes["rentable"] = rentable
+            if changes:
+                q.update_row(conn, t.machines, row["id"], **changes)
+                row.update(changes)
+                if "name" in changes or "location_id" in changes:
+                    for part in q.find(conn, t.parts, machine_id=row["id"]):
+                        q.update_row(conn, t.parts, part["id"],
+                                     **_addresses(row["name"], part["name"], row["location_id"]))
+        return Machine.from_row(row)  # type: ignore[arg-type]
+
+    def delete(self, p: Principal, machine_id: str) -> None:
+        with self.store.write() as conn:
+            row = access.machine(conn, p, "delete_robot", machine_id)
+            q.delete_rows(conn, t.authorizations, resource_id=row["id"])
+            q.delete_rows(conn, t.machines, id=row["id"])
+
+    # --- parts ----------------------------------------------------------------------------
+
+    def _insert_part(self, conn: Connection, machine: RowMapping | dict[str, Any], name: str,
+                     main: bool) -> dict[str, Any]:
+        name = validate.name(name, "part name")
+        if q.find_one(conn, t.parts, machine_id=machine["id"], name=name):
+            raise Conflict(f"machine {machine['id']} already has a part named {name!r}")
+        row = {"id": new_id(), "machine_id": machine["id"], "name": name, "main_part": main,
+               "restart_required": False, "config": {}, "config_updated_at": None, "last_access": None,
+               "metadata": {}, "created_at": utcnow(),
+               **_addresses(machine["name"], name, machine["location_id"])}
+        q.insert_row(conn, t.parts, **row)
+        return row
+
+    def create_part(self, p: Principal, machine_id: str, name: str) -> Part:
+        with self.store.write() as conn:
+            machine = access.machine(conn, p, "update_robot", machine_id)
+            return Part.from_row(self._insert_part(conn, machine, name, main=False))  # type: ignore[arg-type]
+
+    def get_part(self, p: Principal, part_id: str) -> Part:
+        with self.store.read() as conn:
+            row, _ = access.part(conn, p, "read_robot", part_id)
+        return Part.from_row(row)
+
+    def parts(self, p: Principal, machine_id: str) -> list[Part]:
+        with self.store.read() as conn:
+            machine = access.machine(conn, p, "read_robot", machine_id)
+            return [Part.from_row(r) for r in q.find(conn, t.parts, machine_id=machine["id"])]
+
+    def update_part(self, p: Principal, part_id: str, *, name: str | None = None, main_part: bool | None = None,
+                    metadata: dict[str, Any] | None = None, restart_required: bool | None = None) -> Part:
+        """``main_part=True`` makes this the main part; the previous main part stops being one."""
+        with self.store.write() as conn:
+            row, machine = access.part(conn, p, "update_robot", part_id)
+            row = dict(row)
+            changes: dict[str, Any] = {}
+            if name is not None and name != row["name"]:
+                changes["name"] = validate.name(name, "part name")
+                if q.find_one(conn, t.parts, machine_id=machine["id"], name=changes["name"]):
+                    raise Conflict(f"machine {machine['id']} already has a part named {changes['name']!r}")
+                changes.update(_addresses(machine["name"], changes["name"], machine["location_id"]))
+            if main_part is not None and main_part != row["main_part"]:
+                if not main_part:
+                    raise FailedPrecondition("a machine needs a main part: mark another part main instead")
+                q.update_where(conn, t.parts, {"machine_id": machine["id"]}, main_part=False)
+                changes["main_part"] = True
+            if metadata is not None:
+                changes["metadata"] = validate.json_object(metadata, "metadata")
+            if restart_required is not None:
+                changes["restart_required"] = restart_required
+            if changes:
+                q.update_row(conn, t.parts, row["id"], **changes)
+                row.update(changes)
+        return Part.from_row(row)  # type: ignore[arg-type]
+
+    def delete_part(self, p: Principal, part_id: str) -> None:
+        with self.store.write() as conn:
+            row, _ = access.part(conn, p, "update_robot", part_id)
+            if row["main_part"]:
+                raise FailedPrecondition("the main part cannot be deleted: mark another part main first")
+            q.delete_rows(conn, t.parts, id=row["id"])
+
+    def mark_restart(self, p: Principal, part_id: str) -> Part:
+        with self.store.write() as conn:
+            row, _ = access.part(conn, p, "control_robot", part_id)
+            q.update_row(conn, t.parts, row["id"], restart_required=True)
+        return Part.from_row({**row, "restart_required": True})  # type: ignore[arg-type]
+
+    # --- config ---------------------------------------------------------------------------
+
+    def get_config(self, p: Principal, part_id: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            row, _ = access.part(conn, p, "read_robot_config", part_id)
+        if p.kind == "part":
+            with self.store.write() as conn:
+                q.update_row(conn, t.parts, row["id"], last_access=utcnow())
+        return dict(row["config"] or {})
+
+    def set_config(self, p: Principal, part_id: str, config: dict[str, Any]) -> Part:
+        """Replaces the part's config; the config it replaces goes into the history."""
+        config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
+        now = utcnow()
+        with self.store.write() as conn:
+            row, _ = access.part(conn, p, "update_robot_config", part_id)
+            q.insert_row(conn, t.part_config_history, id=new_id(), part_id=row["id"],
+                         previous_config=row["config"] or {}, edited_by=p.display, edited_at=now)
+            q.update_row(conn, t.parts, row["id"], config=config, config_updated_at=now)
+        return Part.from_row({**row, "config": config, "config_updated_at": now})  # type: ignore[arg-type]
+
+    def config_history(self, p: Principal, part_id: str, limit: int, cursor: str | None) -> Page[ConfigRevision]:
+        """Newest edit first."""
+        with self.store.read() as conn:
+            row, _ = access.part(conn, p, "read_robot_config", part_id)
+            rows = q.page_desc(conn, t.part_config_history, limit=limit, before=decode_cursor(cursor),
+                               part_id=row["id"])
+        return make_page(rows, limit, ConfigRevision.from_row)
+
+    # --- secrets --------------------------------------------------------------------------
+
+    def create_secret(self, p: Principal, part_id: str) -> Secret:
+        secret = new_secret(PART_SECRET_PREFIX)
+        row = {"id": new_id(), "secret": secret, "created_at": utcnow()}
+        with self.store.write() as conn:
+            part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
+            q.insert_row(conn, t.part_secrets, part_id=part["id"], secret_hash=hash_secret(secret), **row)
+        return Secret.from_row(row)  # type: ignore[arg-type]
+
+    def secrets(self, p: Principal, part_id: str) -> list[Secret]:
+        with self.store.read() as conn:
+            part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
+            return [Secret.from_row(r) for r in q.find(conn, t.part_secrets, part_id=part["id"])]
+
+    def delete_secret(self, p: Principal, part_id: str, secret_id: str) -> None:
+        with self.store.write() as conn:
+            part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
+            sid = validate.entity_id(secret_id, "part secret")
+            if not q.delete_rows(conn, t.part_secrets, id=sid, part_id=part["id"]):
+                raise NotFound(f"secret {secret_id} not found on part {part['id']}")

@@ -1,0 +1,254 @@
+"""Plain typed objects returned by core services."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import RowMapping
+
+from fleetport.core.errors import Invalid
+from fleetport.core.ids import is_uuid
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; everything stored is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    if not is_uuid(raw):
+        raise Invalid("cursor is not one this server issued; pass the next_cursor of the previous page")
+    return raw
+
+
+def make_page(rows: Sequence[RowMapping], limit: int, build: Callable[[RowMapping], T]) -> Page[T]:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([build(r) for r in rows], encode_cursor(rows[-1]["id"]) if more and rows else None)
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> User:
+        return cls(r["id"], r["email"], r["name"], bool(r["is_admin"]), as_utc(r["created_at"]))  # type: ignore[arg-type]
+
+
+@dataclass
+class Session:
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass
+class Authorization:
+    id: str
+    subject_type: str
+    subject_id: str
+    role: str
+    resource_type: str
+    resource_id: str
+    organization_id: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Authorization:
+        return cls(
+            r["id"], r["subject_type"], r["subject_id"], r["role"], r["resource_type"],
+            r["resource_id"], r["organization_id"], as_utc(r["created_at"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class GrantSpec:
+    """An authorization to give: role on a resource."""
+
+    role: str
+    resource_type: str
+    resource_id: str
+
+
+@dataclass
+class ApiKey:
+    id: str
+    name: str
+    organization_id: str | None
+    is_admin: bool
+    created_at: datetime
+    authorizations: list[Authorization] = field(default_factory=list)
+    secret: str | None = None  # only when just created or rotated
+
+    @classmethod
+    def from_row(cls, r: RowMapping, authorizations: list[Authorization]) -> ApiKey:
+        return cls(
+            r["id"], r["name"], r["organization_id"], bool(r["is_admin"]),
+            as_utc(r["created_at"]), authorizations,  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class Organization:
+    id: str
+    name: str
+    public_namespace: str | None
+    region: str
+    cid: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Organization:
+        return cls(
+            r["id"], r["name"], r["public_namespace"], r["region"], r["cid"],
+            r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class Member:
+    user: User
+    authorizations: list[Authorization]
+
+
+@dataclass
+class Invite:
+    id: str
+    organization_id: str
+    email: str
+    authorizations: list[GrantSpec]
+    sent_count: int
+    last_sent_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Invite:
+        return cls(
+            r["id"], r["organization_id"], r["email"],
+            [GrantSpec(**a) for a in r["authorizations"]],
+            r["sent_count"], as_utc(r["last_sent_at"]), as_utc(r["created_at"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class Location:
+    id: str
+    organization_id: str
+    parent_id: str | None
+    name: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    shared_with: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Location:
+        return cls(
+            r["id"], r["organization_id"], r["parent_id"], r["name"],
+            r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class Secret:
+    id: str
+    secret: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Secret:
+        return cls(r["id"], r["secret"], as_utc(r["created_at"]))  # type: ignore[arg-type]
+
+
+@dataclass
+class Machine:
+    id: str
+    organization_id: str
+    location_id: str
+    name: str
+    rentable: bool
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Machine:
+        return cls(
+            r["id"], r["organization_id"], r["location_id"], r["name"], bool(r["rentable"]),
+            r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class Part:
+    id: str
+    machine_id: str
+    name: str
+    main_part: bool
+    restart_required: bool
+    config: dict[str, Any]
+    config_updated_at: datetime | None
+    fqdn: str
+    local_fqdn: str
+    dns_name: str
+    last_access: datetime | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> Part:
+        return cls(
+            r["id"], r["machine_id"], r["name"], bool(r["main_part"]), bool(r["restart_required"]),
+            r["config"] or {}, as_utc(r["config_updated_at"]), r["fqdn"], r["local_fqdn"], r["dns_name"],
+            as_utc(r["last_access"]), r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class ConfigRevision:
+    """One entry of a part's config history: the config as it was before an edit."""
+
+    id: str
+    part_id: str
+    previous_config: dict[str, Any]
+    edited_by: str
+    edited_at: datetime
+
+    @classmethod
+    def from_row(cls, r: RowMapping) -> ConfigRevision:
+        return cls(
+            r["id"], r["part_id"], r["previous_config"], r["edited_by"], as_utc(r["edited_at"]),  # type: ignore[arg-type]
+        )

@@ -1,0 +1,223 @@
+"""Organizations, their members and invites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from fleetport.core import access, validate
+from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
+from fleetport.core.ids import new_id
+from fleetport.core.models import (
+    Authorization,
+    GrantSpec,
+    Invite,
+    Member,
+    Organization,
+    Page,
+    User,
+    decode_cursor,
+    make_page,
+    utcnow,
+)
+from fleetport.core.permissions import Principal, validate_grant
+from fleetport.store import Store
+from fleetport.store import queries as q
+from fleetport.store import tables as t
+
+_UNSET: Any = object()
+
+
+class Organizations:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, p: Principal, name: str, *, public_namespace: str | None = None, region: str = "",
+               metadata: dict[str, Any] | None = None) -> Organization:
+        if p.user_id is None and not p.is_admin:
+            raise PermissionDenied("only users and administrator keys create organizations")
+        row = {
+            "id": new_id(),
+            "name": validate.name(name, "organization name"),
+            "public_namespace": validate.namespace(public_namespace) if public_namespace else None,
+            "region": region or "",
+            "cid": "",
+            "metadata": validate.json_object(metadata or {}, "metadata"),
+            "created_at": utcnow(),
+        }
+        with self.store.write() as conn:
+            if row["public_namespace"] and q.find_one(conn, t.organizations,
+                                                      public_namespace=row["public_namespace"]):
+                raise Conflict(f"public namespace {row['public_namespace']!r} is taken")
+            q.insert_row(conn, t.organizations, **row)
+            if p.user_id is not None:
+                q.insert_row(conn, t.authorizations, id=new_id(), subject_type="user", subject_id=p.user_id,
+                             role="owner", resource_type="organization", resource_id=row["id"],
+                             organization_id=row["id"], created_at=row["created_at"])
+        return Organization.from_row(row)  # type: ignore[arg-type]
+
+    def get(self, p: Principal, org_id: str) -> Organization:
+        with self.store.read() as conn:
+            return Organization.from_row(access.organization(conn, p, "read_organization", org_id))
+
+    def list(self, p: Principal, limit: int, cursor: str | None) -> Page[Organization]:
+        with self.store.read() as conn:
+            scope = p.scope(conn, "read_organization")
+            where = {} if scope.everything else {"id": scope.organizations}
+            rows = q.page(conn, t.organizations, limit=limit, after=decode_cursor(cursor), **where)
+        return make_page(rows, limit, Organization.from_row)
+
+    def update(self, p: Principal, org_id: str, *, name: str | None = None, public_namespace: str | None = None,
+               region: str | None = None, cid: str | None = None,
+               metadata: dict[str, Any] | None = None) -> Organization:
+        with self.store.write() as conn:
+            row = dict(access.organization(conn, p, "update_organization", org_id))
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = validate.name(name, "organization name")
+            if public_namespace is not None and public_namespace != row["public_namespace"]:
+                if row["public_namespace"]:
+                    raise FailedPrecondition(
+                        f"public namespace is already set to {row['public_namespace']!r} and cannot change"
+                    )
+                changes["public_namespace"] = validate.namespace(public_namespace)
+                if q.find_one(conn, t.organizations, public_namespace=public_namespace):
+                    raise Conflict(f"public namespace {public_namespace!r} is taken")
+            if region is not None:
+                changes["region"] = region
+            if cid is not None:
+                changes["cid"] = cid
+            if metadata is not None:
+                changes["metadata"] = validate.json_object(metadata, "metadata")
+            if changes:
+                try:
+                    q.update_row(conn, t.organizations, row["id"], **changes)
+                except IntegrityError:
+                    raise Conflict(f"public namespace {public_namespace!r} is taken") from None
+                row.update(changes)
+        return Organization.from_row(row)  # type: ignore[arg-type]
+
+    def delete(self, p: Principal, org_id: str) -> None:
+        """Deletes the organization with its locations, machines, keys and invites."""
+        with self.store.write() as conn:
+            row = access.organization(conn, p, "delete_organization", org_id)
+            q.delete_rows(conn, t.organizations, id=row["id"])
+
+    # --- members --------------------------------------------------------------------------
+
+    def members(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Member]:
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", org_id)
+            rows = q.members_of(conn, org["id"], limit=limit, after=decode_cursor(cursor))
+            page = make_page(rows, limit, lambda r: Member(User.from_row(r), []))
+            by_user = {m.user.id: m.authorizations for m in page.items}
+            for a in q.authorizations_of(conn, "user", by_user):
+                if a["organization_id"] == org["id"]:
+                    by_user[a["subject_id"]].append(Authorization.from_row(a))
+        return page
+
+    def remove_member(self, p: Principal, org_id: str, user_id: str) -> None:
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            user_id = validate.entity_id(user_id, "user")
+            removed = q.delete_rows(conn, t.authorizations, organization_id=org["id"], subject_type="user",
+                                    subject_id=user_id)
+            if removed == 0:
+                raise NotFound(f"user {user_id} is not a member of organization {org['id']}")
+            if not q.find_one(conn, t.authorizations, organization_id=org["id"], subject_type="user",
+                              role="owner", resource_type="organization"):
+                raise FailedPrecondition("an organization must keep at least one owner")
+
+    # --- invites --------------------------------------------------------------------------
+
+    def _check_grants(self, org_id: str, grants: list[GrantSpec]) -> list[dict[str, str]]:
+        if not grants:
+            raise Invalid("an invite needs at least one authorization")
+        with self.store.read() as conn:
+            for g in grants:
+                validate_grant(g.role, g.resource_type)
+                if access.resource_organization(conn, g.resource_type, g.resource_id) != org_id:
+                    raise Invalid(f"{g.resource_type} {g.resource_id} does not belong to organization {org_id}")
+        return [{"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
+                for g in grants]
+
+    def invite(self, p: Principal, org_id: str, email: str, grants: list[GrantSpec]) -> Invite:
+        email = validate.email(email)
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+        stored = self._check_grants(org["id"], grants)
+        now = utcnow()
+        row = {"id": new_id(), "organization_id": org["id"], "email": email, "authorizations": stored,
+               "invited_by": p.user_id, "sent_count": 1, "last_sent_at": now, "created_at": now}
+        with self.store.write() as conn:
+            if q.find_one(conn, t.invites, organization_id=org["id"], email=email):
+                raise Conflict(f"{email} already has an invite to this organization; resend it instead")
+            q.insert_row(conn, t.invites, **row)
+        return Invite.from_row(row)  # type: ignore[arg-type]
+
+    def invites(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Invite]:
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", org_id)
+            rows = q.page(conn, t.invites, limit=limit, after=decode_cursor(cursor), organization_id=org["id"])
+        return make_page(rows, limit, Invite.from_row)
+
+    def _invite_row(self, conn: Any, org_id: str, invite_id: str) -> dict[str, Any]:
+        row = q.get(conn, t.invites, validate.entity_id(invite_id, "invite"))
+        if row is None or row["organization_id"] != org_id:
+            raise NotFound(f"invite {invite_id} not found in organization {org_id}")
+        return dict(row)
+
+    def resend_invite(self, p: Principal, org_id: str, invite_id: str) -> Invite:
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            row = self._invite_row(conn, org["id"], invite_id)
+            row.update(sent_count=row["sent_count"] + 1, last_sent_at=utcnow())
+            q.update_row(conn, t.invites, row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"])
+        return Invite.from_row(row)  # type: ignore[arg-type]
+
+    def update_invite(self, p: Principal, org_id: str, invite_id: str, *, add: list[GrantSpec] = _UNSET,
+                      remove: list[GrantSpec] = _UNSET) -> Invite:
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+        added = self._check_grants(org["id"], add) if add is not _UNSET and add else []
+        dropped = [{"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
+                   for g in (remove if remove is not _UNSET else [])]
+        with self.store.write() as conn:
+            row = self._invite_row(conn, org["id"], invite_id)
+            grants = [g for g in row["authorizations"] if g not in dropped]
+            grants += [g for g in added if g not in grants]
+            if not grants:
+                raise Invalid("an invite must keep at least one authorization; delete the invite instead")
+            q.update_row(conn, t.invites, row["id"], authorizations=grants)
+            row["authorizations"] = grants
+        return Invite.from_row(row)  # type: ignore[arg-type]
+
+    def delete_invite(self, p: Principal, org_id: str, invite_id: str) -> None:
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            q.delete_rows(conn, t.invites, id=self._invite_row(conn, org["id"], invite_id)["id"])
+
+    def accept_invite(self, p: Principal, invite_id: str) -> list[Authorization]:
+        """The invited user, logged in, takes the invite's authorizations."""
+        if p.user_id is None:
+            raise PermissionDenied("invites are accepted by the invited user's own login")
+        with self.store.write() as conn:
+            row = q.get(conn, t.invites, validate.entity_id(invite_id, "invite"))
+            user = q.get(conn, t.users, p.user_id)
+            if row is None:
+                raise NotFound(f"invite {invite_id} not found")
+            if user is None or user["email"] != row["email"]:
+                raise PermissionDenied("this invite was sent to another email address")
+            auths = []
+            for g in row["authorizations"]:
+                existing = q.find_one(conn, t.authorizations, subject_type="user", subject_id=user["id"],
+                                      role=g["role"], resource_type=g["resource_type"], resource_id=g["resource_id"])
+                if existing is None:
+                    new = {"id": new_id(), "subject_type": "user", "subject_id": user["id"], **g,
+                           "organization_id": row["organization_id"], "created_at": utcnow()}
+                    q.insert_row(conn, t.authorizations, **new)
+                    existing = new
+                auths.append(Authorization.from_row(existing))  # type: ignore[arg-type]
+            q.delete_rows(conn, t.invites, id=row["id"])
+        return auths

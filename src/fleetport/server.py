@@ -1,0 +1,140 @@
+"""The application factory and the process that serves it on HTTP and HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from fleetport import __version__, api
+from fleetport.api import errors
+from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
+from fleetport.core.fleet import Fleet
+from fleetport.settings import Settings
+from fleetport.store import Store
+from fleetport.tls import ensure_certificate
+
+log = logging.getLogger("fleetport")
+
+
+def open_fleet(settings: Settings) -> Fleet:
+    """Opens the database, applies pending migrations and wires the core services."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.resolved_database_url)
+    store.migrate()
+    return Fleet(store, settings)
+
+
+def create_app(fleet: Fleet) -> FastAPI:
+    app = FastAPI(
+        title="Fleetport",
+        version=__version__,
+        description="Self-hosted cloud for fleets of robots and connected devices.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.fleet = fleet
+    errors.install(app)
+    app.include_router(api.router())
+
+    @app.get("/health", tags=["server"])
+    def health() -> JSONResponse:
+        """Liveness and database reachability; needs no credentials."""
+        try:
+            with fleet.store.read() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the database being down is what this endpoint reports
+            log.warning("health check: database unreachable: %s", exc)
+            return JSONResponse({"status": "degraded", "database": "unreachable", "version": __version__}, 503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    app.add_middleware(EdgeMiddleware, max_body_bytes=fleet.settings.max_body_bytes)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # the edge middleware logs each request
+
+
+class _Listener(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``serve`` (several listen side by side)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    fleet = open_fleet(settings)
+    announce(settings, fleet)
+    app = create_app(fleet)
+    common: dict[str, Any] = {"host": settings.host, "lifespan": "off", "log_config": None,
+                              "proxy_headers": False, "server_header": False, "timeout_graceful_shutdown": 10}
+    listeners = [_Listener(uvicorn.Config(app, port=settings.http_port, **common))]
+    if settings.https_port:
+        cert, key = (settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key \
+            else ensure_certificate(settings.data_dir / "tls")
+        listeners.append(_Listener(uvicorn.Config(app, port=settings.https_port, ssl_certfile=str(cert),
+                                                  ssl_keyfile=str(key), **common)))
+    try:
+        asyncio.run(_run(listeners))
+    finally:
+        fleet.store.dispose()
+        log.info("stopped")
+
+
+async def _run(listeners: list[_Listener]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        log.info("stopping: finishing requests in flight")
+        for listener in listeners:
+            listener.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    await asyncio.gather(*(listener.serve() for listener in listeners))
+    if any(not listener.started for listener in listeners):
+        raise SystemExit("a listener failed to start (is the port in use?)")
+
+
+def announce(settings: Settings, fleet: Fleet) -> None:
+    """Prints where the server listens and, on first start, the administrator's credentials."""
+    boot = fleet.identity.bootstrap(settings.admin_email, settings.admin_password, settings.admin_api_key)
+    host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
+    lines = [f"Fleetport {__version__}", f"  database: {_redact(fleet.store.url)}",
+             f"  HTTP:     http://{host}:{settings.http_port}  (API /api/v1, docs /docs)"]
+    if settings.https_port:
+        lines.append(f"  HTTPS:    https://{host}:{settings.https_port}")
+    if boot.created:
+        lines += ["", "First start: an administrator was created.",
+                  f"  login:    {boot.email}",
+                  f"  password: {boot.password if not settings.admin_password else '(from FLEETPORT_ADMIN_PASSWORD)'}",
+                  f"  API key:  {boot.api_key if not settings.admin_api_key else '(from FLEETPORT_ADMIN_API_KEY)'}",
+                  "  Keep these: they are not shown again.",
+                  f"  Try: curl -H 'Authorization: Bearer <API key>' http://{host}:{settings.http_port}/api/v1/auth/whoami"]
+    print("\n".join(lines), flush=True)
+
+
+def _redact(url: Any) -> str:
+    return str(url.render_as_string(hide_password=True))

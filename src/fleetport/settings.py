@@ -1,0 +1,62 @@
+"""Server configuration: defaults, overridden by FLEETPORT_* environment variables, overridden by
+command-line flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("fleetport-data")
+    database_url: str = ""  # empty: SQLite file inside data_dir
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    https_port: int = 8443  # 0 disables the HTTPS listener
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    admin_email: str = "admin@fleetport.local"
+    admin_password: str | None = None
+    admin_api_key: str | None = None
+    max_body_bytes: int = 1 << 20
+    max_page_size: int = 500
+    default_page_size: int = 100
+    session_ttl_seconds: int = 7 * 24 * 3600
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'fleetport.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"FLEETPORT_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        settings = cls(**values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings
+
+
+def _coerce(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if "Path" in kind:
+            return Path(raw)
+    except ValueError:
+        raise SystemExit(f"FLEETPORT_{name.upper()} must be an integer, got {raw!r}") from None
+    return raw

@@ -1,0 +1,198 @@
+"""The schema. Every change here needs an Alembic migration in store/migrations/versions."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+
+def _id() -> Column:  # type: ignore[type-arg]
+    return Column("id", ID, primary_key=True)
+
+
+def _created() -> Column:  # type: ignore[type-arg]
+    return Column("created_at", DateTime(timezone=True), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("password_hash", String(200), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    _created(),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    _id(),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _created(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("public_namespace", String(63), nullable=True, unique=True),
+    Column("region", String(64), nullable=False, default=""),
+    Column("cid", String(64), nullable=False, default=""),
+    Column("metadata", JSON, nullable=False, default=dict),
+    _created(),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    _id(),
+    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("parent_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("name", String(200), nullable=False),
+    Column("metadata", JSON, nullable=False, default=dict),
+    _created(),
+)
+
+location_shares = Table(
+    "location_shares",
+    metadata,
+    Column("location_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True),
+    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    _created(),
+)
+
+location_secrets = Table(
+    "location_secrets",
+    metadata,
+    _id(),
+    Column("location_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("secret", String(128), nullable=False),
+    _created(),
+)
+
+machines = Table(
+    "machines",
+    metadata,
+    _id(),
+    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("location_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("rentable", Boolean, nullable=False, default=False),
+    Column("metadata", JSON, nullable=False, default=dict),
+    _created(),
+)
+
+parts = Table(
+    "parts",
+    metadata,
+    _id(),
+    Column("machine_id", ID, ForeignKey("machines.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("main_part", Boolean, nullable=False, default=False),
+    Column("restart_required", Boolean, nullable=False, default=False),
+    Column("config", JSON, nullable=False, default=dict),
+    Column("config_updated_at", DateTime(timezone=True), nullable=True),
+    Column("fqdn", String(255), nullable=False, default=""),
+    Column("local_fqdn", String(255), nullable=False, default=""),
+    Column("dns_name", String(255), nullable=False, default=""),
+    Column("last_access", DateTime(timezone=True), nullable=True),
+    Column("metadata", JSON, nullable=False, default=dict),
+    _created(),
+    UniqueConstraint("machine_id", "name", name="uq_parts_machine_id_name"),
+)
+
+part_config_history = Table(
+    "part_config_history",
+    metadata,
+    _id(),
+    Column("part_id", ID, ForeignKey("parts.id", ondelete="CASCADE"), nullable=False),
+    Column("previous_config", JSON, nullable=False),
+    Column("edited_by", String(320), nullable=False),
+    Column("edited_at", DateTime(timezone=True), nullable=False),
+    Index("ix_part_config_history_part", "part_id", "id"),
+)
+
+part_secrets = Table(
+    "part_secrets",
+    metadata,
+    _id(),
+    Column("part_id", ID, ForeignKey("parts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("secret", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    _created(),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    # The organization whose resources the key's authorizations name; null for admin keys.
+    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("created_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    _created(),
+)
+
+# A role (owner | operator) held by a user or an API key on an organization, location or robot.
+authorizations = Table(
+    "authorizations",
+    metadata,
+    _id(),
+    Column("subject_type", String(16), nullable=False),  # user | api_key
+    Column("subject_id", ID, nullable=False),
+    Column("role", String(16), nullable=False),  # owner | operator
+    Column("resource_type", String(16), nullable=False),  # organization | location | robot
+    Column("resource_id", ID, nullable=False),
+    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    _created(),
+    UniqueConstraint(
+        "subject_type", "subject_id", "role", "resource_type", "resource_id", name="uq_authorizations_grant"
+    ),
+    Index("ix_authorizations_subject", "subject_type", "subject_id"),
+    Index("ix_authorizations_org", "organization_id", "subject_type"),
+    Index("ix_authorizations_resource", "resource_id"),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    _id(),
+    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("authorizations", JSON, nullable=False),
+    Column("invited_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("sent_count", Integer, nullable=False, default=1),
+    Column("last_sent_at", DateTime(timezone=True), nullable=False),
+    _created(),
+    UniqueConstraint("organization_id", "email", name="uq_invites_org_email"),
+)
