@@ -5,30 +5,31 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from fleetport.api import schemas as s
+from fleetport.client import models as m
 from fleetport.api.deps import Caller, FleetDep, PagingDep
 from fleetport.api.identity import NO_CONTENT
 
 router = APIRouter(tags=["locations"])
 
 
-@router.get("/locations", response_model=s.PageOut[s.LocationOut])
+@router.get("/locations", response_model=m.Page[m.Location])
 def list_locations(fleet: FleetDep, caller: Caller, paging: PagingDep,
                    organization_id: str | None = Query(None, max_length=64)) -> object:
     return fleet.locations.list(caller, paging.limit, paging.cursor, organization_id=organization_id)
 
 
-@router.post("/locations", response_model=s.LocationOut, status_code=201)
+@router.post("/locations", response_model=m.Location, status_code=201)
 def create_location(body: s.LocationIn, fleet: FleetDep, caller: Caller) -> object:
     return fleet.locations.create(caller, body.organization_id, body.name, parent_id=body.parent_id,
                                   metadata=body.metadata)
 
 
-@router.get("/locations/{location_id}", response_model=s.LocationOut)
+@router.get("/locations/{location_id}", response_model=m.Location)
 def get_location(location_id: str, fleet: FleetDep, caller: Caller) -> object:
     return fleet.locations.get(caller, location_id)
 
 
-@router.patch("/locations/{location_id}", response_model=s.LocationOut)
+@router.patch("/locations/{location_id}", response_model=m.Location)
 def update_location(location_id: str, body: s.LocationPatch, fleet: FleetDep, caller: Caller) -> object:
     return fleet.locations.update(caller, location_id, **body.model_dump(exclude_unset=True))
 
@@ -49,12 +50,12 @@ def unshare_location(location_id: str, organization_id: str, fleet: FleetDep, ca
     fleet.locations.unshare(caller, location_id, organization_id)
 
 
-@router.get("/locations/{location_id}/secrets", response_model=list[s.SecretOut])
+@router.get("/locations/{location_id}/secrets", response_model=list[m.Secret])
 def list_location_secrets(location_id: str, fleet: FleetDep, caller: Caller) -> object:
     return fleet.locations.secrets(caller, location_id)
 
 
-@router.post("/locations/{location_id}/secrets", response_model=s.SecretOut, status_code=201)
+@router.post("/locations/{location_id}/secrets", response_model=m.Secret, status_code=201)
 def create_location_secret(location_id: str, fleet: FleetDep, caller: Caller) -> object:
     return fleet.locations.create_secret(caller, location_id)
 

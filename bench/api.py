@@ -1,0 +1,610 @@
+"""Native API throughput and latency, against a bare Starlette baseline on the same machine.
+
+Starts a real Fleetport server and a bare Starlette app (both on uvicorn, in subprocesses, on free
+loopback ports), then drives each with N concurrent keep-alive HTTP/1.1 connections for a fixed
+duration per operation and prints requests per second and p50/p99 latency, the median over several
+runs. The ratio Fleetport/Starlette is the headline figure: what Fleetport costs on top of the
+framework and loopback. Prints numbers; asserts nothing about timings. It exits with status 1 only
+when a server answered a non-2xx status or broke a connection, because the figures are then invalid.
+
+    .venv/bin/python bench/api.py [--duration 5] [--runs 3] [--concurrency 32] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+
+BENCH_DATABASE = "fleetport_bench"  # the PostgreSQL database created (and dropped) for one run
+STARTUP_TIMEOUT = 60.0  # seconds for a server to answer its health check
+PHASE_GRACE = 30.0  # seconds a load phase may overrun its duration before it is abandoned
+STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM before SIGKILL
+LOG_TAIL_LINES = 40
+ERROR_SAMPLES = 5
+FLEETPORT_SERVE = ("from fleetport.server import serve; from fleetport.settings import Settings; "
+                   "serve(Settings.from_env())")
+
+COMPONENTS = [
+    {"name": "arm", "api": "rdk:component:arm", "model": "fake", "attributes": {"joints": 6}},
+    {"name": "camera", "api": "rdk:component:camera", "model": "fake", "attributes": {"width": 640}},
+]
+
+
+# --- the baseline server ------------------------------------------------------------------------
+
+
+def serve_baseline(port: int) -> None:
+    """A bare Starlette app with the two measured routes, answering bodies shaped like Fleetport's,
+    served with the same uvicorn settings: framework plus loopback, no application."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    created = "2025-01-01T00:00:00Z"
+    org_id, location_id, machine_id = (f"00000000-0000-0000-0000-00000000000{n}" for n in (1, 2, 3))
+
+    async def get_machine(request: Request) -> JSONResponse:
+        return JSONResponse({
+            "id": request.path_params["machine_id"], "organization_id": org_id, "location_id": location_id,
+            "name": "bench machine", "rentable": False, "metadata": {}, "created_at": created,
+        })
+
+    async def put_config(request: Request) -> JSONResponse:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
+            return JSONResponse({"error": {"code": "invalid", "message": "config must be an object"}}, 422)
+        return JSONResponse({
+            "id": request.path_params["part_id"], "machine_id": machine_id,
+            "name": "main", "main_part": True, "config": body["config"], "config_updated_at": created,
+            "created_at": created,
+        })
+
+    app = Starlette(routes=[
+        Route("/health", lambda _request: JSONResponse({"status": "ok"})),
+        Route("/machines/{machine_id}", get_machine, methods=["GET"]),
+        Route("/parts/{part_id}/config", put_config, methods=["PUT"]),
+    ])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- servers as subprocesses --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BenchFailure(Exception):
+    """The benchmark cannot go on (a server did not start, died, or set-up was refused)."""
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+    def ensure_running(self) -> None:
+        if self.process.poll() is not None:
+            raise BenchFailure(f"the {self.name} server exited with status {self.process.returncode}:\n"
+                               f"{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+
+
+def start_server(name: str, argv: list[str], env: dict[str, str], port: int, work_dir: Path) -> Server:
+    """Starts ``argv`` with stdout and stderr going to ``<work_dir>/<name>.log``, in its own session so
+    that a Ctrl-C in the terminal reaches only this process, which then stops it."""
+    log_path = work_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, env=env, cwd=work_dir, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return Server(name, port, log_path, process)
+
+
+def wait_healthy(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
+        while True:
+            server.ensure_running()
+            with contextlib.suppress(httpx.TransportError):
+                if client.get("/health").status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise BenchFailure(f"the {server.name} server did not answer /health with 200 within "
+                                   f"{STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}")
+            time.sleep(0.1)
+
+
+def fleetport_env(data_dir: Path, port: int, api_key: str, database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPORT_")}
+    env |= {
+        "FLEETPORT_DATA_DIR": str(data_dir),
+        "FLEETPORT_HTTP_PORT": str(port),
+        "FLEETPORT_HTTPS_PORT": "0",
+        "FLEETPORT_ADMIN_API_KEY": api_key,
+        "FLEETPORT_LOG_LEVEL": "warning",
+    }
+    if database_url:
+        env["FLEETPORT_DATABASE_URL"] = database_url
+    return env
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    url: str | None  # None: Fleetport's default, a SQLite file in its data directory
+    description: str
+
+
+@contextlib.contextmanager
+def bench_database(url: str | None) -> Iterator[Database]:
+    """For PostgreSQL, a fresh ``fleetport_bench`` database on the given server, dropped afterwards;
+    any other URL is used as it is."""
+    if not url:
+        yield Database(None, "SQLite (file in a temporary directory, WAL)")
+        return
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url)
+    if given.get_backend_name() != "postgresql":
+        yield Database(url, f"{given.get_backend_name()} {given.render_as_string(hide_password=True)}")
+        return
+    import psycopg
+
+    admin_db = given.database if given.database and given.database != BENCH_DATABASE else "postgres"
+    admin_url = given.set(drivername="postgresql", database=admin_db)
+    admin_conninfo = admin_url.render_as_string(hide_password=False)
+
+    def admin(statement: str) -> str:
+        with psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=10) as conn:
+            row = conn.execute(statement).fetchone()
+            return str(row[0]) if row else ""
+
+    version = admin("SHOW server_version")
+    admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    try:
+        bench_url = given.set(database=BENCH_DATABASE)
+        yield Database(bench_url.render_as_string(hide_password=False),
+                       f"PostgreSQL {version} at {bench_url.render_as_string(hide_password=True)} (fresh)")
+    finally:
+        admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+
+
+# --- set-up through the native API --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fixture:
+    machine_id: str
+    part_id: str
+
+
+def create_fixture(server: Server, api_key: str) -> Fixture:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10.0) as client:
+
+        def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+            response = client.request(method, path, json=body)
+            if not response.is_success:
+                raise BenchFailure(f"set-up request {method} {path} answered {response.status_code}: "
+                                   f"{response.text[:500]}\n{server.log_tail()}")
+            return response.json()
+
+        org = call("POST", "/api/v1/organizations", {"name": "bench org"})
+        location = call("POST", "/api/v1/locations", {"organization_id": org["id"], "name": "bench location"})
+        machine = call("POST", "/api/v1/machines", {"location_id": location["id"], "name": "bench machine"})
+        parts: list[dict[str, Any]] = call("GET", f"/api/v1/machines/{machine['id']}/parts")
+        if not parts:
+            raise BenchFailure(f"machine {machine['id']} was created without a part")
+        return Fixture(machine["id"], parts[0]["id"])
+
+
+# --- the load generator -------------------------------------------------------------------------
+
+class Operation:
+    """One measured operation on one server: a factory for its raw HTTP/1.1 requests."""
+
+    def __init__(self, port: int, method: str, path: str, headers: dict[str, str],
+                 body: Callable[[int], bytes] | None = None) -> None:
+        self.method = method
+        self.path = path
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self._head = "\r\n".join(lines).encode("latin-1") + b"\r\n"
+        self._body = body
+        self._count = 0
+
+    def next_request(self) -> bytes:
+        if self._body is None:
+            return self._head + b"\r\n"
+        self._count += 1
+        body = self._body(self._count)
+        return self._head + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+def config_body() -> Callable[[int], bytes]:
+    """``{"config": {"components": [...], "n": n}}``: a small config that differs on every request."""
+    head = b'{"config": ' + json.dumps({"components": COMPONENTS}).encode()[:-1] + b', "n": '
+    return lambda n: head + str(n).encode() + b"}}"
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection; just enough protocol for uvicorn's answers, with none of a
+    general client's cost (the load generator shares the CPU with the server under test)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes, bool]:
+        """Sends one request; returns the status, the body and whether the server keeps the connection."""
+        self.writer.write(request)
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = -1
+        chunked = False
+        keep_alive = True
+        for line in head[:-4].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"connection":
+                keep_alive = b"close" not in value.lower()
+        if chunked:
+            body = await self._read_chunked()
+        elif length >= 0:
+            body = await self.reader.readexactly(length)
+        else:
+            body, keep_alive = await self.reader.read(), False
+        return status, body, keep_alive
+
+    async def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while await self.reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                    pass
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+@dataclass
+class Sample:
+    """One failed request, kept to be shown."""
+
+    request: str
+    outcome: str
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)  # seconds, of 2xx answers
+    errors: int = 0
+    samples: list[Sample] = field(default_factory=list)
+
+    def fail(self, operation: Operation, outcome: str) -> None:
+        self.errors += 1
+        if len(self.samples) < ERROR_SAMPLES:
+            self.samples.append(Sample(f"{operation.method} {operation.path}", outcome))
+
+
+async def drive(connection: HttpConnection, port: int, operation: Operation, deadline: float,
+                tally: Tally | None) -> HttpConnection:
+    """Sends requests back to back on one connection until ``deadline``; records them in ``tally``
+    unless it is None (warm-up). Returns the connection, reopened if the server closed it."""
+    clock = time.perf_counter
+    latencies = tally.latencies if tally is not None else None
+    while clock() < deadline:
+        request = operation.next_request()
+        started = clock()
+        try:
+            status, body, keep_alive = await connection.exchange(request)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            if tally is not None:
+                tally.fail(operation, f"connection error: {type(exc).__name__}: {exc}")
+            await connection.close()
+            connection = await HttpConnection.open(port)
+            continue
+        elapsed = clock() - started
+        if 200 <= status < 300:
+            if latencies is not None:
+                latencies.append(elapsed)
+        elif tally is not None:
+            tally.fail(operation, f"{status} {body[:300].decode(errors='replace')}")
+        if not keep_alive:
+            await connection.close()
+            connection = await HttpConnection.open(port)
+    return connection
+
+
+@dataclass(frozen=True)
+class Measurement:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def measure(port: int, operation: Operation, concurrency: int, warmup: float,
+                  duration: float) -> tuple[Measurement, list[Sample]]:
+    """Warms up, then measures, on the same ``concurrency`` connections."""
+    connections = list(await asyncio.gather(*(HttpConnection.open(port) for _ in range(concurrency))))
+    try:
+        connections, _ = await phase(connections, port, operation, warmup, None)
+        tally = Tally()
+        connections, elapsed = await phase(connections, port, operation, duration, tally)
+    finally:
+        await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
+    ordered = sorted(tally.latencies)
+    result = Measurement(len(ordered) / elapsed, percentile(ordered, 0.50) * 1000,
+                         percentile(ordered, 0.99) * 1000, len(ordered) + tally.errors, tally.errors)
+    return result, tally.samples
+
+
+async def phase(connections: list[HttpConnection], port: int, operation: Operation, length: float,
+                tally: Tally | None) -> tuple[list[HttpConnection], float]:
+    """Drives every connection for ``length`` seconds; returns them and the time until the last answer."""
+    started = time.perf_counter()
+    deadline = started + length
+    drivers = asyncio.gather(*(drive(c, port, operation, deadline, tally) for c in connections))
+    connections = list(await asyncio.wait_for(drivers, length + PHASE_GRACE))
+    return connections, time.perf_counter() - started
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when it is installed (it comes with uvicorn[standard]): the leanest client loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    server: Server
+    operations: dict[str, Operation]  # by operation name
+
+
+def targets(fleetport: Server, baseline: Server, fixture: Fixture, api_key: str) -> list[Target]:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    config = config_body()
+    return [
+        Target(fleetport, {
+            "get machine": Operation(fleetport.port, "GET", f"/api/v1/machines/{fixture.machine_id}", auth),
+            "update part config": Operation(fleetport.port, "PUT", f"/api/v1/parts/{fixture.part_id}/config",
+                                            auth, config),
+        }),
+        Target(baseline, {
+            "get machine": Operation(baseline.port, "GET", f"/machines/{fixture.machine_id}", {}),
+            "update part config": Operation(baseline.port, "PUT", f"/parts/{fixture.part_id}/config", {},
+                                            config),
+        }),
+    ]
+
+
+def run(args: argparse.Namespace, work_dir: Path, servers: list[Server]) -> int:
+    api_key = secrets.token_urlsafe(30)  # 40 URL-safe characters
+    with bench_database(args.database_url) as database:
+        try:
+            fleetport_port, baseline_port = free_port(), free_port()
+            fleetport = start_server("fleetport", [sys.executable, "-c", FLEETPORT_SERVE],
+                                     fleetport_env(work_dir / "data", fleetport_port, api_key, database.url),
+                                     fleetport_port, work_dir)
+            servers.append(fleetport)
+            baseline = start_server("starlette", [sys.executable, os.path.abspath(__file__),
+                                                  "--serve-baseline", str(baseline_port)],
+                                    dict(os.environ), baseline_port, work_dir)
+            servers.append(baseline)
+            wait_healthy(fleetport)
+            wait_healthy(baseline)
+            fixture = create_fixture(fleetport, api_key)
+            plan = targets(fleetport, baseline, fixture, api_key)
+            results, samples = measure_all(args, plan)
+        finally:
+            for server in servers:  # before the database goes
+                server.stop()
+    report(args, database, list(plan[0].operations), [t.server.name for t in plan], results)
+    return report_errors(samples, {t.server.name: t.server for t in plan})
+
+
+Results = dict[tuple[str, str], list[Measurement]]  # by (operation, server)
+Samples = dict[tuple[str, str], list[Sample]]
+
+
+def measure_all(args: argparse.Namespace, plan: list[Target]) -> tuple[Results, Samples]:
+    results: Results = {}
+    samples: Samples = {}
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        for number in range(1, args.runs + 1):
+            for name in plan[0].operations:
+                for target in plan:  # interleaved, so that drift in the machine's load hits both alike
+                    target.server.ensure_running()
+                    try:
+                        result, failed = runner.run(measure(target.server.port, target.operations[name],
+                                                            args.concurrency, args.warmup, args.duration))
+                    except TimeoutError:
+                        raise BenchFailure(f"{name} on {target.server.name}: requests still unanswered "
+                                           f"{PHASE_GRACE:.0f} s after the end of the run:\n"
+                                           f"{target.server.log_tail()}") from None
+                    except OSError as exc:
+                        target.server.ensure_running()
+                        raise BenchFailure(f"{name} on {target.server.name}: cannot connect: {exc}") from None
+                    key = (name, target.server.name)
+                    results.setdefault(key, []).append(result)
+                    samples.setdefault(key, []).extend(failed)
+                    print(f"  run {number}/{args.runs}  {name:<20} {target.server.name:<10} "
+                          f"{result.rps:8.0f} rps  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
+                          f"  errors {result.errors}", file=sys.stderr, flush=True)
+    return results, samples
+
+
+def report(args: argparse.Namespace, database: Database, operations: list[str], server_names: list[str],
+           results: Results) -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    loop = "uvloop" if event_loop_factory() else "asyncio"
+    print()
+    print(f"database:     {database.description}")
+    print(f"machine:      {cores} cores usable ({os.cpu_count()} online), {platform.machine()}, "
+          f"{platform.system()} {platform.release()}")
+    print(f"python:       {platform.python_implementation()} {platform.python_version()}")
+    print(f"load:         {args.concurrency} concurrent keep-alive HTTP/1.1 connections over loopback, "
+          f"{args.warmup:g} s warm-up + {args.duration:g} s per operation, {args.runs} runs, medians shown")
+    print(f"client:       raw asyncio HTTP/1.1 ({loop}) in this process; it shares the CPU with the servers "
+          f"(and the database), so these figures are lower than on dedicated cores")
+    print()
+    print(f"{'operation':<20} {'server':<10} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    medians: dict[tuple[str, str], Measurement] = {}
+    for name in operations:
+        for server in server_names:
+            runs = results[(name, server)]
+            m = Measurement(statistics.median(r.rps for r in runs), statistics.median(r.p50_ms for r in runs),
+                            statistics.median(r.p99_ms for r in runs), sum(r.requests for r in runs),
+                            sum(r.errors for r in runs))
+            medians[(name, server)] = m
+            print(f"{name:<20} {server:<10} {m.rps:9.0f} {m.p50_ms:8.2f} {m.p99_ms:8.2f} {m.errors:7d}")
+    print()
+    fleetport, baseline = server_names
+    for name in operations:
+        a, b = medians[(name, fleetport)], medians[(name, baseline)]
+        print(f"ratio {fleetport}/{baseline}, {name}: rps {a.rps / b.rps:.2f}, "
+              f"p50 {a.p50_ms / b.p50_ms:.1f}x, p99 {a.p99_ms / b.p99_ms:.1f}x")
+
+
+def report_errors(samples: Samples, servers: dict[str, Server]) -> int:
+    failing = {key: found for key, found in samples.items() if found}
+    if not failing:
+        return 0
+    print("\nFAILED REQUESTS (the figures above are not valid):")
+    for (name, server), found in failing.items():
+        print(f"  {name} on {server}:")
+        for sample in found[:ERROR_SAMPLES]:
+            print(f"    {sample.request} -> {sample.outcome}")
+    for server in sorted({server for _, server in failing}):
+        print(f"\nlast lines of the {server} server's log:\n{servers[server].log_tail()}")
+    return 1
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per operation and run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load before each")
+    parser.add_argument("--runs", type=int, default=3, help="measurements per operation; medians are shown")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients, one connection each")
+    parser.add_argument("--database-url", default=None,
+                        help="Fleetport's database; a PostgreSQL URL gets a fresh database "
+                             f"'{BENCH_DATABASE}' on that server, dropped afterwards (default: SQLite)")
+    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.warmup < 0 or args.runs < 1 or args.concurrency < 1:
+        parser.error("--duration must be positive, --warmup not negative, "
+                     "--runs and --concurrency at least 1")
+    return args
+
+
+def _terminate(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.serve_baseline is not None:
+        serve_baseline(args.serve_baseline)
+        return 0
+    signal.signal(signal.SIGTERM, _terminate)  # clean up on SIGTERM as on Ctrl-C
+    work_dir = Path(tempfile.mkdtemp(prefix="fleetport-bench-"))
+    servers: list[Server] = []
+    try:
+        return run(args, work_dir, servers)
+    except BenchFailure as exc:
+        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,616 @@
+"""The ``fleetport`` command: run a server, and manage a fleet through the native API.
+
+Client commands talk to a server with the SDK (``fleetport.Client``); ``--url`` and ``--api-key``
+default to ``FLEETPORT_URL`` and ``FLEETPORT_API_KEY``. Listings print tables, single objects a
+field/value table; ``--json`` prints the API's JSON instead.
+"""
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from fleetport import Client, FleetportError, Unauthenticated, __version__
+from fleetport.client import models as m
+
+# Piped output is not squeezed to 80 columns, so ids stay whole; a terminal keeps its own width.
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
+err = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Prints ``error: <message>`` in red on stderr and exits with status 1."""
+    err.print(Text(f"error: {message}", style="red"), soft_wrap=True, highlight=False)
+    raise SystemExit(1)
+
+
+app = typer.Typer(no_args_is_help=True, help="Fleetport: a self-hosted cloud for fleets of robots.")
+users_app = typer.Typer(no_args_is_help=True, help="Users of this server.")
+orgs_app = typer.Typer(no_args_is_help=True, help="Organizations.")
+locations_app = typer.Typer(no_args_is_help=True, help="Locations, which hold machines.")
+machines_app = typer.Typer(no_args_is_help=True, help="Machines (robots).")
+parts_app = typer.Typer(no_args_is_help=True, help="A machine's parts, and their configuration.")
+config_app = typer.Typer(no_args_is_help=True, help="A part's configuration.")
+keys_app = typer.Typer(no_args_is_help=True, help="An organization's API keys.")
+app.add_typer(users_app, name="users")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(locations_app, name="locations")
+app.add_typer(machines_app, name="machines")
+app.add_typer(parts_app, name="parts")
+parts_app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+
+
+# --- connection state -------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    url: str | None = None
+    api_key: str | None = None
+    ca_cert: Path | None = None
+    client: Client | None = None
+
+
+def _api(ctx: typer.Context) -> Client:
+    """The SDK client for this invocation, made on first use and closed when the command ends."""
+    root = ctx.find_root()
+    state = root.obj if isinstance(root.obj, _State) else _State()
+    root.obj = state
+    if state.client is None:
+        verify: Any = str(state.ca_cert) if state.ca_cert else True
+        state.client = Client(state.url, state.api_key, verify=verify)
+        root.call_on_close(state.client.close)
+    return state.client
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(envvar="FLEETPORT_URL", show_envvar=True,
+                                            help="The server, e.g. http://localhost:8080.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="FLEETPORT_API_KEY", show_envvar=True,
+                                                help="An API key or session token.")] = None,
+    ca_cert: Annotated[Path | None, typer.Option(envvar="FLEETPORT_CA_CERT", show_envvar=True, exists=True,
+                                                 dir_okay=False,
+                                                 help="CA bundle to trust for https URLs (a server's "
+                                                      "self-signed tls/cert.pem).")] = None,
+) -> None:
+    ctx.obj = _State(url=url, api_key=api_key, ca_cert=ca_cert)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Column = str | tuple[str, Callable[[Any], Any]]
+
+
+def _grant_text(g: m.Authorization | m.Grant) -> str:
+    return f"{g.role}:{g.resource_type}:{g.resource_id}"
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, m.Authorization | m.Grant):
+        return _grant_text(value)
+    if isinstance(value, m.User):
+        return value.email
+    if isinstance(value, list) and all(isinstance(v, BaseModel) for v in value):
+        return "\n".join(_plain(v) for v in value) or "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def _dump(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def show(obj: BaseModel, as_json: bool, *, hide: frozenset[str] = frozenset()) -> None:
+    """One object: its JSON, or a field/value table (without the ``hide`` fields)."""
+    if as_json:
+        _dump(obj.model_dump(mode="json"))
+        return
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for name in type(obj).model_fields:
+        if name in hide:
+            continue
+        table.add_row(name, Text(_plain(getattr(obj, name))))
+    out.print(table)
+
+
+def listing(items: Iterable[BaseModel], columns: Sequence[Column], as_json: bool) -> None:
+    """Several objects: a JSON array, or a table with the given columns (field names, or a title
+    and a function of the item)."""
+    if as_json:
+        _dump([item.model_dump(mode="json") for item in items])
+        return
+    table = Table(header_style="bold")
+    getters: list[Callable[[Any], Any]] = []
+    for column in columns:
+        title, getter = column if isinstance(column, tuple) else (column, _field(column))
+        is_id = title == "id" or title.endswith("_id")
+        table.add_column(title.replace("_", " "), no_wrap=is_id, style="cyan" if title == "id" else None)
+        getters.append(getter)
+    for item in items:
+        table.add_row(*(Text(_plain(get(item))) for get in getters))
+    out.print(table)
+
+
+def _field(name: str) -> Callable[[Any], Any]:
+    return lambda item: getattr(item, name)
+
+
+def done(message: str) -> None:
+    err.print(Text(message, style="green"), soft_wrap=True, highlight=False)
+
+
+def show_secret(key: m.ApiKey, as_json: bool) -> None:
+    if as_json:
+        show(key, True)
+        return
+    show(key, False, hide=frozenset({"secret"}))
+    body = Text.assemble(("API key id: ", "bold"), key.id, "\n", ("secret:     ", "bold"),
+                         (key.secret or "-", "bold yellow"), "\n\n",
+                         "This secret is shown only once: store it now. "
+                         "Use it as FLEETPORT_API_KEY or --api-key.")
+    out.print(Panel(body, title="new API key secret", border_style="yellow", expand=False))
+
+
+# --- server -----------------------------------------------------------------------------------
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (env FLEETPORT_HOST).")] = None,
+    http_port: Annotated[int | None, typer.Option(min=1, max=65535,
+                                                  help="HTTP port (env FLEETPORT_HTTP_PORT).")] = None,
+    https_port: Annotated[int | None, typer.Option(min=0, max=65535,
+                                                   help="HTTPS port, 0 disables HTTPS"
+                                                        " (env FLEETPORT_HTTPS_PORT).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(file_okay=False,
+                                                  help="Where data lives (env FLEETPORT_DATA_DIR).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data "
+                                                          "dir (env FLEETPORT_DATABASE_URL).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                  help="PEM certificate for HTTPS; default self-signed"
+                                                       " (env FLEETPORT_TLS_CERT).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                 help="PEM private key for HTTPS"
+                                                      " (env FLEETPORT_TLS_KEY).")] = None,
+    log_level: Annotated[LogLevel | None, typer.Option(case_sensitive=False,
+                                                       help="Logging level (env FLEETPORT_LOG_LEVEL).")] = None,
+) -> None:
+    """Run a Fleetport server. Options override FLEETPORT_* environment variables."""
+    from fleetport.server import serve as run  # the server's dependencies load only for this command
+    from fleetport.settings import Settings
+
+    settings = Settings.from_env(host=host, http_port=http_port, https_port=https_port, data_dir=data_dir,
+                                 database_url=database_url, tls_cert=tls_cert, tls_key=tls_key,
+                                 log_level=log_level.value if log_level else None)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        fail("give both --tls-cert and --tls-key (or FLEETPORT_TLS_CERT and FLEETPORT_TLS_KEY), or neither")
+    run(settings)
+
+
+@app.command()
+def version() -> None:
+    """Print this program's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def whoami(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Who the credentials belong to."""
+    show(_api(ctx).whoami(), as_json)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+USER_COLUMNS: list[Column] = ["id", "email", "name", "is_admin", "created_at"]
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List users (administrators see everyone)."""
+    listing(_api(ctx).users.list(), USER_COLUMNS, as_json)
+
+
+@users_app.command("create")
+def users_create(
+    ctx: typer.Context,
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    password: Annotated[str | None, typer.Option(help="Password (at least 8 characters); '-' reads it "
+                                                      "from stdin.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user a server administrator.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user."""
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\r\n")
+    show(_api(ctx).users.create(email, password, name=name, is_admin=admin), as_json)
+
+
+@users_app.command("get")
+def users_get(ctx: typer.Context, user_id: Annotated[str, typer.Argument(help="A user id, or 'me'.")] = "me",
+              as_json: JsonOpt = False) -> None:
+    """Show a user."""
+    show(_api(ctx).users.get(user_id), as_json)
+
+
+@users_app.command("delete")
+def users_delete(ctx: typer.Context, user_id: str) -> None:
+    """Delete a user."""
+    _api(ctx).users.delete(user_id)
+    done(f"deleted user {user_id}")
+
+
+# --- organizations ----------------------------------------------------------------------------
+
+ORG_COLUMNS: list[Column] = ["id", "name", "public_namespace", "region", "created_at"]
+
+
+@orgs_app.command("list")
+def orgs_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the organizations the credentials reach."""
+    listing(_api(ctx).organizations.list(), ORG_COLUMNS, as_json)
+
+
+@orgs_app.command("create")
+def orgs_create(
+    ctx: typer.Context,
+    name: str,
+    namespace: Annotated[str | None, typer.Option(help="Public namespace (unique).")] = None,
+    region: Annotated[str, typer.Option(help="Region.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an organization; you become its owner."""
+    show(_api(ctx).organizations.create(name, public_namespace=namespace, region=region), as_json)
+
+
+@orgs_app.command("get")
+def orgs_get(ctx: typer.Context, org_id: str, as_json: JsonOpt = False) -> None:
+    """Show an organization."""
+    show(_api(ctx).organizations.get(org_id), as_json)
+
+
+@orgs_app.command("update")
+def orgs_update(
+    ctx: typer.Context,
+    org_id: str,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    namespace: Annotated[str | None, typer.Option(help="New public namespace.")] = None,
+    region: Annotated[str | None, typer.Option(help="New region.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change an organization."""
+    org = _api(ctx).organizations.update(org_id, name=name, public_namespace=namespace, region=region)
+    show(org, as_json)
+
+
+@orgs_app.command("delete")
+def orgs_delete(ctx: typer.Context, org_id: str) -> None:
+    """Delete an organization."""
+    _api(ctx).organizations.delete(org_id)
+    done(f"deleted organization {org_id}")
+
+
+@orgs_app.command("members")
+def orgs_members(ctx: typer.Context, org_id: str, as_json: JsonOpt = False) -> None:
+    """List an organization's members and their roles."""
+    columns: list[Column] = [("user_id", lambda x: x.user.id), ("email", lambda x: x.user.email),
+                             ("name", lambda x: x.user.name), "authorizations"]
+    listing(_api(ctx).organizations.members(org_id), columns, as_json)
+
+
+# --- locations --------------------------------------------------------------------------------
+
+LOCATION_COLUMNS: list[Column] = ["id", "name", "organization_id", "parent_id", "created_at"]
+
+
+@locations_app.command("list")
+def locations_list(
+    ctx: typer.Context,
+    org: Annotated[str | None, typer.Option(help="Only this organization's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List locations."""
+    listing(_api(ctx).locations.list(organization_id=org), LOCATION_COLUMNS, as_json)
+
+
+@locations_app.command("create")
+def locations_create(
+    ctx: typer.Context,
+    org_id: str,
+    name: str,
+    parent: Annotated[str | None, typer.Option(help="Parent location id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a location in an organization."""
+    show(_api(ctx).locations.create(org_id, name, parent_id=parent), as_json)
+
+
+@locations_app.command("get")
+def locations_get(ctx: typer.Context, location_id: str, as_json: JsonOpt = False) -> None:
+    """Show a location."""
+    show(_api(ctx).locations.get(location_id), as_json)
+
+
+@locations_app.command("update")
+def locations_update(
+    ctx: typer.Context,
+    location_id: str,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    parent: Annotated[str | None, typer.Option(help="New parent location id; '' makes it top-level.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename or move a location."""
+    show(_api(ctx).locations.update(location_id, name=name, parent_id=parent), as_json)
+
+
+@locations_app.command("delete")
+def locations_delete(ctx: typer.Context, location_id: str) -> None:
+    """Delete a location."""
+    _api(ctx).locations.delete(location_id)
+    done(f"deleted location {location_id}")
+
+
+# --- machines ---------------------------------------------------------------------------------
+
+MACHINE_COLUMNS: list[Column] = ["id", "name", "location_id", "rentable", "created_at"]
+
+
+@machines_app.command("list")
+def machines_list(
+    ctx: typer.Context,
+    location: Annotated[str | None, typer.Option(help="Only this location's.")] = None,
+    org: Annotated[str | None, typer.Option(help="Only this organization's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List machines."""
+    listing(_api(ctx).machines.list(location_id=location, organization_id=org), MACHINE_COLUMNS, as_json)
+
+
+@machines_app.command("create")
+def machines_create(
+    ctx: typer.Context,
+    location_id: str,
+    name: str,
+    rentable: Annotated[bool, typer.Option("--rentable", help="Offer the machine for rent.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a machine (with its main part) in a location."""
+    show(_api(ctx).machines.create(location_id, name, rentable=rentable), as_json)
+
+
+@machines_app.command("get")
+def machines_get(ctx: typer.Context, machine_id: str, as_json: JsonOpt = False) -> None:
+    """Show a machine."""
+    show(_api(ctx).machines.get(machine_id), as_json)
+
+
+@machines_app.command("update")
+def machines_update(
+    ctx: typer.Context,
+    machine_id: str,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    location: Annotated[str | None, typer.Option(help="Move to this location.")] = None,
+    rentable: Annotated[bool | None, typer.Option("--rentable/--not-rentable",
+                                                  help="Offer the machine for rent, or stop.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename, move or (un)list a machine."""
+    show(_api(ctx).machines.update(machine_id, name=name, location_id=location, rentable=rentable), as_json)
+
+
+@machines_app.command("delete")
+def machines_delete(ctx: typer.Context, machine_id: str) -> None:
+    """Delete a machine and its parts."""
+    _api(ctx).machines.delete(machine_id)
+    done(f"deleted machine {machine_id}")
+
+
+# --- parts ------------------------------------------------------------------------------------
+
+PART_COLUMNS: list[Column] = ["id", "name", "main_part", "restart_required", "config_updated_at",
+                              "last_access"]
+
+
+@parts_app.command("list")
+def parts_list(ctx: typer.Context, machine_id: str, as_json: JsonOpt = False) -> None:
+    """List a machine's parts."""
+    listing(_api(ctx).machines.parts(machine_id), PART_COLUMNS, as_json)
+
+
+@parts_app.command("create")
+def parts_create(ctx: typer.Context, machine_id: str, name: str, as_json: JsonOpt = False) -> None:
+    """Add a part to a machine."""
+    show(_api(ctx).parts.create(machine_id, name), as_json)
+
+
+@parts_app.command("get")
+def parts_get(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -> None:
+    """Show a part."""
+    show(_api(ctx).parts.get(part_id), as_json)
+
+
+@parts_app.command("delete")
+def parts_delete(ctx: typer.Context, part_id: str) -> None:
+    """Delete a part."""
+    _api(ctx).parts.delete(part_id)
+    done(f"deleted part {part_id}")
+
+
+@parts_app.command("set-main")
+def parts_set_main(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -> None:
+    """Make a part its machine's main part."""
+    show(_api(ctx).parts.update(part_id, main_part=True), as_json)
+
+
+@parts_app.command("restart")
+def parts_restart(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -> None:
+    """Ask a part to restart."""
+    show(_api(ctx).parts.restart(part_id), as_json)
+
+
+@config_app.command("get")
+def config_get(ctx: typer.Context, part_id: str,
+               as_json: Annotated[bool, typer.Option("--json", help="Accepted for symmetry: the config "
+                                                                    "is always JSON.")] = False) -> None:
+    """Print a part's configuration as JSON."""
+    _dump(_api(ctx).parts.get_config(part_id).config)
+
+
+@config_app.command("set")
+def config_set(
+    ctx: typer.Context,
+    part_id: str,
+    config: Annotated[str | None, typer.Argument(help="The configuration, a JSON object.",
+                                                 show_default=False)] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="Read the JSON object from this file; "
+                                                                  "'-' reads stdin.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a part's configuration with a JSON object (given inline, or with --file)."""
+    if (config is None) == (file is None):
+        raise typer.BadParameter("give the configuration either as an argument or with --file (exactly one)",
+                                 param_hint="CONFIG / --file")
+    if file is None:
+        source, text = "the CONFIG argument", config or ""
+    elif file == "-":
+        source, text = "stdin", sys.stdin.read()
+    else:
+        source = file
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read {file}: {exc}")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        fail(f"{source} is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        fail(f"{source} must be a JSON object ({{...}}), not {type(value).__name__}")
+    part = _api(ctx).parts.set_config(part_id, value)
+    if as_json:
+        show(part, True)
+    else:
+        done(f"updated the configuration of part {part.id}")
+
+
+def _abbreviated(value: dict[str, Any], width: int = 60) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@config_app.command("history")
+def config_history(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -> None:
+    """A part's configuration edits, newest first, each with the configuration before it."""
+    columns: list[Column] = ["id", "edited_at", "edited_by",
+                             ("previous_config", lambda r: _abbreviated(r.previous_config))]
+    listing(_api(ctx).parts.config_history(part_id), columns, as_json)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def _parse_grant(value: str) -> m.Grant:
+    parts = [p.strip() for p in value.split(":")]
+    if len(parts) != 3 or not all(parts):
+        raise typer.BadParameter(f"{value!r} is not ROLE:RESOURCE_TYPE:RESOURCE_ID, "
+                                 "e.g. operator:location:<location id>")
+    return m.Grant(role=parts[0], resource_type=parts[1], resource_id=parts[2])
+
+
+def _check_grants(values: list[str]) -> list[str]:
+    for value in values:
+        _parse_grant(value)
+    return values
+
+
+KEY_COLUMNS: list[Column] = ["id", "name", "is_admin", "authorizations", "created_at"]
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, org_id: str, as_json: JsonOpt = False) -> None:
+    """List an organization's API keys (secrets are never shown again)."""
+    listing(_api(ctx).keys.list(org_id), KEY_COLUMNS, as_json)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    org_id: str,
+    name: str,
+    grant: Annotated[list[str], typer.Option(
+        help="ROLE:RESOURCE_TYPE:RESOURCE_ID, e.g. operator:location:<id>; role owner or operator, "
+             "resource type organization, location or robot. Repeatable; at least one.",
+        show_default=False, callback=_check_grants)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key; its secret is printed once."""
+    grants = [_parse_grant(g) for g in grant]
+    show_secret(_api(ctx).keys.create(org_id, name, grants), as_json)
+
+
+@keys_app.command("get")
+def keys_get(ctx: typer.Context, key_id: str, as_json: JsonOpt = False) -> None:
+    """Show an API key (without its secret)."""
+    show(_api(ctx).keys.get(key_id), as_json)
+
+
+@keys_app.command("delete")
+def keys_delete(ctx: typer.Context, key_id: str) -> None:
+    """Delete an API key; it stops working at once."""
+    _api(ctx).keys.delete(key_id)
+    done(f"deleted API key {key_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(ctx: typer.Context, key_id: str, as_json: JsonOpt = False) -> None:
+    """Give an API key a new secret; the old one stops working. The new secret is printed once."""
+    show_secret(_api(ctx).keys.rotate(key_id), as_json)
+
+
+def main() -> None:
+    """Runs the command line; an error from the SDK (a server's answer, an unreachable server) is
+    one red line on stderr and exit status 1, never a traceback."""
+    try:
+        app(prog_name="fleetport")
+    except FleetportError as exc:
+        message = exc.message or str(exc)
+        if isinstance(exc, Unauthenticated):
+            message += " (check --api-key or FLEETPORT_API_KEY)"
+        fail(message)
+
+
+if __name__ == "__main__":
+    main()
