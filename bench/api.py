@@ -202,9 +202,14 @@ def bench_database(url: str | None) -> Iterator[Database]:
     admin_conninfo = admin_url.render_as_string(hide_password=False)
 
     def admin(statement: str) -> str:
-        with psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=10) as conn:
-            row = conn.execute(statement).fetchone()
-            return str(row[0]) if row else ""
+        try:
+            with psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=10) as conn:
+                cursor = conn.execute(statement)
+                row = cursor.fetchone() if cursor.description else None
+        except psycopg.Error as exc:
+            raise BenchFailure(f"PostgreSQL at {admin_url.render_as_string(hide_password=True)}: "
+                               f"{statement}: {exc}") from exc
+        return str(row[0]) if row else ""
 
     version = admin("SHOW server_version")
     admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -71,7 +72,10 @@ def _api(ctx: typer.Context) -> Client:
     root.obj = state
     if state.client is None:
         verify: Any = str(state.ca_cert) if state.ca_cert else True
-        state.client = Client(state.url, state.api_key, verify=verify)
+        try:
+            state.client = Client(state.url, state.api_key, verify=verify)
+        except httpx.InvalidURL as exc:
+            fail(f"the server URL is not valid ({exc}); give one like http://localhost:8080 with --url")
         root.call_on_close(state.client.close)
     return state.client
 
@@ -161,6 +165,7 @@ def _field(name: str) -> Callable[[Any], Any]:
 
 
 def done(message: str) -> None:
+    """A confirmation, on stderr so that stdout carries only data."""
     err.print(Text(message, style="green"), soft_wrap=True, highlight=False)
 
 
@@ -205,8 +210,8 @@ def serve(
     tls_key: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                  help="PEM private key for HTTPS"
                                                       " (env FLEETPORT_TLS_KEY).")] = None,
-    log_level: Annotated[LogLevel | None, typer.Option(case_sensitive=False,
-                                                       help="Logging level (env FLEETPORT_LOG_LEVEL).")] = None,
+    log_level: Annotated[LogLevel | None, typer.Option(
+        case_sensitive=False, help="Logging level (env FLEETPORT_LOG_LEVEL).")] = None,
 ) -> None:
     """Run a Fleetport server. Options override FLEETPORT_* environment variables."""
     from fleetport.server import serve as run  # the server's dependencies load only for this command
@@ -608,7 +613,7 @@ def main() -> None:
     except FleetportError as exc:
         message = exc.message or str(exc)
         if isinstance(exc, Unauthenticated):
-            message += " (check --api-key or FLEETPORT_API_KEY)"
+            message += "; check --api-key or FLEETPORT_API_KEY"
         fail(message)
 
 

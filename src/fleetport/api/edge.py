@@ -48,10 +48,19 @@ class EdgeMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        too_large = False
         limit = self.max_body_bytes
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
+            if too_large:
+                # the application gave up on the body it could not read (FastAPI answers 400);
+                # the caller is told the real reason instead
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    status = 413
+                    await _too_large(send, limit, rid)
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -61,16 +70,18 @@ class EdgeMiddleware:
         try:
             declared = _header(scope, b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                await _too_large(send_with_id, limit)
+                status = 413
+                await _too_large(send, limit, rid)
                 return
             received = 0
 
             async def counted_receive() -> Message:
-                nonlocal received
+                nonlocal received, too_large
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
+                        too_large = True
                         raise BodyTooLarge
                 return message
 
@@ -78,7 +89,8 @@ class EdgeMiddleware:
                 await self.app(scope, counted_receive, send_with_id)
             except BodyTooLarge:
                 if not response_started:
-                    await _too_large(send_with_id, limit)
+                    status = 413
+                    await _too_large(send, limit, rid)
         finally:
             access_log.info(
                 "%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000
@@ -86,11 +98,12 @@ class EdgeMiddleware:
             request_id.reset(token)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, rid: str) -> None:
     body = error_body("payload_too_large", f"request body is larger than the limit of {limit} bytes",
                       limit=limit)
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-request-id", rid.encode()), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -75,8 +75,9 @@ class Identity:
             key = q.api_key_by_secret(conn, digest)
             if key is None:
                 raise Unauthenticated("API key is not valid (deleted, rotated or mistyped)")
+            # a key acts with its own authorizations only, never as the user who made it
             return self._principal(conn, "api_key", key["id"], key["name"], bool(key["is_admin"]),
-                                   api_key_id=key["id"], user_id=key["created_by"])
+                                   api_key_id=key["id"])
 
     def authenticate_key(self, key_id: str, secret: str) -> Principal:
         """Key id plus secret, as the gRPC Authenticate call presents them."""

@@ -73,8 +73,8 @@ class Machines:
                 loc = q.get(conn, t.locations, validate.entity_id(location_id, "location"))
                 if loc is None:
                     raise NotFound(f"location {location_id} not found")
-                if not (scope.covers_location(loc["id"], loc["organization_id"])
-                        or p.reaches_organization("read_robot", loc["organization_id"])):
+                # a caller granted single robots may look for them by location; others need the location
+                if not (scope.covers_location(loc["id"], loc["organization_id"]) or scope.robots):
                     raise access.deny("read_robot", f"location {location_id}")
                 where["location_id"] = loc["id"]
             if organization_id is not None:
