@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
@@ -585,8 +585,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(128 + signum)
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM stops the benchmark as Ctrl-C does (asyncio turns SIGINT into a clean cancellation)."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -594,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_baseline is not None:
         serve_baseline(args.serve_baseline)
         return 0
-    signal.signal(signal.SIGTERM, _terminate)  # clean up on SIGTERM as on Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
+    signal.signal(signal.SIGTERM, _interrupt)
     work_dir = Path(tempfile.mkdtemp(prefix="fleetport-bench-"))
     servers: list[Server] = []
     try:

@@ -196,7 +196,6 @@ def test_errors_are_one_clear_line(live: LiveServer, acme: Acme) -> None:
     assert wrong_key.returncode == 1 and "--api-key" in wrong_key.stderr
 
 
-@pytest.mark.xfail(reason="SDK bug: Client.whoami uses self._t, which resources.Api.__init__ never sets")
 def test_whoami(live: LiveServer) -> None:
     me = live.json("whoami")
     assert me["is_admin"] is True and me["kind"]

@@ -1,28 +1,48 @@
-"""Fleetport: a self-hosted cloud for fleets of robots and connected devices."""
+"""Fleetport: a self-hosted cloud for fleets of robots and connected devices.
+
+``fleetport.Client`` and ``fleetport.AsyncClient`` are the SDK; they load on first use, so that the
+command line and the server start without importing the HTTP client stack twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from fleetport.client.errors import (
-    Conflict,
-    FleetportError,
-    InvalidArgument,
-    NotFound,
-    PayloadTooLarge,
-    PermissionDenied,
-    Unauthenticated,
-)
-from fleetport.client.aio import AsyncClient
-from fleetport.client.sync import Client
+_EXPORTS = {
+    "Client": "fleetport.client.sync",
+    "AsyncClient": "fleetport.client.aio",
+    "FleetportError": "fleetport.client.errors",
+    "InvalidArgument": "fleetport.client.errors",
+    "Unauthenticated": "fleetport.client.errors",
+    "PermissionDenied": "fleetport.client.errors",
+    "NotFound": "fleetport.client.errors",
+    "Conflict": "fleetport.client.errors",
+    "PayloadTooLarge": "fleetport.client.errors",
+}
 
-__all__ = [
-    "AsyncClient",
-    "Client",
-    "Conflict",
-    "FleetportError",
-    "InvalidArgument",
-    "NotFound",
-    "PayloadTooLarge",
-    "PermissionDenied",
-    "Unauthenticated",
-    "__version__",
-]
+if TYPE_CHECKING:
+    from fleetport.client.aio import AsyncClient
+    from fleetport.client.errors import (
+        Conflict,
+        FleetportError,
+        InvalidArgument,
+        NotFound,
+        PayloadTooLarge,
+        PermissionDenied,
+        Unauthenticated,
+    )
+    from fleetport.client.sync import Client
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fleetport' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["__version__", *_EXPORTS]

@@ -241,6 +241,7 @@ class Api:
     """The resource groups, bound to one transport."""
 
     def __init__(self, transport: Any) -> None:
+        self._t = transport
         self.users = Users(transport)
         self.organizations = Organizations(transport)
         self.authorizations = Authorizations(transport)
