@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,9 @@ PHASE_GRACE = 30.0  # seconds a load phase may overrun its duration before it is
 STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM before SIGKILL
 LOG_TAIL_LINES = 40
 ERROR_SAMPLES = 5
-FLEETPORT_SERVE = ("from fleetport.server import serve; from fleetport.settings import Settings; "
-                   "serve(Settings.from_env())")
+FLEETPORT_SERVE = (
+    "from fleetport.server import serve; from fleetport.settings import Settings; serve(Settings.from_env())"
+)
 
 COMPONENTS = [
     {"name": "arm", "api": "rdk:component:arm", "model": "fake", "attributes": {"joints": 6}},
@@ -66,26 +68,41 @@ def serve_baseline(port: int) -> None:
     org_id, location_id, machine_id = (f"00000000-0000-0000-0000-00000000000{n}" for n in (1, 2, 3))
 
     async def get_machine(request: Request) -> JSONResponse:
-        return JSONResponse({
-            "id": request.path_params["machine_id"], "organization_id": org_id, "location_id": location_id,
-            "name": "bench machine", "rentable": False, "metadata": {}, "created_at": created,
-        })
+        return JSONResponse(
+            {
+                "id": request.path_params["machine_id"],
+                "organization_id": org_id,
+                "location_id": location_id,
+                "name": "bench machine",
+                "rentable": False,
+                "metadata": {},
+                "created_at": created,
+            }
+        )
 
     async def put_config(request: Request) -> JSONResponse:
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
             return JSONResponse({"error": {"code": "invalid", "message": "config must be an object"}}, 422)
-        return JSONResponse({
-            "id": request.path_params["part_id"], "machine_id": machine_id,
-            "name": "main", "main_part": True, "config": body["config"], "config_updated_at": created,
-            "created_at": created,
-        })
+        return JSONResponse(
+            {
+                "id": request.path_params["part_id"],
+                "machine_id": machine_id,
+                "name": "main",
+                "main_part": True,
+                "config": body["config"],
+                "config_updated_at": created,
+                "created_at": created,
+            }
+        )
 
-    app = Starlette(routes=[
-        Route("/health", lambda _request: JSONResponse({"status": "ok"})),
-        Route("/machines/{machine_id}", get_machine, methods=["GET"]),
-        Route("/parts/{part_id}/config", put_config, methods=["PUT"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/health", lambda _request: JSONResponse({"status": "ok"})),
+            Route("/machines/{machine_id}", get_machine, methods=["GET"]),
+            Route("/parts/{part_id}/config", put_config, methods=["PUT"]),
+        ]
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -122,8 +139,9 @@ class Server:
 
     def ensure_running(self) -> None:
         if self.process.poll() is not None:
-            raise BenchFailure(f"the {self.name} server exited with status {self.process.returncode}:\n"
-                               f"{self.log_tail()}")
+            raise BenchFailure(
+                f"the {self.name} server exited with status {self.process.returncode}:\n{self.log_tail()}"
+            )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -136,12 +154,20 @@ class Server:
 
 
 def start_server(name: str, argv: list[str], env: dict[str, str], port: int, work_dir: Path) -> Server:
-    """Starts ``argv`` with stdout and stderr going to ``<work_dir>/<name>.log``, in its own session so
-    that a Ctrl-C in the terminal reaches only this process, which then stops it."""
+    """Starts ``argv`` with its log (stderr) going to ``<work_dir>/<name>.log`` and its stdout (the
+    start-up banner) to ``<name>.out``, in its own session so that a Ctrl-C in the terminal reaches
+    only this process, which then stops it."""
     log_path = work_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, env=env, cwd=work_dir, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+    with log_path.open("wb") as log, (work_dir / f"{name}.out").open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=work_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=log,
+            start_new_session=True,
+        )
     return Server(name, port, log_path, process)
 
 
@@ -154,8 +180,10 @@ def wait_healthy(server: Server) -> None:
                 if client.get("/health").status_code == 200:
                     return
             if time.monotonic() > deadline:
-                raise BenchFailure(f"the {server.name} server did not answer /health with 200 within "
-                                   f"{STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}")
+                raise BenchFailure(
+                    f"the {server.name} server did not answer /health with 200 within "
+                    f"{STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}"
+                )
             time.sleep(0.1)
 
 
@@ -207,8 +235,9 @@ def bench_database(url: str | None) -> Iterator[Database]:
                 cursor = conn.execute(statement)
                 row = cursor.fetchone() if cursor.description else None
         except psycopg.Error as exc:
-            raise BenchFailure(f"PostgreSQL at {admin_url.render_as_string(hide_password=True)}: "
-                               f"{statement}: {exc}") from exc
+            raise BenchFailure(
+                f"PostgreSQL at {admin_url.render_as_string(hide_password=True)}: {statement}: {exc}"
+            ) from exc
         return str(row[0]) if row else ""
 
     version = admin("SHOW server_version")
@@ -216,8 +245,10 @@ def bench_database(url: str | None) -> Iterator[Database]:
     admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
     try:
         bench_url = given.set(database=BENCH_DATABASE)
-        yield Database(bench_url.render_as_string(hide_password=False),
-                       f"PostgreSQL {version} at {bench_url.render_as_string(hide_password=True)} (fresh)")
+        yield Database(
+            bench_url.render_as_string(hide_password=False),
+            f"PostgreSQL {version} at {bench_url.render_as_string(hide_password=True)} (fresh)",
+        )
     finally:
         admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
@@ -238,8 +269,10 @@ def create_fixture(server: Server, api_key: str) -> Fixture:
         def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
             response = client.request(method, path, json=body)
             if not response.is_success:
-                raise BenchFailure(f"set-up request {method} {path} answered {response.status_code}: "
-                                   f"{response.text[:500]}\n{server.log_tail()}")
+                raise BenchFailure(
+                    f"set-up request {method} {path} answered {response.status_code}: "
+                    f"{response.text[:500]}\n{server.log_tail()}"
+                )
             return response.json()
 
         org = call("POST", "/api/v1/organizations", {"name": "bench org"})
@@ -253,11 +286,18 @@ def create_fixture(server: Server, api_key: str) -> Fixture:
 
 # --- the load generator -------------------------------------------------------------------------
 
+
 class Operation:
     """One measured operation on one server: a factory for its raw HTTP/1.1 requests."""
 
-    def __init__(self, port: int, method: str, path: str, headers: dict[str, str],
-                 body: Callable[[int], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Callable[[int], bytes] | None = None,
+    ) -> None:
         self.method = method
         self.path = path
         lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
@@ -338,27 +378,21 @@ class HttpConnection:
 
 
 @dataclass
-class Sample:
-    """One failed request, kept to be shown."""
-
-    request: str
-    outcome: str
-
-
-@dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)  # seconds, of 2xx answers
     errors: int = 0
-    samples: list[Sample] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)  # "request -> outcome", the first few kinds
 
     def fail(self, operation: Operation, outcome: str) -> None:
         self.errors += 1
-        if len(self.samples) < ERROR_SAMPLES:
-            self.samples.append(Sample(f"{operation.method} {operation.path}", outcome))
+        failure = f"{operation.method} {operation.path} -> {outcome}"
+        if failure in self.failures or len(self.failures) < ERROR_SAMPLES:
+            self.failures[failure] += 1
 
 
-async def drive(connection: HttpConnection, port: int, operation: Operation, deadline: float,
-                tally: Tally | None) -> HttpConnection:
+async def drive(
+    connection: HttpConnection, port: int, operation: Operation, deadline: float, tally: Tally | None
+) -> HttpConnection:
     """Sends requests back to back on one connection until ``deadline``; records them in ``tally``
     unless it is None (warm-up). Returns the connection, reopened if the server closed it."""
     clock = time.perf_counter
@@ -393,6 +427,7 @@ class Measurement:
     p99_ms: float
     requests: int
     errors: int
+    client_cpu: float  # CPU seconds of this process (the load generator) per second of the run
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -402,30 +437,40 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-async def measure(port: int, operation: Operation, concurrency: int, warmup: float,
-                  duration: float) -> tuple[Measurement, list[Sample]]:
+async def measure(
+    port: int, operation: Operation, concurrency: int, warmup: float, duration: float
+) -> tuple[Measurement, Counter[str]]:
     """Warms up, then measures, on the same ``concurrency`` connections."""
     connections = list(await asyncio.gather(*(HttpConnection.open(port) for _ in range(concurrency))))
     try:
         connections, _ = await phase(connections, port, operation, warmup, None)
         tally = Tally()
+        cpu = time.process_time()
         connections, elapsed = await phase(connections, port, operation, duration, tally)
+        cpu = time.process_time() - cpu
     finally:
         await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
     ordered = sorted(tally.latencies)
-    result = Measurement(len(ordered) / elapsed, percentile(ordered, 0.50) * 1000,
-                         percentile(ordered, 0.99) * 1000, len(ordered) + tally.errors, tally.errors)
-    return result, tally.samples
+    result = Measurement(
+        len(ordered) / elapsed,
+        percentile(ordered, 0.50) * 1000,
+        percentile(ordered, 0.99) * 1000,
+        len(ordered) + tally.errors,
+        tally.errors,
+        cpu / elapsed,
+    )
+    return result, tally.failures
 
 
-async def phase(connections: list[HttpConnection], port: int, operation: Operation, length: float,
-                tally: Tally | None) -> tuple[list[HttpConnection], float]:
+async def phase(
+    connections: list[HttpConnection], port: int, operation: Operation, length: float, tally: Tally | None
+) -> tuple[list[HttpConnection], float]:
     """Drives every connection for ``length`` seconds; returns them and the time until the last answer."""
     started = time.perf_counter()
     deadline = started + length
-    drivers = asyncio.gather(*(drive(c, port, operation, deadline, tally) for c in connections))
-    connections = list(await asyncio.wait_for(drivers, length + PHASE_GRACE))
-    return connections, time.perf_counter() - started
+    async with asyncio.timeout(length + PHASE_GRACE), asyncio.TaskGroup() as group:
+        drivers = [group.create_task(drive(c, port, operation, deadline, tally)) for c in connections]
+    return [d.result() for d in drivers], time.perf_counter() - started
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -450,16 +495,26 @@ def targets(fleetport: Server, baseline: Server, fixture: Fixture, api_key: str)
     auth = {"Authorization": f"Bearer {api_key}"}
     config = config_body()
     return [
-        Target(fleetport, {
-            "get machine": Operation(fleetport.port, "GET", f"/api/v1/machines/{fixture.machine_id}", auth),
-            "update part config": Operation(fleetport.port, "PUT", f"/api/v1/parts/{fixture.part_id}/config",
-                                            auth, config),
-        }),
-        Target(baseline, {
-            "get machine": Operation(baseline.port, "GET", f"/machines/{fixture.machine_id}", {}),
-            "update part config": Operation(baseline.port, "PUT", f"/parts/{fixture.part_id}/config", {},
-                                            config),
-        }),
+        Target(
+            fleetport,
+            {
+                "get machine": Operation(
+                    fleetport.port, "GET", f"/api/v1/machines/{fixture.machine_id}", auth
+                ),
+                "update part config": Operation(
+                    fleetport.port, "PUT", f"/api/v1/parts/{fixture.part_id}/config", auth, config
+                ),
+            },
+        ),
+        Target(
+            baseline,
+            {
+                "get machine": Operation(baseline.port, "GET", f"/machines/{fixture.machine_id}", {}),
+                "update part config": Operation(
+                    baseline.port, "PUT", f"/parts/{fixture.part_id}/config", {}, config
+                ),
+            },
+        ),
     ]
 
 
@@ -468,98 +523,149 @@ def run(args: argparse.Namespace, work_dir: Path, servers: list[Server]) -> int:
     with bench_database(args.database_url) as database:
         try:
             fleetport_port, baseline_port = free_port(), free_port()
-            fleetport = start_server("fleetport", [sys.executable, "-c", FLEETPORT_SERVE],
-                                     fleetport_env(work_dir / "data", fleetport_port, api_key, database.url),
-                                     fleetport_port, work_dir)
+            fleetport = start_server(
+                "fleetport",
+                [sys.executable, "-c", FLEETPORT_SERVE],
+                fleetport_env(work_dir / "data", fleetport_port, api_key, database.url),
+                fleetport_port,
+                work_dir,
+            )
             servers.append(fleetport)
-            baseline = start_server("starlette", [sys.executable, os.path.abspath(__file__),
-                                                  "--serve-baseline", str(baseline_port)],
-                                    dict(os.environ), baseline_port, work_dir)
+            baseline = start_server(
+                "starlette",
+                [sys.executable, os.path.abspath(__file__), "--serve-baseline", str(baseline_port)],
+                dict(os.environ),
+                baseline_port,
+                work_dir,
+            )
             servers.append(baseline)
             wait_healthy(fleetport)
             wait_healthy(baseline)
             fixture = create_fixture(fleetport, api_key)
             plan = targets(fleetport, baseline, fixture, api_key)
-            results, samples = measure_all(args, plan)
+            results, failures = measure_all(args, plan)
         finally:
             for server in servers:  # before the database goes
                 server.stop()
     report(args, database, list(plan[0].operations), [t.server.name for t in plan], results)
-    return report_errors(samples, {t.server.name: t.server for t in plan})
+    return report_failures(failures, {t.server.name: t.server for t in plan})
 
 
 Results = dict[tuple[str, str], list[Measurement]]  # by (operation, server)
-Samples = dict[tuple[str, str], list[Sample]]
+Failures = dict[tuple[str, str], Counter[str]]
 
 
-def measure_all(args: argparse.Namespace, plan: list[Target]) -> tuple[Results, Samples]:
+def measure_all(args: argparse.Namespace, plan: list[Target]) -> tuple[Results, Failures]:
     results: Results = {}
-    samples: Samples = {}
+    failures: Failures = {}
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         for number in range(1, args.runs + 1):
             for name in plan[0].operations:
                 for target in plan:  # interleaved, so that drift in the machine's load hits both alike
                     target.server.ensure_running()
                     try:
-                        result, failed = runner.run(measure(target.server.port, target.operations[name],
-                                                            args.concurrency, args.warmup, args.duration))
+                        result, failed = runner.run(
+                            measure(
+                                target.server.port,
+                                target.operations[name],
+                                args.concurrency,
+                                args.warmup,
+                                args.duration,
+                            )
+                        )
                     except TimeoutError:
-                        raise BenchFailure(f"{name} on {target.server.name}: requests still unanswered "
-                                           f"{PHASE_GRACE:.0f} s after the end of the run:\n"
-                                           f"{target.server.log_tail()}") from None
+                        raise BenchFailure(
+                            f"{name} on {target.server.name}: requests still unanswered "
+                            f"{PHASE_GRACE:.0f} s after the end of the run:\n"
+                            f"{target.server.log_tail()}"
+                        ) from None
                     except OSError as exc:
                         target.server.ensure_running()
                         raise BenchFailure(f"{name} on {target.server.name}: cannot connect: {exc}") from None
                     key = (name, target.server.name)
                     results.setdefault(key, []).append(result)
-                    samples.setdefault(key, []).extend(failed)
-                    print(f"  run {number}/{args.runs}  {name:<20} {target.server.name:<10} "
-                          f"{result.rps:8.0f} rps  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
-                          f"  errors {result.errors}", file=sys.stderr, flush=True)
-    return results, samples
+                    failures.setdefault(key, Counter()).update(failed)
+                    print(
+                        f"  run {number}/{args.runs}  {name:<20} {target.server.name:<10} "
+                        f"{result.rps:8.0f} rps  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
+                        f"  errors {result.errors}  client CPU {result.client_cpu:4.0%}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    return results, failures
 
 
-def report(args: argparse.Namespace, database: Database, operations: list[str], server_names: list[str],
-           results: Results) -> None:
+def report(
+    args: argparse.Namespace,
+    database: Database,
+    operations: list[str],
+    server_names: list[str],
+    results: Results,
+) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     loop = "uvloop" if event_loop_factory() else "asyncio"
     print()
     print(f"database:     {database.description}")
-    print(f"machine:      {cores} cores usable ({os.cpu_count()} online), {platform.machine()}, "
-          f"{platform.system()} {platform.release()}")
+    print(
+        f"machine:      {cores} cores usable ({os.cpu_count()} online), {platform.machine()}, "
+        f"{platform.system()} {platform.release()}"
+    )
     print(f"python:       {platform.python_implementation()} {platform.python_version()}")
-    print(f"load:         {args.concurrency} concurrent keep-alive HTTP/1.1 connections over loopback, "
-          f"{args.warmup:g} s warm-up + {args.duration:g} s per operation, {args.runs} runs, medians shown")
-    print(f"client:       raw asyncio HTTP/1.1 ({loop}) in this process; it shares the CPU with the servers "
-          f"(and the database), so these figures are lower than on dedicated cores")
+    print(
+        f"load:         {args.concurrency} concurrent keep-alive HTTP/1.1 connections over loopback, "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s per operation, {args.runs} runs, medians shown"
+    )
+    print(
+        f"client:       raw asyncio HTTP/1.1 ({loop}) in this process; it shares the CPU with the servers "
+        f"(and the database), so these figures are lower than on dedicated cores"
+    )
+    print("errors:       non-2xx answers and broken connections, total over all runs (must be 0)")
+    print("client CPU:   the load generator's use of one core; near 100%: the client limits, not the server")
     print()
-    print(f"{'operation':<20} {'server':<10} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'operation':<20} {'server':<10} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'client CPU':>10}"
+    )
     medians: dict[tuple[str, str], Measurement] = {}
     for name in operations:
         for server in server_names:
             runs = results[(name, server)]
-            m = Measurement(statistics.median(r.rps for r in runs), statistics.median(r.p50_ms for r in runs),
-                            statistics.median(r.p99_ms for r in runs), sum(r.requests for r in runs),
-                            sum(r.errors for r in runs))
+            m = Measurement(
+                statistics.median(r.rps for r in runs),
+                statistics.median(r.p50_ms for r in runs),
+                statistics.median(r.p99_ms for r in runs),
+                sum(r.requests for r in runs),
+                sum(r.errors for r in runs),
+                statistics.median(r.client_cpu for r in runs),
+            )
             medians[(name, server)] = m
-            print(f"{name:<20} {server:<10} {m.rps:9.0f} {m.p50_ms:8.2f} {m.p99_ms:8.2f} {m.errors:7d}")
+            print(
+                f"{name:<20} {server:<10} {m.rps:9.0f} {m.p50_ms:8.2f} {m.p99_ms:8.2f} {m.errors:7d} "
+                f"{m.client_cpu:10.0%}"
+            )
     print()
     fleetport, baseline = server_names
     for name in operations:
         a, b = medians[(name, fleetport)], medians[(name, baseline)]
-        print(f"ratio {fleetport}/{baseline}, {name}: rps {a.rps / b.rps:.2f}, "
-              f"p50 {a.p50_ms / b.p50_ms:.1f}x, p99 {a.p99_ms / b.p99_ms:.1f}x")
+        print(
+            f"ratio {fleetport}/{baseline}, {name}: rps {ratio(a.rps, b.rps, '.2f')}, "
+            f"p50 {ratio(a.p50_ms, b.p50_ms, '.1f', 'x')}, p99 {ratio(a.p99_ms, b.p99_ms, '.1f', 'x')}"
+        )
 
 
-def report_errors(samples: Samples, servers: dict[str, Server]) -> int:
-    failing = {key: found for key, found in samples.items() if found}
+def ratio(a: float, b: float, spec: str, unit: str = "") -> str:
+    return format(a / b, spec) + unit if b > 0 and math.isfinite(a) and math.isfinite(b) else "n/a"
+
+
+def report_failures(failures: Failures, servers: dict[str, Server]) -> int:
+    failing = {key: found for key, found in failures.items() if found}
     if not failing:
         return 0
-    print("\nFAILED REQUESTS (the figures above are not valid):")
+    print("\nFAILED REQUESTS (the figures above are not valid); the first kinds seen, with counts:")
     for (name, server), found in failing.items():
         print(f"  {name} on {server}:")
-        for sample in found[:ERROR_SAMPLES]:
-            print(f"    {sample.request} -> {sample.outcome}")
+        for failure, count in found.most_common(ERROR_SAMPLES):
+            print(f"    {count:6d} x {failure}")
     for server in sorted({server for _, server in failing}):
         print(f"\nlast lines of the {server} server's log:\n{servers[server].log_tail()}")
     return 1
@@ -574,14 +680,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load before each")
     parser.add_argument("--runs", type=int, default=3, help="measurements per operation; medians are shown")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients, one connection each")
-    parser.add_argument("--database-url", default=None,
-                        help="Fleetport's database; a PostgreSQL URL gets a fresh database "
-                             f"'{BENCH_DATABASE}' on that server, dropped afterwards (default: SQLite)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="Fleetport's database; a PostgreSQL URL gets a fresh database "
+        f"'{BENCH_DATABASE}' on that server, dropped afterwards (default: SQLite)",
+    )
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.warmup < 0 or args.runs < 1 or args.concurrency < 1:
-        parser.error("--duration must be positive, --warmup not negative, "
-                     "--runs and --concurrency at least 1")
+        parser.error(
+            "--duration must be positive, --warmup not negative, --runs and --concurrency at least 1"
+        )
     return args
 
 

@@ -106,8 +106,9 @@ class RunningServer:
         return self.log.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *, https: bool = False, env: dict[str, str] | None = None,
-                 timeout: float = 30.0) -> RunningServer:
+def start_server(
+    data_dir: Path, *, https: bool = False, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> RunningServer:
     port = free_port()
     https_port = free_port() if https else 0
     environ = {
@@ -123,8 +124,12 @@ def start_server(data_dir: Path, *, https: bool = False, env: dict[str, str] | N
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "fleetport.cli", "serve"], env=environ,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fleetport.cli", "serve"],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

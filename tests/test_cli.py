@@ -63,8 +63,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data = tmp_path_factory.mktemp("fleetport")
     port = free_port()
     # flags and environment together: the flags must win over FLEETPORT_HTTP_PORT
-    env = _env(FLEETPORT_HTTP_PORT="1", FLEETPORT_HTTPS_PORT="0", FLEETPORT_ADMIN_API_KEY=ADMIN_KEY,
-               FLEETPORT_ADMIN_PASSWORD="password123")
+    env = _env(
+        FLEETPORT_HTTP_PORT="1",
+        FLEETPORT_HTTPS_PORT="0",
+        FLEETPORT_ADMIN_API_KEY=ADMIN_KEY,
+        FLEETPORT_ADMIN_PASSWORD="password123",
+    )
     argv = [sys.executable, "-m", "fleetport.cli", "serve", "--http-port", str(port), "--data-dir", str(data)]
     log = data / "server.log"
     with log.open("w") as sink:
@@ -116,7 +120,8 @@ def acme(live: LiveServer) -> Acme:
 
 def test_listings_show_what_was_created(live: LiveServer, acme: Acme) -> None:
     parts, orgs, machines = live.many(
-        ["parts", "list", acme.machine], ["orgs", "list", "--json"],
+        ["parts", "list", acme.machine],
+        ["orgs", "list", "--json"],
         ["machines", "list", "--location", acme.location],
     )
     for result in (parts, orgs, machines):
@@ -133,7 +138,8 @@ def test_config_set_and_history(live: LiveServer, acme: Acme) -> None:
     live.ok("parts", "config", "set", part_id, "--file", "-", stdin='{"speed": 2, "arm": {"joints": 6}}')
 
     history, table, current = live.many(
-        ["parts", "config", "history", part_id, "--json"], ["parts", "config", "history", part_id],
+        ["parts", "config", "history", part_id, "--json"],
+        ["parts", "config", "history", part_id],
         ["parts", "config", "get", part_id],
     )
     assert history.returncode == table.returncode == current.returncode == 0, history.stderr
@@ -149,7 +155,8 @@ def test_config_set_rejects_bad_json(live: LiveServer, acme: Acme, tmp_path: Pat
     inline, from_file, not_object, neither = live.many(
         ["parts", "config", "set", part_id, '{"speed": '],
         ["parts", "config", "set", part_id, "--file", str(tmp_path / "config.json")],
-        ["parts", "config", "set", part_id, "[1, 2]"], ["parts", "config", "set", part_id],
+        ["parts", "config", "set", part_id, "[1, 2]"],
+        ["parts", "config", "set", part_id],
     )
     assert inline.returncode == 1 and inline.stderr.startswith("error:") and "not valid JSON" in inline.stderr
     assert from_file.returncode == 1 and "config.json is not valid JSON" in from_file.stderr
@@ -159,8 +166,9 @@ def test_config_set_rejects_bad_json(live: LiveServer, acme: Acme, tmp_path: Pat
 
 
 def test_operator_key_reaches_machines_but_not_the_organization(live: LiveServer, acme: Acme) -> None:
-    created = live.ok("keys", "create", acme.org, "line operator",
-                        "--grant", f"operator:location:{acme.location}")
+    created = live.ok(
+        "keys", "create", acme.org, "line operator", "--grant", f"operator:location:{acme.location}"
+    )
     assert "shown only once" in created.stdout
     match = re.search(r"secret:\s+(\S+)", created.stdout)
     assert match, created.stdout
@@ -168,7 +176,8 @@ def test_operator_key_reaches_machines_but_not_the_organization(live: LiveServer
 
     machine, org, keys = live.many(
         ["--api-key", secret, "machines", "get", acme.machine, "--json"],
-        ["--api-key", secret, "orgs", "get", acme.org], ["keys", "list", acme.org, "--json"],
+        ["--api-key", secret, "orgs", "get", acme.org],
+        ["keys", "list", acme.org, "--json"],
     )
     assert machine.returncode == 0, machine.stderr
     assert json.loads(machine.stdout)["id"] == acme.machine
@@ -183,7 +192,8 @@ def test_operator_key_reaches_machines_but_not_the_organization(live: LiveServer
 
 def test_errors_are_one_clear_line(live: LiveServer, acme: Acme) -> None:
     missing, bad_grant, unreachable, wrong_key = live.many(
-        ["machines", "get", UNKNOWN_ID], ["keys", "create", acme.org, "k", "--grant", "operator:location"],
+        ["machines", "get", UNKNOWN_ID],
+        ["keys", "create", acme.org, "k", "--grant", "operator:location"],
         ["--url", f"http://127.0.0.1:{free_port()}", "orgs", "list"],
         ["--api-key", "not-a-key", "orgs", "list"],
     )

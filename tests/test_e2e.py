@@ -30,18 +30,26 @@ def test_sdk_builds_a_fleet_and_reads_config_history(https_server: RunningServer
         loc = fp.locations.create(org.id, "Warehouse 7")
         machine = fp.machines.create(loc.id, "picker-1", metadata={"serial": "PK-1"})
         part = fp.parts.create(machine.id, "arm")
-        assert {p.name: p.main_part for p in fp.machines.parts(machine.id)} == {"picker-1-main": True, "arm": False}
+        assert {p.name: p.main_part for p in fp.machines.parts(machine.id)} == {
+            "picker-1-main": True,
+            "arm": False,
+        }
 
         fp.parts.set_config(part.id, {"components": [{"name": "gripper", "type": "gripper"}]})
         fp.parts.set_config(part.id, {"components": [{"name": "gripper", "type": "gripper", "force": 5}]})
         assert fp.parts.get_config(part.id).config["components"][0]["force"] == 5
         history = list(fp.parts.config_history(part.id, limit=1))  # the iterator follows the cursor
         assert [h.previous_config for h in history] == [
-            {"components": [{"name": "gripper", "type": "gripper"}]}, {}]
+            {"components": [{"name": "gripper", "type": "gripper"}]},
+            {},
+        ]
         assert all(h.edited_by == "bootstrap admin key" for h in history)
 
-        key = fp.keys.create(org.id, "warehouse ops", [{"role": "operator", "resource_type": "location",
-                                                        "resource_id": loc.id}])
+        key = fp.keys.create(
+            org.id,
+            "warehouse ops",
+            [{"role": "operator", "resource_type": "location", "resource_id": loc.id}],
+        )
         other_loc = fp.locations.create(org.id, "Warehouse 8")
         other_machine = fp.machines.create(other_loc.id, "picker-2")
 
@@ -58,9 +66,11 @@ def test_sdk_builds_a_fleet_and_reads_config_history(https_server: RunningServer
             scoped.parts.set_config(part.id, {})
         assert [m.id for m in scoped.machines.list()] == [machine.id]
 
-    with Client(https_server.url, "wrong-key-" + "z" * 30) as stranger:
-        with pytest.raises(fleetport.Unauthenticated):
-            stranger.organizations.get(org.id)
+    with (
+        Client(https_server.url, "wrong-key-" + "z" * 30) as stranger,
+        pytest.raises(fleetport.Unauthenticated),
+    ):
+        stranger.organizations.get(org.id)
     with Client(https_server.url, ADMIN_KEY) as fp:
         with pytest.raises(fleetport.NotFound):
             fp.machines.get("01a1fb47-ff20-7964-9ad3-6a224f4b1444")
@@ -93,9 +103,11 @@ def test_https_with_generated_certificate(https_server: RunningServer) -> None:
     assert https_server.https_url
     with Client(https_server.https_url, ADMIN_KEY, verify=str(cert)) as fp:
         assert fp.whoami().is_admin
-    with pytest.raises(fleetport.FleetportError, match="cannot reach"):
-        with Client(https_server.https_url, ADMIN_KEY) as fp:  # not trusted by default
-            fp.whoami()
+    untrusted = Client(
+        https_server.https_url, ADMIN_KEY
+    )  # the self-signed certificate is not trusted by default
+    with untrusted, pytest.raises(fleetport.FleetportError, match="cannot reach"):
+        untrusted.whoami()
     localhost = https_server.https_url.replace("127.0.0.1", "localhost")
     assert httpx.get(localhost + "/health", verify=str(cert)).status_code == 200
 
@@ -109,7 +121,9 @@ def test_login_with_password(https_server: RunningServer) -> None:
 
 
 def test_first_start_prints_credentials_and_stops_gracefully(tmp_path: Path) -> None:
-    running = start_server(tmp_path / "data", env={"FLEETPORT_ADMIN_API_KEY": "", "FLEETPORT_ADMIN_PASSWORD": ""})
+    running = start_server(
+        tmp_path / "data", env={"FLEETPORT_ADMIN_API_KEY": "", "FLEETPORT_ADMIN_PASSWORD": ""}
+    )
     try:
         banner = running.log_text()
         key = re.search(r"API key:\s+(\S+)", banner)
@@ -126,7 +140,9 @@ def test_first_start_prints_credentials_and_stops_gracefully(tmp_path: Path) -> 
         assert running.process.wait(timeout=20) == 0
     assert "stopped" in running.log_text()
 
-    again = start_server(tmp_path / "data", env={"FLEETPORT_ADMIN_API_KEY": "", "FLEETPORT_ADMIN_PASSWORD": ""})
+    again = start_server(
+        tmp_path / "data", env={"FLEETPORT_ADMIN_API_KEY": "", "FLEETPORT_ADMIN_PASSWORD": ""}
+    )
     try:
         assert "First start" not in again.log_text()
         with Client(again.url, key.group(1)) as fp:  # the data survived the restart

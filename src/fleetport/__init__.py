@@ -45,4 +45,15 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Conflict",
+    "FleetportError",
+    "InvalidArgument",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "Unauthenticated",
+    "__version__",
+]

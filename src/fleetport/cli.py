@@ -83,14 +83,26 @@ def _api(ctx: typer.Context) -> Client:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(envvar="FLEETPORT_URL", show_envvar=True,
-                                            help="The server, e.g. http://localhost:8080.")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="FLEETPORT_API_KEY", show_envvar=True,
-                                                help="An API key or session token.")] = None,
-    ca_cert: Annotated[Path | None, typer.Option(envvar="FLEETPORT_CA_CERT", show_envvar=True, exists=True,
-                                                 dir_okay=False,
-                                                 help="CA bundle to trust for https URLs (a server's "
-                                                      "self-signed tls/cert.pem).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FLEETPORT_URL", show_envvar=True, help="The server, e.g. http://localhost:8080."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="FLEETPORT_API_KEY", show_envvar=True, help="An API key or session token."),
+    ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FLEETPORT_CA_CERT",
+            show_envvar=True,
+            exists=True,
+            dir_okay=False,
+            help="CA bundle to trust for https URLs (a server's self-signed tls/cert.pem).",
+        ),
+    ] = None,
 ) -> None:
     ctx.obj = _State(url=url, api_key=api_key, ca_cert=ca_cert)
 
@@ -174,10 +186,15 @@ def show_secret(key: m.ApiKey, as_json: bool) -> None:
         show(key, True)
         return
     show(key, False, hide=frozenset({"secret"}))
-    body = Text.assemble(("API key id: ", "bold"), key.id, "\n", ("secret:     ", "bold"),
-                         (key.secret or "-", "bold yellow"), "\n\n",
-                         "This secret is shown only once: store it now. "
-                         "Use it as FLEETPORT_API_KEY or --api-key.")
+    body = Text.assemble(
+        ("API key id: ", "bold"),
+        key.id,
+        "\n",
+        ("secret:     ", "bold"),
+        (key.secret or "-", "bold yellow"),
+        "\n\n",
+        "This secret is shown only once: store it now. Use it as FLEETPORT_API_KEY or --api-key.",
+    )
     out.print(Panel(body, title="new API key secret", border_style="yellow", expand=False))
 
 
@@ -195,31 +212,50 @@ class LogLevel(StrEnum):
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (env FLEETPORT_HOST).")] = None,
-    http_port: Annotated[int | None, typer.Option(min=1, max=65535,
-                                                  help="HTTP port (env FLEETPORT_HTTP_PORT).")] = None,
-    https_port: Annotated[int | None, typer.Option(min=0, max=65535,
-                                                   help="HTTPS port, 0 disables HTTPS"
-                                                        " (env FLEETPORT_HTTPS_PORT).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(file_okay=False,
-                                                  help="Where data lives (env FLEETPORT_DATA_DIR).")] = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default SQLite in the data "
-                                                          "dir (env FLEETPORT_DATABASE_URL).")] = None,
-    tls_cert: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                  help="PEM certificate for HTTPS; default self-signed"
-                                                       " (env FLEETPORT_TLS_CERT).")] = None,
-    tls_key: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                 help="PEM private key for HTTPS"
-                                                      " (env FLEETPORT_TLS_KEY).")] = None,
-    log_level: Annotated[LogLevel | None, typer.Option(
-        case_sensitive=False, help="Logging level (env FLEETPORT_LOG_LEVEL).")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="HTTP port (env FLEETPORT_HTTP_PORT).")
+    ] = None,
+    https_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="HTTPS port, 0 disables HTTPS (env FLEETPORT_HTTPS_PORT)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(file_okay=False, help="Where data lives (env FLEETPORT_DATA_DIR).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL; default SQLite in the data dir (env FLEETPORT_DATABASE_URL)."),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="PEM certificate for HTTPS; default self-signed (env FLEETPORT_TLS_CERT).",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="PEM private key for HTTPS (env FLEETPORT_TLS_KEY)."),
+    ] = None,
+    log_level: Annotated[
+        LogLevel | None, typer.Option(case_sensitive=False, help="Logging level (env FLEETPORT_LOG_LEVEL).")
+    ] = None,
 ) -> None:
     """Run a Fleetport server. Options override FLEETPORT_* environment variables."""
     from fleetport.server import serve as run  # the server's dependencies load only for this command
     from fleetport.settings import Settings
 
-    settings = Settings.from_env(host=host, http_port=http_port, https_port=https_port, data_dir=data_dir,
-                                 database_url=database_url, tls_cert=tls_cert, tls_key=tls_key,
-                                 log_level=log_level.value if log_level else None)
+    settings = Settings.from_env(
+        host=host,
+        http_port=http_port,
+        https_port=https_port,
+        data_dir=data_dir,
+        database_url=database_url,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        log_level=log_level.value if log_level else None,
+    )
     if bool(settings.tls_cert) != bool(settings.tls_key):
         fail("give both --tls-cert and --tls-key (or FLEETPORT_TLS_CERT and FLEETPORT_TLS_KEY), or neither")
     run(settings)
@@ -253,8 +289,9 @@ def users_create(
     ctx: typer.Context,
     email: str,
     name: Annotated[str, typer.Option(help="Display name.")] = "",
-    password: Annotated[str | None, typer.Option(help="Password (at least 8 characters); '-' reads it "
-                                                      "from stdin.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password (at least 8 characters); '-' reads it from stdin.")
+    ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Make the user a server administrator.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -265,8 +302,11 @@ def users_create(
 
 
 @users_app.command("get")
-def users_get(ctx: typer.Context, user_id: Annotated[str, typer.Argument(help="A user id, or 'me'.")] = "me",
-              as_json: JsonOpt = False) -> None:
+def users_get(
+    ctx: typer.Context,
+    user_id: Annotated[str, typer.Argument(help="A user id, or 'me'.")] = "me",
+    as_json: JsonOpt = False,
+) -> None:
     """Show a user."""
     show(_api(ctx).users.get(user_id), as_json)
 
@@ -331,8 +371,12 @@ def orgs_delete(ctx: typer.Context, org_id: str) -> None:
 @orgs_app.command("members")
 def orgs_members(ctx: typer.Context, org_id: str, as_json: JsonOpt = False) -> None:
     """List an organization's members and their roles."""
-    columns: list[Column] = [("user_id", lambda x: x.user.id), ("email", lambda x: x.user.email),
-                             ("name", lambda x: x.user.name), "authorizations"]
+    columns: list[Column] = [
+        ("user_id", lambda x: x.user.id),
+        ("email", lambda x: x.user.email),
+        ("name", lambda x: x.user.name),
+        "authorizations",
+    ]
     listing(_api(ctx).organizations.members(org_id), columns, as_json)
 
 
@@ -428,8 +472,9 @@ def machines_update(
     machine_id: str,
     name: Annotated[str | None, typer.Option(help="New name.")] = None,
     location: Annotated[str | None, typer.Option(help="Move to this location.")] = None,
-    rentable: Annotated[bool | None, typer.Option("--rentable/--not-rentable",
-                                                  help="Offer the machine for rent, or stop.")] = None,
+    rentable: Annotated[
+        bool | None, typer.Option("--rentable/--not-rentable", help="Offer the machine for rent, or stop.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rename, move or (un)list a machine."""
@@ -445,8 +490,14 @@ def machines_delete(ctx: typer.Context, machine_id: str) -> None:
 
 # --- parts ------------------------------------------------------------------------------------
 
-PART_COLUMNS: list[Column] = ["id", "name", "main_part", "restart_required", "config_updated_at",
-                              "last_access"]
+PART_COLUMNS: list[Column] = [
+    "id",
+    "name",
+    "main_part",
+    "restart_required",
+    "config_updated_at",
+    "last_access",
+]
 
 
 @parts_app.command("list")
@@ -487,9 +538,13 @@ def parts_restart(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) ->
 
 
 @config_app.command("get")
-def config_get(ctx: typer.Context, part_id: str,
-               as_json: Annotated[bool, typer.Option("--json", help="Accepted for symmetry: the config "
-                                                                    "is always JSON.")] = False) -> None:
+def config_get(
+    ctx: typer.Context,
+    part_id: str,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Accepted for symmetry: the config is always JSON.")
+    ] = False,
+) -> None:
     """Print a part's configuration as JSON."""
     _dump(_api(ctx).parts.get_config(part_id).config)
 
@@ -498,16 +553,20 @@ def config_get(ctx: typer.Context, part_id: str,
 def config_set(
     ctx: typer.Context,
     part_id: str,
-    config: Annotated[str | None, typer.Argument(help="The configuration, a JSON object.",
-                                                 show_default=False)] = None,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="Read the JSON object from this file; "
-                                                                  "'-' reads stdin.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="The configuration, a JSON object.", show_default=False)
+    ] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="Read the JSON object from this file; '-' reads stdin.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a part's configuration with a JSON object (given inline, or with --file)."""
     if (config is None) == (file is None):
-        raise typer.BadParameter("give the configuration either as an argument or with --file (exactly one)",
-                                 param_hint="CONFIG / --file")
+        raise typer.BadParameter(
+            "give the configuration either as an argument or with --file (exactly one)",
+            param_hint="CONFIG / --file",
+        )
     if file is None:
         source, text = "the CONFIG argument", config or ""
     elif file == "-":
@@ -539,8 +598,12 @@ def _abbreviated(value: dict[str, Any], width: int = 60) -> str:
 @config_app.command("history")
 def config_history(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -> None:
     """A part's configuration edits, newest first, each with the configuration before it."""
-    columns: list[Column] = ["id", "edited_at", "edited_by",
-                             ("previous_config", lambda r: _abbreviated(r.previous_config))]
+    columns: list[Column] = [
+        "id",
+        "edited_at",
+        "edited_by",
+        ("previous_config", lambda r: _abbreviated(r.previous_config)),
+    ]
     listing(_api(ctx).parts.config_history(part_id), columns, as_json)
 
 
@@ -550,8 +613,9 @@ def config_history(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -
 def _parse_grant(value: str) -> m.Grant:
     parts = [p.strip() for p in value.split(":")]
     if len(parts) != 3 or not all(parts):
-        raise typer.BadParameter(f"{value!r} is not ROLE:RESOURCE_TYPE:RESOURCE_ID, "
-                                 "e.g. operator:location:<location id>")
+        raise typer.BadParameter(
+            f"{value!r} is not ROLE:RESOURCE_TYPE:RESOURCE_ID, e.g. operator:location:<location id>"
+        )
     return m.Grant(role=parts[0], resource_type=parts[1], resource_id=parts[2])
 
 
@@ -575,10 +639,15 @@ def keys_create(
     ctx: typer.Context,
     org_id: str,
     name: str,
-    grant: Annotated[list[str], typer.Option(
-        help="ROLE:RESOURCE_TYPE:RESOURCE_ID, e.g. operator:location:<id>; role owner or operator, "
-             "resource type organization, location or robot. Repeatable; at least one.",
-        show_default=False, callback=_check_grants)],
+    grant: Annotated[
+        list[str],
+        typer.Option(
+            help="ROLE:RESOURCE_TYPE:RESOURCE_ID, e.g. operator:location:<id>; role owner or operator, "
+            "resource type organization, location or robot. Repeatable; at least one.",
+            show_default=False,
+            callback=_check_grants,
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; its secret is printed once."""

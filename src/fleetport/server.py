@@ -55,7 +55,9 @@ def create_app(fleet: Fleet) -> FastAPI:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # the database being down is what this endpoint reports
             log.warning("health check: database unreachable: %s", exc)
-            return JSONResponse({"status": "degraded", "database": "unreachable", "version": __version__}, 503)
+            return JSONResponse(
+                {"status": "degraded", "database": "unreachable", "version": __version__}, 503
+            )
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     app.add_middleware(EdgeMiddleware, max_body_bytes=fleet.settings.max_body_bytes)
@@ -88,14 +90,28 @@ def serve(settings: Settings) -> None:
     fleet = open_fleet(settings)
     announce(settings, fleet)
     app = create_app(fleet)
-    common: dict[str, Any] = {"host": settings.host, "lifespan": "off", "log_config": None,
-                              "proxy_headers": False, "server_header": False, "timeout_graceful_shutdown": 10}
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "lifespan": "off",
+        "log_config": None,
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
     listeners = [_Listener(uvicorn.Config(app, port=settings.http_port, **common))]
     if settings.https_port:
-        cert, key = (settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key \
+        cert, key = (
+            (settings.tls_cert, settings.tls_key)
+            if settings.tls_cert and settings.tls_key
             else ensure_certificate(settings.data_dir / "tls")
-        listeners.append(_Listener(uvicorn.Config(app, port=settings.https_port, ssl_certfile=str(cert),
-                                                  ssl_keyfile=str(key), **common)))
+        )
+        listeners.append(
+            _Listener(
+                uvicorn.Config(
+                    app, port=settings.https_port, ssl_certfile=str(cert), ssl_keyfile=str(key), **common
+                )
+            )
+        )
     try:
         asyncio.run(_run(listeners))
     finally:
@@ -122,17 +138,23 @@ def announce(settings: Settings, fleet: Fleet) -> None:
     """Prints where the server listens and, on first start, the administrator's credentials."""
     boot = fleet.identity.bootstrap(settings.admin_email, settings.admin_password, settings.admin_api_key)
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    lines = [f"Fleetport {__version__}", f"  database: {_redact(fleet.store.url)}",
-             f"  HTTP:     http://{host}:{settings.http_port}  (API /api/v1, docs /docs)"]
+    lines = [
+        f"Fleetport {__version__}",
+        f"  database: {_redact(fleet.store.url)}",
+        f"  HTTP:     http://{host}:{settings.http_port}  (API /api/v1, docs /docs)",
+    ]
     if settings.https_port:
         lines.append(f"  HTTPS:    https://{host}:{settings.https_port}")
     if boot.created:
-        lines += ["", "First start: an administrator was created.",
-                  f"  login:    {boot.email}",
-                  f"  password: {boot.password if not settings.admin_password else '(from FLEETPORT_ADMIN_PASSWORD)'}",
-                  f"  API key:  {boot.api_key if not settings.admin_api_key else '(from FLEETPORT_ADMIN_API_KEY)'}",
-                  "  Keep these: they are not shown again.",
-                  f"  Try: curl -H 'Authorization: Bearer <API key>' http://{host}:{settings.http_port}/api/v1/auth/whoami"]
+        lines += [
+            "",
+            "First start: an administrator was created.",
+            f"  login:    {boot.email}",
+            f"  password: {'(from FLEETPORT_ADMIN_PASSWORD)' if settings.admin_password else boot.password}",
+            f"  API key:  {'(from FLEETPORT_ADMIN_API_KEY)' if settings.admin_api_key else boot.api_key}",
+            "  Keep these: they are not shown again.",
+            f"  Try: curl -H 'Authorization: Bearer <API key>' http://{host}:{settings.http_port}/api/v1/auth/whoami",
+        ]
     print("\n".join(lines), flush=True)
 
 

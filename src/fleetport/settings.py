@@ -35,7 +35,7 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'fleetport.db').resolve()}"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):

@@ -37,8 +37,11 @@ def test_health_and_docs_need_no_credentials(api: TestClient) -> None:
     assert "/api/v1/machines/{machine_id}" in spec["paths"]
     assert anonymous.get("/docs").status_code == 200
     _error(anonymous.get("/api/v1/organizations"), 401, "unauthenticated")
-    _error(anonymous.get("/api/v1/organizations", headers={"Authorization": "Bearer nope"}), 401,
-           "unauthenticated")
+    _error(
+        anonymous.get("/api/v1/organizations", headers={"Authorization": "Bearer nope"}),
+        401,
+        "unauthenticated",
+    )
 
 
 def test_request_id_is_echoed(api: TestClient) -> None:
@@ -87,27 +90,42 @@ def test_pagination_over_http(api: TestClient, fleet_ids: dict[str, str]) -> Non
         ("post", "/api/v1/machines", {"name": "no location"}),
         ("put", "/api/v1/parts/{part}/config", {"config": "not an object"}),
         ("post", "/api/v1/organizations/{org}/keys", {"name": "k", "authorizations": []}),
-        ("post", "/api/v1/organizations/{org}/keys",
-         {"name": "k", "authorizations": [{"role": "emperor", "resource_type": "organization",
-                                           "resource_id": "x"}]}),
+        (
+            "post",
+            "/api/v1/organizations/{org}/keys",
+            {
+                "name": "k",
+                "authorizations": [{"role": "emperor", "resource_type": "organization", "resource_id": "x"}],
+            },
+        ),
     ],
 )
-def test_wrong_types_are_422(api: TestClient, fleet_ids: dict[str, str], method: str, path: str,
-                             body: Any) -> None:
+def test_wrong_types_are_422(
+    api: TestClient, fleet_ids: dict[str, str], method: str, path: str, body: Any
+) -> None:
     path = path.format(part=fleet_ids["part"], org=fleet_ids["org"])
     _error(getattr(api, method)(path, json=body), 422, "invalid_argument")
 
 
 def test_malformed_json_is_400(api: TestClient) -> None:
     for raw in (b"{", b"not json", b'{"name": "a",}', b"\xff\xfe"):
-        response = api.post("/api/v1/organizations", content=raw, headers={"Content-Type": "application/json"})
+        response = api.post(
+            "/api/v1/organizations", content=raw, headers={"Content-Type": "application/json"}
+        )
         _error(response, 400, "malformed_body")
 
 
 def test_unknown_ids_are_404(api: TestClient) -> None:
     missing = "01a1fb47-ff20-7964-9ad3-6a224f4b1444"
-    for path in ("/api/v1/organizations/{id}", "/api/v1/locations/{id}", "/api/v1/machines/{id}",
-                 "/api/v1/parts/{id}", "/api/v1/parts/{id}/config", "/api/v1/keys/{id}", "/api/v1/users/{id}"):
+    for path in (
+        "/api/v1/organizations/{id}",
+        "/api/v1/locations/{id}",
+        "/api/v1/machines/{id}",
+        "/api/v1/parts/{id}",
+        "/api/v1/parts/{id}/config",
+        "/api/v1/keys/{id}",
+        "/api/v1/users/{id}",
+    ):
         for id_ in (missing, "not-a-uuid", "%20"):
             _error(api.get(path.format(id=id_)), 404, "not_found")
     _error(api.get("/api/v1/no-such-route"), 404, "not_found")
@@ -116,13 +134,19 @@ def test_unknown_ids_are_404(api: TestClient) -> None:
 
 def test_duplicates_are_409(api: TestClient, fleet_ids: dict[str, str]) -> None:
     _ok(api.patch(f"/api/v1/organizations/{fleet_ids['org']}", json={"public_namespace": "acme"}))
-    message = _error(api.post("/api/v1/organizations", json={"name": "B", "public_namespace": "acme"}), 409,
-                     "conflict")
+    message = _error(
+        api.post("/api/v1/organizations", json={"name": "B", "public_namespace": "acme"}), 409, "conflict"
+    )
     assert "acme" in message
-    _error(api.post(f"/api/v1/machines/{fleet_ids['machine']}/parts", json={"name": "rover-main"}), 409,
-           "conflict")
+    _error(
+        api.post(f"/api/v1/machines/{fleet_ids['machine']}/parts", json={"name": "rover-main"}),
+        409,
+        "conflict",
+    )
     _ok(api.post("/api/v1/users", json={"email": "u@example.com", "password": "password1"}), 201)
-    _error(api.post("/api/v1/users", json={"email": "U@example.com", "password": "password1"}), 409, "conflict")
+    _error(
+        api.post("/api/v1/users", json={"email": "U@example.com", "password": "password1"}), 409, "conflict"
+    )
     _error(api.delete(f"/api/v1/parts/{fleet_ids['part']}"), 409, "failed_precondition")
 
 
@@ -139,17 +163,27 @@ def test_oversized_bodies_are_413_and_change_nothing(api: TestClient, fleet_ids:
             yield b"y" * 65536
         yield b'"}}'
 
-    response = api.put(f"/api/v1/parts/{part}/config", content=chunks(), headers={"Content-Type": "application/json"})
+    response = api.put(
+        f"/api/v1/parts/{part}/config", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     _error(response, 413, "payload_too_large")
     assert _ok(api.get(f"/api/v1/parts/{part}/config"))["config"] == {"keep": True}
 
 
 def test_login_session_and_logout(api: TestClient) -> None:
-    _ok(api.post("/api/v1/users", json={"email": "op@example.com", "name": "Op", "password": "password1"}), 201)
+    _ok(
+        api.post("/api/v1/users", json={"email": "op@example.com", "name": "Op", "password": "password1"}),
+        201,
+    )
     anonymous = TestClient(api.app)
-    _error(anonymous.post("/api/v1/auth/login", json={"email": "op@example.com", "password": "nope"}), 401,
-           "unauthenticated")
-    session = _ok(anonymous.post("/api/v1/auth/login", json={"email": "op@example.com", "password": "password1"}))
+    _error(
+        anonymous.post("/api/v1/auth/login", json={"email": "op@example.com", "password": "nope"}),
+        401,
+        "unauthenticated",
+    )
+    session = _ok(
+        anonymous.post("/api/v1/auth/login", json={"email": "op@example.com", "password": "password1"})
+    )
     headers = {"Authorization": f"Bearer {session['token']}"}
     assert _ok(anonymous.get("/api/v1/users/me", headers=headers))["email"] == "op@example.com"
     org = _ok(anonymous.post("/api/v1/organizations", json={"name": "Mine"}, headers=headers), 201)
@@ -162,8 +196,12 @@ def test_login_session_and_logout(api: TestClient) -> None:
 
 def test_keys_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
     grant = {"role": "operator", "resource_type": "location", "resource_id": fleet_ids["location"]}
-    key = _ok(api.post(f"/api/v1/organizations/{fleet_ids['org']}/keys", json={"name": "ci", "authorizations": [grant]}),
-              201)
+    key = _ok(
+        api.post(
+            f"/api/v1/organizations/{fleet_ids['org']}/keys", json={"name": "ci", "authorizations": [grant]}
+        ),
+        201,
+    )
     as_key = TestClient(api.app, headers={"Authorization": f"Bearer {key['secret']}"})
     who = _ok(as_key.get("/api/v1/auth/whoami"))
     assert (who["kind"], who["api_key_id"]) == ("api_key", key["id"])
@@ -180,12 +218,19 @@ def test_keys_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
 def test_invites_and_authorizations_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
     org = fleet_ids["org"]
     grant = {"role": "owner", "resource_type": "organization", "resource_id": org}
-    invite = _ok(api.post(f"/api/v1/organizations/{org}/invites", json={"email": "new@example.com",
-                                                                      "authorizations": [grant]}), 201)
+    invite = _ok(
+        api.post(
+            f"/api/v1/organizations/{org}/invites",
+            json={"email": "new@example.com", "authorizations": [grant]},
+        ),
+        201,
+    )
     assert _ok(api.post(f"/api/v1/organizations/{org}/invites/{invite['id']}/resend"))["sent_count"] == 2
     _ok(api.post("/api/v1/users", json={"email": "new@example.com", "password": "password1"}), 201)
     anonymous = TestClient(api.app)
-    token = _ok(anonymous.post("/api/v1/auth/login", json={"email": "new@example.com", "password": "password1"}))
+    token = _ok(
+        anonymous.post("/api/v1/auth/login", json={"email": "new@example.com", "password": "password1"})
+    )
     headers = {"Authorization": f"Bearer {token['token']}"}
     accepted = _ok(anonymous.post(f"/api/v1/invites/{invite['id']}/accept", headers=headers))
     assert [(a["role"], a["resource_id"]) for a in accepted] == [("owner", org)]

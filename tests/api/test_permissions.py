@@ -30,7 +30,9 @@ def world(api: TestClient) -> dict[str, str]:
 
 def _key(api: TestClient, world: dict[str, str], role: str) -> TestClient:
     grant = {"role": role, "resource_type": "location", "resource_id": world["L1"]}
-    key = _made(api.post(f"/api/v1/organizations/{world['A']}/keys", json={"name": role, "authorizations": [grant]}))
+    key = _made(
+        api.post(f"/api/v1/organizations/{world['A']}/keys", json={"name": role, "authorizations": [grant]})
+    )
     return TestClient(api.app, headers={"Authorization": f"Bearer {key['secret']}"})
 
 
@@ -87,8 +89,9 @@ def test_operator_reads_and_controls_its_location_only(api: TestClient, world: d
 
     # listings show exactly what the key reaches
     assert {m["name"] for m in op.get("/api/v1/machines").json()["items"]} == set(INSIDE)
-    assert {m["name"] for m in op.get("/api/v1/machines", params={"organization_id": world["A"]}).json()["items"]} \
-        == set(INSIDE)
+    assert {
+        m["name"] for m in op.get("/api/v1/machines", params={"organization_id": world["A"]}).json()["items"]
+    } == set(INSIDE)
     assert {loc["name"] for loc in op.get("/api/v1/locations").json()["items"]} == {"L1", "L1a"}
     assert op.get("/api/v1/organizations").json()["items"] == []
 
@@ -98,12 +101,16 @@ def test_operator_reads_and_controls_its_location_only(api: TestClient, world: d
 
 def test_location_owner_changes_its_location_only(api: TestClient, world: dict[str, str]) -> None:
     owner = _key(api, world, "owner")
-    assert owner.put(f"/api/v1/parts/{world['M1a.part']}/config", json={"config": {"a": 1}}).status_code == 200
+    assert (
+        owner.put(f"/api/v1/parts/{world['M1a.part']}/config", json={"config": {"a": 1}}).status_code == 200
+    )
     assert owner.post("/api/v1/machines", json={"location_id": world["L1"], "name": "new"}).status_code == 201
     assert owner.put(f"/api/v1/parts/{world['M2.part']}/config", json={"config": {"a": 1}}).status_code == 403
     assert owner.post("/api/v1/machines", json={"location_id": world["L2"], "name": "new"}).status_code == 403
     # moving a machine out to a location the key does not own is refused
-    assert owner.patch(f"/api/v1/machines/{world['M1']}", json={"location_id": world["L2"]}).status_code == 403
+    assert (
+        owner.patch(f"/api/v1/machines/{world['M1']}", json={"location_id": world["L2"]}).status_code == 403
+    )
     assert owner.get(f"/api/v1/organizations/{world['A']}").status_code == 403
 
 
@@ -112,6 +119,7 @@ def test_permission_check_endpoint(api: TestClient, world: dict[str, str]) -> No
     asked = ["read_robot", "control_robot", "update_robot_config", "read_robot_logs"]
     body = {"resource_type": "robot", "resource_id": world["M1"], "permissions": asked}
     assert op.post("/api/v1/permissions/check", json=body).json() == {
-        "granted": ["read_robot", "control_robot", "read_robot_logs"]}
+        "granted": ["read_robot", "control_robot", "read_robot_logs"]
+    }
     body["resource_id"] = world["M2"]
     assert op.post("/api/v1/permissions/check", json=body).json() == {"granted": []}

@@ -26,7 +26,9 @@ def test_creator_owns_organization(fleet: Fleet, admin: Principal) -> None:
     ann = _login(fleet, "ann@example.com")
     assert fleet.organizations.get(ann, org.id).metadata == {"tier": 1}
     members = fleet.organizations.members(ann, org.id, 10, None).items
-    assert [(m.user.email, [a.role for a in m.authorizations]) for m in members] == [("ann@example.com", ["owner"])]
+    assert [(m.user.email, [a.role for a in m.authorizations]) for m in members] == [
+        ("ann@example.com", ["owner"])
+    ]
     assert [o.id for o in fleet.organizations.list(ann, 10, None).items] == [org.id]
     bob = _user(fleet, admin, "bob@example.com")
     assert fleet.organizations.list(bob, 10, None).items == []
@@ -66,14 +68,22 @@ def test_pagination_walks_everything_once(fleet: Fleet, admin: Principal) -> Non
 def test_invites(fleet: Fleet, admin: Principal) -> None:
     org = fleet.organizations.create(admin, "Acme")
     loc = fleet.locations.create(admin, org.id, "Lab")
-    invite = fleet.organizations.invite(admin, org.id, "Cat@Example.com", [GrantSpec("operator", "location", loc.id)])
+    invite = fleet.organizations.invite(
+        admin, org.id, "Cat@Example.com", [GrantSpec("operator", "location", loc.id)]
+    )
     assert invite.email == "cat@example.com" and invite.sent_count == 1
     with pytest.raises(Conflict):
-        fleet.organizations.invite(admin, org.id, "cat@example.com", [GrantSpec("owner", "organization", org.id)])
+        fleet.organizations.invite(
+            admin, org.id, "cat@example.com", [GrantSpec("owner", "organization", org.id)]
+        )
     assert fleet.organizations.resend_invite(admin, org.id, invite.id).sent_count == 2
-    updated = fleet.organizations.update_invite(admin, org.id, invite.id,
-                                                add=[GrantSpec("owner", "organization", org.id)],
-                                                remove=[GrantSpec("operator", "location", loc.id)])
+    updated = fleet.organizations.update_invite(
+        admin,
+        org.id,
+        invite.id,
+        add=[GrantSpec("owner", "organization", org.id)],
+        remove=[GrantSpec("operator", "location", loc.id)],
+    )
     assert [(g.role, g.resource_type) for g in updated.authorizations] == [("owner", "organization")]
     dan = _user(fleet, admin, "dan@example.com")
     with pytest.raises(PermissionDenied):
@@ -105,7 +115,9 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
 
     # sharing the bay with the partner lets the partner's owner see it
     pat = _user(fleet, admin, "pat@example.com")
-    fleet.identity.add_authorization(admin, partner.id, "user", pat.user_id, GrantSpec("owner", "organization", partner.id))  # type: ignore[arg-type]
+    fleet.identity.add_authorization(
+        admin, partner.id, "user", pat.user_id, GrantSpec("owner", "organization", partner.id)
+    )  # type: ignore[arg-type]
     pat = _login(fleet, "pat@example.com")
     with pytest.raises(PermissionDenied):
         fleet.locations.get(pat, bay.id)
@@ -114,7 +126,9 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
         fleet.locations.share(admin, bay.id, partner.id)
     pat = _login(fleet, "pat@example.com")
     assert fleet.locations.get(pat, bay.id).shared_with == [partner.id]
-    assert [loc.id for loc in fleet.locations.list(pat, 10, None, organization_id=partner.id).items] == [bay.id]
+    assert [loc.id for loc in fleet.locations.list(pat, 10, None, organization_id=partner.id).items] == [
+        bay.id
+    ]
     assert fleet.machines.get(pat, rover.id).id == rover.id
     assert fleet.locations.organizations_with_access(admin, bay.id) == (acme.id, [partner.id])
     fleet.locations.unshare(admin, bay.id, partner.id)
@@ -217,7 +231,10 @@ def test_deleting_an_organization_removes_its_fleet(fleet: Fleet, admin: Princip
     machine = fleet.machines.create(admin, sub.id, "rover")
     fleet.identity.create_key(admin, org.id, "k", [GrantSpec("owner", "organization", org.id)])
     fleet.organizations.delete(admin, org.id)
-    for get, id_ in ((fleet.organizations.get, org.id), (fleet.locations.get, loc.id),
-                     (fleet.machines.get, machine.id)):
+    for get, id_ in (
+        (fleet.organizations.get, org.id),
+        (fleet.locations.get, loc.id),
+        (fleet.machines.get, machine.id),
+    ):
         with pytest.raises(NotFound):
             get(admin, id_)

@@ -122,7 +122,7 @@ def test_key_needs_grants_inside_its_organization(fleet: Fleet, admin: Principal
 
 
 def test_operator_cannot_manage_keys(fleet: Fleet, admin: Principal) -> None:
-    org_id, loc_id = _org_with_location(fleet, admin)
+    org_id, _ = _org_with_location(fleet, admin)
     key = fleet.identity.create_key(admin, org_id, "op", [GrantSpec("operator", "organization", org_id)])
     op = fleet.identity.authenticate(key.secret)  # type: ignore[arg-type]
     with pytest.raises(PermissionDenied):
@@ -138,7 +138,10 @@ def test_check_permissions(fleet: Fleet, admin: Principal) -> None:
     op = fleet.identity.authenticate(key.secret)  # type: ignore[arg-type]
     asked = ["read_robot", "control_robot", "update_robot_config", "read_robot_logs"]
     assert fleet.identity.check_permissions(op, "robot", machine.id, asked) == [
-        "read_robot", "control_robot", "read_robot_logs"]
+        "read_robot",
+        "control_robot",
+        "read_robot_logs",
+    ]
     assert fleet.identity.check_permissions(op, "organization", org_id, ["read_organization"]) == []
     assert fleet.identity.check_permissions(admin, "robot", machine.id, asked) == asked
     with pytest.raises(Invalid, match="unknown permissions"):
@@ -148,8 +151,12 @@ def test_check_permissions(fleet: Fleet, admin: Principal) -> None:
 def test_authorizations_added_and_removed(fleet: Fleet, admin: Principal) -> None:
     org_id, loc_id = _org_with_location(fleet, admin)
     user = fleet.identity.create_user(admin, "eve@example.com", "Eve", "password1")
-    auth = fleet.identity.add_authorization(admin, org_id, "user", user.id, GrantSpec("owner", "location", loc_id))
-    again = fleet.identity.add_authorization(admin, org_id, "user", user.id, GrantSpec("owner", "location", loc_id))
+    auth = fleet.identity.add_authorization(
+        admin, org_id, "user", user.id, GrantSpec("owner", "location", loc_id)
+    )
+    again = fleet.identity.add_authorization(
+        admin, org_id, "user", user.id, GrantSpec("owner", "location", loc_id)
+    )
     assert again.id == auth.id
     eve = fleet.identity.authenticate(fleet.identity.login("eve@example.com", "password1").token)
     assert fleet.locations.get(eve, loc_id).id == loc_id

@@ -11,7 +11,9 @@ from fleetport.core.errors import Invalid, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
 
-bearer = HTTPBearer(auto_error=False, description="An API key, a session token from /auth/login, or a part secret")
+bearer = HTTPBearer(
+    auto_error=False, description="An API key, a session token from /auth/login, or a part secret"
+)
 
 
 def fleet(request: Request) -> Fleet:

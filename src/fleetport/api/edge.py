@@ -93,16 +93,25 @@ class EdgeMiddleware:
                     await _too_large(send, limit, rid)
         finally:
             access_log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
             )
             request_id.reset(token)
 
 
 async def _too_large(send: Send, limit: int, rid: str) -> None:
-    body = error_body("payload_too_large", f"request body is larger than the limit of {limit} bytes",
-                      limit=limit)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-request-id", rid.encode()), (b"connection", b"close")]
+    body = error_body(
+        "payload_too_large", f"request body is larger than the limit of {limit} bytes", limit=limit
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode()),
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,14 +24,25 @@ STATUS = {
     core.FailedPrecondition: 409,
     core.TooLarge: 413,
 }
-HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-              422: "invalid_argument"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_argument",
+}
 
 
-def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
-    return Response(error_body(code, message, **extra), status_code=status, media_type="application/json",
-                    headers=headers)
+def _json(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None, **extra: object
+) -> Response:
+    return Response(
+        error_body(code, message, **extra), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -61,4 +73,6 @@ def install(app: FastAPI) -> None:
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         rid = request_id.get()
         log.exception("unexpected error (request %s)", rid)
-        return _json(500, "internal", f"internal error; the server log has the details under request id {rid}")
+        return _json(
+            500, "internal", f"internal error; the server log has the details under request id {rid}"
+        )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends
 
 from fleetport.api import schemas as s
-from fleetport.client import models as m
 from fleetport.api.deps import Caller, FleetDep, PagingDep, bearer_token
+from fleetport.client import models as m
 
 router = APIRouter()
-NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_model": None}
 
 
 @router.post("/auth/login", response_model=m.Session, tags=["auth"])
@@ -18,7 +17,7 @@ def login(body: s.LoginIn, fleet: FleetDep) -> object:
     return fleet.identity.login(body.email, body.password)
 
 
-@router.post("/auth/logout", tags=["auth"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.post("/auth/logout", tags=["auth"], status_code=204, response_model=None)
 def logout(fleet: FleetDep, _: Caller, token: str = Depends(bearer_token)) -> None:
     fleet.identity.logout(token)
 
@@ -44,12 +43,12 @@ def get_user(user_id: str, fleet: FleetDep, caller: Caller) -> object:
     return fleet.identity.get_user(caller, user_id)
 
 
-@router.delete("/users/{user_id}", tags=["users"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/users/{user_id}", tags=["users"], status_code=204, response_model=None)
 def delete_user(user_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.identity.delete_user(caller, user_id)
 
 
-@router.put("/users/{user_id}/password", tags=["users"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.put("/users/{user_id}/password", tags=["users"], status_code=204, response_model=None)
 def set_password(user_id: str, body: s.PasswordIn, fleet: FleetDep, caller: Caller) -> None:
     """Sets a new password and ends the user's sessions."""
     fleet.identity.set_password(caller, user_id, body.password)
@@ -71,7 +70,7 @@ def get_key(key_id: str, fleet: FleetDep, caller: Caller) -> object:
     return fleet.identity.get_key(caller, key_id)
 
 
-@router.delete("/keys/{key_id}", tags=["keys"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/keys/{key_id}", tags=["keys"], status_code=204, response_model=None)
 def delete_key(key_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.identity.delete_key(caller, key_id)
 
@@ -88,20 +87,29 @@ def clone_key(key_id: str, fleet: FleetDep, caller: Caller, body: s.KeyCloneIn |
     return fleet.identity.clone_key(caller, key_id, body.name if body else None)
 
 
-@router.get("/organizations/{org_id}/authorizations", response_model=m.Page[m.Authorization],
-            tags=["authorizations"])
+@router.get(
+    "/organizations/{org_id}/authorizations", response_model=m.Page[m.Authorization], tags=["authorizations"]
+)
 def list_authorizations(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     return fleet.identity.list_authorizations(caller, org_id, paging.limit, paging.cursor)
 
 
-@router.post("/organizations/{org_id}/authorizations", response_model=m.Authorization, status_code=201,
-             tags=["authorizations"])
+@router.post(
+    "/organizations/{org_id}/authorizations",
+    response_model=m.Authorization,
+    status_code=201,
+    tags=["authorizations"],
+)
 def add_authorization(org_id: str, body: s.AuthorizationIn, fleet: FleetDep, caller: Caller) -> object:
     return fleet.identity.add_authorization(caller, org_id, body.subject_type, body.subject_id, body.spec())
 
 
-@router.delete("/organizations/{org_id}/authorizations/{authorization_id}", tags=["authorizations"],
-               **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete(
+    "/organizations/{org_id}/authorizations/{authorization_id}",
+    tags=["authorizations"],
+    status_code=204,
+    response_model=None,
+)
 def remove_authorization(org_id: str, authorization_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.identity.remove_authorization(caller, org_id, authorization_id)
 

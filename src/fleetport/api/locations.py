@@ -5,23 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from fleetport.api import schemas as s
-from fleetport.client import models as m
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.api.identity import NO_CONTENT
+from fleetport.client import models as m
 
 router = APIRouter(tags=["locations"])
 
 
 @router.get("/locations", response_model=m.Page[m.Location])
-def list_locations(fleet: FleetDep, caller: Caller, paging: PagingDep,
-                   organization_id: str | None = Query(None, max_length=64)) -> object:
+def list_locations(
+    fleet: FleetDep,
+    caller: Caller,
+    paging: PagingDep,
+    organization_id: str | None = Query(None, max_length=64),
+) -> object:
     return fleet.locations.list(caller, paging.limit, paging.cursor, organization_id=organization_id)
 
 
 @router.post("/locations", response_model=m.Location, status_code=201)
 def create_location(body: s.LocationIn, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.locations.create(caller, body.organization_id, body.name, parent_id=body.parent_id,
-                                  metadata=body.metadata)
+    return fleet.locations.create(
+        caller, body.organization_id, body.name, parent_id=body.parent_id, metadata=body.metadata
+    )
 
 
 @router.get("/locations/{location_id}", response_model=m.Location)
@@ -34,18 +38,18 @@ def update_location(location_id: str, body: s.LocationPatch, fleet: FleetDep, ca
     return fleet.locations.update(caller, location_id, **body.model_dump(exclude_unset=True))
 
 
-@router.delete("/locations/{location_id}", **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/locations/{location_id}", status_code=204, response_model=None)
 def delete_location(location_id: str, fleet: FleetDep, caller: Caller) -> None:
     """Refused while the location holds machines or sub-locations."""
     fleet.locations.delete(caller, location_id)
 
 
-@router.post("/locations/{location_id}/shares", **NO_CONTENT)  # type: ignore[arg-type]
+@router.post("/locations/{location_id}/shares", status_code=204, response_model=None)
 def share_location(location_id: str, body: s.ShareIn, fleet: FleetDep, caller: Caller) -> None:
     fleet.locations.share(caller, location_id, body.organization_id)
 
 
-@router.delete("/locations/{location_id}/shares/{organization_id}", **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/locations/{location_id}/shares/{organization_id}", status_code=204, response_model=None)
 def unshare_location(location_id: str, organization_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.locations.unshare(caller, location_id, organization_id)
 
@@ -60,6 +64,6 @@ def create_location_secret(location_id: str, fleet: FleetDep, caller: Caller) ->
     return fleet.locations.create_secret(caller, location_id)
 
 
-@router.delete("/locations/{location_id}/secrets/{secret_id}", **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/locations/{location_id}/secrets/{secret_id}", status_code=204, response_model=None)
 def delete_location_secret(location_id: str, secret_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.locations.delete_secret(caller, location_id, secret_id)

@@ -5,27 +5,37 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from fleetport.api import schemas as s
-from fleetport.client import models as m
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.api.identity import NO_CONTENT
+from fleetport.client import models as m
 
 router = APIRouter()
 
 
 @router.get("/machines", response_model=m.Page[m.Machine], tags=["machines"])
-def list_machines(fleet: FleetDep, caller: Caller, paging: PagingDep,
-                  location_id: str | None = Query(None, max_length=64),
-                  organization_id: str | None = Query(None, max_length=64),
-                  rentable: bool | None = None) -> object:
-    return fleet.machines.list(caller, paging.limit, paging.cursor, location_id=location_id,
-                               organization_id=organization_id, rentable=rentable)
+def list_machines(
+    fleet: FleetDep,
+    caller: Caller,
+    paging: PagingDep,
+    location_id: str | None = Query(None, max_length=64),
+    organization_id: str | None = Query(None, max_length=64),
+    rentable: bool | None = None,
+) -> object:
+    return fleet.machines.list(
+        caller,
+        paging.limit,
+        paging.cursor,
+        location_id=location_id,
+        organization_id=organization_id,
+        rentable=rentable,
+    )
 
 
 @router.post("/machines", response_model=m.Machine, status_code=201, tags=["machines"])
 def create_machine(body: s.MachineIn, fleet: FleetDep, caller: Caller) -> object:
     """Creates the machine with its main part."""
-    return fleet.machines.create(caller, body.location_id, body.name, metadata=body.metadata,
-                                 rentable=body.rentable)
+    return fleet.machines.create(
+        caller, body.location_id, body.name, metadata=body.metadata, rentable=body.rentable
+    )
 
 
 @router.get("/machines/{machine_id}", response_model=m.Machine, tags=["machines"])
@@ -38,7 +48,7 @@ def update_machine(machine_id: str, body: s.MachinePatch, fleet: FleetDep, calle
     return fleet.machines.update(caller, machine_id, **body.model_dump(exclude_unset=True))
 
 
-@router.delete("/machines/{machine_id}", tags=["machines"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/machines/{machine_id}", tags=["machines"], status_code=204, response_model=None)
 def delete_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.machines.delete(caller, machine_id)
 
@@ -64,7 +74,7 @@ def update_part(part_id: str, body: s.PartPatch, fleet: FleetDep, caller: Caller
     return fleet.machines.update_part(caller, part_id, **body.model_dump(exclude_unset=True))
 
 
-@router.delete("/parts/{part_id}", tags=["parts"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/parts/{part_id}", tags=["parts"], status_code=204, response_model=None)
 def delete_part(part_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.machines.delete_part(caller, part_id)
 
@@ -104,6 +114,6 @@ def create_part_secret(part_id: str, fleet: FleetDep, caller: Caller) -> object:
     return fleet.machines.create_secret(caller, part_id)
 
 
-@router.delete("/parts/{part_id}/secrets/{secret_id}", tags=["parts"], **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/parts/{part_id}/secrets/{secret_id}", tags=["parts"], status_code=204, response_model=None)
 def delete_part_secret(part_id: str, secret_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.machines.delete_secret(caller, part_id, secret_id)

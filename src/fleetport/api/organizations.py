@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fleetport.api import schemas as s
-from fleetport.client import models as m
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.api.identity import NO_CONTENT
+from fleetport.client import models as m
 
 router = APIRouter(tags=["organizations"])
 
@@ -20,8 +19,9 @@ def list_organizations(fleet: FleetDep, caller: Caller, paging: PagingDep) -> ob
 @router.post("/organizations", response_model=m.Organization, status_code=201)
 def create_organization(body: s.OrganizationIn, fleet: FleetDep, caller: Caller) -> object:
     """The creating user becomes the organization's owner."""
-    return fleet.organizations.create(caller, body.name, public_namespace=body.public_namespace,
-                                      region=body.region, metadata=body.metadata)
+    return fleet.organizations.create(
+        caller, body.name, public_namespace=body.public_namespace, region=body.region, metadata=body.metadata
+    )
 
 
 @router.get("/organizations/{org_id}", response_model=m.Organization)
@@ -35,7 +35,7 @@ def update_organization(org_id: str, body: s.OrganizationPatch, fleet: FleetDep,
     return fleet.organizations.update(caller, org_id, **body.model_dump(exclude_unset=True))
 
 
-@router.delete("/organizations/{org_id}", **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/organizations/{org_id}", status_code=204, response_model=None)
 def delete_organization(org_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.organizations.delete(caller, org_id)
 
@@ -45,7 +45,7 @@ def list_members(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep
     return fleet.organizations.members(caller, org_id, paging.limit, paging.cursor)
 
 
-@router.delete("/organizations/{org_id}/members/{user_id}", **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/organizations/{org_id}/members/{user_id}", status_code=204, response_model=None)
 def remove_member(org_id: str, user_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.organizations.remove_member(caller, org_id, user_id)
 
@@ -62,9 +62,12 @@ def create_invite(org_id: str, body: s.InviteIn, fleet: FleetDep, caller: Caller
 
 
 @router.patch("/organizations/{org_id}/invites/{invite_id}", response_model=m.Invite)
-def update_invite(org_id: str, invite_id: str, body: s.InvitePatch, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.organizations.update_invite(caller, org_id, invite_id, add=[g.spec() for g in body.add],
-                                             remove=[g.spec() for g in body.remove])
+def update_invite(
+    org_id: str, invite_id: str, body: s.InvitePatch, fleet: FleetDep, caller: Caller
+) -> object:
+    return fleet.organizations.update_invite(
+        caller, org_id, invite_id, add=[g.spec() for g in body.add], remove=[g.spec() for g in body.remove]
+    )
 
 
 @router.post("/organizations/{org_id}/invites/{invite_id}/resend", response_model=m.Invite)
@@ -72,7 +75,7 @@ def resend_invite(org_id: str, invite_id: str, fleet: FleetDep, caller: Caller) 
     return fleet.organizations.resend_invite(caller, org_id, invite_id)
 
 
-@router.delete("/organizations/{org_id}/invites/{invite_id}", **NO_CONTENT)  # type: ignore[arg-type]
+@router.delete("/organizations/{org_id}/invites/{invite_id}", status_code=204, response_model=None)
 def delete_invite(org_id: str, invite_id: str, fleet: FleetDep, caller: Caller) -> None:
     fleet.organizations.delete_invite(caller, org_id, invite_id)
 

@@ -18,6 +18,7 @@ class Body(BaseModel):
 
 # --- identity -------------------------------------------------------------------------------
 
+
 class LoginIn(Body):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
@@ -65,6 +66,7 @@ class PermissionCheckIn(Body):
 
 # --- organizations --------------------------------------------------------------------------
 
+
 class OrganizationIn(Body):
     name: str = Name
     public_namespace: str | None = Field(None, max_length=63)
@@ -92,6 +94,7 @@ class InvitePatch(Body):
 
 # --- locations ------------------------------------------------------------------------------
 
+
 class LocationIn(Body):
     organization_id: str = Id
     name: str = Name
@@ -101,7 +104,9 @@ class LocationIn(Body):
 
 class LocationPatch(Body):
     name: str | None = Field(None, min_length=1, max_length=200)
-    parent_id: str | None = Field(None, max_length=64, description='Another location\'s id, or "" for top level')
+    parent_id: str | None = Field(
+        None, max_length=64, description='Another location\'s id, or "" for top level'
+    )
     metadata: dict[str, Any] | None = None
 
 
@@ -110,6 +115,7 @@ class ShareIn(Body):
 
 
 # --- machines and parts ---------------------------------------------------------------------
+
 
 class MachineIn(Body):
     location_id: str = Id

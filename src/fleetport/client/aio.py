@@ -9,29 +9,32 @@ import httpx
 
 from fleetport.client import models as m
 from fleetport.client.resources import Api
-from fleetport.client.transport import AsyncTransport, headers, settings
+from fleetport.client.transport import AsyncTransport, headers, settings, tls
 
 
 class AsyncClient(Api):
     """Like ``Client``; every call is awaited and listings are async iterators::
 
-        async with AsyncClient() as fp:
-            async for machine in fp.machines.list():
-                ...
+    async with AsyncClient() as fp:
+        async for machine in fp.machines.list():
+            ...
     """
 
-    def __init__(self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0,
-                 verify: Any = True) -> None:
+    def __init__(
+        self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0, verify: Any = True
+    ) -> None:
         self.url, self.api_key = settings(url, api_key)
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers(self.api_key), timeout=timeout,
-                                       verify=verify)
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=headers(self.api_key), timeout=timeout, verify=tls(verify)
+        )
         super().__init__(AsyncTransport(self._http))
 
     @classmethod
     async def login(cls, email: str, password: str, url: str | None = None, **kwargs: Any) -> AsyncClient:
         async with cls(url, api_key=None, **kwargs) as anonymous:
-            session = await anonymous._t.call("POST", "/auth/login", m.Session,
-                                              json={"email": email, "password": password})
+            session = await anonymous._t.call(
+                "POST", "/auth/login", m.Session, json={"email": email, "password": password}
+            )
         return cls(url, session.token, **kwargs)
 
     async def whoami(self) -> m.WhoAmI:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class FleetportError(Exception):
-    def __init__(self, message: str, *, status: int = 0, code: str = "", request_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int = 0, code: str = "", request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -37,8 +39,13 @@ class PayloadTooLarge(FleetportError):
 
 
 _BY_STATUS: dict[int, type[FleetportError]] = {
-    400: InvalidArgument, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict,
-    413: PayloadTooLarge, 422: InvalidArgument,
+    400: InvalidArgument,
+    401: Unauthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: InvalidArgument,
 }
 
 

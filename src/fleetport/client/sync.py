@@ -9,7 +9,7 @@ import httpx
 
 from fleetport.client import models as m
 from fleetport.client.resources import Api
-from fleetport.client.transport import SyncTransport, headers, settings
+from fleetport.client.transport import SyncTransport, headers, settings, tls
 
 
 class Client(Api):
@@ -19,19 +19,22 @@ class Client(Api):
     passed to httpx: a CA bundle path (a server's self-signed ``tls/cert.pem``) or False.
     """
 
-    def __init__(self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0,
-                 verify: Any = True) -> None:
+    def __init__(
+        self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0, verify: Any = True
+    ) -> None:
         self.url, self.api_key = settings(url, api_key)
-        self._http = httpx.Client(base_url=self.url, headers=headers(self.api_key), timeout=timeout,
-                                  verify=verify)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers(self.api_key), timeout=timeout, verify=tls(verify)
+        )
         super().__init__(SyncTransport(self._http))
 
     @classmethod
     def login(cls, email: str, password: str, url: str | None = None, **kwargs: Any) -> Client:
         """A client authenticated by a session token obtained with an email and password."""
         with cls(url, api_key=None, **kwargs) as anonymous:
-            session = anonymous._t.call("POST", "/auth/login", m.Session,
-                                        json={"email": email, "password": password})
+            session = anonymous._t.call(
+                "POST", "/auth/login", m.Session, json={"email": email, "password": password}
+            )
         return cls(url, session.token, **kwargs)
 
     def whoami(self) -> m.WhoAmI:

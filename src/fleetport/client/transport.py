@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
@@ -19,6 +20,14 @@ API = "/api/v1"
 def settings(url: str | None, api_key: str | None) -> tuple[str, str | None]:
     base = (url or os.environ.get("FLEETPORT_URL") or DEFAULT_URL).rstrip("/")
     return base, api_key or os.environ.get("FLEETPORT_API_KEY") or None
+
+
+def tls(verify: Any) -> Any:
+    """``verify`` as httpx takes it: True, False, an SSLContext, or a CA bundle path (a server's
+    self-signed ``tls/cert.pem``), made into an SSLContext here."""
+    if isinstance(verify, (str, os.PathLike)):
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    return verify
 
 
 def headers(api_key: str | None) -> dict[str, str]:
@@ -41,8 +50,9 @@ def decode(response: httpx.Response, model: Any) -> Any:
     try:
         return _adapter(model).validate_python(response.json())
     except ValueError as exc:
-        raise FleetportError(f"unexpected answer from the server: {exc}", status=response.status_code,
-                             request_id=rid) from exc
+        raise FleetportError(
+            f"unexpected answer from the server: {exc}", status=response.status_code, request_id=rid
+        ) from exc
 
 
 _adapters: dict[Any, TypeAdapter[Any]] = {}
@@ -63,8 +73,15 @@ class SyncTransport:
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
 
-    def call(self, method: str, path: str, model: Any = None, *, json: Any = None,
-             params: dict[str, Any] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        model: Any = None,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         try:
             response = self.http.request(method, API + path, json=json, params=_params(params))
         except httpx.TransportError as exc:
@@ -87,8 +104,15 @@ class AsyncTransport:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def call(self, method: str, path: str, model: Any = None, *, json: Any = None,
-                   params: dict[str, Any] | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        model: Any = None,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         try:
             response = await self.http.request(method, API + path, json=json, params=_params(params))
         except httpx.TransportError as exc:

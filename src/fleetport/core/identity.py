@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -65,8 +66,9 @@ class Identity:
                     raise Unauthenticated("session token is not valid; log in again")
                 if as_utc(row["session_expires_at"]) <= utcnow():  # type: ignore[operator]
                     raise Unauthenticated("session has expired; log in again")
-                return self._principal(conn, "user", row["id"], row["email"], bool(row["is_admin"]),
-                                       user_id=row["id"])
+                return self._principal(
+                    conn, "user", row["id"], row["email"], bool(row["is_admin"]), user_id=row["id"]
+                )
             if token.startswith(PART_SECRET_PREFIX):
                 part = q.part_by_secret(conn, digest)
                 if part is None:
@@ -76,8 +78,9 @@ class Identity:
             if key is None:
                 raise Unauthenticated("API key is not valid (deleted, rotated or mistyped)")
             # a key acts with its own authorizations only, never as the user who made it
-            return self._principal(conn, "api_key", key["id"], key["name"], bool(key["is_admin"]),
-                                   api_key_id=key["id"])
+            return self._principal(
+                conn, "api_key", key["id"], key["name"], bool(key["is_admin"]), api_key_id=key["id"]
+            )
 
     def authenticate_key(self, key_id: str, secret: str) -> Principal:
         """Key id plus secret, as the gRPC Authenticate call presents them."""
@@ -86,25 +89,43 @@ class Identity:
             raise Unauthenticated("API key id and key do not match")
         return principal
 
-    def _principal(self, conn: Connection, subject_type: str, subject_id: str, display: str,
-                   is_admin: bool, **ids: str | None) -> Principal:
+    def _principal(
+        self,
+        conn: Connection,
+        kind: Literal["user", "api_key"],
+        subject_id: str,
+        display: str,
+        is_admin: bool,
+        *,
+        user_id: str | None = None,
+        api_key_id: str | None = None,
+    ) -> Principal:
         grants = tuple(
             Grant(a["role"], a["resource_type"], a["resource_id"], a["organization_id"])
-            for a in q.authorizations_of(conn, subject_type, [subject_id])
+            for a in q.authorizations_of(conn, kind, [subject_id])
         )
-        return Principal(kind=subject_type, id=subject_id, display=display, is_admin=is_admin,  # type: ignore[arg-type]
-                         grants=grants, **ids)  # type: ignore[arg-type]
+        return Principal(
+            kind=kind,
+            id=subject_id,
+            display=display,
+            is_admin=is_admin,
+            grants=grants,
+            user_id=user_id,
+            api_key_id=api_key_id,
+        )
 
     # --- users and sessions ---------------------------------------------------------------
 
-    def create_user(self, p: Principal, email: str, name: str, password: str | None,
-                    is_admin: bool = False) -> User:
+    def create_user(
+        self, p: Principal, email: str, name: str, password: str | None, is_admin: bool = False
+    ) -> User:
         access.require_admin(p, "creating users")
         with self.store.write() as conn:
             return self._insert_user(conn, email, name, password, is_admin)
 
-    def _insert_user(self, conn: Connection, email: str, name: str, password: str | None,
-                     is_admin: bool) -> User:
+    def _insert_user(
+        self, conn: Connection, email: str, name: str, password: str | None, is_admin: bool
+    ) -> User:
         email = validate.email(email)
         if q.find_one(conn, t.users, email=email) is not None:
             raise Conflict(f"a user with email {email} already exists")
@@ -117,7 +138,7 @@ class Identity:
             "created_at": utcnow(),
         }
         q.insert_row(conn, t.users, **row)
-        return User.from_row(row)  # type: ignore[arg-type]
+        return User.from_row(row)
 
     def get_user(self, p: Principal, user_id: str) -> User:
         if user_id == "me":
@@ -176,8 +197,15 @@ class Identity:
         now = utcnow()
         expires = now + self.session_ttl
         with self.store.write() as conn:
-            q.insert_row(conn, t.sessions, id=new_id(), token_hash=hash_secret(token), user_id=row["id"],
-                         created_at=now, expires_at=expires)
+            q.insert_row(
+                conn,
+                t.sessions,
+                id=new_id(),
+                token_hash=hash_secret(token),
+                user_id=row["id"],
+                created_at=now,
+                expires_at=expires,
+            )
             if _hasher.check_needs_rehash(row["password_hash"]):
                 q.update_row(conn, t.users, row["id"], password_hash=_hasher.hash(password))
         return Session(token=token, expires_at=expires, user=User.from_row(row))
@@ -195,21 +223,31 @@ class Identity:
             org = access.organization(conn, p, "manage_api_keys", organization_id)
             return self._insert_key(conn, p, org["id"], name, grants)
 
-    def _insert_key(self, conn: Connection, p: Principal, org_id: str, name: str,
-                    grants: list[GrantSpec]) -> ApiKey:
+    def _insert_key(
+        self, conn: Connection, p: Principal, org_id: str, name: str, grants: list[GrantSpec]
+    ) -> ApiKey:
         key_id, secret, now = new_id(), new_secret(KEY_PREFIX), utcnow()
-        row = {"id": key_id, "name": validate.name(name, "key name"), "secret_hash": hash_secret(secret),
-               "organization_id": org_id, "created_by": p.user_id, "is_admin": False, "created_at": now}
+        row = {
+            "id": key_id,
+            "name": validate.name(name, "key name"),
+            "secret_hash": hash_secret(secret),
+            "organization_id": org_id,
+            "created_by": p.user_id,
+            "is_admin": False,
+            "created_at": now,
+        }
         q.insert_row(conn, t.api_keys, **row)
         auths = [self._grant(conn, p, org_id, "api_key", key_id, g) for g in grants]
-        key = ApiKey.from_row(row, auths)  # type: ignore[arg-type]
+        key = ApiKey.from_row(row, auths)
         key.secret = secret
         return key
 
     def list_keys(self, p: Principal, organization_id: str, limit: int, cursor: str | None) -> Page[ApiKey]:
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_api_keys", organization_id)
-            rows = q.page(conn, t.api_keys, limit=limit, after=decode_cursor(cursor), organization_id=org["id"])
+            rows = q.page(
+                conn, t.api_keys, limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+            )
             page = make_page(rows, limit, lambda r: ApiKey.from_row(r, []))
             by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in page.items}
             for a in q.authorizations_of(conn, "api_key", by_key):
@@ -230,7 +268,7 @@ class Identity:
         with self.store.read() as conn:
             row = self._key_row(conn, p, key_id)
             auths = [Authorization.from_row(a) for a in q.authorizations_of(conn, "api_key", [row["id"]])]
-        return ApiKey.from_row(row, auths)  # type: ignore[arg-type]
+        return ApiKey.from_row(row, auths)
 
     def delete_key(self, p: Principal, key_id: str) -> None:
         with self.store.write() as conn:
@@ -245,7 +283,7 @@ class Identity:
             secret = new_secret(KEY_PREFIX)
             q.update_row(conn, t.api_keys, row["id"], secret_hash=hash_secret(secret))
             auths = [Authorization.from_row(a) for a in q.authorizations_of(conn, "api_key", [row["id"]])]
-        key = ApiKey.from_row(row, auths)  # type: ignore[arg-type]
+        key = ApiKey.from_row(row, auths)
         key.secret = secret
         return key
 
@@ -255,30 +293,48 @@ class Identity:
             row = self._key_row(conn, p, key_id)
             if row["organization_id"] is None:
                 raise Invalid("administrator keys cannot be cloned")
-            grants = [GrantSpec(a["role"], a["resource_type"], a["resource_id"])
-                      for a in q.authorizations_of(conn, "api_key", [row["id"]])]
+            grants = [
+                GrantSpec(a["role"], a["resource_type"], a["resource_id"])
+                for a in q.authorizations_of(conn, "api_key", [row["id"]])
+            ]
             return self._insert_key(conn, p, row["organization_id"], name or f"{row['name']} (copy)", grants)
 
     # --- authorizations -------------------------------------------------------------------
 
-    def _grant(self, conn: Connection, p: Principal, org_id: str, subject_type: str, subject_id: str,
-               g: GrantSpec) -> Authorization:
+    def _grant(
+        self, conn: Connection, p: Principal, org_id: str, subject_type: str, subject_id: str, g: GrantSpec
+    ) -> Authorization:
         validate_grant(g.role, g.resource_type)
         resource_id = validate.entity_id(g.resource_id, g.resource_type)
         if access.resource_organization(conn, g.resource_type, resource_id) != org_id:
             raise Invalid(f"{g.resource_type} {resource_id} does not belong to organization {org_id}")
-        existing = q.find_one(conn, t.authorizations, subject_type=subject_type, subject_id=subject_id,
-                              role=g.role, resource_type=g.resource_type, resource_id=resource_id)
+        existing = q.find_one(
+            conn,
+            t.authorizations,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            role=g.role,
+            resource_type=g.resource_type,
+            resource_id=resource_id,
+        )
         if existing is not None:
             return Authorization.from_row(existing)
-        row = {"id": new_id(), "subject_type": subject_type, "subject_id": subject_id, "role": g.role,
-               "resource_type": g.resource_type, "resource_id": resource_id, "organization_id": org_id,
-               "created_at": utcnow()}
+        row = {
+            "id": new_id(),
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "role": g.role,
+            "resource_type": g.resource_type,
+            "resource_id": resource_id,
+            "organization_id": org_id,
+            "created_at": utcnow(),
+        }
         q.insert_row(conn, t.authorizations, **row)
-        return Authorization.from_row(row)  # type: ignore[arg-type]
+        return Authorization.from_row(row)
 
-    def add_authorization(self, p: Principal, organization_id: str, subject_type: str, subject_id: str,
-                          grant: GrantSpec) -> Authorization:
+    def add_authorization(
+        self, p: Principal, organization_id: str, subject_type: str, subject_id: str, grant: GrantSpec
+    ) -> Authorization:
         if subject_type not in ("user", "api_key"):
             raise Invalid("subject_type must be 'user' or 'api_key'")
         with self.store.write() as conn:
@@ -298,22 +354,28 @@ class Identity:
             if q.delete_rows(conn, t.authorizations, id=auth_id, organization_id=org["id"]) == 0:
                 raise NotFound(f"authorization {authorization_id} not found in organization {org['id']}")
 
-    def list_authorizations(self, p: Principal, organization_id: str, limit: int,
-                            cursor: str | None) -> Page[Authorization]:
+    def list_authorizations(
+        self, p: Principal, organization_id: str, limit: int, cursor: str | None
+    ) -> Page[Authorization]:
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", organization_id)
-            rows = q.page(conn, t.authorizations, limit=limit, after=decode_cursor(cursor),
-                          organization_id=org["id"])
+            rows = q.page(
+                conn, t.authorizations, limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+            )
         return make_page(rows, limit, Authorization.from_row)
 
-    def check_permissions(self, p: Principal, resource_type: str, resource_id: str,
-                          permissions: list[str]) -> list[str]:
+    def check_permissions(
+        self, p: Principal, resource_type: str, resource_id: str, permissions: list[str]
+    ) -> list[str]:
         """Which of the given permissions the caller holds on the resource."""
         unknown = sorted(set(permissions) - ALL_PERMISSIONS)
         if unknown:
             raise Invalid(f"unknown permissions: {', '.join(unknown)}")
-        check = {"organization": access.organization, "location": access.location,
-                 "robot": access.machine}.get(resource_type)
+        check = {
+            "organization": access.organization,
+            "location": access.location,
+            "robot": access.machine,
+        }.get(resource_type)
         if check is None:
             raise Invalid("resource_type must be organization, location or robot")
         granted = []
@@ -334,13 +396,24 @@ class Identity:
             if q.count(conn, t.users, is_admin=True) > 0:
                 return Bootstrap(created=False, email=email)
             if api_key is not None and (len(api_key) < MIN_KEY_LENGTH or not _url_safe(api_key)):
-                raise Invalid(f"FLEETPORT_ADMIN_API_KEY must be at least {MIN_KEY_LENGTH} URL-safe characters")
+                raise Invalid(
+                    f"FLEETPORT_ADMIN_API_KEY must be at least {MIN_KEY_LENGTH} URL-safe characters"
+                )
             password = password or new_secret()[:20]
             user = self._insert_user(conn, email, "Administrator", password, True)
             secret = api_key or new_secret(KEY_PREFIX)
             key_id = new_id()
-            q.insert_row(conn, t.api_keys, id=key_id, name="bootstrap admin key", secret_hash=hash_secret(secret),
-                         organization_id=None, created_by=user.id, is_admin=True, created_at=utcnow())
+            q.insert_row(
+                conn,
+                t.api_keys,
+                id=key_id,
+                name="bootstrap admin key",
+                secret_hash=hash_secret(secret),
+                organization_id=None,
+                created_by=user.id,
+                is_admin=True,
+                created_at=utcnow(),
+            )
         return Bootstrap(created=True, email=user.email, password=password, api_key=secret, api_key_id=key_id)
 
 

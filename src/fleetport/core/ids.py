@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 
-
 _lock = threading.Lock()
 _last_ms = 0
 _last_tail = 0
@@ -27,7 +26,9 @@ def new_id() -> str:
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms > _last_ms:
-            tail = int.from_bytes(os.urandom(10), "big") >> (80 - _TAIL_BITS + 1)  # top bit clear: room to count
+            tail = int.from_bytes(os.urandom(10), "big") >> (
+                80 - _TAIL_BITS + 1
+            )  # top bit clear: room to count
         else:
             ms = _last_ms
             tail = _last_tail + 1 + (int.from_bytes(os.urandom(2), "big") & 0xFF)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from fleetport.core import access, validate
@@ -18,10 +19,22 @@ class Locations:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, p: Principal, organization_id: str, name: str, *, parent_id: str | None = None,
-               metadata: dict[str, Any] | None = None) -> Location:
-        row = {"id": new_id(), "name": validate.name(name, "location name"), "parent_id": None,
-               "metadata": validate.json_object(metadata or {}, "metadata"), "created_at": utcnow()}
+    def create(
+        self,
+        p: Principal,
+        organization_id: str,
+        name: str,
+        *,
+        parent_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Location:
+        row = {
+            "id": new_id(),
+            "name": validate.name(name, "location name"),
+            "parent_id": None,
+            "metadata": validate.json_object(metadata or {}, "metadata"),
+            "created_at": utcnow(),
+        }
         with self.store.write() as conn:
             if parent_id:
                 parent = access.location(conn, p, "update_location", parent_id)
@@ -30,19 +43,24 @@ class Locations:
                 row["parent_id"] = parent["id"]
                 row["organization_id"] = parent["organization_id"]
             else:
-                row["organization_id"] = access.organization(conn, p, "create_location", organization_id)["id"]
+                row["organization_id"] = access.organization(conn, p, "create_location", organization_id)[
+                    "id"
+                ]
             q.insert_row(conn, t.locations, **row)
-        return Location.from_row(row)  # type: ignore[arg-type]
+        return Location.from_row(row)
 
     def get(self, p: Principal, location_id: str) -> Location:
         with self.store.read() as conn:
             loc = Location.from_row(access.location(conn, p, "read_location", location_id))
-            loc.shared_with = [s["organization_id"] for s in q.find(conn, t.location_shares, order_by="created_at",
-                                                                   location_id=loc.id)]
+            loc.shared_with = [
+                s["organization_id"]
+                for s in q.find(conn, t.location_shares, order_by="created_at", location_id=loc.id)
+            ]
         return loc
 
-    def list(self, p: Principal, limit: int, cursor: str | None, *,
-             organization_id: str | None = None) -> Page[Location]:
+    def list(
+        self, p: Principal, limit: int, cursor: str | None, *, organization_id: str | None = None
+    ) -> Page[Location]:
         """Locations the caller may read; with ``organization_id``, those owned by or shared with it."""
         with self.store.read() as conn:
             scope = p.scope(conn, "read_location")
@@ -56,16 +74,33 @@ class Locations:
                     raise access.deny("read_location", f"organization {org_id}")
             else:
                 in_org = None
-            visible = None if scope.everything else q.any_of(
-                q.in_(t.locations.c.organization_id, scope.organizations), q.in_(t.locations.c.id, scope.locations)
+            visible = (
+                None
+                if scope.everything
+                else q.any_of(
+                    q.in_(t.locations.c.organization_id, scope.organizations),
+                    q.in_(t.locations.c.id, scope.locations),
+                )
             )
             clauses = [c for c in (in_org, visible) if c is not None]
-            rows = q.page(conn, t.locations, limit=limit, after=decode_cursor(cursor),
-                          scope=q.all_of(*clauses) if clauses else None)
+            rows = q.page(
+                conn,
+                t.locations,
+                limit=limit,
+                after=decode_cursor(cursor),
+                scope=q.all_of(*clauses) if clauses else None,
+            )
         return make_page(rows, limit, Location.from_row)
 
-    def update(self, p: Principal, location_id: str, *, name: str | None = None, parent_id: str | None = None,
-               metadata: dict[str, Any] | None = None) -> Location:
+    def update(
+        self,
+        p: Principal,
+        location_id: str,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Location:
         """``parent_id`` moves the location under another one of its organization; pass "" to make it a
         top-level location."""
         with self.store.write() as conn:
@@ -79,7 +114,9 @@ class Locations:
                 else:
                     parent = access.location(conn, p, "update_location", parent_id)
                     if parent["organization_id"] != row["organization_id"]:
-                        raise Invalid("a location can only be nested under a location of its own organization")
+                        raise Invalid(
+                            "a location can only be nested under a location of its own organization"
+                        )
                     if row["id"] in {a["id"] for a in q.location_ancestors(conn, parent["id"])}:
                         raise Invalid("a location cannot be nested under itself or one of its sub-locations")
                     changes["parent_id"] = parent["id"]
@@ -88,13 +125,15 @@ class Locations:
             if changes:
                 q.update_row(conn, t.locations, row["id"], **changes)
                 row.update(changes)
-        return Location.from_row(row)  # type: ignore[arg-type]
+        return Location.from_row(row)
 
     def delete(self, p: Principal, location_id: str) -> None:
         with self.store.write() as conn:
             row = access.location(conn, p, "delete_location", location_id)
             if q.count(conn, t.machines, location_id=row["id"]):
-                raise FailedPrecondition(f"location {row['id']} still has machines; move or delete them first")
+                raise FailedPrecondition(
+                    f"location {row['id']} still has machines; move or delete them first"
+                )
             if q.count(conn, t.locations, parent_id=row["id"]):
                 raise FailedPrecondition(f"location {row['id']} has sub-locations; delete or move them first")
             q.delete_rows(conn, t.authorizations, resource_id=row["id"])
@@ -112,8 +151,9 @@ class Locations:
                 raise Invalid("a location is always visible to the organization that owns it")
             if q.find_one(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
                 raise Conflict(f"location {row['id']} is already shared with organization {org_id}")
-            q.insert_row(conn, t.location_shares, location_id=row["id"], organization_id=org_id,
-                         created_at=utcnow())
+            q.insert_row(
+                conn, t.location_shares, location_id=row["id"], organization_id=org_id, created_at=utcnow()
+            )
 
     def unshare(self, p: Principal, location_id: str, organization_id: str) -> None:
         with self.store.write() as conn:
@@ -122,7 +162,7 @@ class Locations:
             if not q.delete_rows(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
                 raise NotFound(f"location {row['id']} is not shared with organization {org_id}")
 
-    def organizations_with_access(self, p: Principal, location_id: str) -> tuple[str, list[str]]:
+    def organizations_with_access(self, p: Principal, location_id: str) -> tuple[str, builtins.list[str]]:
         """The owning organization and those the location is shared with."""
         loc = self.get(p, location_id)
         return loc.organization_id, loc.shared_with
@@ -134,9 +174,9 @@ class Locations:
         with self.store.write() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
             q.insert_row(conn, t.location_secrets, location_id=loc["id"], **row)
-        return Secret.from_row(row)  # type: ignore[arg-type]
+        return Secret.from_row(row)
 
-    def secrets(self, p: Principal, location_id: str) -> list[Secret]:
+    def secrets(self, p: Principal, location_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
             return [Secret.from_row(r) for r in q.find(conn, t.location_secrets, location_id=loc["id"])]

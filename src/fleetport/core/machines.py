@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any
 
@@ -45,25 +46,46 @@ class Machines:
 
     # --- machines -------------------------------------------------------------------------
 
-    def create(self, p: Principal, location_id: str, name: str, *, metadata: dict[str, Any] | None = None,
-               rentable: bool = False, main_part_name: str | None = None) -> Machine:
+    def create(
+        self,
+        p: Principal,
+        location_id: str,
+        name: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        rentable: bool = False,
+        main_part_name: str | None = None,
+    ) -> Machine:
         """A new machine, with its main part."""
         now = utcnow()
-        row = {"id": new_id(), "name": validate.name(name, "machine name"), "rentable": bool(rentable),
-               "metadata": validate.json_object(metadata or {}, "metadata"), "created_at": now}
+        row = {
+            "id": new_id(),
+            "name": validate.name(name, "machine name"),
+            "rentable": bool(rentable),
+            "metadata": validate.json_object(metadata or {}, "metadata"),
+            "created_at": now,
+        }
         with self.store.write() as conn:
             loc = access.location(conn, p, "create_robot", location_id)
             row.update(organization_id=loc["organization_id"], location_id=loc["id"])
             q.insert_row(conn, t.machines, **row)
             self._insert_part(conn, row, main_part_name or f"{row['name']}-main", main=True)
-        return Machine.from_row(row)  # type: ignore[arg-type]
+        return Machine.from_row(row)
 
     def get(self, p: Principal, machine_id: str) -> Machine:
         with self.store.read() as conn:
             return Machine.from_row(access.machine(conn, p, "read_robot", machine_id))
 
-    def list(self, p: Principal, limit: int, cursor: str | None, *, location_id: str | None = None,
-             organization_id: str | None = None, rentable: bool | None = None) -> Page[Machine]:
+    def list(
+        self,
+        p: Principal,
+        limit: int,
+        cursor: str | None,
+        *,
+        location_id: str | None = None,
+        organization_id: str | None = None,
+        rentable: bool | None = None,
+    ) -> Page[Machine]:
         """Machines the caller may read, narrowed by location, organization or the rentable flag.
         Naming a location or organization the caller has no access to at all is refused."""
         with self.store.read() as conn:
@@ -87,16 +109,28 @@ class Machines:
             if rentable is not None:
                 where["rentable"] = rentable
             m = t.machines
-            visible = None if scope.everything else q.any_of(
-                q.in_(m.c.organization_id, scope.organizations),
-                q.in_(m.c.location_id, scope.locations),
-                q.in_(m.c.id, scope.robots),
+            visible = (
+                None
+                if scope.everything
+                else q.any_of(
+                    q.in_(m.c.organization_id, scope.organizations),
+                    q.in_(m.c.location_id, scope.locations),
+                    q.in_(m.c.id, scope.robots),
+                )
             )
             rows = q.page(conn, m, limit=limit, after=decode_cursor(cursor), scope=visible, **where)
         return make_page(rows, limit, Machine.from_row)
 
-    def update(self, p: Principal, machine_id: str, *, name: str | None = None, location_id: str | None = None,
-               metadata: dict[str, Any] | None = None, rentable: bool | None = None) -> Machine:
+    def update(
+        self,
+        p: Principal,
+        machine_id: str,
+        *,
+        name: str | None = None,
+        location_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        rentable: bool | None = None,
+    ) -> Machine:
         with self.store.write() as conn:
             row = dict(access.machine(conn, p, "update_robot", machine_id))
             changes: dict[str, Any] = {}
@@ -114,9 +148,13 @@ class Machines:
                 row.update(changes)
                 if "name" in changes or "location_id" in changes:
                     for part in q.find(conn, t.parts, machine_id=row["id"]):
-                        q.update_row(conn, t.parts, part["id"],
-                                     **_addresses(row["name"], part["name"], row["location_id"]))
-        return Machine.from_row(row)  # type: ignore[arg-type]
+                        q.update_row(
+                            conn,
+                            t.parts,
+                            part["id"],
+                            **_addresses(row["name"], part["name"], row["location_id"]),
+                        )
+        return Machine.from_row(row)
 
     def delete(self, p: Principal, machine_id: str) -> None:
         with self.store.write() as conn:
@@ -126,39 +164,57 @@ class Machines:
 
     # --- parts ----------------------------------------------------------------------------
 
-    def _insert_part(self, conn: Connection, machine: RowMapping | dict[str, Any], name: str,
-                     main: bool) -> dict[str, Any]:
+    def _insert_part(
+        self, conn: Connection, machine: RowMapping | dict[str, Any], name: str, main: bool
+    ) -> dict[str, Any]:
         name = validate.name(name, "part name")
         if q.find_one(conn, t.parts, machine_id=machine["id"], name=name):
             raise Conflict(f"machine {machine['id']} already has a part named {name!r}")
-        row = {"id": new_id(), "machine_id": machine["id"], "name": name, "main_part": main,
-               "restart_required": False, "config": {}, "config_updated_at": None, "last_access": None,
-               "metadata": {}, "created_at": utcnow(),
-               **_addresses(machine["name"], name, machine["location_id"])}
+        row = {
+            "id": new_id(),
+            "machine_id": machine["id"],
+            "name": name,
+            "main_part": main,
+            "restart_required": False,
+            "config": {},
+            "config_updated_at": None,
+            "last_access": None,
+            "metadata": {},
+            "created_at": utcnow(),
+            **_addresses(machine["name"], name, machine["location_id"]),
+        }
         q.insert_row(conn, t.parts, **row)
         return row
 
     def create_part(self, p: Principal, machine_id: str, name: str) -> Part:
         with self.store.write() as conn:
             machine = access.machine(conn, p, "update_robot", machine_id)
-            return Part.from_row(self._insert_part(conn, machine, name, main=False))  # type: ignore[arg-type]
+            return Part.from_row(self._insert_part(conn, machine, name, main=False))
 
     def get_part(self, p: Principal, part_id: str) -> Part:
         with self.store.read() as conn:
             row, _ = access.part(conn, p, "read_robot", part_id)
         return Part.from_row(row)
 
-    def parts(self, p: Principal, machine_id: str) -> list[Part]:
+    def parts(self, p: Principal, machine_id: str) -> builtins.list[Part]:
         with self.store.read() as conn:
             machine = access.machine(conn, p, "read_robot", machine_id)
             return [Part.from_row(r) for r in q.find(conn, t.parts, machine_id=machine["id"])]
 
-    def update_part(self, p: Principal, part_id: str, *, name: str | None = None, main_part: bool | None = None,
-                    metadata: dict[str, Any] | None = None, restart_required: bool | None = None) -> Part:
+    def update_part(
+        self,
+        p: Principal,
+        part_id: str,
+        *,
+        name: str | None = None,
+        main_part: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        restart_required: bool | None = None,
+    ) -> Part:
         """``main_part=True`` makes this the main part; the previous main part stops being one."""
         with self.store.write() as conn:
-            row, machine = access.part(conn, p, "update_robot", part_id)
-            row = dict(row)
+            found, machine = access.part(conn, p, "update_robot", part_id)
+            row = dict(found)
             changes: dict[str, Any] = {}
             if name is not None and name != row["name"]:
                 changes["name"] = validate.name(name, "part name")
@@ -177,7 +233,7 @@ class Machines:
             if changes:
                 q.update_row(conn, t.parts, row["id"], **changes)
                 row.update(changes)
-        return Part.from_row(row)  # type: ignore[arg-type]
+        return Part.from_row(row)
 
     def delete_part(self, p: Principal, part_id: str) -> None:
         with self.store.write() as conn:
@@ -190,7 +246,7 @@ class Machines:
         with self.store.write() as conn:
             row, _ = access.part(conn, p, "control_robot", part_id)
             q.update_row(conn, t.parts, row["id"], restart_required=True)
-        return Part.from_row({**row, "restart_required": True})  # type: ignore[arg-type]
+        return Part.from_row({**row, "restart_required": True})
 
     # --- config ---------------------------------------------------------------------------
 
@@ -208,17 +264,27 @@ class Machines:
         now = utcnow()
         with self.store.write() as conn:
             row, _ = access.part(conn, p, "update_robot_config", part_id)
-            q.insert_row(conn, t.part_config_history, id=new_id(), part_id=row["id"],
-                         previous_config=row["config"] or {}, edited_by=p.display, edited_at=now)
+            q.insert_row(
+                conn,
+                t.part_config_history,
+                id=new_id(),
+                part_id=row["id"],
+                previous_config=row["config"] or {},
+                edited_by=p.display,
+                edited_at=now,
+            )
             q.update_row(conn, t.parts, row["id"], config=config, config_updated_at=now)
-        return Part.from_row({**row, "config": config, "config_updated_at": now})  # type: ignore[arg-type]
+        return Part.from_row({**row, "config": config, "config_updated_at": now})
 
-    def config_history(self, p: Principal, part_id: str, limit: int, cursor: str | None) -> Page[ConfigRevision]:
+    def config_history(
+        self, p: Principal, part_id: str, limit: int, cursor: str | None
+    ) -> Page[ConfigRevision]:
         """Newest edit first."""
         with self.store.read() as conn:
             row, _ = access.part(conn, p, "read_robot_config", part_id)
-            rows = q.page_desc(conn, t.part_config_history, limit=limit, before=decode_cursor(cursor),
-                               part_id=row["id"])
+            rows = q.page_desc(
+                conn, t.part_config_history, limit=limit, before=decode_cursor(cursor), part_id=row["id"]
+            )
         return make_page(rows, limit, ConfigRevision.from_row)
 
     # --- secrets --------------------------------------------------------------------------
@@ -229,9 +295,9 @@ class Machines:
         with self.store.write() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
             q.insert_row(conn, t.part_secrets, part_id=part["id"], secret_hash=hash_secret(secret), **row)
-        return Secret.from_row(row)  # type: ignore[arg-type]
+        return Secret.from_row(row)
 
-    def secrets(self, p: Principal, part_id: str) -> list[Secret]:
+    def secrets(self, p: Principal, part_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
             return [Secret.from_row(r) for r in q.find(conn, t.part_secrets, part_id=part["id"])]

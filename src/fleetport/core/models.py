@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
-
-from sqlalchemy import RowMapping
+from typing import Any, Generic, TypeVar, overload
 
 from fleetport.core.errors import Invalid
 from fleetport.core.ids import is_uuid
 
 T = TypeVar("T")
+Row = Mapping[Any, Any]  # a stored row (SQLAlchemy RowMapping) or a dict of the same columns
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands timestamps back naive; everything stored is UTC."""
     if value is None:
@@ -50,7 +53,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     return raw
 
 
-def make_page(rows: Sequence[RowMapping], limit: int, build: Callable[[RowMapping], T]) -> Page[T]:
+def make_page(rows: Sequence[Row], limit: int, build: Callable[[Row], T]) -> Page[T]:
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([build(r) for r in rows], encode_cursor(rows[-1]["id"]) if more and rows else None)
@@ -65,8 +68,8 @@ class User:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> User:
-        return cls(r["id"], r["email"], r["name"], bool(r["is_admin"]), as_utc(r["created_at"]))  # type: ignore[arg-type]
+    def from_row(cls, r: Row) -> User:
+        return cls(r["id"], r["email"], r["name"], bool(r["is_admin"]), as_utc(r["created_at"]))
 
 
 @dataclass
@@ -88,10 +91,16 @@ class Authorization:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Authorization:
+    def from_row(cls, r: Row) -> Authorization:
         return cls(
-            r["id"], r["subject_type"], r["subject_id"], r["role"], r["resource_type"],
-            r["resource_id"], r["organization_id"], as_utc(r["created_at"]),  # type: ignore[arg-type]
+            r["id"],
+            r["subject_type"],
+            r["subject_id"],
+            r["role"],
+            r["resource_type"],
+            r["resource_id"],
+            r["organization_id"],
+            as_utc(r["created_at"]),
         )
 
 
@@ -115,10 +124,14 @@ class ApiKey:
     secret: str | None = None  # only when just created or rotated
 
     @classmethod
-    def from_row(cls, r: RowMapping, authorizations: list[Authorization]) -> ApiKey:
+    def from_row(cls, r: Row, authorizations: list[Authorization]) -> ApiKey:
         return cls(
-            r["id"], r["name"], r["organization_id"], bool(r["is_admin"]),
-            as_utc(r["created_at"]), authorizations,  # type: ignore[arg-type]
+            r["id"],
+            r["name"],
+            r["organization_id"],
+            bool(r["is_admin"]),
+            as_utc(r["created_at"]),
+            authorizations,
         )
 
 
@@ -133,10 +146,15 @@ class Organization:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Organization:
+    def from_row(cls, r: Row) -> Organization:
         return cls(
-            r["id"], r["name"], r["public_namespace"], r["region"], r["cid"],
-            r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+            r["id"],
+            r["name"],
+            r["public_namespace"],
+            r["region"],
+            r["cid"],
+            r["metadata"] or {},
+            as_utc(r["created_at"]),
         )
 
 
@@ -157,11 +175,15 @@ class Invite:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Invite:
+    def from_row(cls, r: Row) -> Invite:
         return cls(
-            r["id"], r["organization_id"], r["email"],
+            r["id"],
+            r["organization_id"],
+            r["email"],
             [GrantSpec(**a) for a in r["authorizations"]],
-            r["sent_count"], as_utc(r["last_sent_at"]), as_utc(r["created_at"]),  # type: ignore[arg-type]
+            r["sent_count"],
+            as_utc(r["last_sent_at"]),
+            as_utc(r["created_at"]),
         )
 
 
@@ -176,10 +198,14 @@ class Location:
     shared_with: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Location:
+    def from_row(cls, r: Row) -> Location:
         return cls(
-            r["id"], r["organization_id"], r["parent_id"], r["name"],
-            r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+            r["id"],
+            r["organization_id"],
+            r["parent_id"],
+            r["name"],
+            r["metadata"] or {},
+            as_utc(r["created_at"]),
         )
 
 
@@ -190,8 +216,8 @@ class Secret:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Secret:
-        return cls(r["id"], r["secret"], as_utc(r["created_at"]))  # type: ignore[arg-type]
+    def from_row(cls, r: Row) -> Secret:
+        return cls(r["id"], r["secret"], as_utc(r["created_at"]))
 
 
 @dataclass
@@ -205,10 +231,15 @@ class Machine:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Machine:
+    def from_row(cls, r: Row) -> Machine:
         return cls(
-            r["id"], r["organization_id"], r["location_id"], r["name"], bool(r["rentable"]),
-            r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+            r["id"],
+            r["organization_id"],
+            r["location_id"],
+            r["name"],
+            bool(r["rentable"]),
+            r["metadata"] or {},
+            as_utc(r["created_at"]),
         )
 
 
@@ -229,11 +260,21 @@ class Part:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> Part:
+    def from_row(cls, r: Row) -> Part:
         return cls(
-            r["id"], r["machine_id"], r["name"], bool(r["main_part"]), bool(r["restart_required"]),
-            r["config"] or {}, as_utc(r["config_updated_at"]), r["fqdn"], r["local_fqdn"], r["dns_name"],
-            as_utc(r["last_access"]), r["metadata"] or {}, as_utc(r["created_at"]),  # type: ignore[arg-type]
+            r["id"],
+            r["machine_id"],
+            r["name"],
+            bool(r["main_part"]),
+            bool(r["restart_required"]),
+            r["config"] or {},
+            as_utc(r["config_updated_at"]),
+            r["fqdn"],
+            r["local_fqdn"],
+            r["dns_name"],
+            as_utc(r["last_access"]),
+            r["metadata"] or {},
+            as_utc(r["created_at"]),
         )
 
 
@@ -248,7 +289,11 @@ class ConfigRevision:
     edited_at: datetime
 
     @classmethod
-    def from_row(cls, r: RowMapping) -> ConfigRevision:
+    def from_row(cls, r: Row) -> ConfigRevision:
         return cls(
-            r["id"], r["part_id"], r["previous_config"], r["edited_by"], as_utc(r["edited_at"]),  # type: ignore[arg-type]
+            r["id"],
+            r["part_id"],
+            r["previous_config"],
+            r["edited_by"],
+            as_utc(r["edited_at"]),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -33,8 +34,15 @@ class Organizations:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, p: Principal, name: str, *, public_namespace: str | None = None, region: str = "",
-               metadata: dict[str, Any] | None = None) -> Organization:
+    def create(
+        self,
+        p: Principal,
+        name: str,
+        *,
+        public_namespace: str | None = None,
+        region: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> Organization:
         if p.user_id is None and not p.is_admin:
             raise PermissionDenied("only users and administrator keys create organizations")
         row = {
@@ -47,15 +55,25 @@ class Organizations:
             "created_at": utcnow(),
         }
         with self.store.write() as conn:
-            if row["public_namespace"] and q.find_one(conn, t.organizations,
-                                                      public_namespace=row["public_namespace"]):
+            if row["public_namespace"] and q.find_one(
+                conn, t.organizations, public_namespace=row["public_namespace"]
+            ):
                 raise Conflict(f"public namespace {row['public_namespace']!r} is taken")
             q.insert_row(conn, t.organizations, **row)
             if p.user_id is not None:
-                q.insert_row(conn, t.authorizations, id=new_id(), subject_type="user", subject_id=p.user_id,
-                             role="owner", resource_type="organization", resource_id=row["id"],
-                             organization_id=row["id"], created_at=row["created_at"])
-        return Organization.from_row(row)  # type: ignore[arg-type]
+                q.insert_row(
+                    conn,
+                    t.authorizations,
+                    id=new_id(),
+                    subject_type="user",
+                    subject_id=p.user_id,
+                    role="owner",
+                    resource_type="organization",
+                    resource_id=row["id"],
+                    organization_id=row["id"],
+                    created_at=row["created_at"],
+                )
+        return Organization.from_row(row)
 
     def get(self, p: Principal, org_id: str) -> Organization:
         with self.store.read() as conn:
@@ -64,13 +82,23 @@ class Organizations:
     def list(self, p: Principal, limit: int, cursor: str | None) -> Page[Organization]:
         with self.store.read() as conn:
             scope = p.scope(conn, "read_organization")
-            where = {} if scope.everything else {"id": scope.organizations}
-            rows = q.page(conn, t.organizations, limit=limit, after=decode_cursor(cursor), **where)
+            visible = None if scope.everything else q.in_(t.organizations.c.id, scope.organizations)
+            if visible is None and not scope.everything:
+                return Page([], None)
+            rows = q.page(conn, t.organizations, limit=limit, after=decode_cursor(cursor), scope=visible)
         return make_page(rows, limit, Organization.from_row)
 
-    def update(self, p: Principal, org_id: str, *, name: str | None = None, public_namespace: str | None = None,
-               region: str | None = None, cid: str | None = None,
-               metadata: dict[str, Any] | None = None) -> Organization:
+    def update(
+        self,
+        p: Principal,
+        org_id: str,
+        *,
+        name: str | None = None,
+        public_namespace: str | None = None,
+        region: str | None = None,
+        cid: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Organization:
         with self.store.write() as conn:
             row = dict(access.organization(conn, p, "update_organization", org_id))
             changes: dict[str, Any] = {}
@@ -96,7 +124,7 @@ class Organizations:
                 except IntegrityError:
                     raise Conflict(f"public namespace {public_namespace!r} is taken") from None
                 row.update(changes)
-        return Organization.from_row(row)  # type: ignore[arg-type]
+        return Organization.from_row(row)
 
     def delete(self, p: Principal, org_id: str) -> None:
         """Deletes the organization with its locations, machines, keys and invites."""
@@ -121,45 +149,66 @@ class Organizations:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
             user_id = validate.entity_id(user_id, "user")
-            removed = q.delete_rows(conn, t.authorizations, organization_id=org["id"], subject_type="user",
-                                    subject_id=user_id)
+            removed = q.delete_rows(
+                conn, t.authorizations, organization_id=org["id"], subject_type="user", subject_id=user_id
+            )
             if removed == 0:
                 raise NotFound(f"user {user_id} is not a member of organization {org['id']}")
-            if not q.find_one(conn, t.authorizations, organization_id=org["id"], subject_type="user",
-                              role="owner", resource_type="organization"):
+            if not q.find_one(
+                conn,
+                t.authorizations,
+                organization_id=org["id"],
+                subject_type="user",
+                role="owner",
+                resource_type="organization",
+            ):
                 raise FailedPrecondition("an organization must keep at least one owner")
 
     # --- invites --------------------------------------------------------------------------
 
-    def _check_grants(self, org_id: str, grants: list[GrantSpec]) -> list[dict[str, str]]:
+    def _check_grants(self, org_id: str, grants: builtins.list[GrantSpec]) -> builtins.list[dict[str, str]]:
         if not grants:
             raise Invalid("an invite needs at least one authorization")
         with self.store.read() as conn:
             for g in grants:
                 validate_grant(g.role, g.resource_type)
                 if access.resource_organization(conn, g.resource_type, g.resource_id) != org_id:
-                    raise Invalid(f"{g.resource_type} {g.resource_id} does not belong to organization {org_id}")
-        return [{"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
-                for g in grants]
+                    raise Invalid(
+                        f"{g.resource_type} {g.resource_id} does not belong to organization {org_id}"
+                    )
+        return [
+            {"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
+            for g in grants
+        ]
 
-    def invite(self, p: Principal, org_id: str, email: str, grants: list[GrantSpec]) -> Invite:
+    def invite(self, p: Principal, org_id: str, email: str, grants: builtins.list[GrantSpec]) -> Invite:
         email = validate.email(email)
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
         stored = self._check_grants(org["id"], grants)
         now = utcnow()
-        row = {"id": new_id(), "organization_id": org["id"], "email": email, "authorizations": stored,
-               "invited_by": p.user_id, "sent_count": 1, "last_sent_at": now, "created_at": now}
+        row = {
+            "id": new_id(),
+            "organization_id": org["id"],
+            "email": email,
+            "authorizations": stored,
+            "invited_by": p.user_id,
+            "sent_count": 1,
+            "last_sent_at": now,
+            "created_at": now,
+        }
         with self.store.write() as conn:
             if q.find_one(conn, t.invites, organization_id=org["id"], email=email):
                 raise Conflict(f"{email} already has an invite to this organization; resend it instead")
             q.insert_row(conn, t.invites, **row)
-        return Invite.from_row(row)  # type: ignore[arg-type]
+        return Invite.from_row(row)
 
     def invites(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Invite]:
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
-            rows = q.page(conn, t.invites, limit=limit, after=decode_cursor(cursor), organization_id=org["id"])
+            rows = q.page(
+                conn, t.invites, limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+            )
         return make_page(rows, limit, Invite.from_row)
 
     def _invite_row(self, conn: Any, org_id: str, invite_id: str) -> dict[str, Any]:
@@ -173,16 +222,27 @@ class Organizations:
             org = access.organization(conn, p, "manage_organization_members", org_id)
             row = self._invite_row(conn, org["id"], invite_id)
             row.update(sent_count=row["sent_count"] + 1, last_sent_at=utcnow())
-            q.update_row(conn, t.invites, row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"])
-        return Invite.from_row(row)  # type: ignore[arg-type]
+            q.update_row(
+                conn, t.invites, row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"]
+            )
+        return Invite.from_row(row)
 
-    def update_invite(self, p: Principal, org_id: str, invite_id: str, *, add: list[GrantSpec] = _UNSET,
-                      remove: list[GrantSpec] = _UNSET) -> Invite:
+    def update_invite(
+        self,
+        p: Principal,
+        org_id: str,
+        invite_id: str,
+        *,
+        add: builtins.list[GrantSpec] = _UNSET,
+        remove: builtins.list[GrantSpec] = _UNSET,
+    ) -> Invite:
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
         added = self._check_grants(org["id"], add) if add is not _UNSET and add else []
-        dropped = [{"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
-                   for g in (remove if remove is not _UNSET else [])]
+        dropped = [
+            {"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
+            for g in (remove if remove is not _UNSET else [])
+        ]
         with self.store.write() as conn:
             row = self._invite_row(conn, org["id"], invite_id)
             grants = [g for g in row["authorizations"] if g not in dropped]
@@ -191,14 +251,14 @@ class Organizations:
                 raise Invalid("an invite must keep at least one authorization; delete the invite instead")
             q.update_row(conn, t.invites, row["id"], authorizations=grants)
             row["authorizations"] = grants
-        return Invite.from_row(row)  # type: ignore[arg-type]
+        return Invite.from_row(row)
 
     def delete_invite(self, p: Principal, org_id: str, invite_id: str) -> None:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
             q.delete_rows(conn, t.invites, id=self._invite_row(conn, org["id"], invite_id)["id"])
 
-    def accept_invite(self, p: Principal, invite_id: str) -> list[Authorization]:
+    def accept_invite(self, p: Principal, invite_id: str) -> builtins.list[Authorization]:
         """The invited user, logged in, takes the invite's authorizations."""
         if p.user_id is None:
             raise PermissionDenied("invites are accepted by the invited user's own login")
@@ -211,13 +271,26 @@ class Organizations:
                 raise PermissionDenied("this invite was sent to another email address")
             auths = []
             for g in row["authorizations"]:
-                existing = q.find_one(conn, t.authorizations, subject_type="user", subject_id=user["id"],
-                                      role=g["role"], resource_type=g["resource_type"], resource_id=g["resource_id"])
-                if existing is None:
-                    new = {"id": new_id(), "subject_type": "user", "subject_id": user["id"], **g,
-                           "organization_id": row["organization_id"], "created_at": utcnow()}
-                    q.insert_row(conn, t.authorizations, **new)
-                    existing = new
-                auths.append(Authorization.from_row(existing))  # type: ignore[arg-type]
+                existing = q.find_one(
+                    conn,
+                    t.authorizations,
+                    subject_type="user",
+                    subject_id=user["id"],
+                    role=g["role"],
+                    resource_type=g["resource_type"],
+                    resource_id=g["resource_id"],
+                )
+                grant = dict(existing) if existing else None
+                if grant is None:
+                    grant = {
+                        "id": new_id(),
+                        "subject_type": "user",
+                        "subject_id": user["id"],
+                        **g,
+                        "organization_id": row["organization_id"],
+                        "created_at": utcnow(),
+                    }
+                    q.insert_row(conn, t.authorizations, **grant)
+                auths.append(Authorization.from_row(grant))
             q.delete_rows(conn, t.invites, id=row["id"])
         return auths

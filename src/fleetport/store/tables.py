@@ -13,7 +13,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 
@@ -74,7 +73,9 @@ locations = Table(
     "locations",
     metadata,
     _id(),
-    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("parent_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=True, index=True),
     Column("name", String(200), nullable=False),
     Column("metadata", JSON, nullable=False, default=dict),
@@ -102,7 +103,9 @@ machines = Table(
     "machines",
     metadata,
     _id(),
-    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("location_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("name", String(200), nullable=False),
     Column("rentable", Boolean, nullable=False, default=False),
@@ -157,7 +160,9 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("secret_hash", String(64), nullable=False, unique=True),
     # The organization whose resources the key's authorizations name; null for admin keys.
-    Column("organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
     Column("created_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("is_admin", Boolean, nullable=False, default=False),
     _created(),
