@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def test_https_with_generated_certificate(https_server: RunningServer) -> None:
     with untrusted, pytest.raises(fleetport.FleetportError, match="cannot reach"):
         untrusted.whoami()
     localhost = https_server.https_url.replace("127.0.0.1", "localhost")
-    assert httpx.get(localhost + "/health", verify=str(cert)).status_code == 200
+    assert httpx.get(localhost + "/health", verify=ssl.create_default_context(cafile=cert)).status_code == 200
 
 
 def test_login_with_password(https_server: RunningServer) -> None:
