@@ -4,8 +4,9 @@ Starts a real Fleetport server and a bare Starlette app (both on uvicorn, in sub
 loopback ports), then drives each with N concurrent keep-alive HTTP/1.1 connections for a fixed
 duration per operation and prints requests per second and p50/p99 latency, the median over several
 runs. The ratio Fleetport/Starlette is the headline figure: what Fleetport costs on top of the
-framework and loopback. Prints numbers; asserts nothing about timings. It exits with status 1 only
-when a server answered a non-2xx status or broke a connection, because the figures are then invalid.
+framework and loopback. Prints numbers; asserts nothing about timings. Exit status: 1 when a server
+answered a non-2xx status or broke a connection (the figures are then invalid), 2 when the benchmark
+could not run (a server did not start or died, set-up failed), 130 when interrupted.
 
     .venv/bin/python bench/api.py [--duration 5] [--runs 3] [--concurrency 32] [--database-url URL]
 """

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from fleetport import __version__, api
 from fleetport.api import errors
+from fleetport.api.deps import run_core
 from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
 from fleetport.core.fleet import Fleet
 from fleetport.settings import Settings
@@ -45,14 +47,13 @@ def create_app(fleet: Fleet) -> FastAPI:
     )
     app.state.fleet = fleet
     errors.install(app)
-    app.include_router(api.router())
+    api.install(app)
 
     @app.get("/health", tags=["server"])
-    def health() -> JSONResponse:
+    async def health() -> JSONResponse:
         """Liveness and database reachability; needs no credentials."""
         try:
-            with fleet.store.read() as conn:
-                conn.execute(text("SELECT 1"))
+            await run_core(fleet, fleet.store.ping)
         except Exception as exc:  # the database being down is what this endpoint reports
             log.warning("health check: database unreachable: %s", exc)
             return JSONResponse(
@@ -113,14 +114,20 @@ def serve(settings: Settings) -> None:
             )
         )
     try:
-        asyncio.run(_run(listeners))
+        asyncio.run(_run(listeners, settings.worker_threads))
     finally:
         fleet.store.dispose()
         log.info("stopped")
 
 
-async def _run(listeners: list[_Listener]) -> None:
+async def _run(listeners: list[_Listener], worker_threads: int) -> None:
     loop = asyncio.get_running_loop()
+    # Blocking work (database calls) runs on this many threads. More threads than cores only
+    # make them queue for the GIL, and starve the event loop that serves the sockets.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
+    # Database calls release the GIL; with the default 5 ms switch interval a worker thread then
+    # waits up to 5 ms to get it back from the busy event loop, on every call.
+    sys.setswitchinterval(float(os.environ.get("FLEETPORT_SWITCH_INTERVAL", "0.0005")))
 
     def stop() -> None:
         log.info("stopping: finishing requests in flight")

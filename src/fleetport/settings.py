@@ -25,7 +25,9 @@ class Settings:
     max_page_size: int = 500
     default_page_size: int = 100
     session_ttl_seconds: int = 7 * 24 * 3600
+    credential_cache_seconds: float = 5.0
     log_level: str = "info"
+    worker_threads: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -55,8 +57,10 @@ def _coerce(name: str, annotation: Any, raw: str) -> Any:
     try:
         if kind == "int":
             return int(raw)
+        if kind == "float":
+            return float(raw)
         if "Path" in kind:
             return Path(raw)
     except ValueError:
-        raise SystemExit(f"FLEETPORT_{name.upper()} must be an integer, got {raw!r}") from None
+        raise SystemExit(f"FLEETPORT_{name.upper()} must be a number, got {raw!r}") from None
     return raw

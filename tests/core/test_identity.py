@@ -39,7 +39,7 @@ def test_login_and_session(fleet: Fleet, admin: Principal) -> None:
         fleet.identity.login("ada@example.com", "wrong password")
     with pytest.raises(Unauthenticated):
         fleet.identity.login("nobody@example.com", "correct horse")
-    fleet.identity.logout(session.token)
+    fleet.identity.logout(fleet.identity.authenticate(session.token), session.token)
     with pytest.raises(Unauthenticated):
         fleet.identity.authenticate(session.token)
 

@@ -12,7 +12,7 @@ router = APIRouter()
 
 
 @router.get("/machines", response_model=m.Page[m.Machine], tags=["machines"])
-def list_machines(
+async def list_machines(
     fleet: FleetDep,
     caller: Caller,
     paging: PagingDep,
@@ -20,8 +20,8 @@ def list_machines(
     organization_id: str | None = Query(None, max_length=64),
     rentable: bool | None = None,
 ) -> object:
-    return fleet.machines.list(
-        caller,
+    return await caller(
+        fleet.machines.list,
         paging.limit,
         paging.cursor,
         location_id=location_id,
@@ -31,89 +31,89 @@ def list_machines(
 
 
 @router.post("/machines", response_model=m.Machine, status_code=201, tags=["machines"])
-def create_machine(body: s.MachineIn, fleet: FleetDep, caller: Caller) -> object:
+async def create_machine(body: s.MachineIn, fleet: FleetDep, caller: Caller) -> object:
     """Creates the machine with its main part."""
-    return fleet.machines.create(
-        caller, body.location_id, body.name, metadata=body.metadata, rentable=body.rentable
+    return await caller(
+        fleet.machines.create, body.location_id, body.name, metadata=body.metadata, rentable=body.rentable
     )
 
 
 @router.get("/machines/{machine_id}", response_model=m.Machine, tags=["machines"])
-def get_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.machines.get(caller, machine_id)
+async def get_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
+    return await caller(fleet.machines.get, machine_id)
 
 
 @router.patch("/machines/{machine_id}", response_model=m.Machine, tags=["machines"])
-def update_machine(machine_id: str, body: s.MachinePatch, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.machines.update(caller, machine_id, **body.model_dump(exclude_unset=True))
+async def update_machine(machine_id: str, body: s.MachinePatch, fleet: FleetDep, caller: Caller) -> object:
+    return await caller(fleet.machines.update, machine_id, **body.model_dump(exclude_unset=True))
 
 
 @router.delete("/machines/{machine_id}", tags=["machines"], status_code=204, response_model=None)
-def delete_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> None:
-    fleet.machines.delete(caller, machine_id)
+async def delete_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> None:
+    await caller(fleet.machines.delete, machine_id)
 
 
 @router.get("/machines/{machine_id}/parts", response_model=list[m.Part], tags=["parts"])
-def list_parts(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.machines.parts(caller, machine_id)
+async def list_parts(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
+    return await caller(fleet.machines.parts, machine_id)
 
 
 @router.post("/machines/{machine_id}/parts", response_model=m.Part, status_code=201, tags=["parts"])
-def create_part(machine_id: str, body: s.PartIn, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.machines.create_part(caller, machine_id, body.name)
+async def create_part(machine_id: str, body: s.PartIn, fleet: FleetDep, caller: Caller) -> object:
+    return await caller(fleet.machines.create_part, machine_id, body.name)
 
 
 @router.get("/parts/{part_id}", response_model=m.Part, tags=["parts"])
-def get_part(part_id: str, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.machines.get_part(caller, part_id)
+async def get_part(part_id: str, fleet: FleetDep, caller: Caller) -> object:
+    return await caller(fleet.machines.get_part, part_id)
 
 
 @router.patch("/parts/{part_id}", response_model=m.Part, tags=["parts"])
-def update_part(part_id: str, body: s.PartPatch, fleet: FleetDep, caller: Caller) -> object:
+async def update_part(part_id: str, body: s.PartPatch, fleet: FleetDep, caller: Caller) -> object:
     """``main_part: true`` makes this the machine's main part in place of the previous one."""
-    return fleet.machines.update_part(caller, part_id, **body.model_dump(exclude_unset=True))
+    return await caller(fleet.machines.update_part, part_id, **body.model_dump(exclude_unset=True))
 
 
 @router.delete("/parts/{part_id}", tags=["parts"], status_code=204, response_model=None)
-def delete_part(part_id: str, fleet: FleetDep, caller: Caller) -> None:
-    fleet.machines.delete_part(caller, part_id)
+async def delete_part(part_id: str, fleet: FleetDep, caller: Caller) -> None:
+    await caller(fleet.machines.delete_part, part_id)
 
 
 @router.post("/parts/{part_id}/restart", response_model=m.Part, tags=["parts"])
-def restart_part(part_id: str, fleet: FleetDep, caller: Caller) -> object:
+async def restart_part(part_id: str, fleet: FleetDep, caller: Caller) -> object:
     """Raises the part's restart flag; its agent restarts it and lowers the flag."""
-    return fleet.machines.mark_restart(caller, part_id)
+    return await caller(fleet.machines.mark_restart, part_id)
 
 
 @router.get("/parts/{part_id}/config", response_model=m.PartConfig, tags=["config"])
-def get_config(part_id: str, fleet: FleetDep, caller: Caller) -> object:
+async def get_config(part_id: str, fleet: FleetDep, caller: Caller) -> object:
     """Readable with the part's own secret too; that read records the part's last access."""
-    return {"part_id": part_id, "config": fleet.machines.get_config(caller, part_id)}
+    return {"part_id": part_id, "config": await caller(fleet.machines.get_config, part_id)}
 
 
 @router.put("/parts/{part_id}/config", response_model=m.Part, tags=["config"])
-def set_config(part_id: str, body: s.ConfigIn, fleet: FleetDep, caller: Caller) -> object:
+async def set_config(part_id: str, body: s.ConfigIn, fleet: FleetDep, caller: Caller) -> object:
     """Replaces the config; the one replaced goes into the history with who and when."""
-    return fleet.machines.set_config(caller, part_id, body.config)
+    return await caller(fleet.machines.set_config, part_id, body.config)
 
 
 @router.get("/parts/{part_id}/config/history", response_model=m.Page[m.ConfigRevision], tags=["config"])
-def config_history(part_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
+async def config_history(part_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """Newest edit first; each entry holds the config as it was before that edit."""
-    return fleet.machines.config_history(caller, part_id, paging.limit, paging.cursor)
+    return await caller(fleet.machines.config_history, part_id, paging.limit, paging.cursor)
 
 
 @router.get("/parts/{part_id}/secrets", response_model=list[m.Secret], tags=["parts"])
-def list_part_secrets(part_id: str, fleet: FleetDep, caller: Caller) -> object:
-    return fleet.machines.secrets(caller, part_id)
+async def list_part_secrets(part_id: str, fleet: FleetDep, caller: Caller) -> object:
+    return await caller(fleet.machines.secrets, part_id)
 
 
 @router.post("/parts/{part_id}/secrets", response_model=m.Secret, status_code=201, tags=["parts"])
-def create_part_secret(part_id: str, fleet: FleetDep, caller: Caller) -> object:
+async def create_part_secret(part_id: str, fleet: FleetDep, caller: Caller) -> object:
     """A secret the part authenticates itself with (Bearer)."""
-    return fleet.machines.create_secret(caller, part_id)
+    return await caller(fleet.machines.create_secret, part_id)
 
 
 @router.delete("/parts/{part_id}/secrets/{secret_id}", tags=["parts"], status_code=204, response_model=None)
-def delete_part_secret(part_id: str, secret_id: str, fleet: FleetDep, caller: Caller) -> None:
-    fleet.machines.delete_secret(caller, part_id, secret_id)
+async def delete_part_secret(part_id: str, secret_id: str, fleet: FleetDep, caller: Caller) -> None:
+    await caller(fleet.machines.delete_secret, part_id, secret_id)

@@ -14,7 +14,7 @@ class Fleet:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.identity = Identity(store, settings.session_ttl_seconds)
+        self.identity = Identity(store, settings.session_ttl_seconds, settings.credential_cache_seconds)
         self.organizations = Organizations(store)
         self.locations = Locations(store)
         self.machines = Machines(store)

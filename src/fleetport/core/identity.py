@@ -3,13 +3,14 @@ bearer token into a Principal."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, RowMapping
 
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
@@ -27,6 +28,7 @@ from fleetport.core.models import (
     utcnow,
 )
 from fleetport.core.permissions import ALL_PERMISSIONS, Grant, Principal, validate_grant
+from fleetport.core.scheduling import long_running
 from fleetport.store import Store
 from fleetport.store import queries as q
 from fleetport.store import tables as t
@@ -48,10 +50,52 @@ class Bootstrap:
     api_key_id: str | None = None
 
 
+_UNKNOWN = {
+    "part": "part secret is not valid",
+    "user": "session token is not valid; log in again",
+    "api_key": "API key is not valid (deleted, rotated or mistyped)",
+}
+
+
+class CredentialCache:
+    """Recently seen credentials (who they are and the grants they hold), so that most requests
+    authenticate without a database round trip.
+
+    An entry is used only while no transaction of this process has changed credentials or grants
+    since it was read (``Store.credentials_generation``), which makes revocation immediate within
+    the process, and for at most ``ttl`` seconds, which bounds how long another process sharing the
+    database can take to notice. ``ttl=0`` turns the cache off.
+    """
+
+    def __init__(self, store: Store, ttl: float, max_entries: int = 10_000) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[int, float, tuple[str, list[RowMapping]]]] = {}
+
+    def get(self, digest: str) -> tuple[str, list[RowMapping]] | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        generation, expires, found = entry
+        if generation != self.store.credentials_generation or time.monotonic() > expires:
+            self._entries.pop(digest, None)
+            return None
+        return found
+
+    def put(self, digest: str, found: tuple[str, list[RowMapping]], generation: int) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[digest] = (generation, time.monotonic() + self.ttl, found)
+
+
 class Identity:
-    def __init__(self, store: Store, session_ttl_seconds: int) -> None:
+    def __init__(self, store: Store, session_ttl_seconds: int, credential_cache_seconds: float = 5.0) -> None:
         self.store = store
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
+        self._cache = CredentialCache(store, credential_cache_seconds)
 
     # --- authentication -------------------------------------------------------------------
 
@@ -59,28 +103,35 @@ class Identity:
         if not token:
             raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
         digest = hash_secret(token)
+        found = self._cache.get(digest)
+        if found is None:
+            found = self._lookup(token, digest)
+        kind, rows = found
+        if not rows:
+            raise Unauthenticated(_UNKNOWN[kind])
+        first = rows[0]
+        if kind == "part":
+            return Principal(kind="part", id=first["id"], display=f"part {first['id']}", part_id=first["id"])
+        if kind == "user":
+            if as_utc(first["session_expires_at"]) <= utcnow():
+                raise Unauthenticated("session has expired; log in again")
+            return _principal("user", rows, first["email"], user_id=first["id"])
+        # a key acts with its own authorizations only, never as the user who made it
+        return _principal("api_key", rows, first["name"], api_key_id=first["id"])
+
+    def _lookup(self, token: str, digest: str) -> tuple[str, list[RowMapping]]:
+        generation = self.store.credentials_generation
         with self.store.read() as conn:
-            if token.startswith(SESSION_PREFIX):
-                row = q.session_user(conn, digest)
-                if row is None:
-                    raise Unauthenticated("session token is not valid; log in again")
-                if as_utc(row["session_expires_at"]) <= utcnow():  # type: ignore[operator]
-                    raise Unauthenticated("session has expired; log in again")
-                return self._principal(
-                    conn, "user", row["id"], row["email"], bool(row["is_admin"]), user_id=row["id"]
-                )
             if token.startswith(PART_SECRET_PREFIX):
                 part = q.part_by_secret(conn, digest)
-                if part is None:
-                    raise Unauthenticated("part secret is not valid")
-                return Principal(kind="part", id=part["id"], display=f"part {part['id']}", part_id=part["id"])
-            key = q.api_key_by_secret(conn, digest)
-            if key is None:
-                raise Unauthenticated("API key is not valid (deleted, rotated or mistyped)")
-            # a key acts with its own authorizations only, never as the user who made it
-            return self._principal(
-                conn, "api_key", key["id"], key["name"], bool(key["is_admin"]), api_key_id=key["id"]
-            )
+                found: tuple[str, list[RowMapping]] = ("part", [part] if part else [])
+            elif token.startswith(SESSION_PREFIX):
+                found = ("user", q.session_user(conn, digest))
+            else:
+                found = ("api_key", q.api_key_by_secret(conn, digest))
+        if found[1]:  # unknown tokens are not remembered: a flood of them cannot fill the cache
+            self._cache.put(digest, found, generation)
+        return found
 
     def authenticate_key(self, key_id: str, secret: str) -> Principal:
         """Key id plus secret, as the gRPC Authenticate call presents them."""
@@ -89,33 +140,9 @@ class Identity:
             raise Unauthenticated("API key id and key do not match")
         return principal
 
-    def _principal(
-        self,
-        conn: Connection,
-        kind: Literal["user", "api_key"],
-        subject_id: str,
-        display: str,
-        is_admin: bool,
-        *,
-        user_id: str | None = None,
-        api_key_id: str | None = None,
-    ) -> Principal:
-        grants = tuple(
-            Grant(a["role"], a["resource_type"], a["resource_id"], a["organization_id"])
-            for a in q.authorizations_of(conn, kind, [subject_id])
-        )
-        return Principal(
-            kind=kind,
-            id=subject_id,
-            display=display,
-            is_admin=is_admin,
-            grants=grants,
-            user_id=user_id,
-            api_key_id=api_key_id,
-        )
-
     # --- users and sessions ---------------------------------------------------------------
 
+    @long_running
     def create_user(
         self, p: Principal, email: str, name: str, password: str | None, is_admin: bool = False
     ) -> User:
@@ -174,6 +201,7 @@ class Identity:
             if q.delete_rows(conn, t.users, id=user_id) == 0:
                 raise NotFound(f"user {user_id} not found")
 
+    @long_running
     def set_password(self, p: Principal, user_id: str, password: str) -> None:
         if not p.is_admin and p.user_id != user_id:
             raise PermissionDenied("only administrators change other users' passwords")
@@ -183,6 +211,7 @@ class Identity:
                 raise NotFound(f"user {user_id} not found")
             q.delete_rows(conn, t.sessions, user_id=user_id)
 
+    @long_running
     def login(self, email: str, password: str) -> Session:
         failure = Unauthenticated("email or password is wrong")
         with self.store.read() as conn:
@@ -210,7 +239,9 @@ class Identity:
                 q.update_row(conn, t.users, row["id"], password_hash=_hasher.hash(password))
         return Session(token=token, expires_at=expires, user=User.from_row(row))
 
-    def logout(self, token: str) -> None:
+    def logout(self, p: Principal, token: str) -> None:
+        if p.kind != "user":
+            raise Invalid("only login sessions log out; delete or rotate an API key instead")
         with self.store.write() as conn:
             q.delete_rows(conn, t.sessions, token_hash=hash_secret(token))
 
@@ -415,6 +446,29 @@ class Identity:
                 created_at=utcnow(),
             )
         return Bootstrap(created=True, email=user.email, password=password, api_key=secret, api_key_id=key_id)
+
+
+def _principal(
+    kind: Literal["user", "api_key"],
+    rows: list[RowMapping],
+    display: str,
+    *,
+    user_id: str | None = None,
+    api_key_id: str | None = None,
+) -> Principal:
+    """A principal from a subject's rows joined with its grants (see store.queries)."""
+    grants = tuple(
+        Grant(r["role"], r["resource_type"], r["resource_id"], r["grant_org"]) for r in rows if r["role"]
+    )
+    return Principal(
+        kind=kind,
+        id=rows[0]["id"],
+        display=display,
+        is_admin=bool(rows[0]["is_admin"]),
+        grants=grants,
+        user_id=user_id,
+        api_key_id=api_key_id,
+    )
 
 
 def _url_safe(value: str) -> bool:

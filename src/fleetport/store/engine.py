@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("fleetport.store")
@@ -41,6 +42,8 @@ class Store:
             kwargs["max_overflow"] = 16
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self._credentials_generation = 0
+        self._generation_lock = threading.Lock()
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
@@ -53,8 +56,26 @@ class Store:
     def write(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             conn = conn.execution_options(fleetport_write=True)
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                changed = conn.info.pop("credentials_changed", False)
+            if changed:
+                self._credentials_changed()
+
+    @property
+    def credentials_generation(self) -> int:
+        """Goes up each time a committed transaction of this process changed credentials or grants."""
+        return self._credentials_generation
+
+    def _credentials_changed(self) -> None:
+        with self._generation_lock:
+            self._credentials_generation += 1
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
 
     def migrate(self) -> None:
         """Apply every pending migration (run on server start)."""
@@ -82,4 +103,5 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("fleetport_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # straight to the driver: this runs for every transaction
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]

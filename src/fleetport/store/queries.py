@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, and_, delete, false, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,12 +40,31 @@ __all__ = [
 ]
 
 
+# Writes that can change who a credential is or what it may do: the authentication cache
+# (core/identity) is dropped when a transaction that made one commits.
+CREDENTIAL_TABLES = frozenset({"users", "sessions", "api_keys", "authorizations", "part_secrets"})
+# Deleting these cascades to credentials or grants.
+CASCADING_TABLES = frozenset({"organizations", "locations", "machines", "parts"})
+
+
+def _touch(conn: Connection, table: Table, *, deleting: bool = False) -> None:
+    if table.name in CREDENTIAL_TABLES or (deleting and table.name in CASCADING_TABLES):
+        conn.info["credentials_changed"] = True
+
+
 def insert_row(conn: Connection, table: Table, **values: Any) -> None:
+    _touch(conn, table)
     conn.execute(insert(table).values(**values))
 
 
+@cache
+def _by_id(table: Table) -> Select[Any]:
+    """Statements built once: SQLAlchemy then reuses their compiled form on every call."""
+    return select(table).where(table.c.id == bindparam("id"))
+
+
 def get(conn: Connection, table: Table, id_: str) -> RowMapping | None:
-    return conn.execute(select(table).where(table.c.id == id_)).mappings().first()
+    return conn.execute(_by_id(table), {"id": id_}).mappings().first()
 
 
 def _eq(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
@@ -58,14 +92,17 @@ def count(conn: Connection, table: Table, **where: Any) -> int:
 
 
 def update_row(conn: Connection, table: Table, id_: str, **values: Any) -> int:
+    _touch(conn, table)
     return conn.execute(update(table).where(table.c.id == id_).values(**values)).rowcount
 
 
 def update_where(conn: Connection, table: Table, where: Mapping[str, Any], **values: Any) -> int:
+    _touch(conn, table)
     return conn.execute(update(table).where(*_eq(table, where)).values(**values)).rowcount
 
 
 def delete_rows(conn: Connection, table: Table, **where: Any) -> int:
+    _touch(conn, table, deleting=True)
     return conn.execute(delete(table).where(*_eq(table, where))).rowcount
 
 
@@ -169,18 +206,32 @@ def authorizations_of(conn: Connection, subject_type: str, subject_ids: Iterable
     return list(conn.execute(stmt).mappings())
 
 
-def api_key_by_secret(conn: Connection, secret_hash: str) -> RowMapping | None:
-    return find_one(conn, t.api_keys, secret_hash=secret_hash)
+def _with_grants(subject: Table, subject_type: str) -> Select[Any]:
+    """The subject's row with one row per authorization it holds (or one row with null grant
+    columns when it holds none): authentication in one round trip."""
+    a = t.authorizations
+    grant_columns = (a.c.role, a.c.resource_type, a.c.resource_id, a.c.organization_id.label("grant_org"))
+    joined = subject.outerjoin(a, and_(a.c.subject_type == subject_type, a.c.subject_id == subject.c.id))
+    return select(subject, *grant_columns).select_from(joined)
 
 
-def session_user(conn: Connection, token_hash: str) -> RowMapping | None:
-    s, u = t.sessions, t.users
-    stmt = (
-        select(u, s.c.expires_at.label("session_expires_at"), s.c.id.label("session_id"))
-        .join(s, s.c.user_id == u.c.id)
-        .where(s.c.token_hash == token_hash)
-    )
-    return conn.execute(stmt).mappings().first()
+_KEY_BY_SECRET = _with_grants(t.api_keys, "api_key").where(t.api_keys.c.secret_hash == bindparam("digest"))
+_USER_BY_SESSION = (
+    _with_grants(t.users, "user")
+    .add_columns(t.sessions.c.expires_at.label("session_expires_at"))
+    .join(t.sessions, t.sessions.c.user_id == t.users.c.id)
+    .where(t.sessions.c.token_hash == bindparam("digest"))
+)
+
+
+def api_key_by_secret(conn: Connection, secret_hash: str) -> list[RowMapping]:
+    """The key's columns and its grants (role, resource_type, resource_id, grant_org), a row each."""
+    return list(conn.execute(_KEY_BY_SECRET, {"digest": secret_hash}).mappings())
+
+
+def session_user(conn: Connection, token_hash: str) -> list[RowMapping]:
+    """The session's user, its expiry and the user's grants, a row each."""
+    return list(conn.execute(_USER_BY_SESSION, {"digest": token_hash}).mappings())
 
 
 def part_by_secret(conn: Connection, secret_hash: str) -> RowMapping | None:
