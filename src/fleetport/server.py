@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -122,12 +121,8 @@ def serve(settings: Settings) -> None:
 
 async def _run(listeners: list[_Listener], worker_threads: int) -> None:
     loop = asyncio.get_running_loop()
-    # Blocking work (database calls) runs on this many threads. More threads than cores only
-    # make them queue for the GIL, and starve the event loop that serves the sockets.
+    # Blocking core work (PostgreSQL calls, password hashing) runs on this many threads.
     anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
-    # Database calls release the GIL; with the default 5 ms switch interval a worker thread then
-    # waits up to 5 ms to get it back from the busy event loop, on every call.
-    sys.setswitchinterval(float(os.environ.get("FLEETPORT_SWITCH_INTERVAL", "0.0005")))
 
     def stop() -> None:
         log.info("stopping: finishing requests in flight")

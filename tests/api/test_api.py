@@ -89,6 +89,9 @@ def test_pagination_over_http(api: TestClient, fleet_ids: dict[str, str]) -> Non
         ("post", "/api/v1/organizations", ["name"]),
         ("post", "/api/v1/machines", {"name": "no location"}),
         ("put", "/api/v1/parts/{part}/config", {"config": "not an object"}),
+        ("put", "/api/v1/parts/{part}/config", {"config": {"big": -9223372036854775809}}),
+        ("put", "/api/v1/parts/{part}/config", {"config": {"nested": [{"x": 2**64}]}}),
+        ("patch", "/api/v1/machines/{machine}", {"metadata": {"n": 10**30}}),
         ("post", "/api/v1/organizations/{org}/keys", {"name": "k", "authorizations": []}),
         (
             "post",
@@ -103,8 +106,19 @@ def test_pagination_over_http(api: TestClient, fleet_ids: dict[str, str]) -> Non
 def test_wrong_types_are_422(
     api: TestClient, fleet_ids: dict[str, str], method: str, path: str, body: Any
 ) -> None:
-    path = path.format(part=fleet_ids["part"], org=fleet_ids["org"])
+    path = path.format(part=fleet_ids["part"], org=fleet_ids["org"], machine=fleet_ids["machine"])
     _error(getattr(api, method)(path, json=body), 422, "invalid_argument")
+
+
+def test_non_finite_numbers_are_refused(api: TestClient, fleet_ids: dict[str, str]) -> None:
+    for raw in (b'{"config": {"x": NaN}}', b'{"config": {"x": [Infinity]}}', b'{"config": {"x": -Infinity}}'):
+        response = api.put(
+            f"/api/v1/parts/{fleet_ids['part']}/config",
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code in (400, 422), response.text
+    assert api.get(f"/api/v1/parts/{fleet_ids['part']}/config").json()["config"] == {}
 
 
 def test_malformed_json_is_400(api: TestClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
@@ -164,3 +166,47 @@ def test_authorizations_added_and_removed(fleet: Fleet, admin: Principal) -> Non
     eve = fleet.identity.authenticate(fleet.identity.login("eve@example.com", "password1").token)
     with pytest.raises(PermissionDenied):
         fleet.locations.get(eve, loc_id)
+
+
+def test_credential_cache_revokes_at_once_here_and_within_ttl_elsewhere(
+    settings, fleet: Fleet, admin: Principal
+) -> None:  # type: ignore[no-untyped-def]
+    """A second Fleet on the same database stands for a second server process."""
+    import time
+
+    from fleetport.core.fleet import Fleet as FleetOf
+    from fleetport.store import Store
+
+    org_id, loc_id = _org_with_location(fleet, admin)
+    key = fleet.identity.create_key(admin, org_id, "k", [GrantSpec("operator", "location", loc_id)])
+    assert key.secret
+    other = FleetOf(Store(settings.resolved_database_url), replace(settings, credential_cache_seconds=0.5))
+    try:
+        assert fleet.identity.authenticate(key.secret).api_key_id == key.id  # now cached here
+        assert other.identity.authenticate(key.secret).api_key_id == key.id  # and there
+        fleet.identity.delete_key(admin, key.id)
+        with pytest.raises(Unauthenticated):
+            fleet.identity.authenticate(key.secret)  # this process: at once
+        assert other.identity.authenticate(key.secret).api_key_id == key.id  # the other: until its ttl
+        time.sleep(0.6)
+        with pytest.raises(Unauthenticated):
+            other.identity.authenticate(key.secret)
+    finally:
+        other.store.dispose()
+
+
+def test_grant_changes_reach_cached_credentials(fleet: Fleet, admin: Principal) -> None:
+    org_id, loc_id = _org_with_location(fleet, admin)
+    machine = fleet.machines.create(admin, loc_id, "rover")
+    key = fleet.identity.create_key(admin, org_id, "k", [GrantSpec("operator", "robot", machine.id)])
+    assert key.secret
+    assert fleet.machines.get(fleet.identity.authenticate(key.secret), machine.id).id == machine.id
+    (grant,) = fleet.identity.get_key(admin, key.id).authorizations
+    fleet.identity.remove_authorization(admin, org_id, grant.id)
+    with pytest.raises(PermissionDenied):
+        fleet.machines.get(fleet.identity.authenticate(key.secret), machine.id)
+    fleet.identity.add_authorization(admin, org_id, "api_key", key.id, GrantSpec("owner", "location", loc_id))
+    caller = fleet.identity.authenticate(key.secret)
+    assert fleet.machines.update(caller, machine.id, name="renamed").name == "renamed"
+    fleet.machines.delete(admin, machine.id)  # deleting a machine drops grants on it too
+    assert [g.resource_id for g in fleet.identity.authenticate(key.secret).grants] == [loc_id]

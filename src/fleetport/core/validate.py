@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -52,9 +53,17 @@ def entity_id(value: str, what: str) -> str:
 
 
 def json_object(value: Any, what: str, limit: int = METADATA_MAX_BYTES) -> dict[str, Any]:
+    """A JSON object that every client and both databases can hold: 64-bit integers at most, no
+    NaN or Infinity, and at most ``limit`` bytes encoded."""
     if not isinstance(value, dict):
         raise Invalid(f"{what} must be a JSON object")
-    size = len(orjson.dumps(value))
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError as exc:  # orjson refuses integers beyond 64 bits
+        raise Invalid(f"{what} is not storable JSON: {exc}") from None
+    if b"null" in encoded and _has_non_finite(value):  # orjson writes NaN and Infinity as null
+        raise Invalid(f"{what} must not contain NaN or Infinity")
+    size = len(encoded)
     if size > limit:
         raise Invalid(f"{what} is {size} bytes encoded; the limit is {limit}")
     return value
@@ -66,3 +75,13 @@ def password(value: str) -> str:
     if len(value) > 1024:
         raise Invalid("password must be at most 1024 characters")
     return value
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
