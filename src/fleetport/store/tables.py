@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -200,4 +202,115 @@ invites = Table(
     Column("last_sent_at", DateTime(timezone=True), nullable=False),
     _created(),
     UniqueConstraint("organization_id", "email", name="uq_invites_org_email"),
+)
+
+# --- part logs ------------------------------------------------------------------------------
+
+# Integer ids (autoincrement) give logs a total order that paging and tailing rely on.
+LogId = BigInteger().with_variant(Integer(), "sqlite")
+
+part_logs = Table(
+    "part_logs",
+    metadata,
+    Column("id", LogId, primary_key=True, autoincrement=True),
+    Column("part_id", ID, ForeignKey("parts.id", ondelete="CASCADE"), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("logger_name", String(200), nullable=False, default=""),
+    Column("message", Text, nullable=False, default=""),
+    Column("host", String(255), nullable=False, default=""),
+    Column("caller", JSON, nullable=True),
+    Column("stack", Text, nullable=False, default=""),
+    Column("fields", JSON, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_part_logs_part_time", "part_id", "time"),
+    Index("ix_part_logs_part_id", "part_id", "id"),
+)
+
+# --- fragments ------------------------------------------------------------------------------
+
+fragments = Table(
+    "fragments",
+    metadata,
+    _id(),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(200), nullable=False),
+    Column("config", JSON, nullable=False, default=dict),
+    Column("visibility", String(16), nullable=False, default="private"),  # private | public | public_unlisted
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+fragment_history = Table(
+    "fragment_history",
+    metadata,
+    _id(),
+    Column("fragment_id", ID, ForeignKey("fragments.id", ondelete="CASCADE"), nullable=False),
+    Column("previous_name", String(200), nullable=False),
+    Column("previous_config", JSON, nullable=False),
+    Column("previous_visibility", String(16), nullable=False),
+    Column("edited_by", String(320), nullable=False),
+    Column("edited_at", DateTime(timezone=True), nullable=False),
+    Index("ix_fragment_history_fragment", "fragment_id", "id"),
+)
+
+# Which fragments a part's config uses (its "fragments" list), kept in step with the config.
+part_fragments = Table(
+    "part_fragments",
+    metadata,
+    Column("part_id", ID, ForeignKey("parts.id", ondelete="CASCADE"), primary_key=True),
+    Column("fragment_id", ID, primary_key=True),
+    Index("ix_part_fragments_fragment", "fragment_id"),
+)
+
+# --- registry and modules -------------------------------------------------------------------
+
+registry_items = Table(
+    "registry_items",
+    metadata,
+    _id(),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(200), nullable=False),
+    Column("type", String(32), nullable=False),  # module | ml_model | ml_training | ...
+    Column("visibility", String(16), nullable=False, default="private"),
+    Column("description", Text, nullable=False, default=""),
+    Column("url", String(2048), nullable=False, default=""),
+    Column("status", String(32), nullable=False, default="in_development"),
+    Column("entrypoint", String(1024), nullable=False, default=""),
+    Column("models", JSON, nullable=False, default=list),  # [{"api": ..., "model": ...}]
+    Column("deprecated", Boolean, nullable=False, default=False),
+    Column("deprecation_message", Text, nullable=False, default=""),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organization_id", "name", name="uq_registry_items_org_name"),
+)
+
+registry_versions = Table(
+    "registry_versions",
+    metadata,
+    _id(),
+    Column("item_id", ID, ForeignKey("registry_items.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("deprecated", Boolean, nullable=False, default=False),
+    Column("deprecation_message", Text, nullable=False, default=""),
+    _created(),
+    UniqueConstraint("item_id", "version", name="uq_registry_versions_item_version"),
+)
+
+module_files = Table(
+    "module_files",
+    metadata,
+    _id(),
+    Column("item_id", ID, ForeignKey("registry_items.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("platform", String(64), nullable=False),
+    Column("blob", String(64), nullable=False),  # sha256 of the content in the blob store
+    Column("size", BigInteger, nullable=False),
+    Column("uploaded_by", String(320), nullable=False),
+    _created(),
+    UniqueConstraint("item_id", "version", "platform", name="uq_module_files_item_version_platform"),
 )
