@@ -194,6 +194,7 @@ def fleetport_env(data_dir: Path, port: int, api_key: str, database_url: str | N
         "FLEETPORT_DATA_DIR": str(data_dir),
         "FLEETPORT_HTTP_PORT": str(port),
         "FLEETPORT_HTTPS_PORT": "0",
+        "FLEETPORT_GRPC_PORT": "0",
         "FLEETPORT_ADMIN_API_KEY": api_key,
         "FLEETPORT_LOG_LEVEL": "warning",
     }

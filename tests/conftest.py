@@ -98,6 +98,7 @@ def free_port() -> int:
 class RunningServer:
     url: str
     https_url: str | None
+    grpc_port: int
     data_dir: Path
     process: subprocess.Popen[bytes]
     log: Path
@@ -111,11 +112,13 @@ def start_server(
 ) -> RunningServer:
     port = free_port()
     https_port = free_port() if https else 0
+    grpc_port = free_port()
     environ = {
         **os.environ,
         "FLEETPORT_DATA_DIR": str(data_dir),
         "FLEETPORT_HTTP_PORT": str(port),
         "FLEETPORT_HTTPS_PORT": str(https_port),
+        "FLEETPORT_GRPC_PORT": str(grpc_port),
         "FLEETPORT_ADMIN_API_KEY": ADMIN_KEY,
         "FLEETPORT_ADMIN_PASSWORD": "admin-password",
         "FLEETPORT_ADMIN_EMAIL": "admin@example.com",
@@ -143,7 +146,8 @@ def start_server(
     else:
         process.kill()
         raise RuntimeError(f"server did not become healthy in {timeout}s:\n{log.read_text()}")
-    return RunningServer(url, f"https://127.0.0.1:{https_port}" if https else None, data_dir, process, log)
+    https_url = f"https://127.0.0.1:{https_port}" if https else None
+    return RunningServer(url, https_url, grpc_port, data_dir, process, log)
 
 
 def stop_server(server: RunningServer) -> int:

@@ -61,6 +61,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = _env(
         FLEETPORT_HTTP_PORT="1",
         FLEETPORT_HTTPS_PORT="0",
+        FLEETPORT_GRPC_PORT="0",
         FLEETPORT_ADMIN_API_KEY=ADMIN_KEY,
         FLEETPORT_ADMIN_PASSWORD="password123",
     )

@@ -130,7 +130,10 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
         bay.id
     ]
     assert fleet.machines.get(pat, rover.id).id == rover.id
-    assert fleet.locations.organizations_with_access(admin, bay.id) == (acme.id, [partner.id])
+    assert fleet.locations.organizations_with_access(admin, bay.id) == [
+        (acme.id, "Acme"),
+        (partner.id, "Partner"),
+    ]
     fleet.locations.unshare(admin, bay.id, partner.id)
     pat = _login(fleet, "pat@example.com")
     with pytest.raises(PermissionDenied):

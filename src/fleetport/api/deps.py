@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from fleetport.core.errors import Invalid, Unauthenticated
 from fleetport.core.fleet import Fleet
-from fleetport.core.permissions import Principal
-from fleetport.core.scheduling import runs_long
+from fleetport.core.scheduling import Call
+from fleetport.core.scheduling import run_core as run_core  # routers use it for work without a caller
 
 T = TypeVar("T")
 bearer = HTTPBearer(
@@ -30,39 +28,6 @@ async def bearer_token(credentials: HTTPAuthorizationCredentials | None = Depend
     if credentials is None:
         raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
     return credentials.credentials
-
-
-class Call:
-    """The caller of one request. ``await call(service_method, *args)`` authenticates the bearer
-    token and runs ``service_method(principal, *args)``."""
-
-    __slots__ = ("fleet", "token")
-
-    def __init__(self, fleet: Fleet, token: str) -> None:
-        self.fleet = fleet
-        self.token = token
-
-    def principal(self) -> Principal:
-        return self.fleet.identity.authenticate(self.token)
-
-    async def __call__(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        def invoke() -> T:
-            return method(self.principal(), *args, **kwargs)
-
-        return await run_core(self.fleet, invoke, long=runs_long(method))
-
-
-async def run_core(fleet: Fleet, work: Callable[[], T], *, long: bool = False) -> T:
-    """Runs synchronous core work for a request.
-
-    On SQLite the work runs right here on the event loop: its calls take microseconds, a thread
-    hand-off would cost more than the work, and one process then never has two SQLite writers
-    queueing on the same lock. Work marked as long (password hashing) and every call on
-    PostgreSQL, which waits on the network, go to the thread pool instead.
-    """
-    if fleet.store.is_sqlite and not long:
-        return work()
-    return await run_in_threadpool(work)
 
 
 async def caller(request: Request, token: str = Depends(bearer_token)) -> Call:

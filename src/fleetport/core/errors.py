@@ -20,6 +20,11 @@ class NotFound(CoreError):
     code = "not_found"
 
 
+class MalformedId(NotFound):
+    """An id that cannot name anything (not a UUID, or empty). REST answers it as not found;
+    dialects whose clients expect it may answer it as an invalid argument."""
+
+
 class PermissionDenied(CoreError):
     code = "permission_denied"
 

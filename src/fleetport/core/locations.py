@@ -162,10 +162,24 @@ class Locations:
             if not q.delete_rows(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
                 raise NotFound(f"location {row['id']} is not shared with organization {org_id}")
 
-    def organizations_with_access(self, p: Principal, location_id: str) -> tuple[str, builtins.list[str]]:
-        """The owning organization and those the location is shared with."""
-        loc = self.get(p, location_id)
-        return loc.organization_id, loc.shared_with
+    def robot_count(self, p: Principal, location_id: str) -> int:
+        with self.store.read() as conn:
+            loc = access.location(conn, p, "read_location", location_id)
+            return q.count(conn, t.machines, location_id=loc["id"])
+
+    def organizations_with_access(self, p: Principal, location_id: str) -> builtins.list[tuple[str, str]]:
+        """(id, name) of the owning organization, then of those the location is shared with."""
+        with self.store.read() as conn:
+            loc = access.location(conn, p, "read_location", location_id)
+            shared = [
+                s["organization_id"]
+                for s in q.find(conn, t.location_shares, order_by="created_at", location_id=loc["id"])
+            ]
+            names = {
+                o["id"]: o["name"]
+                for o in q.find(conn, t.organizations, id=[loc["organization_id"], *shared])
+            }
+        return [(org_id, names[org_id]) for org_id in [loc["organization_id"], *shared]]
 
     # --- secrets --------------------------------------------------------------------------
 

@@ -132,6 +132,24 @@ class Organizations:
             row = access.organization(conn, p, "delete_organization", org_id)
             q.delete_rows(conn, t.organizations, id=row["id"])
 
+    def list_for_user(self, p: Principal, user_id: str) -> builtins.list[Organization]:
+        """The organizations a user belongs to, as far as the caller may see them."""
+        with self.store.read() as conn:
+            user_id = validate.entity_id(user_id, "user")
+            if q.get(conn, t.users, user_id) is None:
+                raise NotFound(f"user {user_id} not found")
+            scope = p.scope(conn, "read_organization")
+            org_ids = {a["organization_id"] for a in q.authorizations_of(conn, "user", [user_id])}
+            if not scope.everything:
+                org_ids &= scope.organizations
+            rows = q.find(conn, t.organizations, id=org_ids)
+        return [Organization.from_row(r) for r in rows]
+
+    def namespace_available(self, p: Principal, public_namespace: str) -> bool:
+        validate.namespace(public_namespace)
+        with self.store.read() as conn:
+            return q.find_one(conn, t.organizations, public_namespace=public_namespace) is None
+
     # --- members --------------------------------------------------------------------------
 
     def members(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Member]:
@@ -216,6 +234,15 @@ class Organizations:
         if row is None or row["organization_id"] != org_id:
             raise NotFound(f"invite {invite_id} not found in organization {org_id}")
         return dict(row)
+
+    def find_invite(self, p: Principal, org_id: str, email: str) -> Invite:
+        """The organization's invite to an email address."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", org_id)
+            row = q.find_one(conn, t.invites, organization_id=org["id"], email=validate.email(email))
+        if row is None:
+            raise NotFound(f"organization {org_id} has no invite for {email}")
+        return Invite.from_row(row)
 
     def resend_invite(self, p: Principal, org_id: str, invite_id: str) -> Invite:
         with self.store.write() as conn:

@@ -1,11 +1,18 @@
-"""How long core work takes, for the layers that decide where to run it."""
+"""Where core work runs: the core is synchronous; the servers in front of it are asyncio."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+if TYPE_CHECKING:
+    from fleetport.core.fleet import Fleet
+    from fleetport.core.permissions import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def long_running(method: F) -> F:
@@ -17,3 +24,36 @@ def long_running(method: F) -> F:
 
 def runs_long(method: Callable[..., Any]) -> bool:
     return bool(getattr(method, "__fleetport_long_running__", False))
+
+
+class Call:
+    """The caller of one request, by its bearer token. ``await call(service_method, *args)``
+    authenticates the token and runs ``service_method(principal, *args)`` in one go."""
+
+    __slots__ = ("fleet", "token")
+
+    def __init__(self, fleet: Fleet, token: str) -> None:
+        self.fleet = fleet
+        self.token = token
+
+    def principal(self) -> Principal:
+        return self.fleet.identity.authenticate(self.token)
+
+    async def __call__(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        def invoke() -> T:
+            return method(self.principal(), *args, **kwargs)
+
+        return await run_core(self.fleet, invoke, long=runs_long(method))
+
+
+async def run_core(fleet: Fleet, work: Callable[[], T], *, long: bool = False) -> T:
+    """Runs synchronous core work for a request.
+
+    On SQLite the work runs right here on the event loop: its calls take microseconds, a thread
+    hand-off would cost more than the work, and one process then never has two SQLite writers
+    queueing on the same lock. Work marked as long (password hashing) and every call on
+    PostgreSQL, which waits on the network, go to the thread pool instead.
+    """
+    if fleet.store.is_sqlite and not long:
+        return work()
+    return await run_in_threadpool(work)

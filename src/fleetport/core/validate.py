@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from fleetport.core.errors import Invalid, NotFound
+from fleetport.core.errors import Invalid, MalformedId
 from fleetport.core.ids import is_uuid
 
 NAME_MAX = 200
@@ -47,8 +47,10 @@ def email(value: str) -> str:
 
 def entity_id(value: str, what: str) -> str:
     """Ids that cannot exist are reported as missing, with the id echoed back."""
+    if not value:
+        raise MalformedId(f"a {what} id is required")
     if not isinstance(value, str) or not is_uuid(value):
-        raise NotFound(f"{what} {value!r} not found (ids are UUIDs)")
+        raise MalformedId(f"no {what} has the id {value!r}: ids are UUIDs")
     return value.lower()
 
 

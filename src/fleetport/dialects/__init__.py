@@ -1,0 +1,1 @@
+"""Wire-compatible front-ends for other fleet systems' APIs, each over the same core."""

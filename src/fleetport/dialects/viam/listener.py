@@ -1,0 +1,111 @@
+"""The gRPC listener: one port that speaks plaintext HTTP/2 and TLS, told apart by the first byte
+a client sends (0x16 opens a TLS handshake), so that every viam-sdk dial mode reaches it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from pathlib import Path
+
+from grpclib.server import Server
+
+from fleetport.core.fleet import Fleet
+from fleetport.dialects.viam.auth import AuthService
+from fleetport.dialects.viam.service import AppService
+
+log = logging.getLogger("fleetport.viam")
+TLS_HANDSHAKE = 0x16
+FIRST_BYTE_TIMEOUT = 10.0
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+class GrpcListener:
+    def __init__(self, fleet: Fleet, tls: ssl.SSLContext | None) -> None:
+        self.server = Server([AppService(fleet), AuthService(fleet)])
+        self.tls = tls
+        self._socket: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+        self._socket = sock
+        self._accepting = asyncio.create_task(self._accept_forever(sock))
+
+    @property
+    def port(self) -> int:
+        assert self._socket is not None
+        return int(self._socket.getsockname()[1])
+
+    async def _accept_forever(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(sock)
+            task = asyncio.create_task(self._serve(conn))
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            first = await asyncio.wait_for(_peek(loop, conn), FIRST_BYTE_TIMEOUT)
+        except (TimeoutError, OSError):
+            conn.close()
+            return
+        if not first:
+            conn.close()
+            return
+        tls = self.tls if first[0] == TLS_HANDSHAKE else None
+        if first[0] == TLS_HANDSHAKE and tls is None:
+            conn.close()
+            return
+        options = {"ssl": tls, "ssl_handshake_timeout": FIRST_BYTE_TIMEOUT} if tls else {}
+        try:
+            # grpclib makes one HTTP/2 protocol per connection; this hands it the accepted socket
+            await loop.connect_accepted_socket(self.server._protocol_factory, conn, **options)
+        except Exception as exc:  # a failed handshake or a vanished client ends only this connection
+            log.info("gRPC connection dropped during set-up: %s", exc)
+            conn.close()
+
+    async def stop(self) -> None:
+        if self._accepting is not None:
+            self._accepting.cancel()
+        if self._socket is not None:
+            self._socket.close()
+        for handler in list(self.server._handlers):
+            handler.close()
+        if self.server._handlers:
+            await asyncio.wait(
+                [asyncio.create_task(h.wait_closed()) for h in self.server._handlers], timeout=10
+            )
+
+
+async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:
+    """The first byte the client sent, left in the socket for whoever reads next."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(conn.fileno(), readable)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(conn.fileno())
+    return conn.recv(1, socket.MSG_PEEK)
