@@ -241,3 +241,18 @@ def test_deleting_an_organization_removes_its_fleet(fleet: Fleet, admin: Princip
     ):
         with pytest.raises(NotFound):
             get(admin, id_)
+
+
+def test_the_last_owner_stays(fleet: Fleet, admin: Principal) -> None:
+    ann = _user(fleet, admin, "ann2@example.com")
+    org = fleet.organizations.create(ann, "Ann's")
+    bob = _user(fleet, admin, "bob2@example.com")
+    fleet.identity.add_authorization(
+        admin, org.id, "user", bob.user_id, GrantSpec("operator", "organization", org.id)
+    )  # type: ignore[arg-type]
+    fleet.organizations.remove_member(admin, org.id, bob.user_id)  # type: ignore[arg-type]
+    with pytest.raises(FailedPrecondition, match="last owner"):
+        fleet.organizations.remove_member(admin, org.id, ann.user_id)  # type: ignore[arg-type]
+    assert [m.user.email for m in fleet.organizations.members(admin, org.id, 10, None).items] == [
+        "ann2@example.com"
+    ]

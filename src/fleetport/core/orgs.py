@@ -167,20 +167,19 @@ class Organizations:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
             user_id = validate.entity_id(user_id, "user")
+            owner_grant = {"organization_id": org["id"], "role": "owner", "resource_type": "organization"}
+            was_owner = q.find_one(
+                conn, t.authorizations, subject_type="user", subject_id=user_id, **owner_grant
+            )
             removed = q.delete_rows(
                 conn, t.authorizations, organization_id=org["id"], subject_type="user", subject_id=user_id
             )
             if removed == 0:
                 raise NotFound(f"user {user_id} is not a member of organization {org['id']}")
-            if not q.find_one(
-                conn,
-                t.authorizations,
-                organization_id=org["id"],
-                subject_type="user",
-                role="owner",
-                resource_type="organization",
-            ):
-                raise FailedPrecondition("an organization must keep at least one owner")
+            if was_owner and not q.find_one(conn, t.authorizations, subject_type="user", **owner_grant):
+                raise FailedPrecondition(
+                    "this is the organization's last owner: make another member owner first"
+                )
 
     # --- invites --------------------------------------------------------------------------
 
