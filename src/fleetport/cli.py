@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -20,6 +21,14 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -52,6 +61,12 @@ app.add_typer(machines_app, name="machines")
 app.add_typer(parts_app, name="parts")
 parts_app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+fragments_app = typer.Typer(no_args_is_help=True, help="Fragments: configuration machine parts reuse.")
+registry_app = typer.Typer(no_args_is_help=True, help="Registry items: modules, ML models, ...")
+modules_app = typer.Typer(no_args_is_help=True, help="Modules and their files.")
+app.add_typer(fragments_app, name="fragments")
+app.add_typer(registry_app, name="registry")
+app.add_typer(modules_app, name="modules")
 
 
 # --- connection state -------------------------------------------------------------------------
@@ -219,6 +234,12 @@ def serve(
         int | None,
         typer.Option(min=0, max=65535, help="HTTPS port, 0 disables HTTPS (env FLEETPORT_HTTPS_PORT)."),
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="gRPC port of the Viam dialect, 0 disables it (env FLEETPORT_GRPC_PORT)."
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(file_okay=False, help="Where data lives (env FLEETPORT_DATA_DIR).")
     ] = None,
@@ -250,6 +271,7 @@ def serve(
         host=host,
         http_port=http_port,
         https_port=https_port,
+        grpc_port=grpc_port,
         data_dir=data_dir,
         database_url=database_url,
         tls_cert=tls_cert,
@@ -537,6 +559,88 @@ def parts_restart(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) ->
     show(_api(ctx).parts.restart(part_id), as_json)
 
 
+LOG_COLUMNS: list[Column] = ["id", "time", "level", "logger_name", "message"]
+_LEVEL_STYLES = {
+    "debug": "dim",
+    "warn": "yellow",
+    "error": "red",
+    "dpanic": "red",
+    "panic": "bold red",
+    "fatal": "bold red",
+}
+_LEVEL_ALIASES = {"warning": "warn", "critical": "fatal"}
+
+
+def _log_line(entry: m.LogEntry) -> Text:
+    line = Text.assemble(
+        (entry.time.isoformat(timespec="milliseconds"), "dim"),
+        " ",
+        (f"{entry.level.upper():<5}", _LEVEL_STYLES.get(entry.level, "")),
+        " ",
+    )
+    if entry.logger_name:
+        line.append(f"{entry.logger_name}: ", "cyan")
+    line.append(entry.message)
+    return line
+
+
+def _print_logs(entries: Iterable[m.LogEntry], as_json: bool) -> None:
+    for entry in entries:
+        if as_json:
+            typer.echo(entry.model_dump_json())
+        else:
+            out.print(_log_line(entry), soft_wrap=True, highlight=False)
+    sys.stdout.flush()
+
+
+@parts_app.command("logs")
+def parts_logs(
+    ctx: typer.Context,
+    part_id: str,
+    text: Annotated[
+        str,
+        typer.Option(
+            "--filter", help="Only entries whose message or logger name holds this text (any case)."
+        ),
+    ] = "",
+    level: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--level",
+            help="Only entries of this level (repeatable): debug, info, warn, error, dpanic, panic, fatal.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="How many of the newest entries to show.")
+    ] = 100,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then print new entries as they arrive, until Ctrl-C.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A part's newest log entries, oldest first. With --follow, one line per entry (--json: one JSON
+    object per line), and new entries follow as they arrive."""
+    api = _api(ctx)
+    # the tail opens first, so that no entry falls between the listing and the tail
+    tail = api.logs.tail(part_id, filter=text) if follow else None
+    try:
+        found = api.logs.list(part_id, filter=text, levels=level, limit=limit if limit <= 100 else None)
+        newest = list(islice(found, limit))[::-1]
+        if tail is None:
+            listing(newest, LOG_COLUMNS, as_json)
+            return
+        _print_logs(newest, as_json)
+        last = newest[-1].id if newest else 0
+        wanted = {_LEVEL_ALIASES.get(v.lower(), v.lower()) for v in level or ()}
+        for batch in tail:
+            _print_logs((e for e in batch if e.id > last and (not wanted or e.level in wanted)), as_json)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if tail is not None:
+            tail.close()
+
+
 @config_app.command("get")
 def config_get(
     ctx: typer.Context,
@@ -672,6 +776,445 @@ def keys_delete(ctx: typer.Context, key_id: str) -> None:
 def keys_rotate(ctx: typer.Context, key_id: str, as_json: JsonOpt = False) -> None:
     """Give an API key a new secret; the old one stops working. The new secret is printed once."""
     show_secret(_api(ctx).keys.rotate(key_id), as_json)
+
+
+# --- fragments --------------------------------------------------------------------------------
+
+
+class Visibility(StrEnum):
+    private = "private"
+    public = "public"
+    public_unlisted = "public_unlisted"
+
+
+class ItemType(StrEnum):
+    module = "module"
+    ml_model = "ml_model"
+    ml_training = "ml_training"
+    slam_map = "slam_map"
+    archive = "archive"
+    project = "project"
+
+
+VisibilityOpt = Annotated[
+    Visibility | None, typer.Option(case_sensitive=False, help="private, public or public_unlisted.")
+]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="The configuration, a JSON object.")]
+ConfigFileOpt = Annotated[
+    str | None, typer.Option("--file", "-f", help="Read the JSON object from this file; '-' reads stdin.")
+]
+
+
+def _json_object(inline: str | None, file: str | None) -> dict[str, Any] | None:
+    """A JSON object given inline (--config) or in a file (--file); None when neither is given."""
+    if inline is not None and file is not None:
+        raise typer.BadParameter("give the configuration with --config or --file, not both")
+    if inline is None and file is None:
+        return None
+    if file is None:
+        source, text = "--config", inline or ""
+    elif file == "-":
+        source, text = "stdin", sys.stdin.read()
+    else:
+        source = file
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read {file}: {exc}")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        fail(f"{source} is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        fail(f"{source} must be a JSON object ({{...}}), not {type(value).__name__}")
+    return value
+
+
+FRAGMENT_COLUMNS: list[Column] = [
+    "id",
+    "name",
+    "organization_name",
+    "visibility",
+    ("parts", lambda f: f.robot_part_count),
+    "updated_at",
+]
+
+
+@fragments_app.command("list")
+def fragments_list(
+    ctx: typer.Context,
+    org_id: str,
+    public: Annotated[
+        bool, typer.Option("--public/--no-public", help="Include public fragments of other organizations.")
+    ] = True,
+    visibility: Annotated[
+        list[Visibility] | None, typer.Option(case_sensitive=False, help="Only these (repeatable).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List an organization's fragments (and public ones of others)."""
+    wanted = [v.value for v in visibility] if visibility else None
+    items = _api(ctx).fragments.list(org_id, show_public=public, visibilities=wanted)
+    listing(items, FRAGMENT_COLUMNS, as_json)
+
+
+@fragments_app.command("create")
+def fragments_create(
+    ctx: typer.Context,
+    org_id: str,
+    name: str,
+    config: ConfigOpt = None,
+    file: ConfigFileOpt = None,
+    visibility: VisibilityOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a fragment (private unless --visibility says otherwise)."""
+    value = _json_object(config, file)
+    fragment = _api(ctx).fragments.create(
+        org_id, name, config=value, visibility=visibility.value if visibility else "private"
+    )
+    show(fragment, as_json)
+
+
+@fragments_app.command("get")
+def fragments_get(ctx: typer.Context, fragment_id: str, as_json: JsonOpt = False) -> None:
+    """Show a fragment."""
+    show(_api(ctx).fragments.get(fragment_id), as_json)
+
+
+@fragments_app.command("update")
+def fragments_update(
+    ctx: typer.Context,
+    fragment_id: str,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    config: ConfigOpt = None,
+    file: ConfigFileOpt = None,
+    visibility: VisibilityOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename a fragment, replace its configuration or change its visibility."""
+    value = _json_object(config, file)
+    fragment = _api(ctx).fragments.update(
+        fragment_id, name=name, config=value, visibility=visibility.value if visibility else None
+    )
+    show(fragment, as_json)
+
+
+@fragments_app.command("delete")
+def fragments_delete(ctx: typer.Context, fragment_id: str) -> None:
+    """Delete a fragment no machine part uses."""
+    _api(ctx).fragments.delete(fragment_id)
+    done(f"deleted fragment {fragment_id}")
+
+
+@fragments_app.command("history")
+def fragments_history(ctx: typer.Context, fragment_id: str, as_json: JsonOpt = False) -> None:
+    """A fragment's edits, newest first, each with the fragment as it was before it."""
+    columns: list[Column] = [
+        "id",
+        "edited_at",
+        "edited_by",
+        "previous_name",
+        "previous_visibility",
+        ("previous_config", lambda r: _abbreviated(r.previous_config)),
+    ]
+    listing(_api(ctx).fragments.history(fragment_id), columns, as_json)
+
+
+# --- registry and modules ---------------------------------------------------------------------
+
+
+def _latest(item: m.RegistryItem) -> str:
+    return item.versions[-1].version if item.versions else "-"
+
+
+ITEM_COLUMNS: list[Column] = [
+    "id",
+    "type",
+    "visibility",
+    "status",
+    ("latest", _latest),
+    ("deprecated", lambda i: i.deprecated),
+    "updated_at",
+]
+
+
+def show_item(item: m.RegistryItem, as_json: bool) -> None:
+    """A registry item, then its versions and files as a table."""
+    if as_json:
+        show(item, True)
+        return
+    show(item, False, hide=frozenset({"versions"}))
+    if not item.versions:
+        return
+    table = Table(header_style="bold", title="versions", title_justify="left")
+    for title in ("version", "platform", "size", "sha256", "uploaded_by", "uploaded_at", "deprecated"):
+        table.add_column(title, no_wrap=title in ("version", "platform", "sha256"))
+    for version in item.versions:
+        deprecated = (version.deprecation_message or "yes") if version.deprecated else "no"
+        files: list[m.ModuleFile | None] = [*version.files] or [None]
+        for file in files:
+            cells = (
+                [file.platform, str(file.size), file.blob[:12], file.uploaded_by, _plain(file.created_at)]
+                if file
+                else ["-"] * 5
+            )
+            table.add_row(version.version, *cells, deprecated)
+    out.print(table)
+
+
+@registry_app.command("list")
+def registry_list(
+    ctx: typer.Context,
+    org: Annotated[str | None, typer.Option(help="This organization's items (and public ones).")] = None,
+    type: Annotated[list[ItemType] | None, typer.Option(help="Only these types (repeatable).")] = None,
+    visibility: Annotated[
+        list[Visibility] | None, typer.Option(case_sensitive=False, help="Only these (repeatable).")
+    ] = None,
+    platform: Annotated[
+        list[str] | None, typer.Option(help="Only modules with a file for this platform (repeatable).")
+    ] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="in_development or published (repeatable).")
+    ] = None,
+    search: Annotated[str | None, typer.Option(help="Text in the name or description.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List registry items: your organizations' and public ones."""
+    items = _api(ctx).registry.list(
+        org,
+        types=[t.value for t in type or []],
+        visibilities=[v.value for v in visibility or []],
+        platforms=platform or [],
+        statuses=status or [],
+        search=search,
+    )
+    listing(items, ITEM_COLUMNS, as_json)
+
+
+@registry_app.command("create")
+def registry_create(
+    ctx: typer.Context,
+    org_id: str,
+    name: str,
+    type: Annotated[ItemType, typer.Option(help="What the item is.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a registry item (private, in development)."""
+    show_item(_api(ctx).registry.create(org_id, name, type.value), as_json)
+
+
+@registry_app.command("get")
+def registry_get(ctx: typer.Context, item_id: str, as_json: JsonOpt = False) -> None:
+    """Show a registry item (namespace:name, organization-id:name or its UUID)."""
+    show_item(_api(ctx).registry.get(item_id), as_json)
+
+
+@registry_app.command("update")
+def registry_update(
+    ctx: typer.Context,
+    item_id: str,
+    type: Annotated[ItemType | None, typer.Option(help="New type.")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    visibility: VisibilityOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a registry item's type, description or visibility."""
+    item = _api(ctx).registry.update(
+        item_id,
+        type=type.value if type else None,
+        description=description,
+        visibility=visibility.value if visibility else None,
+    )
+    show_item(item, as_json)
+
+
+@registry_app.command("delete")
+def registry_delete(ctx: typer.Context, item_id: str) -> None:
+    """Delete a registry item with its versions."""
+    _api(ctx).registry.delete(item_id)
+    done(f"deleted registry item {item_id}")
+
+
+VersionOpt = Annotated[str | None, typer.Option("--version", help="One version instead of the whole item.")]
+
+
+@registry_app.command("deprecate")
+def registry_deprecate(
+    ctx: typer.Context,
+    item_id: str,
+    version: VersionOpt = None,
+    message: Annotated[str, typer.Option(help="What users should do instead.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a registry item, or one of its versions, deprecated."""
+    api = _api(ctx)
+    if version is None:
+        item = api.registry.deprecate(item_id, message)
+    else:
+        item = api.registry.deprecate_version(item_id, version, message)
+    show_item(item, as_json)
+
+
+@registry_app.command("undeprecate")
+def registry_undeprecate(
+    ctx: typer.Context, item_id: str, version: VersionOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Lift the deprecation of a registry item, or of one of its versions."""
+    api = _api(ctx)
+    item = (
+        api.registry.undeprecate(item_id)
+        if version is None
+        else api.registry.undeprecate_version(item_id, version)
+    )
+    show_item(item, as_json)
+
+
+@modules_app.command("list")
+def modules_list(
+    ctx: typer.Context,
+    org: Annotated[str | None, typer.Option(help="This organization's modules (and public ones).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List modules: your organizations' and public ones."""
+    listing(_api(ctx).modules.list(org), ITEM_COLUMNS, as_json)
+
+
+@modules_app.command("create")
+def modules_create(ctx: typer.Context, org_id: str, name: str, as_json: JsonOpt = False) -> None:
+    """Create a module (private, in development)."""
+    show(_api(ctx).modules.create(org_id, name), as_json)
+
+
+@modules_app.command("get")
+def modules_get(ctx: typer.Context, module_id: str, as_json: JsonOpt = False) -> None:
+    """Show a module with its versions and files."""
+    show_item(_api(ctx).modules.get(module_id), as_json)
+
+
+def _parse_model(value: str) -> dict[str, str]:
+    api, sep, model = value.partition("=")
+    if not sep or not api.strip() or not model.strip():
+        raise typer.BadParameter(f"{value!r} is not API=MODEL, e.g. rdk:component:camera=acme:cams:fast")
+    return {"api": api.strip(), "model": model.strip()}
+
+
+@modules_app.command("update")
+def modules_update(
+    ctx: typer.Context,
+    module_id: str,
+    url: Annotated[str | None, typer.Option(help="Where the module's source lives (http/https).")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    entrypoint: Annotated[str | None, typer.Option(help="The executable inside the module file.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="API=MODEL the module provides (repeatable; replaces the list).", show_default=False
+        ),
+    ] = None,
+    visibility: VisibilityOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a module's source URL, description, entrypoint, models or visibility."""
+    models = [_parse_model(v) for v in model] if model else None
+    ref = _api(ctx).modules.update(
+        module_id,
+        url=url,
+        description=description,
+        entrypoint=entrypoint,
+        models=models,
+        visibility=visibility.value if visibility else None,
+    )
+    show(ref, as_json)
+
+
+@modules_app.command("delete")
+def modules_delete(ctx: typer.Context, module_id: str) -> None:
+    """Delete a module with its versions."""
+    _api(ctx).modules.delete(module_id)
+    done(f"deleted module {module_id}")
+
+
+def _transfer() -> Progress:
+    """A progress bar for bytes sent or received, on stderr."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+PlatformOpt = Annotated[str, typer.Option(help="linux/amd64, linux/arm64, darwin/arm64, ... or any.")]
+ModuleVersionOpt = Annotated[str, typer.Option("--version", help="Semantic version, e.g. 1.2.3.")]
+
+
+@modules_app.command("upload")
+def modules_upload(
+    ctx: typer.Context,
+    module_id: str,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The module file.")
+    ],
+    version: ModuleVersionOpt,
+    platform: PlatformOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upload a module file for one version and platform (replacing an earlier one)."""
+    api = _api(ctx)
+    size = file.stat().st_size
+    with file.open("rb") as source, _transfer() as progress:
+        task = progress.add_task(f"uploading {file.name}", total=size)
+
+        def chunks() -> Iterable[bytes]:
+            while chunk := source.read(1 << 20):
+                yield chunk
+                progress.advance(task, len(chunk))
+
+        result = api.modules.upload(module_id, version, platform, chunks(), size=size)
+    if as_json:
+        show(result, True)
+    else:
+        done(f"uploaded {file.name} ({result.size} bytes, sha256 {result.sha256})")
+
+
+@modules_app.command("download")
+def modules_download(
+    ctx: typer.Context,
+    module_id: str,
+    version: ModuleVersionOpt,
+    platform: PlatformOpt,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", dir_okay=False, help="Where to write it; '-' writes to stdout."),
+    ] = None,
+) -> None:
+    """Download a module file."""
+    api = _api(ctx)
+    if output is not None and str(output) == "-":
+        api.modules.download(module_id, version, platform, sys.stdout.buffer)
+        return
+    name = module_id.rsplit(":", 1)[-1]
+    target = output or Path(f"{name}-{version}-{platform.replace('/', '-')}.tar.gz")
+    partial = target.with_name(target.name + ".part")
+    try:
+        with partial.open("wb") as sink, _transfer() as progress:
+            task = progress.add_task(f"downloading {target.name}", total=None)
+
+            def advance(so_far: int, total: int | None) -> None:
+                progress.update(task, completed=so_far, total=total)
+
+            size = api.modules.download(module_id, version, platform, sink, progress=advance)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        fail(f"cannot write {target}: {exc}")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    done(f"wrote {target} ({size} bytes)")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import uvicorn
@@ -17,14 +17,18 @@ from fastapi.responses import JSONResponse
 
 from fleetport import __version__, api
 from fleetport.api import errors
-from fleetport.api.deps import run_core
 from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
 from fleetport.core.fleet import Fleet
+from fleetport.core.scheduling import run_core
 from fleetport.settings import Settings
 from fleetport.store import Store
 from fleetport.tls import ensure_certificate
 
+if TYPE_CHECKING:
+    from fleetport.dialects.viam.listener import GrpcListener
+
 log = logging.getLogger("fleetport")
+LOG_SWEEP_SECONDS = 60.0
 
 
 def open_fleet(settings: Settings) -> Fleet:
@@ -60,7 +64,11 @@ def create_app(fleet: Fleet) -> FastAPI:
             )
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    app.add_middleware(EdgeMiddleware, max_body_bytes=fleet.settings.max_body_bytes)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=fleet.settings.max_body_bytes,
+        body_limits=api.body_limits(fleet.settings),
+    )
     return app
 
 
@@ -98,13 +106,13 @@ def serve(settings: Settings) -> None:
         "server_header": False,
         "timeout_graceful_shutdown": 10,
     }
+    cert, key = (
+        (settings.tls_cert, settings.tls_key)
+        if settings.tls_cert and settings.tls_key
+        else ensure_certificate(settings.data_dir / "tls")
+    )
     listeners = [_Listener(uvicorn.Config(app, port=settings.http_port, **common))]
     if settings.https_port:
-        cert, key = (
-            (settings.tls_cert, settings.tls_key)
-            if settings.tls_cert and settings.tls_key
-            else ensure_certificate(settings.data_dir / "tls")
-        )
         listeners.append(
             _Listener(
                 uvicorn.Config(
@@ -112,28 +120,58 @@ def serve(settings: Settings) -> None:
                 )
             )
         )
+    grpc = None
+    if settings.grpc_port:
+        from fleetport.dialects.viam.listener import GrpcListener, tls_context
+
+        grpc = GrpcListener(fleet, tls_context(cert, key))
     try:
-        asyncio.run(_run(listeners, settings.worker_threads))
+        asyncio.run(_run(listeners, grpc, settings, fleet))
     finally:
         fleet.store.dispose()
         log.info("stopped")
 
 
-async def _run(listeners: list[_Listener], worker_threads: int) -> None:
+async def _run(
+    listeners: list[_Listener], grpc: GrpcListener | None, settings: Settings, fleet: Fleet
+) -> None:
     loop = asyncio.get_running_loop()
+    fleet.bus.attach(loop)  # live events (log tails) are delivered on this loop
+    sweeper = asyncio.create_task(_sweep_logs(fleet))
     # Blocking core work (PostgreSQL calls, password hashing) runs on this many threads.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+    if grpc is not None:
+        try:
+            await grpc.start(settings.host, settings.grpc_port)
+        except OSError as exc:
+            raise SystemExit(f"cannot listen for gRPC on port {settings.grpc_port}: {exc}") from None
 
     def stop() -> None:
         log.info("stopping: finishing requests in flight")
+        fleet.bus.close()  # live streams (log tails) end, so that they do not hold up the stop
         for listener in listeners:
             listener.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    await asyncio.gather(*(listener.serve() for listener in listeners))
+    try:
+        await asyncio.gather(*(listener.serve() for listener in listeners))
+    finally:
+        sweeper.cancel()
+        if grpc is not None:
+            await grpc.stop()
     if any(not listener.started for listener in listeners):
         raise SystemExit("a listener failed to start (is the port in use?)")
+
+
+async def _sweep_logs(fleet: Fleet, every: float = LOG_SWEEP_SECONDS) -> None:
+    """Enforces part log retention every so often, on the thread pool (it deletes in bulk)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_core(fleet, fleet.logs.sweep, long=True)
+        except Exception:  # a failed pass is retried at the next one; the server goes on
+            log.exception("log retention sweep failed")
 
 
 def announce(settings: Settings, fleet: Fleet) -> None:
@@ -147,6 +185,8 @@ def announce(settings: Settings, fleet: Fleet) -> None:
     ]
     if settings.https_port:
         lines.append(f"  HTTPS:    https://{host}:{settings.https_port}")
+    if settings.grpc_port:
+        lines.append(f"  gRPC:     {host}:{settings.grpc_port}  (Viam AppService; plaintext and TLS)")
     if boot.created:
         lines += [
             "",

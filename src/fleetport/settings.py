@@ -16,18 +16,24 @@ class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
     https_port: int = 8443  # 0 disables the HTTPS listener
+    grpc_port: int = 8081  # Viam dialect; 0 disables it
     tls_cert: Path | None = None
     tls_key: Path | None = None
     admin_email: str = "admin@fleetport.local"
     admin_password: str | None = None
     admin_api_key: str | None = None
     max_body_bytes: int = 1 << 20
+    max_upload_bytes: int = 256 << 20  # file uploads (module files): their own, larger limit
     max_page_size: int = 500
     default_page_size: int = 100
     session_ttl_seconds: int = 7 * 24 * 3600
     credential_cache_seconds: float = 5.0
     log_level: str = "info"
     worker_threads: int = 8
+    log_retention_count: int = 100_000  # part log entries kept per part (the newest); 0: no limit
+    log_retention_seconds: float = 30 * 24 * 3600.0  # part log entries older than this go; 0: kept
+    log_max_batch: int = 10_000  # part log entries one append may carry
+    log_max_batch_bytes: int = 16 << 20  # body size limit of a part log append
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

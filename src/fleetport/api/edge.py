@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -29,14 +32,34 @@ class BodyTooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """A body size limit of its own for the requests of one method whose path matches (file
+    uploads), in place of the general one."""
+
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+
+    def applies(self, scope: Scope) -> bool:
+        return bool(scope["method"] == self.method and self.path.match(scope["path"]))
+
+
 class EdgeMiddleware:
     """Gives every request an id (kept from ``X-Request-ID`` when the caller sends one), logs one
     access line per request, and refuses bodies over the configured limit with 413 before the
-    application reads them whole."""
+    application reads them whole. ``body_limits`` give some routes a limit of their own."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_limits: Sequence[BodyLimit] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_limits = tuple(body_limits)
+
+    def body_limit(self, scope: Scope) -> int:
+        for rule in self.body_limits:
+            if rule.applies(scope):
+                return rule.max_bytes
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +72,7 @@ class EdgeMiddleware:
         status = 500
         response_started = False
         too_large = False
-        limit = self.max_body_bytes
+        limit = self.body_limit(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -144,3 +145,71 @@ class PartPatch(Body):
 
 class ConfigIn(Body):
     config: dict[str, Any]
+
+
+# --- part logs ------------------------------------------------------------------------------
+
+
+class LogEntryIn(Body):
+    time: datetime = Field(description="When it was logged: ISO 8601 (naive is UTC) or Unix seconds")
+    level: str = Field(description="debug, info, warn (or warning), error, dpanic, panic, fatal")
+    message: str
+    logger_name: str = ""
+    host: str = ""
+    caller: dict[str, Any] | None = Field(None, description='e.g. {"File": "x.go", "Line": 12}')
+    stack: str = ""
+    fields: list[dict[str, Any]] = Field(default_factory=list, description="Structured fields")
+
+
+class LogsIn(Body):
+    entries: list[LogEntryIn] = Field(description="The batch; the server caps its size (10,000 by default)")
+
+
+# --- fragments and the registry -------------------------------------------------------------
+
+Visibility = Literal["private", "public", "public_unlisted"]
+ItemType = Literal["module", "ml_model", "ml_training", "slam_map", "archive", "project"]
+
+
+class FragmentIn(Body):
+    organization_id: str = Id
+    name: str = Name
+    config: dict[str, Any] = Field(default_factory=dict)
+    visibility: Visibility = "private"
+
+
+class FragmentPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = None
+    visibility: Visibility | None = None
+
+
+class RegistryItemIn(Body):
+    organization_id: str = Id
+    name: str = Name
+    type: ItemType
+
+
+class RegistryItemPatch(Body):
+    type: ItemType | None = None
+    description: str | None = Field(None, max_length=10_000)
+    visibility: Visibility | None = None
+
+
+class DeprecationIn(Body):
+    message: str = Field("", max_length=10_000)
+
+
+class ModuleIn(Body):
+    organization_id: str = Id
+    name: str = Name
+
+
+class ModulePatch(Body):
+    url: str | None = Field(None, max_length=2048, description="The module's source, an http(s) URL")
+    description: str | None = Field(None, max_length=10_000)
+    models: list[dict[str, Any]] | None = Field(
+        None, max_length=1000, description='[{"api": "rdk:component:camera", "model": "acme:cams:fast"}]'
+    )
+    entrypoint: str | None = Field(None, max_length=1024)
+    visibility: Visibility | None = None

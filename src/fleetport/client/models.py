@@ -152,3 +152,98 @@ class ConfigRevision(Model):
     previous_config: dict[str, Any]
     edited_by: str
     edited_at: datetime
+
+
+class LogEntry(Model):
+    """A part's log entry; ``id`` orders a part's log (the order entries arrived in)."""
+
+    id: int
+    part_id: str
+    time: datetime
+    level: str
+    message: str
+    logger_name: str
+    host: str
+    caller: dict[str, Any] | None
+    stack: str
+    fields: list[dict[str, Any]]
+
+
+class LogsAppended(Model):
+    count: int
+
+
+class Fragment(Model):
+    id: str
+    organization_id: str
+    organization_name: str
+    name: str
+    config: dict[str, Any]
+    visibility: str = Field(description="private, public or public_unlisted")
+    public: bool
+    created_at: datetime
+    updated_at: datetime
+    robot_part_count: int = Field(description="Machine parts whose config uses the fragment")
+    organization_count: int = Field(description="Organizations whose parts use the fragment")
+    only_used_by_owner: bool
+
+
+class FragmentRevision(Model):
+    id: str
+    fragment_id: str
+    previous_name: str
+    previous_config: dict[str, Any]
+    previous_visibility: str
+    edited_by: str
+    edited_at: datetime
+
+
+class ModuleFile(Model):
+    version: str
+    platform: str
+    size: int
+    blob: str = Field(description="SHA-256 of the content")
+    uploaded_by: str
+    created_at: datetime
+
+
+class RegistryVersion(Model):
+    version: str
+    deprecated: bool
+    deprecation_message: str
+    files: list[ModuleFile]
+    created_at: datetime
+
+
+class RegistryItem(Model):
+    id: str = Field(description="namespace:name, or organization-id:name without a public namespace")
+    organization_id: str
+    public_namespace: str | None
+    name: str
+    type: str
+    visibility: str
+    description: str
+    url: str
+    status: str
+    entrypoint: str
+    models: list[dict[str, Any]]
+    deprecated: bool
+    deprecation_message: str
+    versions: list[RegistryVersion]
+    created_at: datetime
+    updated_at: datetime
+    total_robot_usage: int
+    total_organization_usage: int
+
+
+class ModuleRef(Model):
+    module_id: str
+    url: str = Field(description="The module's address in this API")
+
+
+class ModuleUpload(Model):
+    version: str
+    platform: str
+    size: int
+    sha256: str
+    url: str = Field(description="Where to download the file (GET)")

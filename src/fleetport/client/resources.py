@@ -4,10 +4,17 @@ under ``AsyncClient`` the same method returns an awaitable, and listings an asyn
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import os
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, BinaryIO
+from urllib.parse import quote
+
+from pydantic import BeforeValidator
 
 from fleetport.client import models as m
+from fleetport.client.transport import EventStream
 
 GrantLike = m.Grant | Mapping[str, str]
 
@@ -306,6 +313,269 @@ class Parts(Resource):
         return self._t.call("DELETE", f"/parts/{part_id}/secrets/{secret_id}")
 
 
+LogEntryLike = m.LogEntry | Mapping[str, Any]
+# The answer of an append, {"count": n}, read as n.
+_COUNT = Annotated[int, BeforeValidator(lambda body: body.get("count") if isinstance(body, dict) else body)]
+
+
+def _log_entry(entry: Any) -> dict[str, Any]:
+    """An entry as the API takes it, from a mapping, a LogEntry or any dataclass with its fields."""
+    if isinstance(entry, m.LogEntry):
+        return entry.model_dump(mode="json", exclude={"id", "part_id"})
+    if dataclasses.is_dataclass(entry) and not isinstance(entry, type):
+        fields = dataclasses.asdict(entry)
+    else:
+        fields = dict(entry)
+    return {
+        k: v.isoformat() if isinstance(v, datetime) else v
+        for k, v in fields.items()
+        if k not in ("id", "part_id")  # a stored entry's; the server gives new ones
+    }
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class Logs(Resource):
+    """A part's log: append batches, list with filters, tail live."""
+
+    def append(self, part_id: str, entries: Iterable[LogEntryLike]) -> int:
+        """Appends a batch, all or none; returns how many entries were stored. Each entry needs
+        ``time`` (a datetime or ISO 8601; naive is UTC), ``level`` and ``message``; optional
+        ``logger_name``, ``host``, ``caller``, ``stack``, ``fields``."""
+        body = {"entries": [_log_entry(e) for e in entries]}
+        return self._t.call("POST", f"/parts/{part_id}/logs", _COUNT, json=body)
+
+    def list(
+        self,
+        part_id: str,
+        *,
+        filter: str = "",
+        levels: Iterable[str] | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        order: str = "desc",
+        limit: int | None = None,
+    ) -> Iterator[m.LogEntry]:
+        """Every matching entry, newest first (``order="asc"``: oldest first), fetched ``limit``
+        at a time; stop iterating when you have enough. ``filter`` is case-insensitive text in
+        the message or logger name; ``start`` is inclusive, ``end`` exclusive."""
+        params: dict[str, Any] = {
+            "filter": filter or None,
+            "levels": None if levels is None else builtins.list(levels),
+            "start": _iso(start),
+            "end": _iso(end),
+            "order": order,
+            "limit": limit,
+        }
+        return self._t.pages(f"/parts/{part_id}/logs", m.LogEntry, params)
+
+    def tail(
+        self, part_id: str, errors_only: bool = False, filter: str = ""
+    ) -> EventStream[builtins.list[m.LogEntry]]:
+        """Entries appended from now on, in batches as they arrive (``AsyncClient``: awaited, then
+        ``async for``). The stream is open when this returns; close it (or use ``with``) to stop.
+        ``errors_only`` keeps error, dpanic, panic and fatal entries."""
+        params = {"errors_only": "true" if errors_only else None, "filter": filter or None}
+        return self._t.stream(f"/parts/{part_id}/logs/tail", builtins.list[m.LogEntry], params)
+
+
+def _ref(item_id: str) -> str:
+    """A registry item or module id (``namespace:name``) as a path segment."""
+    return quote(item_id, safe=":@")
+
+
+def _file_path(module_id: str, version: str, platform: str) -> str:
+    return f"/modules/{_ref(module_id)}/versions/{quote(version, safe='+')}/files/{quote(platform, safe='/')}"
+
+
+def _chunks(file: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := file.read(size):
+        yield chunk
+
+
+class Fragments(Resource):
+    def list(
+        self,
+        organization_id: str,
+        *,
+        show_public: bool = True,
+        visibilities: Iterable[str] | None = None,
+    ) -> Iterator[m.Fragment]:
+        """The organization's fragments and, with ``show_public``, every organization's public ones."""
+        params: dict[str, Any] = {
+            "organization_id": organization_id,
+            "show_public": str(show_public).lower(),
+            "visibility": None if visibilities is None else builtins.list(visibilities),
+        }
+        return self._t.pages("/fragments", m.Fragment, params)
+
+    def create(
+        self,
+        organization_id: str,
+        name: str,
+        *,
+        config: dict[str, Any] | None = None,
+        visibility: str = "private",
+    ) -> m.Fragment:
+        body = _given(organization_id=organization_id, name=name, config=config, visibility=visibility)
+        return self._t.call("POST", "/fragments", m.Fragment, json=body)
+
+    def get(self, fragment_id: str) -> m.Fragment:
+        return self._t.call("GET", f"/fragments/{fragment_id}", m.Fragment)
+
+    def update(
+        self,
+        fragment_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        visibility: str | None = None,
+    ) -> m.Fragment:
+        """The fragment as it was goes into its history."""
+        body = _given(name=name, config=config, visibility=visibility)
+        return self._t.call("PATCH", f"/fragments/{fragment_id}", m.Fragment, json=body)
+
+    def delete(self, fragment_id: str) -> None:
+        """Refused while a machine part's config uses the fragment."""
+        return self._t.call("DELETE", f"/fragments/{fragment_id}")
+
+    def history(self, fragment_id: str, *, limit: int | None = None) -> Iterator[m.FragmentRevision]:
+        """Newest first; each entry is the fragment as it was before that edit."""
+        return self._t.pages(f"/fragments/{fragment_id}/history", m.FragmentRevision, {"limit": limit})
+
+
+class Registry(Resource):
+    """Registry items: modules, ML models, training scripts, ... Item ids are ``namespace:name``
+    (or ``organization-id:name``)."""
+
+    def list(
+        self,
+        organization_id: str | None = None,
+        *,
+        types: Iterable[str] = (),
+        visibilities: Iterable[str] = (),
+        platforms: Iterable[str] = (),
+        statuses: Iterable[str] = (),
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[m.RegistryItem]:
+        params: dict[str, Any] = {
+            "organization_id": organization_id,
+            "type": builtins.list(types) or None,
+            "visibility": builtins.list(visibilities) or None,
+            "platform": builtins.list(platforms) or None,
+            "status": builtins.list(statuses) or None,
+            "search": search or None,
+            "limit": limit,
+        }
+        return self._t.pages("/registry/items", m.RegistryItem, params)
+
+    def create(self, organization_id: str, name: str, type: str) -> m.RegistryItem:
+        body = {"organization_id": organization_id, "name": name, "type": type}
+        return self._t.call("POST", "/registry/items", m.RegistryItem, json=body)
+
+    def get(self, item_id: str) -> m.RegistryItem:
+        return self._t.call("GET", f"/registry/items/{_ref(item_id)}", m.RegistryItem)
+
+    def update(
+        self,
+        item_id: str,
+        *,
+        type: str | None = None,
+        description: str | None = None,
+        visibility: str | None = None,
+    ) -> m.RegistryItem:
+        body = _given(type=type, description=description, visibility=visibility)
+        return self._t.call("PATCH", f"/registry/items/{_ref(item_id)}", m.RegistryItem, json=body)
+
+    def delete(self, item_id: str) -> None:
+        return self._t.call("DELETE", f"/registry/items/{_ref(item_id)}")
+
+    def deprecate(self, item_id: str, message: str = "") -> m.RegistryItem:
+        path = f"/registry/items/{_ref(item_id)}/deprecation"
+        return self._t.call("PUT", path, m.RegistryItem, json={"message": message})
+
+    def undeprecate(self, item_id: str) -> m.RegistryItem:
+        return self._t.call("DELETE", f"/registry/items/{_ref(item_id)}/deprecation", m.RegistryItem)
+
+    def deprecate_version(self, item_id: str, version: str, message: str = "") -> m.RegistryItem:
+        path = f"/registry/items/{_ref(item_id)}/versions/{quote(version, safe='+')}/deprecation"
+        return self._t.call("PUT", path, m.RegistryItem, json={"message": message})
+
+    def undeprecate_version(self, item_id: str, version: str) -> m.RegistryItem:
+        path = f"/registry/items/{_ref(item_id)}/versions/{quote(version, safe='+')}/deprecation"
+        return self._t.call("DELETE", path, m.RegistryItem)
+
+
+class Modules(Resource):
+    """Modules (registry items of type module) and their files, one per version and platform."""
+
+    def list(self, organization_id: str | None = None) -> Iterator[m.RegistryItem]:
+        return self._t.pages("/modules", m.RegistryItem, {"organization_id": organization_id})
+
+    def create(self, organization_id: str, name: str) -> m.ModuleRef:
+        body = {"organization_id": organization_id, "name": name}
+        return self._t.call("POST", "/modules", m.ModuleRef, json=body)
+
+    def get(self, module_id: str) -> m.RegistryItem:
+        return self._t.call("GET", f"/modules/{_ref(module_id)}", m.RegistryItem)
+
+    def update(
+        self,
+        module_id: str,
+        *,
+        url: str | None = None,
+        description: str | None = None,
+        models: builtins.list[dict[str, Any]] | None = None,
+        entrypoint: str | None = None,
+        visibility: str | None = None,
+    ) -> m.ModuleRef:
+        body = _given(
+            url=url, description=description, models=models, entrypoint=entrypoint, visibility=visibility
+        )
+        return self._t.call("PATCH", f"/modules/{_ref(module_id)}", m.ModuleRef, json=body)
+
+    def delete(self, module_id: str) -> None:
+        return self._t.call("DELETE", f"/registry/items/{_ref(module_id)}")
+
+    def upload(
+        self,
+        module_id: str,
+        version: str,
+        platform: str,
+        content: bytes | BinaryIO | Iterable[bytes],
+        *,
+        size: int | None = None,
+    ) -> m.ModuleUpload:
+        """Uploads one version's file for a platform (``linux/amd64``, ``any``, ...): bytes, a file
+        opened in binary mode (sent in chunks), or chunks (then give ``size`` if known)."""
+        body: bytes | Iterable[bytes]
+        if isinstance(content, bytes | bytearray | memoryview):
+            body, size = bytes(content), len(content)
+        elif hasattr(content, "read"):
+            file: Any = content
+            if size is None:
+                try:
+                    size = os.fstat(file.fileno()).st_size - file.tell()
+                except (OSError, AttributeError, ValueError):
+                    size = None
+            body = _chunks(file)
+        else:
+            body = content
+        return self._t.upload(
+            "PUT", _file_path(module_id, version, platform), m.ModuleUpload, body, size=size
+        )
+
+    def download(
+        self, module_id: str, version: str, platform: str, file: BinaryIO, *, progress: Any = None
+    ) -> int:
+        """Writes the file's content into ``file`` (opened for binary writing); returns its size.
+        ``progress(bytes_so_far, total_or_None)`` is called after each chunk."""
+        return self._t.download(_file_path(module_id, version, platform), file, progress)
+
+
 class Api:
     """The resource groups, bound to one transport."""
 
@@ -318,3 +588,7 @@ class Api:
         self.locations = Locations(transport)
         self.machines = Machines(transport)
         self.parts = Parts(transport)
+        self.logs = Logs(transport)
+        self.fragments = Fragments(transport)
+        self.registry = Registry(transport)
+        self.modules = Modules(transport)

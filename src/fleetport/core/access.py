@@ -39,11 +39,16 @@ def machine(conn: Connection, p: Principal, permission: str, machine_id: str) ->
     return row
 
 
+# What a part authenticated by its own secret may do to itself (and nothing else).
+PART_SELF_PERMISSIONS = frozenset({"read_robot", "read_robot_config", "write_robot_logs"})
+
+
 def part(conn: Connection, p: Principal, permission: str, part_id: str) -> tuple[RowMapping, RowMapping]:
-    """The part and its machine. A part authenticated by its own secret reads its own config."""
+    """The part and its machine. A part authenticated by its own secret reads its own config and
+    writes its own logs (``PART_SELF_PERMISSIONS``)."""
     row = _load(conn, t.parts, part_id, "part")
     if p.kind == "part":
-        if p.part_id == row["id"] and permission in ("read_robot", "read_robot_config"):
+        if p.part_id == row["id"] and permission in PART_SELF_PERMISSIONS:
             return row, _load(conn, t.machines, row["machine_id"], "machine")
         raise deny(permission, f"part {part_id}")
     return row, machine(conn, p, permission, row["machine_id"])

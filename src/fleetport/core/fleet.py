@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from fleetport.blobs import Blobs
+from fleetport.bus import Bus
+from fleetport.core.fragments import Fragments
 from fleetport.core.identity import Identity
 from fleetport.core.locations import Locations
+from fleetport.core.logs import Logs
 from fleetport.core.machines import Machines
 from fleetport.core.orgs import Organizations
+from fleetport.core.registry import Registry
 from fleetport.settings import Settings
 from fleetport.store import Store
 
@@ -18,3 +23,14 @@ class Fleet:
         self.organizations = Organizations(store)
         self.locations = Locations(store)
         self.machines = Machines(store)
+        self.bus = Bus()
+        self.logs = Logs(
+            store,
+            self.bus,
+            settings.log_retention_count,
+            settings.log_retention_seconds,
+            max_batch=settings.log_max_batch,
+        )
+        self.blobs = Blobs(settings.data_dir / "blobs")
+        self.fragments = Fragments(store)
+        self.registry = Registry(store, self.blobs)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, RowMapping
 
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, NotFound
+from fleetport.core.fragments import record_part_fragments
 from fleetport.core.identity import PART_SECRET_PREFIX
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
@@ -274,6 +275,7 @@ class Machines:
                 edited_at=now,
             )
             q.update_row(conn, t.parts, row["id"], config=config, config_updated_at=now)
+            record_part_fragments(conn, row["id"], config)
         return Part.from_row({**row, "config": config, "config_updated_at": now})
 
     def config_history(

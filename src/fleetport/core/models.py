@@ -53,6 +53,16 @@ def decode_cursor(cursor: str | None) -> str | None:
     return raw
 
 
+def page_after(page_token: str) -> str | None:
+    """The id a page token (a cursor, as ``encode_cursor`` makes them) continues after; None for ""."""
+    try:
+        return decode_cursor(page_token or None)
+    except Invalid:
+        raise Invalid(
+            "page token (cursor) is not one this server issued: pass the one the previous page returned"
+        ) from None
+
+
 def make_page(rows: Sequence[Row], limit: int, build: Callable[[Row], T]) -> Page[T]:
     more = len(rows) > limit
     rows = rows[:limit]

@@ -45,6 +45,7 @@ OWNER_ONLY_PERMISSIONS = frozenset(
         "create_robot",
         "update_robot",
         "update_robot_config",
+        "write_robot_logs",
         "delete_robot",
         "manage_robot_secrets",
     }

@@ -30,8 +30,12 @@ class Viam:
     key: ApiKey
     route: str
 
-    def run(self, scenario: Callable[[AppClient], Awaitable[T]], secret: str | None = None,
-            key_id: str | None = None) -> T:
+    def run(
+        self,
+        scenario: Callable[[AppClient], Awaitable[T]],
+        secret: str | None = None,
+        key_id: str | None = None,
+    ) -> T:
         """Runs ``scenario(app_client)`` in a fresh event loop (grpclib channels belong to the loop
         they are made in), with this key or the one given."""
         secret = secret or self.key.secret or ""
@@ -71,8 +75,9 @@ def viam(request: pytest.FixtureRequest, viam_server: RunningServer) -> Viam:
     """A fresh organization with an owner key, reached by one of the connection routes."""
     with Client(viam_server.url, ADMIN_KEY) as fp:
         org = fp.organizations.create(f"org {request.node.name}"[:200])
-        key = fp.keys.create(org.id, "viam tests", [{"role": "owner", "resource_type": "organization",
-                                                     "resource_id": org.id}])
+        key = fp.keys.create(
+            org.id, "viam tests", [{"role": "owner", "resource_type": "organization", "resource_id": org.id}]
+        )
     return Viam(viam_server, org, key, request.param)
 
 

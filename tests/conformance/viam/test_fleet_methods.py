@@ -26,14 +26,26 @@ def test_organizations(viam: Viam) -> None:
     assert viam.org.id in [o.id for o in call(viam, "list_organizations")]
     namespace = f"ns-{uuid.uuid4().hex[:10]}"
     assert call(viam, "get_organization_namespace_availability", namespace) is True
-    updated = call(viam, "update_organization", viam.org.id, name="Renamed", public_namespace=namespace,
-                   region="eu-west", cid="cid-1")
+    updated = call(
+        viam,
+        "update_organization",
+        viam.org.id,
+        name="Renamed",
+        public_namespace=namespace,
+        region="eu-west",
+        cid="cid-1",
+    )
     assert (updated.name, updated.public_namespace, updated.default_region, updated.cid) == (
-        "Renamed", namespace, "eu-west", "cid-1")
+        "Renamed",
+        namespace,
+        "eu-west",
+        "cid-1",
+    )
     assert call(viam, "get_organization_namespace_availability", namespace) is False
     assert status_of(viam, "get_organization_namespace_availability", "Not Valid!") == Status.INVALID_ARGUMENT
     assert status_of(viam, "update_organization", viam.org.id, public_namespace="other-ns") == (
-        Status.FAILED_PRECONDITION)
+        Status.FAILED_PRECONDITION
+    )
     assert status_of(viam, "get_organization", str(uuid.uuid4())) == Status.NOT_FOUND
     assert status_of(viam, "get_organization", "not-a-uuid") == Status.INVALID_ARGUMENT
 
@@ -65,15 +77,22 @@ def test_members_and_invites(viam: Viam) -> None:
     assert call(viam, "get_user_id_by_email", email) == user.id
     assert status_of(viam, "get_user_id_by_email", "nobody-here@example.com") == Status.NOT_FOUND
     loc = call(viam, "create_location", viam.org.id, "Lab")
-    invite = call(viam, "create_organization_invite", viam.org.id, email, [
-        _auth(viam, "location", loc.id, "operator")])
+    invite = call(
+        viam, "create_organization_invite", viam.org.id, email, [_auth(viam, "location", loc.id, "operator")]
+    )
     assert (invite.email, [a.resource_id for a in invite.authorizations]) == (email, [loc.id])
     assert status_of(viam, "create_organization_invite", viam.org.id, email) == Status.ALREADY_EXISTS
-    updated = call(viam, "update_organization_invite_authorizations", viam.org.id, email,
-                   add_authorizations=[_auth(viam, "organization", viam.org.id, "owner")],
-                   remove_authorizations=[_auth(viam, "location", loc.id, "operator")])
+    updated = call(
+        viam,
+        "update_organization_invite_authorizations",
+        viam.org.id,
+        email,
+        add_authorizations=[_auth(viam, "organization", viam.org.id, "owner")],
+        remove_authorizations=[_auth(viam, "location", loc.id, "operator")],
+    )
     assert [(a.resource_type, a.authorization_id) for a in updated.authorizations] == [
-        ("organization", "organization_owner")]
+        ("organization", "organization_owner")
+    ]
     assert call(viam, "resend_organization_invite", viam.org.id, email).email == email
     members, invites = call(viam, "list_organization_members", viam.org.id)
     assert [i.email for i in invites] == [email]
@@ -93,9 +112,14 @@ def test_members_and_invites(viam: Viam) -> None:
 def _auth(viam: Viam, resource_type: str, resource_id: str, role: str) -> object:
     from viam.proto.app import Authorization
 
-    return Authorization(authorization_type="role", authorization_id=f"{resource_type}_{role}",
-                         resource_type=resource_type, resource_id=resource_id, organization_id=viam.org.id,
-                         identity_type="user")
+    return Authorization(
+        authorization_type="role",
+        authorization_id=f"{resource_type}_{role}",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        organization_id=viam.org.id,
+        identity_type="user",
+    )
 
 
 def test_locations(viam: Viam) -> None:
@@ -160,7 +184,9 @@ def test_robots_and_parts(viam: Viam) -> None:
 
     call(viam, "mark_part_as_main", arm_id)
     assert {p.name: p.main_part for p in call(viam, "get_robot_parts", robot_id)} == {
-        "rover-main": False, "arm-2": True}
+        "rover-main": False,
+        "arm-2": True,
+    }
     assert status_of(viam, "delete_robot_part", arm_id) == Status.FAILED_PRECONDITION
     call(viam, "mark_part_for_restart", arm_id)
     with_secret = call(viam, "create_robot_part_secret", arm_id)
@@ -188,18 +214,28 @@ def test_rover_rentals(viam: Viam) -> None:
     (rental,) = call(viam, "get_rover_rental_robots", viam.org.id)
     main = next(p for p in call(viam, "get_robot_parts", rentable) if p.main_part)
     assert (rental.robot_id, rental.robot_name, rental.location_id, rental.robot_main_part_id) == (
-        rentable, "rental-1", loc.id, main.id)
+        rentable,
+        "rental-1",
+        loc.id,
+        main.id,
+    )
 
 
 def test_keys_roles_and_permissions(viam: Viam) -> None:
     loc = call(viam, "create_location", viam.org.id, "Cell")
     robot_id = call(viam, "new_robot", "welder", loc.id)
-    key, key_id = call(viam, "create_key", viam.org.id,
-                       [APIKeyAuthorization(role="operator", resource_type="location", resource_id=loc.id)], "cell")
+    key, key_id = call(
+        viam,
+        "create_key",
+        viam.org.id,
+        [APIKeyAuthorization(role="operator", resource_type="location", resource_id=loc.id)],
+        "cell",
+    )
     assert key and key_id
     listed = {k.api_key.id: k for k in call(viam, "list_keys", viam.org.id)}
     assert [(a.authorization_id, a.resource_id) for a in listed[key_id].authorizations] == [
-        ("location_operator", loc.id)]
+        ("location_operator", loc.id)
+    ]
     assert listed[key_id].api_key.key == ""  # secrets are shown once
     assert key_id in [k.api_key.id for k in call(viam, "get_robot_api_keys", robot_id)]
     assert status_of(viam, "create_key", viam.org.id, []) == Status.INVALID_ARGUMENT
@@ -209,8 +245,13 @@ def test_keys_roles_and_permissions(viam: Viam) -> None:
     new_key, same_id = call(viam, "rotate_key", key_id)
     assert same_id == key_id and new_key != key
 
-    asked = [AuthorizedPermissions(resource_type="robot", resource_id=robot_id,
-                                   permissions=["read_robot", "control_robot", "update_robot_config", "fly"])]
+    asked = [
+        AuthorizedPermissions(
+            resource_type="robot",
+            resource_id=robot_id,
+            permissions=["read_robot", "control_robot", "update_robot_config", "fly"],
+        )
+    ]
 
     async def as_operator(app: AppClient) -> list[str]:
         (result,) = await app.check_permissions(asked)
@@ -224,14 +265,30 @@ def test_keys_roles_and_permissions(viam: Viam) -> None:
     call(viam, "add_role", viam.org.id, clone_id, "owner", "robot", robot_id)
     auths = call(viam, "list_authorizations", viam.org.id, [robot_id])
     assert [(a.identity_id, a.authorization_id, a.identity_type) for a in auths] == [
-        (clone_id, "robot_owner", "api-key")]
-    call(viam, "change_role", viam.org.id, clone_id, "owner", "robot", robot_id,
-         clone_id, "operator", "robot", robot_id)
+        (clone_id, "robot_owner", "api-key")
+    ]
+    call(
+        viam,
+        "change_role",
+        viam.org.id,
+        clone_id,
+        "owner",
+        "robot",
+        robot_id,
+        clone_id,
+        "operator",
+        "robot",
+        robot_id,
+    )
     assert [a.authorization_id for a in call(viam, "list_authorizations", viam.org.id, [robot_id])] == [
-        "robot_operator"]
+        "robot_operator"
+    ]
     call(viam, "remove_role", viam.org.id, clone_id, "operator", "robot", robot_id)
     assert call(viam, "list_authorizations", viam.org.id, [robot_id]) == []
-    assert status_of(viam, "remove_role", viam.org.id, clone_id, "operator", "robot", robot_id) == Status.NOT_FOUND
+    assert (
+        status_of(viam, "remove_role", viam.org.id, clone_id, "operator", "robot", robot_id)
+        == Status.NOT_FOUND
+    )
     call(viam, "delete_key", clone_id)
     assert clone_id not in [k.api_key.id for k in call(viam, "list_keys", viam.org.id)]
 

@@ -10,9 +10,14 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from viam.proto import app as pb
+from viam.proto.app.packages import PackageType
+from viam.proto.common import LogEntry as LogEntryProto
 
 from fleetport.core import models
 from fleetport.core.errors import Invalid
+from fleetport.core.fragments import Fragment, FragmentRevision
+from fleetport.core.logs import LogEntry
+from fleetport.core.registry import RegistryItem
 
 ROLES = ("owner", "operator")
 RESOURCE_TYPES = ("organization", "location", "robot")
@@ -194,4 +199,174 @@ def api_key_with_authorizations(key: models.ApiKey) -> pb.APIKeyWithAuthorizatio
             )
             for a in key.authorizations
         ],
+    )
+
+
+# --- logs, fragments, registry --------------------------------------------------------------
+
+FRAGMENT_VISIBILITY: dict[int, str] = {
+    pb.FragmentVisibility.FRAGMENT_VISIBILITY_PRIVATE: "private",
+    pb.FragmentVisibility.FRAGMENT_VISIBILITY_PUBLIC: "public",
+    pb.FragmentVisibility.FRAGMENT_VISIBILITY_PUBLIC_UNLISTED: "public_unlisted",
+}
+_FRAGMENT_VISIBILITY_PB: dict[str, Any] = {v: k for k, v in FRAGMENT_VISIBILITY.items()}
+VISIBILITY: dict[int, str] = {
+    pb.Visibility.VISIBILITY_PRIVATE: "private",
+    pb.Visibility.VISIBILITY_PUBLIC: "public",
+    pb.Visibility.VISIBILITY_PUBLIC_UNLISTED: "public_unlisted",
+}
+_VISIBILITY_PB: dict[str, Any] = {v: k for k, v in VISIBILITY.items()}
+PACKAGE_TYPE: dict[int, str] = {
+    PackageType.PACKAGE_TYPE_MODULE: "module",
+    PackageType.PACKAGE_TYPE_ML_MODEL: "ml_model",
+    PackageType.PACKAGE_TYPE_ML_TRAINING: "ml_training",
+    PackageType.PACKAGE_TYPE_SLAM_MAP: "slam_map",
+    PackageType.PACKAGE_TYPE_ARCHIVE: "archive",
+}
+_PACKAGE_TYPE_PB: dict[str, Any] = {v: k for k, v in PACKAGE_TYPE.items()}
+STATUS: dict[int, str] = {
+    pb.RegistryItemStatus.REGISTRY_ITEM_STATUS_PUBLISHED: "published",
+    pb.RegistryItemStatus.REGISTRY_ITEM_STATUS_IN_DEVELOPMENT: "in_development",
+}
+
+
+def package_type(value: int) -> str:
+    if value not in PACKAGE_TYPE:
+        raise Invalid(f"registry item type {value} is not one this server keeps: use module, ml_model, ...")
+    return PACKAGE_TYPE[value]
+
+
+def visibility(value: int) -> str:
+    if value not in VISIBILITY:
+        raise Invalid(
+            "visibility must be VISIBILITY_PRIVATE, VISIBILITY_PUBLIC or VISIBILITY_PUBLIC_UNLISTED"
+        )
+    return VISIBILITY[value]
+
+
+def log_entry(entry: LogEntry) -> LogEntryProto:
+    return LogEntryProto(
+        host=entry.host,
+        level=entry.level,
+        time=ts(entry.time),
+        logger_name=entry.logger_name,
+        message=entry.message,
+        caller=struct(entry.caller),
+        stack=entry.stack,
+        fields=[struct(f) for f in entry.fields],
+    )
+
+
+def fragment(f: Fragment) -> pb.Fragment:
+    return pb.Fragment(
+        id=f.id,
+        name=f.name,
+        fragment=struct(f.config),
+        organization_owner=f.organization_id,
+        public=f.public,
+        created_on=ts(f.created_at),
+        organization_name=f.organization_name,
+        robot_part_count=f.robot_part_count,
+        organization_count=f.organization_count,
+        only_used_by_owner=f.only_used_by_owner,
+        visibility=_FRAGMENT_VISIBILITY_PB.get(
+            f.visibility, pb.FragmentVisibility.FRAGMENT_VISIBILITY_UNSPECIFIED
+        ),
+        last_updated=ts(f.updated_at),
+        fragment_config_json=json.dumps(f.config),
+    )
+
+
+def fragment_history_entry(current: Fragment, rev: FragmentRevision) -> pb.FragmentHistoryEntry:
+    old = pb.Fragment(
+        id=current.id,
+        name=rev.previous_name,
+        fragment=struct(rev.previous_config),
+        organization_owner=current.organization_id,
+        public=rev.previous_visibility == "public",
+        organization_name=current.organization_name,
+        created_on=ts(current.created_at),
+        visibility=_FRAGMENT_VISIBILITY_PB.get(
+            rev.previous_visibility, pb.FragmentVisibility.FRAGMENT_VISIBILITY_UNSPECIFIED
+        ),
+    )
+    return pb.FragmentHistoryEntry(
+        fragment=current.id,
+        edited_on=ts(rev.edited_at),
+        old=old,
+        edited_by=authenticator(rev.edited_by),
+        config=struct(rev.previous_config),
+    )
+
+
+def _models(item: RegistryItem) -> list[pb.Model]:
+    return [pb.Model(api=m.get("api", ""), model=m.get("model", "")) for m in item.models]
+
+
+def _deprecated(deprecated: bool, message: str) -> pb.DeprecatedStatus | None:
+    return pb.DeprecatedStatus(message=message) if deprecated else None
+
+
+def registry_item(item: RegistryItem) -> pb.RegistryItem:
+    out = pb.RegistryItem(
+        item_id=item.id,
+        organization_id=item.organization_id,
+        public_namespace=item.public_namespace or "",
+        name=item.name,
+        type=_PACKAGE_TYPE_PB.get(item.type, PackageType.PACKAGE_TYPE_UNSPECIFIED),
+        visibility=_VISIBILITY_PB.get(item.visibility, pb.Visibility.VISIBILITY_UNSPECIFIED),
+        url=item.url,
+        description=item.description,
+        total_robot_usage=item.total_robot_usage,
+        total_organization_usage=item.total_organization_usage,
+        created_at=ts(item.created_at),
+        updated_at=ts(item.updated_at),
+        deprecated_status=_deprecated(item.deprecated, item.deprecation_message),
+    )
+    if item.type == "module":
+        out.module_metadata.CopyFrom(
+            pb.ModuleMetadata(
+                models=_models(item),
+                entrypoint=item.entrypoint,
+                versions=[
+                    pb.ModuleVersion(
+                        version=v.version,
+                        models=_models(item),
+                        entrypoint=item.entrypoint,
+                        files=[
+                            pb.Uploads(platform=f.platform, uploaded_at=ts(f.created_at)) for f in v.files
+                        ],
+                        deprecated_status=_deprecated(v.deprecated, v.deprecation_message),
+                    )
+                    for v in item.versions
+                ],
+            )
+        )
+    return out
+
+
+def module(item: RegistryItem) -> pb.Module:
+    return pb.Module(
+        module_id=item.id,
+        name=item.name,
+        visibility=_VISIBILITY_PB.get(item.visibility, pb.Visibility.VISIBILITY_UNSPECIFIED),
+        versions=[
+            pb.VersionHistory(
+                version=v.version,
+                models=_models(item),
+                entrypoint=item.entrypoint,
+                files=[pb.Uploads(platform=f.platform, uploaded_at=ts(f.created_at)) for f in v.files],
+                deprecated_status=_deprecated(v.deprecated, v.deprecation_message),
+            )
+            for v in item.versions
+        ],
+        url=item.url,
+        description=item.description,
+        models=_models(item),
+        total_robot_usage=item.total_robot_usage,
+        total_organization_usage=item.total_organization_usage,
+        organization_id=item.organization_id,
+        entrypoint=item.entrypoint,
+        public_namespace=item.public_namespace or "",
+        deprecated_status=_deprecated(item.deprecated, item.deprecation_message),
     )

@@ -74,10 +74,14 @@ class GrpcListener:
         if first[0] == TLS_HANDSHAKE and tls is None:
             conn.close()
             return
-        options = {"ssl": tls, "ssl_handshake_timeout": FIRST_BYTE_TIMEOUT} if tls else {}
         try:
             # grpclib makes one HTTP/2 protocol per connection; this hands it the accepted socket
-            await loop.connect_accepted_socket(self.server._protocol_factory, conn, **options)
+            if tls is None:
+                await loop.connect_accepted_socket(self.server._protocol_factory, conn)
+            else:
+                await loop.connect_accepted_socket(
+                    self.server._protocol_factory, conn, ssl=tls, ssl_handshake_timeout=FIRST_BYTE_TIMEOUT
+                )
         except Exception as exc:  # a failed handshake or a vanished client ends only this connection
             log.info("gRPC connection dropped during set-up: %s", exc)
             conn.close()

@@ -16,8 +16,10 @@ from grpclib.server import Stream
 from viam.proto import app as pb
 from viam.proto.app import UnimplementedAppServiceBase
 
+from fleetport.bus import SubscriberTooSlow
 from fleetport.core import errors
 from fleetport.core.fleet import Fleet
+from fleetport.core.logs import ERROR_LEVELS
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 from fleetport.core.scheduling import Call
@@ -701,8 +703,235 @@ class AppService(UnimplementedAppServiceBase):
         key = await call(self.fleet.identity.rotate_key, _required(req.id, "id"))
         return pb.RotateKeyResponse(key=key.secret or "", id=key.id)
 
+    # --- part logs --------------------------------------------------------------------------
+
+    @unary
+    async def GetRobotPartLogs(
+        self, call: Call, req: pb.GetRobotPartLogsRequest
+    ) -> pb.GetRobotPartLogsResponse:
+        if req.range:
+            raise errors.Invalid("range is not supported: give start and end instead")
+        order = "asc" if req.order == pb.LogOrder.LOG_ORDER_ASCENDING else "desc"
+        entries, token = await call(
+            self.fleet.logs.query,
+            _required(req.id, "id"),
+            filter=req.filter,
+            levels=[level for level in req.levels if level]
+            or (list(ERROR_LEVELS) if req.errors_only else None),
+            start=req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None,
+            end=req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None,
+            order=order,
+            limit=req.limit if req.limit > 0 else LOG_PAGE,
+            page_token=req.page_token,
+        )
+        return pb.GetRobotPartLogsResponse(logs=[cv.log_entry(e) for e in entries], next_page_token=token)
+
+    async def TailRobotPartLogs(self, stream: Stream[Any, Any]) -> None:
+        """Batches of new entries as they are written; never an empty batch (it would end the
+        client's iteration). The stream lasts until the client closes it."""
+        request = await stream.recv_message()
+        assert request is not None
+        async with _errors():
+            call = Call(self.fleet, bearer(stream))
+            tail = await call(
+                self.fleet.logs.tail,
+                _required(request.id, "id"),
+                errors_only=request.errors_only,
+                filter=request.filter,
+            )
+        try:
+            async for batch in tail:
+                await stream.send_message(pb.TailRobotPartLogsResponse(logs=[cv.log_entry(e) for e in batch]))
+        except SubscriberTooSlow:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                "this tail fell too far behind the log and was closed; open a new one",
+            ) from None
+        finally:
+            tail.close()
+
+    # --- fragments --------------------------------------------------------------------------
+
+    @unary
+    async def ListFragments(self, call: Call, req: pb.ListFragmentsRequest) -> pb.ListFragmentsResponse:
+        visibilities = [
+            cv.FRAGMENT_VISIBILITY[v] for v in req.fragment_visibility if v in cv.FRAGMENT_VISIBILITY
+        ]
+        found = await call(
+            self.fleet.fragments.list,
+            _required(req.organization_id, "organization_id"),
+            show_public=req.show_public,
+            visibilities=visibilities or None,
+        )
+        return pb.ListFragmentsResponse(fragments=[cv.fragment(f) for f in found])
+
+    @unary
+    async def GetFragment(self, call: Call, req: pb.GetFragmentRequest) -> pb.GetFragmentResponse:
+        if req.HasField("version") and req.version:
+            raise errors.Invalid("fragment versions are not kept: ask for the fragment without a version")
+        return pb.GetFragmentResponse(
+            fragment=cv.fragment(await call(self.fleet.fragments.get, _required(req.id, "id")))
+        )
+
+    @unary
+    async def CreateFragment(self, call: Call, req: pb.CreateFragmentRequest) -> pb.CreateFragmentResponse:
+        made = await call(
+            self.fleet.fragments.create,
+            _required(req.organization_id, "organization_id"),
+            req.name,
+            cv.from_struct(req.config) if req.HasField("config") else None,
+        )
+        return pb.CreateFragmentResponse(fragment=cv.fragment(made))
+
+    @unary
+    async def UpdateFragment(self, call: Call, req: pb.UpdateFragmentRequest) -> pb.UpdateFragmentResponse:
+        visibility = None
+        if req.HasField("visibility") and req.visibility in cv.FRAGMENT_VISIBILITY:
+            visibility = cv.FRAGMENT_VISIBILITY[req.visibility]
+        elif req.HasField("public"):
+            visibility = "public" if req.public else "private"
+        updated = await call(
+            self.fleet.fragments.update,
+            _required(req.id, "id"),
+            name=req.name,
+            config=cv.from_struct(req.config) if req.HasField("config") else None,
+            visibility=visibility,
+        )
+        return pb.UpdateFragmentResponse(fragment=cv.fragment(updated))
+
+    @unary
+    async def DeleteFragment(self, call: Call, req: pb.DeleteFragmentRequest) -> pb.DeleteFragmentResponse:
+        await call(self.fleet.fragments.delete, _required(req.id, "id"))
+        return pb.DeleteFragmentResponse()
+
+    @unary
+    async def GetFragmentHistory(
+        self, call: Call, req: pb.GetFragmentHistoryRequest
+    ) -> pb.GetFragmentHistoryResponse:
+        fragment_id = _required(req.id, "id")
+
+        def history(p: Principal) -> tuple[list[pb.FragmentHistoryEntry], str]:
+            current = self.fleet.fragments.get(p, fragment_id)
+            revisions, token = self.fleet.fragments.history(
+                p, fragment_id, page_token=req.page_token, page_limit=req.page_limit
+            )
+            return [cv.fragment_history_entry(current, r) for r in revisions], token
+
+        entries, token = await call(history)
+        return pb.GetFragmentHistoryResponse(history=entries, next_page_token=token)
+
+    # --- registry and modules ---------------------------------------------------------------
+
+    @unary
+    async def GetRegistryItem(self, call: Call, req: pb.GetRegistryItemRequest) -> pb.GetRegistryItemResponse:
+        item = await call(self.fleet.registry.get_item, _required(req.item_id, "item_id"))
+        return pb.GetRegistryItemResponse(item=cv.registry_item(item))
+
+    @unary
+    async def CreateRegistryItem(
+        self, call: Call, req: pb.CreateRegistryItemRequest
+    ) -> pb.CreateRegistryItemResponse:
+        await call(
+            self.fleet.registry.create_item,
+            _required(req.organization_id, "organization_id"),
+            req.name,
+            cv.package_type(req.type),
+        )
+        return pb.CreateRegistryItemResponse()
+
+    @unary
+    async def UpdateRegistryItem(
+        self, call: Call, req: pb.UpdateRegistryItemRequest
+    ) -> pb.UpdateRegistryItemResponse:
+        await call(
+            self.fleet.registry.update_item,
+            _required(req.item_id, "item_id"),
+            type=cv.package_type(req.type),
+            description=req.description,
+            visibility=cv.visibility(req.visibility),
+        )
+        return pb.UpdateRegistryItemResponse()
+
+    @unary
+    async def ListRegistryItems(
+        self, call: Call, req: pb.ListRegistryItemsRequest
+    ) -> pb.ListRegistryItemsResponse:
+        items, _ = await call(
+            self.fleet.registry.list_items,
+            req.organization_id or None,
+            types=[cv.package_type(t) for t in req.types if t],
+            visibilities=[cv.visibility(v) for v in req.visibilities if v],
+            platforms=[platform for platform in req.platforms if platform],
+            statuses=[cv.STATUS[s] for s in req.statuses if s in cv.STATUS],
+            search_term=req.search_term,
+            page_token=req.page_token,
+        )
+        return pb.ListRegistryItemsResponse(items=[cv.registry_item(i) for i in items])
+
+    @unary
+    async def DeleteRegistryItem(
+        self, call: Call, req: pb.DeleteRegistryItemRequest
+    ) -> pb.DeleteRegistryItemResponse:
+        await call(self.fleet.registry.delete_item, _required(req.item_id, "item_id"))
+        return pb.DeleteRegistryItemResponse()
+
+    @unary
+    async def CreateModule(self, call: Call, req: pb.CreateModuleRequest) -> pb.CreateModuleResponse:
+        module_id, url = await call(
+            self.fleet.registry.create_module, _required(req.organization_id, "organization_id"), req.name
+        )
+        return pb.CreateModuleResponse(module_id=module_id, url=url)
+
+    @unary
+    async def UpdateModule(self, call: Call, req: pb.UpdateModuleRequest) -> pb.UpdateModuleResponse:
+        url = await call(
+            self.fleet.registry.update_module,
+            _required(req.module_id, "module_id"),
+            url=req.url,
+            description=req.description,
+            models=[{"api": m.api, "model": m.model} for m in req.models],
+            entrypoint=req.entrypoint,
+            visibility=cv.visibility(req.visibility),
+        )
+        return pb.UpdateModuleResponse(url=url)
+
+    async def UploadModuleFile(self, stream: Stream[Any, Any]) -> None:
+        """Client stream: the file's description first, then its content (in one or more messages)."""
+        async with _errors():
+            call = Call(self.fleet, bearer(stream))
+            first = await stream.recv_message()
+            if first is None or not first.HasField("module_file_info"):
+                raise errors.Invalid("the first message must carry module_file_info")
+            info = first.module_file_info
+            module_id = _required(info.module_id, "module_file_info.module_id")
+            await call(
+                self.fleet.registry.check_upload, module_id, version=info.version, platform=info.platform
+            )
+            chunks = [first.file] if first.file else []
+            async for message in stream:
+                chunks.append(message.file)
+            url = await call(
+                self.fleet.registry.upload_module_file,
+                module_id,
+                version=info.version,
+                platform=info.platform,
+                content=b"".join(chunks),
+            )
+        await stream.send_message(pb.UploadModuleFileResponse(url=url))
+
+    @unary
+    async def GetModule(self, call: Call, req: pb.GetModuleRequest) -> pb.GetModuleResponse:
+        module = await call(self.fleet.registry.get_module, _required(req.module_id, "module_id"))
+        return pb.GetModuleResponse(module=cv.module(module))
+
+    @unary
+    async def ListModules(self, call: Call, req: pb.ListModulesRequest) -> pb.ListModulesResponse:
+        modules = await call(self.fleet.registry.list_modules, req.organization_id or None)
+        return pb.ListModulesResponse(modules=[cv.module(m) for m in modules])
+
 
 PAGE = 500
+LOG_PAGE = 100  # entries per GetRobotPartLogs page unless the request sets a limit
 
 
 def _all_pages(p: Principal, lister: Callable[[Principal, int, str | None], Any]) -> list[Any]:
