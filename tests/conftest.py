@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +29,9 @@ ADMIN_KEY = "test-admin-key-" + "x" * 30
 PG_URL = os.environ.get("FLEETPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """A database of its own on the PostgreSQL server, for this test run. Set
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL server, dropped afterwards. Set
     FLEETPORT_TEST_PG_URL to an empty string to leave PostgreSQL out."""
     if not PG_URL:
         pytest.skip("FLEETPORT_TEST_PG_URL is empty: PostgreSQL tests left out on purpose")
@@ -44,6 +45,13 @@ def pg_server_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A PostgreSQL database for this test run's in-process tests."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 def _reset_postgres(url: str) -> None:

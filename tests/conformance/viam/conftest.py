@@ -15,7 +15,7 @@ from viam.rpc.dial import DialOptions
 
 from fleetport import Client
 from fleetport.client.models import ApiKey, Organization
-from tests.conftest import ADMIN_KEY, RunningServer, start_server, stop_server
+from tests.conftest import ADMIN_KEY, RunningServer, fresh_pg_database, start_server, stop_server
 
 T = TypeVar("T")
 ROUTES = ("channel", "dial-tls", "dial-insecure")
@@ -63,11 +63,21 @@ class Viam:
         return Client(self.server.url, key)
 
 
-@pytest.fixture(scope="package")
-def viam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("viam"))
-    yield running
-    stop_server(running)
+@pytest.fixture(scope="package", params=["sqlite", "postgres"])
+def viam_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One server per database engine: on PostgreSQL the core runs on worker threads."""
+    data_dir = tmp_path_factory.mktemp("viam")
+    if request.param == "sqlite":
+        running = start_server(data_dir)
+        yield running
+        stop_server(running)
+        return
+    with fresh_pg_database() as url:
+        running = start_server(data_dir, env={"FLEETPORT_DATABASE_URL": url})
+        yield running
+        stop_server(running)
 
 
 @pytest.fixture(params=ROUTES)
