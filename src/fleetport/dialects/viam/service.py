@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC
 from typing import Any, TypeVar
@@ -15,11 +16,12 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 from viam.proto import app as pb
 from viam.proto.app import UnimplementedAppServiceBase
+from viam.proto.common import LogEntry as LogEntryProto
 
 from fleetport.bus import SubscriberTooSlow
 from fleetport.core import errors
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import ERROR_LEVELS
+from fleetport.core.logs import ERROR_LEVELS, LogEntry
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 from fleetport.core.scheduling import Call
@@ -103,6 +105,16 @@ def _required(value: str, what: str) -> str:
 class AppService(UnimplementedAppServiceBase):
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
+        # Every tail of a part receives the same new entries: each is converted once, not once per tail.
+        self._log_protos: OrderedDict[int, LogEntryProto] = OrderedDict()
+
+    def _log_proto(self, entry: LogEntry) -> LogEntryProto:
+        proto = self._log_protos.get(entry.id)
+        if proto is None:
+            proto = self._log_protos[entry.id] = cv.log_entry(entry)
+            if len(self._log_protos) > LOG_PROTO_CACHE:
+                self._log_protos.popitem(last=False)
+        return proto
 
     # --- users and organizations ------------------------------------------------------------
 
@@ -741,7 +753,9 @@ class AppService(UnimplementedAppServiceBase):
             )
         try:
             async for batch in tail:
-                await stream.send_message(pb.TailRobotPartLogsResponse(logs=[cv.log_entry(e) for e in batch]))
+                await stream.send_message(
+                    pb.TailRobotPartLogsResponse(logs=[self._log_proto(e) for e in batch])
+                )
         except SubscriberTooSlow:
             raise GRPCError(
                 Status.RESOURCE_EXHAUSTED,
@@ -932,6 +946,7 @@ class AppService(UnimplementedAppServiceBase):
 
 PAGE = 500
 LOG_PAGE = 100  # entries per GetRobotPartLogs page unless the request sets a limit
+LOG_PROTO_CACHE = 20_000  # recent entries kept converted for the tails
 
 
 def _all_pages(p: Principal, lister: Callable[[Principal, int, str | None], Any]) -> list[Any]:
