@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from fleetport.core import access, validate
-from fleetport.core.errors import Conflict, FailedPrecondition, NotFound
+from fleetport.core.errors import Conflict, FailedPrecondition, NotFound, PermissionDenied
 from fleetport.core.fragments import record_part_fragments
 from fleetport.core.identity import PART_SECRET_PREFIX
 from fleetport.core.ids import hash_secret, new_id, new_secret
@@ -196,6 +196,19 @@ class Machines:
         with self.store.read() as conn:
             row, _ = access.part(conn, p, "read_robot", part_id)
         return Part.from_row(row)
+
+    def part_details(self, p: Principal, part_id: str) -> tuple[Part, Machine, builtins.list[Secret]]:
+        """A part, its machine and its secrets, in one read; the secrets only for callers who
+        may manage them (others get an empty list)."""
+        with self.store.read() as conn:
+            row, machine = access.part(conn, p, "read_robot", part_id)
+            try:
+                access.part(conn, p, "manage_robot_secrets", part_id)
+            except PermissionDenied:
+                secrets = []
+            else:
+                secrets = [Secret.from_row(r) for r in q.find(conn, t.part_secrets, part_id=row["id"])]
+        return Part.from_row(row), Machine.from_row(machine), secrets
 
     def parts(self, p: Principal, machine_id: str) -> builtins.list[Part]:
         with self.store.read() as conn:

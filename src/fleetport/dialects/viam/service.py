@@ -409,9 +409,7 @@ class AppService(UnimplementedAppServiceBase):
         return cv.robot(machine, max(seen) if seen else None)
 
     def _part(self, p: Principal, part_id: str) -> pb.RobotPart:
-        part = self.fleet.machines.get_part(p, part_id)
-        machine = self.fleet.machines.get(p, part.machine_id)
-        return cv.robot_part(part, machine, self._part_secrets(p, part.id))
+        return cv.robot_part(*self.fleet.machines.part_details(p, part_id))
 
     def _part_secrets(self, p: Principal, part_id: str) -> list[Any]:
         """A part's secrets, for callers allowed to manage them; others see none."""
