@@ -17,32 +17,38 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
-import platform
 import secrets
-import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import (
+    ERROR_SAMPLES,
+    PHASE_GRACE,
+    BenchFailure,
+    Database,
+    Process,
+    add_database_option,
+    bench_database,
+    event_loop_factory,
+    fleetport_env,
+    free_port,
+    percentile,
+    print_machine,
+    ratio,
+    run_benchmark,
+    start_process,
+    wait_healthy,
+)
 
-BENCH_DATABASE = "fleetport_bench"  # the PostgreSQL database created (and dropped) for one run
-STARTUP_TIMEOUT = 60.0  # seconds for a server to answer its health check
-PHASE_GRACE = 30.0  # seconds a load phase may overrun its duration before it is abandoned
-STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM before SIGKILL
-LOG_TAIL_LINES = 40
-ERROR_SAMPLES = 5
 FLEETPORT_SERVE = (
     "from fleetport.server import serve; from fleetport.settings import Settings; serve(Settings.from_env())"
 )
@@ -107,154 +113,6 @@ def serve_baseline(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-# --- servers as subprocesses --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BenchFailure(Exception):
-    """The benchmark cannot go on (a server did not start, died, or set-up was refused)."""
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
-
-    def ensure_running(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchFailure(
-                f"the {self.name} server exited with status {self.process.returncode}:\n{self.log_tail()}"
-            )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-
-
-def start_server(name: str, argv: list[str], env: dict[str, str], port: int, work_dir: Path) -> Server:
-    """Starts ``argv`` with its log (stderr) going to ``<work_dir>/<name>.log`` and its stdout (the
-    start-up banner) to ``<name>.out``, in its own session so that a Ctrl-C in the terminal reaches
-    only this process, which then stops it."""
-    log_path = work_dir / f"{name}.log"
-    with log_path.open("wb") as log, (work_dir / f"{name}.out").open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=work_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=log,
-            start_new_session=True,
-        )
-    return Server(name, port, log_path, process)
-
-
-def wait_healthy(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
-        while True:
-            server.ensure_running()
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/health").status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise BenchFailure(
-                    f"the {server.name} server did not answer /health with 200 within "
-                    f"{STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}"
-                )
-            time.sleep(0.1)
-
-
-def fleetport_env(data_dir: Path, port: int, api_key: str, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPORT_")}
-    env |= {
-        "FLEETPORT_DATA_DIR": str(data_dir),
-        "FLEETPORT_HTTP_PORT": str(port),
-        "FLEETPORT_HTTPS_PORT": "0",
-        "FLEETPORT_GRPC_PORT": "0",
-        "FLEETPORT_ADMIN_API_KEY": api_key,
-        "FLEETPORT_LOG_LEVEL": "warning",
-    }
-    if database_url:
-        env["FLEETPORT_DATABASE_URL"] = database_url
-    return env
-
-
-# --- the database -------------------------------------------------------------------------------
-
-
-@dataclass
-class Database:
-    url: str | None  # None: Fleetport's default, a SQLite file in its data directory
-    description: str
-
-
-@contextlib.contextmanager
-def bench_database(url: str | None) -> Iterator[Database]:
-    """For PostgreSQL, a fresh ``fleetport_bench`` database on the given server, dropped afterwards;
-    any other URL is used as it is."""
-    if not url:
-        yield Database(None, "SQLite (file in a temporary directory, WAL)")
-        return
-    from sqlalchemy.engine import make_url
-
-    given = make_url(url)
-    if given.get_backend_name() != "postgresql":
-        yield Database(url, f"{given.get_backend_name()} {given.render_as_string(hide_password=True)}")
-        return
-    import psycopg
-
-    admin_db = given.database if given.database and given.database != BENCH_DATABASE else "postgres"
-    admin_url = given.set(drivername="postgresql", database=admin_db)
-    admin_conninfo = admin_url.render_as_string(hide_password=False)
-
-    def admin(statement: str) -> str:
-        try:
-            with psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=10) as conn:
-                cursor = conn.execute(statement)
-                row = cursor.fetchone() if cursor.description else None
-        except psycopg.Error as exc:
-            raise BenchFailure(
-                f"PostgreSQL at {admin_url.render_as_string(hide_password=True)}: {statement}: {exc}"
-            ) from exc
-        return str(row[0]) if row else ""
-
-    version = admin("SHOW server_version")
-    admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-    admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    try:
-        bench_url = given.set(database=BENCH_DATABASE)
-        yield Database(
-            bench_url.render_as_string(hide_password=False),
-            f"PostgreSQL {version} at {bench_url.render_as_string(hide_password=True)} (fresh)",
-        )
-    finally:
-        admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-
-
 # --- set-up through the native API --------------------------------------------------------------
 
 
@@ -264,7 +122,7 @@ class Fixture:
     part_id: str
 
 
-def create_fixture(server: Server, api_key: str) -> Fixture:
+def create_fixture(server: Process, api_key: str) -> Fixture:
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=10.0) as client:
 
@@ -432,13 +290,6 @@ class Measurement:
     client_cpu: float  # CPU seconds of this process (the load generator) per second of the run
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
 async def measure(
     port: int, operation: Operation, concurrency: int, warmup: float, duration: float
 ) -> tuple[Measurement, Counter[str]]:
@@ -475,25 +326,16 @@ async def phase(
     return [d.result() for d in drivers], time.perf_counter() - started
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when it is installed (it comes with uvicorn[standard]): the leanest client loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Target:
-    server: Server
+    server: Process
     operations: dict[str, Operation]  # by operation name
 
 
-def targets(fleetport: Server, baseline: Server, fixture: Fixture, api_key: str) -> list[Target]:
+def targets(fleetport: Process, baseline: Process, fixture: Fixture, api_key: str) -> list[Target]:
     auth = {"Authorization": f"Bearer {api_key}"}
     config = config_body()
     return [
@@ -520,20 +362,20 @@ def targets(fleetport: Server, baseline: Server, fixture: Fixture, api_key: str)
     ]
 
 
-def run(args: argparse.Namespace, work_dir: Path, servers: list[Server]) -> int:
+def run(args: argparse.Namespace, work_dir: Path, servers: list[Process]) -> int:
     api_key = secrets.token_urlsafe(30)  # 40 URL-safe characters
     with bench_database(args.database_url) as database:
         try:
             fleetport_port, baseline_port = free_port(), free_port()
-            fleetport = start_server(
+            fleetport = start_process(
                 "fleetport",
                 [sys.executable, "-c", FLEETPORT_SERVE],
-                fleetport_env(work_dir / "data", fleetport_port, api_key, database.url),
+                fleetport_env(work_dir / "data", api_key, database.url, http_port=fleetport_port),
                 fleetport_port,
                 work_dir,
             )
             servers.append(fleetport)
-            baseline = start_server(
+            baseline = start_process(
                 "starlette",
                 [sys.executable, os.path.abspath(__file__), "--serve-baseline", str(baseline_port)],
                 dict(os.environ),
@@ -604,15 +446,8 @@ def report(
     server_names: list[str],
     results: Results,
 ) -> None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     loop = "uvloop" if event_loop_factory() else "asyncio"
-    print()
-    print(f"database:     {database.description}")
-    print(
-        f"machine:      {cores} cores usable ({os.cpu_count()} online), {platform.machine()}, "
-        f"{platform.system()} {platform.release()}"
-    )
-    print(f"python:       {platform.python_implementation()} {platform.python_version()}")
+    print_machine(database)
     print(
         f"load:         {args.concurrency} concurrent keep-alive HTTP/1.1 connections over loopback, "
         f"{args.warmup:g} s warm-up + {args.duration:g} s per operation, {args.runs} runs, medians shown"
@@ -655,11 +490,7 @@ def report(
         )
 
 
-def ratio(a: float, b: float, spec: str, unit: str = "") -> str:
-    return format(a / b, spec) + unit if b > 0 and math.isfinite(a) and math.isfinite(b) else "n/a"
-
-
-def report_failures(failures: Failures, servers: dict[str, Server]) -> int:
+def report_failures(failures: Failures, servers: dict[str, Process]) -> int:
     failing = {key: found for key, found in failures.items() if found}
     if not failing:
         return 0
@@ -682,12 +513,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load before each")
     parser.add_argument("--runs", type=int, default=3, help="measurements per operation; medians are shown")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients, one connection each")
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="Fleetport's database; a PostgreSQL URL gets a fresh database "
-        f"'{BENCH_DATABASE}' on that server, dropped afterwards (default: SQLite)",
-    )
+    add_database_option(parser)
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.warmup < 0 or args.runs < 1 or args.concurrency < 1:
@@ -697,32 +523,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM stops the benchmark as Ctrl-C does (asyncio turns SIGINT into a clean cancellation)."""
-    signal.raise_signal(signal.SIGINT)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.serve_baseline is not None:
         serve_baseline(args.serve_baseline)
         return 0
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
-    signal.signal(signal.SIGTERM, _interrupt)
-    work_dir = Path(tempfile.mkdtemp(prefix="fleetport-bench-"))
-    servers: list[Server] = []
-    try:
-        return run(args, work_dir, servers)
-    except BenchFailure as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        for server in servers:
-            server.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
+    return run_benchmark("fleetport-bench-", lambda work_dir, servers: run(args, work_dir, servers))
 
 
 if __name__ == "__main__":

@@ -26,19 +26,12 @@ import contextlib
 import json
 import math
 import os
-import platform
 import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +39,29 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from grpclib.client import Channel
+
+# The shared harness, a sibling file: found on sys.path through this file's folder, so it is imported
+# here, before that folder is taken off sys.path below.
+from harness import (
+    ERROR_SAMPLES,
+    LOG_TAIL_LINES,
+    PHASE_GRACE,
+    STARTUP_TIMEOUT,
+    BenchFailure,
+    Database,
+    Process,
+    add_database_option,
+    bench_database,
+    event_loop_factory,
+    fleetport_env,
+    free_port,
+    percentile,
+    print_machine,
+    ratio,
+    run_benchmark,
+    start_process,
+    wait_healthy,
+)
 
 if TYPE_CHECKING:
     from viam.app.app_client import AppClient
@@ -56,17 +72,11 @@ if TYPE_CHECKING:
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
-BENCH_DATABASE = "fleetport_bench"  # the PostgreSQL database created (and dropped) for one run
-STARTUP_TIMEOUT = 60.0  # seconds for a server to answer its health check and a first RPC
-PHASE_GRACE = 30.0  # seconds a load phase may overrun its duration before it is abandoned
-STOP_TIMEOUT = 10.0  # seconds a process gets to exit after SIGTERM before SIGKILL
 SETTLE = 1.0  # seconds between opening the tails and the first probe line
 READY_TIMEOUT = 30.0  # seconds for every tail to receive a probe line
 WRITER_GRACE = 30.0  # seconds the writer may overrun its duration before it is abandoned
 CLOSE_TIMEOUT = 10.0  # seconds for the tails to close at the end
-LOG_TAIL_LINES = 40
 WRITER_SPEC = "FLEETPORT_BENCH_WRITER"  # environment variable: the writer's settings, as JSON
-ERROR_SAMPLES = 5
 PART_NAME = "main"  # what the baseline calls its part
 
 
@@ -176,94 +186,6 @@ def write_logs(spec: dict[str, Any]) -> None:
 # --- processes ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BenchFailure(Exception):
-    """The benchmark cannot go on (a server did not start, died, or set-up was refused)."""
-
-
-@dataclass
-class Process:
-    name: str
-    port: int  # the gRPC port (the writer has none: 0)
-    log_path: Path
-    out_path: Path
-    process: subprocess.Popen[bytes]
-    http_port: int = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
-
-    def ensure_running(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchFailure(
-                f"the {self.name} process exited with status {self.process.returncode}:\n{self.log_tail()}"
-            )
-
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far (Linux; NaN elsewhere)."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat") as stat:
-                fields = stat.read().rpartition(")")[2].split()
-        except OSError:
-            return math.nan
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-
-
-def start_process(name: str, argv: list[str], env: dict[str, str], port: int, work_dir: Path) -> Process:
-    """Starts ``argv`` with stderr going to ``<work_dir>/<name>.log`` and stdout to ``<name>.out``, in
-    its own session so that a Ctrl-C in the terminal reaches only this process, which then stops it."""
-    log_path, out_path = work_dir / f"{name}.log", work_dir / f"{name}.out"
-    with log_path.open("wb") as log, out_path.open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=work_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=log,
-            start_new_session=True,
-        )
-    return Process(name, port, log_path, out_path, process)
-
-
-def wait_healthy(server: Process) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
-        while True:
-            server.ensure_running()
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/health").status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise BenchFailure(
-                    f"the {server.name} server did not answer /health with 200 within "
-                    f"{STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}"
-                )
-            time.sleep(0.1)
-
-
 async def first_rpc(server: Process, api_key: str, part_id: str) -> int:
     """Waits for ``GetRobotPart`` to succeed on the server's gRPC port; returns the answer's size in
     bytes (the protobuf message)."""
@@ -296,75 +218,6 @@ async def first_rpc(server: Process, api_key: str, part_id: str) -> int:
                 await asyncio.sleep(0.1)
     finally:
         channel.close()
-
-
-def fleetport_env(
-    data_dir: Path, http_port: int, grpc_port: int, api_key: str, database_url: str | None
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETPORT_")}
-    env |= {
-        "FLEETPORT_DATA_DIR": str(data_dir),
-        "FLEETPORT_HTTP_PORT": str(http_port),
-        "FLEETPORT_HTTPS_PORT": "0",
-        "FLEETPORT_GRPC_PORT": str(grpc_port),
-        "FLEETPORT_ADMIN_API_KEY": api_key,
-        "FLEETPORT_LOG_LEVEL": "warning",
-    }
-    if database_url:
-        env["FLEETPORT_DATABASE_URL"] = database_url
-    return env
-
-
-# --- the database -------------------------------------------------------------------------------
-
-
-@dataclass
-class Database:
-    url: str | None  # None: Fleetport's default, a SQLite file in its data directory
-    description: str
-
-
-@contextlib.contextmanager
-def bench_database(url: str | None) -> Iterator[Database]:
-    """For PostgreSQL, a fresh ``fleetport_bench`` database on the given server, dropped afterwards;
-    any other URL is used as it is."""
-    if not url:
-        yield Database(None, "SQLite (file in a temporary directory, WAL)")
-        return
-    from sqlalchemy.engine import make_url
-
-    given = make_url(url)
-    if given.get_backend_name() != "postgresql":
-        yield Database(url, f"{given.get_backend_name()} {given.render_as_string(hide_password=True)}")
-        return
-    import psycopg
-
-    admin_db = given.database if given.database and given.database != BENCH_DATABASE else "postgres"
-    admin_url = given.set(drivername="postgresql", database=admin_db)
-    admin_conninfo = admin_url.render_as_string(hide_password=False)
-
-    def admin(statement: str) -> str:
-        try:
-            with psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=10) as conn:
-                cursor = conn.execute(statement)
-                row = cursor.fetchone() if cursor.description else None
-        except psycopg.Error as exc:
-            raise BenchFailure(
-                f"PostgreSQL at {admin_url.render_as_string(hide_password=True)}: {statement}: {exc}"
-            ) from exc
-        return str(row[0]) if row else ""
-
-    version = admin("SHOW server_version")
-    admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-    admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    try:
-        bench_url = given.set(database=BENCH_DATABASE)
-        yield Database(
-            bench_url.render_as_string(hide_password=False),
-            f"PostgreSQL {version} at {bench_url.render_as_string(hide_password=True)} (fresh)",
-        )
-    finally:
-        admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 
 # --- set-up through the native SDK --------------------------------------------------------------
@@ -412,13 +265,6 @@ class Measurement:
     errors: int
     client_cpu: float  # CPU seconds of this process per second of the run
     server_cpu: float  # CPU seconds of the server process per second of the run
-
-
-def percentile(ordered: list[float] | array[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 async def call_loop(app: AppClient, part_id: str, deadline: float, tally: Tally | None) -> None:
@@ -725,11 +571,13 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
             fleetport = start_process(
                 "fleetport",
                 [sys.executable, "-m", "fleetport.cli", "serve"],
-                fleetport_env(work_dir / "data", http_port, grpc_port, api_key, database.url),
+                fleetport_env(
+                    work_dir / "data", api_key, database.url, http_port=http_port, grpc_port=grpc_port
+                ),
                 grpc_port,
                 work_dir,
+                http_port=http_port,
             )
-            fleetport.http_port = http_port
             processes.append(fleetport)
             servers = [fleetport]
             if args.only != "tail":
@@ -774,28 +622,12 @@ def report_server_log(server: Process) -> None:
     print(flush=True)
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when it is installed (it comes with uvicorn[standard]): the leanest client loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 # --- reports ------------------------------------------------------------------------------------
 
 
 def print_setting(args: argparse.Namespace, database: Database) -> None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     loop = "uvloop" if event_loop_factory() else "asyncio"
-    print()
-    print(f"database:     {database.description}")
-    print(
-        f"machine:      {cores} cores usable ({os.cpu_count()} online), {platform.machine()}, "
-        f"{platform.system()} {platform.release()}"
-    )
-    print(f"python:       {platform.python_implementation()} {platform.python_version()}")
+    print_machine(database)
     print(
         f"client:       viam-sdk AppClient on grpclib channels (plaintext HTTP/2 over loopback), {loop}, "
         f"in this process; it shares the CPU with the servers (and the database)"
@@ -845,10 +677,6 @@ def report_unary(
         f"p50 {ratio(a.p50_ms, b.p50_ms, '.1f', 'x')}, p99 {ratio(a.p99_ms, b.p99_ms, '.1f', 'x')}"
     )
     print(flush=True)
-
-
-def ratio(a: float, b: float, spec: str, unit: str = "") -> str:
-    return format(a / b, spec) + unit if b > 0 and math.isfinite(a) and math.isfinite(b) else "n/a"
 
 
 def report_unary_failures(failures: Failures, servers: dict[str, Process]) -> int:
@@ -961,12 +789,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--drain-timeout", type=float, default=45.0, help="seconds to wait after the writes for every line"
     )
     parser.add_argument("--only", choices=["unary", "tail"], help="run one of the two parts")
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="Fleetport's database; a PostgreSQL URL gets a fresh database "
-        f"'{BENCH_DATABASE}' on that server, dropped afterwards (default: SQLite)",
-    )
+    add_database_option(parser)
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--write-logs", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -988,11 +811,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM stops the benchmark as Ctrl-C does (asyncio turns SIGINT into a clean cancellation)."""
-    signal.raise_signal(signal.SIGINT)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.serve_baseline is not None:
@@ -1001,22 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_logs:
         write_logs(json.loads(os.environ[WRITER_SPEC]))
         return 0
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
-    signal.signal(signal.SIGTERM, _interrupt)
-    work_dir = Path(tempfile.mkdtemp(prefix="fleetport-bench-viam-"))
-    processes: list[Process] = []
-    try:
-        return run(args, work_dir, processes)
-    except BenchFailure as exc:
-        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        for process in processes:
-            process.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
+    return run_benchmark("fleetport-bench-viam-", lambda work_dir, processes: run(args, work_dir, processes))
 
 
 if __name__ == "__main__":

@@ -7,37 +7,26 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-
-def _ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-def _error(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return str(body["error"]["message"])
+from tests.api.helpers import error, ok
 
 
 @pytest.fixture
 def fleet_ids(api: TestClient) -> dict[str, str]:
-    org = _ok(api.post("/api/v1/organizations", json={"name": "Acme"}), 201)
-    loc = _ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Lab"}), 201)
-    machine = _ok(api.post("/api/v1/machines", json={"location_id": loc["id"], "name": "rover"}), 201)
-    (part,) = _ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))
+    org = ok(api.post("/api/v1/organizations", json={"name": "Acme"}), 201)
+    loc = ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Lab"}), 201)
+    machine = ok(api.post("/api/v1/machines", json={"location_id": loc["id"], "name": "rover"}), 201)
+    (part,) = ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))
     return {"org": org["id"], "location": loc["id"], "machine": machine["id"], "part": part["id"]}
 
 
 def test_health_and_docs_need_no_credentials(api: TestClient) -> None:
     anonymous = TestClient(api.app)
-    assert _ok(anonymous.get("/health"))["status"] == "ok"
-    spec = _ok(anonymous.get("/openapi.json"))
+    assert ok(anonymous.get("/health"))["status"] == "ok"
+    spec = ok(anonymous.get("/openapi.json"))
     assert "/api/v1/machines/{machine_id}" in spec["paths"]
     assert anonymous.get("/docs").status_code == 200
-    _error(anonymous.get("/api/v1/organizations"), 401, "unauthenticated")
-    _error(
+    error(anonymous.get("/api/v1/organizations"), 401, "unauthenticated")
+    error(
         anonymous.get("/api/v1/organizations", headers={"Authorization": "Bearer nope"}),
         401,
         "unauthenticated",
@@ -52,30 +41,30 @@ def test_request_id_is_echoed(api: TestClient) -> None:
 def test_part_config_round_trip(api: TestClient, fleet_ids: dict[str, str]) -> None:
     part = fleet_ids["part"]
     for version in (1, 2):
-        updated = _ok(api.put(f"/api/v1/parts/{part}/config", json={"config": {"version": version}}))
+        updated = ok(api.put(f"/api/v1/parts/{part}/config", json={"config": {"version": version}}))
         assert updated["config"] == {"version": version}
-    assert _ok(api.get(f"/api/v1/parts/{part}/config")) == {"part_id": part, "config": {"version": 2}}
-    history = _ok(api.get(f"/api/v1/parts/{part}/config/history"))
+    assert ok(api.get(f"/api/v1/parts/{part}/config")) == {"part_id": part, "config": {"version": 2}}
+    history = ok(api.get(f"/api/v1/parts/{part}/config/history"))
     assert [h["previous_config"] for h in history["items"]] == [{"version": 1}, {}]
     assert history["next_cursor"] is None
 
 
 def test_pagination_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
     for i in range(4):
-        _ok(api.post("/api/v1/machines", json={"location_id": fleet_ids["location"], "name": f"m{i}"}), 201)
+        ok(api.post("/api/v1/machines", json={"location_id": fleet_ids["location"], "name": f"m{i}"}), 201)
     names, cursor = [], None
     while True:
-        page = _ok(api.get("/api/v1/machines", params={"limit": 2, **({"cursor": cursor} if cursor else {})}))
+        page = ok(api.get("/api/v1/machines", params={"limit": 2, **({"cursor": cursor} if cursor else {})}))
         assert len(page["items"]) <= 2
         names += [m["name"] for m in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert names == ["rover", "m0", "m1", "m2", "m3"]
-    message = _error(api.get("/api/v1/machines", params={"limit": 501}), 422, "invalid_argument")
+    message = error(api.get("/api/v1/machines", params={"limit": 501}), 422, "invalid_argument")
     assert "500" in message
-    _error(api.get("/api/v1/machines", params={"limit": 0}), 422, "invalid_argument")
-    _error(api.get("/api/v1/machines", params={"cursor": "bogus"}), 422, "invalid_argument")
+    error(api.get("/api/v1/machines", params={"limit": 0}), 422, "invalid_argument")
+    error(api.get("/api/v1/machines", params={"cursor": "bogus"}), 422, "invalid_argument")
 
 
 @pytest.mark.parametrize(
@@ -107,7 +96,7 @@ def test_wrong_types_are_422(
     api: TestClient, fleet_ids: dict[str, str], method: str, path: str, body: Any
 ) -> None:
     path = path.format(part=fleet_ids["part"], org=fleet_ids["org"], machine=fleet_ids["machine"])
-    _error(getattr(api, method)(path, json=body), 422, "invalid_argument")
+    error(getattr(api, method)(path, json=body), 422, "invalid_argument")
 
 
 def test_non_finite_numbers_are_refused(api: TestClient, fleet_ids: dict[str, str]) -> None:
@@ -126,7 +115,7 @@ def test_malformed_json_is_400(api: TestClient) -> None:
         response = api.post(
             "/api/v1/organizations", content=raw, headers={"Content-Type": "application/json"}
         )
-        _error(response, 400, "malformed_body")
+        error(response, 400, "malformed_body")
 
 
 def test_unknown_ids_are_404(api: TestClient) -> None:
@@ -141,34 +130,34 @@ def test_unknown_ids_are_404(api: TestClient) -> None:
         "/api/v1/users/{id}",
     ):
         for id_ in (missing, "not-a-uuid", "%20"):
-            _error(api.get(path.format(id=id_)), 404, "not_found")
-    _error(api.get("/api/v1/no-such-route"), 404, "not_found")
-    _error(api.delete("/api/v1/organizations"), 405, "method_not_allowed")
+            error(api.get(path.format(id=id_)), 404, "not_found")
+    error(api.get("/api/v1/no-such-route"), 404, "not_found")
+    error(api.delete("/api/v1/organizations"), 405, "method_not_allowed")
 
 
 def test_duplicates_are_409(api: TestClient, fleet_ids: dict[str, str]) -> None:
-    _ok(api.patch(f"/api/v1/organizations/{fleet_ids['org']}", json={"public_namespace": "acme"}))
-    message = _error(
+    ok(api.patch(f"/api/v1/organizations/{fleet_ids['org']}", json={"public_namespace": "acme"}))
+    message = error(
         api.post("/api/v1/organizations", json={"name": "B", "public_namespace": "acme"}), 409, "conflict"
     )
     assert "acme" in message
-    _error(
+    error(
         api.post(f"/api/v1/machines/{fleet_ids['machine']}/parts", json={"name": "rover-main"}),
         409,
         "conflict",
     )
-    _ok(api.post("/api/v1/users", json={"email": "u@example.com", "password": "password1"}), 201)
-    _error(
+    ok(api.post("/api/v1/users", json={"email": "u@example.com", "password": "password1"}), 201)
+    error(
         api.post("/api/v1/users", json={"email": "U@example.com", "password": "password1"}), 409, "conflict"
     )
-    _error(api.delete(f"/api/v1/parts/{fleet_ids['part']}"), 409, "failed_precondition")
+    error(api.delete(f"/api/v1/parts/{fleet_ids['part']}"), 409, "failed_precondition")
 
 
 def test_oversized_bodies_are_413_and_change_nothing(api: TestClient, fleet_ids: dict[str, str]) -> None:
     part = fleet_ids["part"]
-    _ok(api.put(f"/api/v1/parts/{part}/config", json={"config": {"keep": True}}))
+    ok(api.put(f"/api/v1/parts/{part}/config", json={"config": {"keep": True}}))
     big = {"config": {"blob": "x" * (1 << 20)}}
-    message = _error(api.put(f"/api/v1/parts/{part}/config", json=big), 413, "payload_too_large")
+    message = error(api.put(f"/api/v1/parts/{part}/config", json=big), 413, "payload_too_large")
     assert str(1 << 20) in message
 
     def chunks() -> Any:  # no Content-Length: the limit is enforced while reading
@@ -180,89 +169,89 @@ def test_oversized_bodies_are_413_and_change_nothing(api: TestClient, fleet_ids:
     response = api.put(
         f"/api/v1/parts/{part}/config", content=chunks(), headers={"Content-Type": "application/json"}
     )
-    _error(response, 413, "payload_too_large")
-    assert _ok(api.get(f"/api/v1/parts/{part}/config"))["config"] == {"keep": True}
+    error(response, 413, "payload_too_large")
+    assert ok(api.get(f"/api/v1/parts/{part}/config"))["config"] == {"keep": True}
 
 
 def test_login_session_and_logout(api: TestClient) -> None:
-    _ok(
+    ok(
         api.post("/api/v1/users", json={"email": "op@example.com", "name": "Op", "password": "password1"}),
         201,
     )
     anonymous = TestClient(api.app)
-    _error(
+    error(
         anonymous.post("/api/v1/auth/login", json={"email": "op@example.com", "password": "nope"}),
         401,
         "unauthenticated",
     )
-    session = _ok(
+    session = ok(
         anonymous.post("/api/v1/auth/login", json={"email": "op@example.com", "password": "password1"})
     )
     headers = {"Authorization": f"Bearer {session['token']}"}
-    assert _ok(anonymous.get("/api/v1/users/me", headers=headers))["email"] == "op@example.com"
-    org = _ok(anonymous.post("/api/v1/organizations", json={"name": "Mine"}, headers=headers), 201)
-    members = _ok(anonymous.get(f"/api/v1/organizations/{org['id']}/members", headers=headers))["items"]
+    assert ok(anonymous.get("/api/v1/users/me", headers=headers))["email"] == "op@example.com"
+    org = ok(anonymous.post("/api/v1/organizations", json={"name": "Mine"}, headers=headers), 201)
+    members = ok(anonymous.get(f"/api/v1/organizations/{org['id']}/members", headers=headers))["items"]
     assert [m["user"]["email"] for m in members] == ["op@example.com"]
-    _error(anonymous.get("/api/v1/users", headers=headers), 403, "permission_denied")
-    _ok(anonymous.post("/api/v1/auth/logout", headers=headers), 204)
-    _error(anonymous.get("/api/v1/users/me", headers=headers), 401, "unauthenticated")
+    error(anonymous.get("/api/v1/users", headers=headers), 403, "permission_denied")
+    ok(anonymous.post("/api/v1/auth/logout", headers=headers), 204)
+    error(anonymous.get("/api/v1/users/me", headers=headers), 401, "unauthenticated")
 
 
 def test_keys_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
     grant = {"role": "operator", "resource_type": "location", "resource_id": fleet_ids["location"]}
-    key = _ok(
+    key = ok(
         api.post(
             f"/api/v1/organizations/{fleet_ids['org']}/keys", json={"name": "ci", "authorizations": [grant]}
         ),
         201,
     )
     as_key = TestClient(api.app, headers={"Authorization": f"Bearer {key['secret']}"})
-    who = _ok(as_key.get("/api/v1/auth/whoami"))
+    who = ok(as_key.get("/api/v1/auth/whoami"))
     assert (who["kind"], who["api_key_id"]) == ("api_key", key["id"])
-    listed = _ok(api.get(f"/api/v1/organizations/{fleet_ids['org']}/keys"))["items"]
+    listed = ok(api.get(f"/api/v1/organizations/{fleet_ids['org']}/keys"))["items"]
     assert [(k["id"], k["secret"]) for k in listed] == [(key["id"], None)]
-    rotated = _ok(api.post(f"/api/v1/keys/{key['id']}/rotate"))
-    _error(as_key.get("/api/v1/auth/whoami"), 401, "unauthenticated")
+    rotated = ok(api.post(f"/api/v1/keys/{key['id']}/rotate"))
+    error(as_key.get("/api/v1/auth/whoami"), 401, "unauthenticated")
     as_rotated = TestClient(api.app, headers={"Authorization": f"Bearer {rotated['secret']}"})
-    assert _ok(as_rotated.get(f"/api/v1/machines/{fleet_ids['machine']}"))["name"] == "rover"
-    _ok(api.delete(f"/api/v1/keys/{key['id']}"), 204)
-    _error(as_rotated.get(f"/api/v1/machines/{fleet_ids['machine']}"), 401, "unauthenticated")
+    assert ok(as_rotated.get(f"/api/v1/machines/{fleet_ids['machine']}"))["name"] == "rover"
+    ok(api.delete(f"/api/v1/keys/{key['id']}"), 204)
+    error(as_rotated.get(f"/api/v1/machines/{fleet_ids['machine']}"), 401, "unauthenticated")
 
 
 def test_invites_and_authorizations_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
     org = fleet_ids["org"]
     grant = {"role": "owner", "resource_type": "organization", "resource_id": org}
-    invite = _ok(
+    invite = ok(
         api.post(
             f"/api/v1/organizations/{org}/invites",
             json={"email": "new@example.com", "authorizations": [grant]},
         ),
         201,
     )
-    assert _ok(api.post(f"/api/v1/organizations/{org}/invites/{invite['id']}/resend"))["sent_count"] == 2
-    _ok(api.post("/api/v1/users", json={"email": "new@example.com", "password": "password1"}), 201)
+    assert ok(api.post(f"/api/v1/organizations/{org}/invites/{invite['id']}/resend"))["sent_count"] == 2
+    ok(api.post("/api/v1/users", json={"email": "new@example.com", "password": "password1"}), 201)
     anonymous = TestClient(api.app)
-    token = _ok(
+    token = ok(
         anonymous.post("/api/v1/auth/login", json={"email": "new@example.com", "password": "password1"})
     )
     headers = {"Authorization": f"Bearer {token['token']}"}
-    accepted = _ok(anonymous.post(f"/api/v1/invites/{invite['id']}/accept", headers=headers))
+    accepted = ok(anonymous.post(f"/api/v1/invites/{invite['id']}/accept", headers=headers))
     assert [(a["role"], a["resource_id"]) for a in accepted] == [("owner", org)]
-    auths = _ok(api.get(f"/api/v1/organizations/{org}/authorizations"))["items"]
+    auths = ok(api.get(f"/api/v1/organizations/{org}/authorizations"))["items"]
     assert any(a["id"] == accepted[0]["id"] for a in auths)
-    _ok(api.delete(f"/api/v1/organizations/{org}/authorizations/{accepted[0]['id']}"), 204)
-    _error(anonymous.get(f"/api/v1/organizations/{org}", headers=headers), 403, "permission_denied")
+    ok(api.delete(f"/api/v1/organizations/{org}/authorizations/{accepted[0]['id']}"), 204)
+    error(anonymous.get(f"/api/v1/organizations/{org}", headers=headers), 403, "permission_denied")
 
 
 def test_location_sharing_and_secrets_over_http(api: TestClient, fleet_ids: dict[str, str]) -> None:
-    other = _ok(api.post("/api/v1/organizations", json={"name": "Partner"}), 201)
+    other = ok(api.post("/api/v1/organizations", json={"name": "Partner"}), 201)
     loc = fleet_ids["location"]
-    _ok(api.post(f"/api/v1/locations/{loc}/shares", json={"organization_id": other["id"]}), 204)
-    assert _ok(api.get(f"/api/v1/locations/{loc}"))["shared_with"] == [other["id"]]
-    listed = _ok(api.get("/api/v1/locations", params={"organization_id": other["id"]}))["items"]
+    ok(api.post(f"/api/v1/locations/{loc}/shares", json={"organization_id": other["id"]}), 204)
+    assert ok(api.get(f"/api/v1/locations/{loc}"))["shared_with"] == [other["id"]]
+    listed = ok(api.get("/api/v1/locations", params={"organization_id": other["id"]}))["items"]
     assert [item["id"] for item in listed] == [loc]
-    secret = _ok(api.post(f"/api/v1/locations/{loc}/secrets"), 201)
-    assert [s["id"] for s in _ok(api.get(f"/api/v1/locations/{loc}/secrets"))] == [secret["id"]]
-    _ok(api.delete(f"/api/v1/locations/{loc}/secrets/{secret['id']}"), 204)
-    _ok(api.delete(f"/api/v1/locations/{loc}/shares/{other['id']}"), 204)
-    assert _ok(api.get(f"/api/v1/locations/{loc}"))["shared_with"] == []
+    secret = ok(api.post(f"/api/v1/locations/{loc}/secrets"), 201)
+    assert [s["id"] for s in ok(api.get(f"/api/v1/locations/{loc}/secrets"))] == [secret["id"]]
+    ok(api.delete(f"/api/v1/locations/{loc}/secrets/{secret['id']}"), 204)
+    ok(api.delete(f"/api/v1/locations/{loc}/shares/{other['id']}"), 204)
+    assert ok(api.get(f"/api/v1/locations/{loc}"))["shared_with"] == []

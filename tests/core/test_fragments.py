@@ -3,46 +3,32 @@ history, usage counts from part configs, and bad input."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
-from fleetport.core.models import GrantSpec, Organization
+from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 from fleetport.store import queries as q
 from fleetport.store import tables as t
+from tests.core.helpers import Two, login
 
 UNKNOWN = "00000000-0000-7000-8000-000000000000"
 
 
 def _user(fleet: Fleet, admin: Principal, email: str) -> Principal:
     fleet.identity.create_user(admin, email, email.split("@")[0], "password1")
-    return _login(fleet, email)
-
-
-def _login(fleet: Fleet, email: str) -> Principal:
-    return fleet.identity.authenticate(fleet.identity.login(email, "password1").token)
-
-
-@dataclass
-class Two:
-    """Two organizations, each owned by its own user."""
-
-    ann: Principal
-    bob: Principal
-    a: Organization
-    b: Organization
+    return login(fleet, email)
 
 
 @pytest.fixture
 def two(fleet: Fleet, admin: Principal) -> Two:
+    """Two organizations, each owned by its own user."""
     _user(fleet, admin, "ann@example.com")
     _user(fleet, admin, "bob@example.com")
-    a = fleet.organizations.create(_login(fleet, "ann@example.com"), "Ann's")
-    b = fleet.organizations.create(_login(fleet, "bob@example.com"), "Bob's")
-    return Two(_login(fleet, "ann@example.com"), _login(fleet, "bob@example.com"), a, b)
+    a = fleet.organizations.create(login(fleet, "ann@example.com"), "Ann's")
+    b = fleet.organizations.create(login(fleet, "bob@example.com"), "Bob's")
+    return Two(login(fleet, "ann@example.com"), login(fleet, "bob@example.com"), a, b)
 
 
 def _part(fleet: Fleet, admin: Principal, org_id: str, name: str) -> str:

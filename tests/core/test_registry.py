@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,36 +11,23 @@ import pytest
 from fleetport.blobs import Blobs
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
-from fleetport.core.models import Organization
 from fleetport.core.permissions import Principal
 from fleetport.core.registry import RegistryItem
 from fleetport.store import queries as q
 from fleetport.store import tables as t
+from tests.core.helpers import Two, login
 
 UNKNOWN = "00000000-0000-7000-8000-000000000000"
 
 
-def _login(fleet: Fleet, email: str) -> Principal:
-    return fleet.identity.authenticate(fleet.identity.login(email, "password1").token)
-
-
-@dataclass
-class Two:
-    """Acme (public namespace "acme", owned by ann) and Bob's (no namespace, owned by bob)."""
-
-    ann: Principal
-    bob: Principal
-    a: Organization
-    b: Organization
-
-
 @pytest.fixture
 def two(fleet: Fleet, admin: Principal) -> Two:
+    """Acme (public namespace "acme", owned by ann) and Bob's (no namespace, owned by bob)."""
     for email in ("ann@example.com", "bob@example.com"):
         fleet.identity.create_user(admin, email, email.split("@")[0], "password1")
-    a = fleet.organizations.create(_login(fleet, "ann@example.com"), "Acme", public_namespace="acme")
-    b = fleet.organizations.create(_login(fleet, "bob@example.com"), "Bob's")
-    return Two(_login(fleet, "ann@example.com"), _login(fleet, "bob@example.com"), a, b)
+    a = fleet.organizations.create(login(fleet, "ann@example.com"), "Acme", public_namespace="acme")
+    b = fleet.organizations.create(login(fleet, "bob@example.com"), "Bob's")
+    return Two(login(fleet, "ann@example.com"), login(fleet, "bob@example.com"), a, b)
 
 
 def _row_id(fleet: Fleet, org_id: str, name: str) -> str:
