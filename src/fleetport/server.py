@@ -20,6 +20,7 @@ from fleetport.api import errors
 from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
 from fleetport.core.fleet import Fleet
 from fleetport.core.scheduling import run_core
+from fleetport.dialects.onep import routes as onep_routes
 from fleetport.settings import Settings
 from fleetport.store import Store
 from fleetport.tls import ensure_certificate
@@ -51,6 +52,7 @@ def create_app(fleet: Fleet) -> FastAPI:
     app.state.fleet = fleet
     errors.install(app)
     api.install(app)
+    onep_routes.install(app)
 
     @app.get("/health", tags=["server"])
     async def health() -> JSONResponse:

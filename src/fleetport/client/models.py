@@ -247,3 +247,11 @@ class ModuleUpload(Model):
     size: int
     sha256: str
     url: str = Field(description="Where to download the file (GET)")
+
+
+class TelemetryClient(Model):
+    """A client of the telemetry resource tree: its RID and, for those who may see it, its key
+    (the CIK a One Platform client authenticates with)."""
+
+    rid: str
+    cik: str | None = None

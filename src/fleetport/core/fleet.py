@@ -11,6 +11,7 @@ from fleetport.core.logs import Logs
 from fleetport.core.machines import Machines
 from fleetport.core.orgs import Organizations
 from fleetport.core.registry import Registry
+from fleetport.core.telemetry import Telemetry
 from fleetport.settings import Settings
 from fleetport.store import Store
 
@@ -34,3 +35,4 @@ class Fleet:
         self.blobs = Blobs(settings.data_dir / "blobs")
         self.fragments = Fragments(store)
         self.registry = Registry(store, self.blobs)
+        self.telemetry = Telemetry(store)

@@ -86,13 +86,14 @@ class Scope:
 class Principal:
     """The caller of a core service, as authenticated by identity."""
 
-    kind: Literal["user", "api_key", "part", "system"]
+    kind: Literal["user", "api_key", "part", "system", "client"]
     id: str
     display: str  # an email, a key name: who edited a config, who sent an invite
     is_admin: bool = False
     user_id: str | None = None
     api_key_id: str | None = None
     part_id: str | None = None
+    client_rid: str | None = None  # kind "client": the telemetry client acting (a One Platform CIK)
     grants: tuple[Grant, ...] = ()
     _scopes: dict[str, Scope] = field(default_factory=dict, repr=False, compare=False)
 

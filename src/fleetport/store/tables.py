@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -313,4 +314,68 @@ module_files = Table(
     Column("uploaded_by", String(320), nullable=False),
     _created(),
     UniqueConstraint("item_id", "version", "platform", name="uq_module_files_item_version_platform"),
+)
+
+# --- telemetry: the One Platform resource tree and its points --------------------------------
+
+RID = String(40)
+
+telemetry_resources = Table(
+    "telemetry_resources",
+    metadata,
+    Column("rid", RID, primary_key=True),
+    Column("type", String(16), nullable=False),  # client | dataport
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    # null for an organization's root client; a parent's drop takes its sub-tree along
+    Column(
+        "parent_rid",
+        RID,
+        ForeignKey("telemetry_resources.rid", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    # set on the root client of an organization only: at most one root per organization
+    Column("root_of", ID, nullable=True, unique=True),
+    # the device client of a machine, if it has one
+    Column("machine_id", ID, ForeignKey("machines.id", ondelete="CASCADE"), nullable=True, unique=True),
+    Column("cik", String(40), nullable=True, unique=True),  # clients only
+    Column("name", String(200), nullable=False, default=""),
+    Column("meta", Text, nullable=False, default=""),
+    Column("public", Boolean, nullable=False, default=False),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("description", JSON, nullable=False, default=dict),  # as given at create / update time
+    Column("format", String(16), nullable=True),  # dataports: float | integer | string | binary
+    Column("retention_count", BigInteger, nullable=True),  # null: infinity
+    Column("retention_seconds", BigInteger, nullable=True),  # null: infinity
+    Column("created_at", BigInteger, nullable=False),  # unix seconds
+    Column("modified_at", BigInteger, nullable=False),
+)
+
+telemetry_aliases = Table(
+    "telemetry_aliases",
+    metadata,
+    Column(
+        "owner_rid",
+        RID,
+        ForeignKey("telemetry_resources.rid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(255), primary_key=True),
+    Column("rid", RID, ForeignKey("telemetry_resources.rid", ondelete="CASCADE"), nullable=False, index=True),
+)
+
+PointId = BigInteger().with_variant(Integer(), "sqlite")
+
+telemetry_points = Table(
+    "telemetry_points",
+    metadata,
+    Column("id", PointId, primary_key=True, autoincrement=True),  # orders points of one timestamp
+    Column("rid", RID, ForeignKey("telemetry_resources.rid", ondelete="CASCADE"), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),  # unix seconds
+    Column("value_float", Float, nullable=True),  # format float
+    Column("value_int", BigInteger, nullable=True),  # format integer
+    Column("value_text", Text, nullable=True),  # format string and binary
+    Index("ix_telemetry_points_rid_timestamp", "rid", "timestamp"),
 )
