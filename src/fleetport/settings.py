@@ -4,7 +4,7 @@ command-line flags."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ class Settings:
     log_retention_seconds: float = 30 * 24 * 3600.0  # part log entries older than this go; 0: kept
     log_max_batch: int = 10_000  # part log entries one append may carry
     log_max_batch_bytes: int = 16 << 20  # body size limit of a part log append
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def resolved_database_url(self) -> str:
@@ -47,8 +46,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(f"FLEETPORT_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
