@@ -199,9 +199,12 @@ class Organizations:
         ]
 
     def invite(self, p: Principal, org_id: str, email: str, grants: builtins.list[GrantSpec]) -> Invite:
+        """An invite to the organization; without authorizations, the invitee joins as an operator
+        of the whole organization."""
         email = validate.email(email)
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
+        grants = grants or [GrantSpec("operator", "organization", org["id"])]
         stored = self._check_grants(org["id"], grants)
         now = utcnow()
         row = {

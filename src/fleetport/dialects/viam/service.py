@@ -22,7 +22,6 @@ from fleetport.bus import SubscriberTooSlow
 from fleetport.core import errors
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import ERROR_LEVELS, LogEntry
-from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 from fleetport.core.scheduling import Call
 from fleetport.dialects.viam import convert as cv
@@ -238,10 +237,7 @@ class AppService(UnimplementedAppServiceBase):
         self, call: Call, req: pb.CreateOrganizationInviteRequest
     ) -> pb.CreateOrganizationInviteResponse:
         org_id = _required(req.organization_id, "organization_id")
-        # No authorizations given: the invitee joins as an operator of the organization.
-        grants = [cv.grant_of(a) for a in req.authorizations] or [
-            GrantSpec("operator", "organization", org_id)
-        ]
+        grants = [cv.grant_of(a) for a in req.authorizations]  # none: the core's default applies
         invite = await call(self.fleet.organizations.invite, org_id, req.email, grants)
         return pb.CreateOrganizationInviteResponse(invite=cv.invite(invite))
 
@@ -411,13 +407,6 @@ class AppService(UnimplementedAppServiceBase):
     def _part(self, p: Principal, part_id: str) -> pb.RobotPart:
         return cv.robot_part(*self.fleet.machines.part_details(p, part_id))
 
-    def _part_secrets(self, p: Principal, part_id: str) -> list[Any]:
-        """A part's secrets, for callers allowed to manage them; others see none."""
-        try:
-            return self.fleet.machines.secrets(p, part_id)
-        except errors.PermissionDenied:
-            return []
-
     @unary
     async def GetRobot(self, call: Call, req: pb.GetRobotRequest) -> pb.GetRobotResponse:
         return pb.GetRobotResponse(robot=await call(self._robot, _required(req.id, "id")))
@@ -453,11 +442,7 @@ class AppService(UnimplementedAppServiceBase):
         robot_id = _required(req.robot_id, "robot_id")
 
         def parts(p: Principal) -> list[pb.RobotPart]:
-            machine = self.fleet.machines.get(p, robot_id)
-            return [
-                cv.robot_part(part, machine, self._part_secrets(p, part.id))
-                for part in self.fleet.machines.parts(p, robot_id)
-            ]
+            return [self._part(p, part.id) for part in self.fleet.machines.parts(p, robot_id)]
 
         return pb.GetRobotPartsResponse(parts=await call(parts))
 
