@@ -35,4 +35,4 @@ class Fleet:
         self.blobs = Blobs(settings.data_dir / "blobs")
         self.fragments = Fragments(store)
         self.registry = Registry(store, self.blobs)
-        self.telemetry = Telemetry(store)
+        self.telemetry = Telemetry(store, self.bus)

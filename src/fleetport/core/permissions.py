@@ -94,6 +94,8 @@ class Principal:
     api_key_id: str | None = None
     part_id: str | None = None
     client_rid: str | None = None  # kind "client": the telemetry client acting (a One Platform CIK)
+    # kind "client" through a token from grant: the procedures allowed, by the RID of the sub-tree
+    token_permissions: dict[str, frozenset[str]] | None = None
     grants: tuple[Grant, ...] = ()
     _scopes: dict[str, Scope] = field(default_factory=dict, repr=False, compare=False)
 

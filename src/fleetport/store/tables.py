@@ -319,12 +319,13 @@ module_files = Table(
 # --- telemetry: the One Platform resource tree and its points --------------------------------
 
 RID = String(40)
+TELEMETRY_RID = "telemetry_resources.rid"
 
 telemetry_resources = Table(
     "telemetry_resources",
     metadata,
     Column("rid", RID, primary_key=True),
-    Column("type", String(16), nullable=False),  # client | dataport
+    Column("type", String(16), nullable=False),  # client | dataport | datarule | dispatch
     Column(
         "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
     ),
@@ -341,14 +342,23 @@ telemetry_resources = Table(
     # the device client of a machine, if it has one
     Column("machine_id", ID, ForeignKey("machines.id", ondelete="CASCADE"), nullable=True, unique=True),
     Column("cik", String(40), nullable=True, unique=True),  # clients only
+    # clients: activated | notactivated (its key awaits activation) | expired (deactivated)
+    Column("status", String(16), nullable=False, default="activated"),
     Column("name", String(200), nullable=False, default=""),
     Column("meta", Text, nullable=False, default=""),
     Column("public", Boolean, nullable=False, default=False),
     Column("tags", JSON, nullable=False, default=list),
     Column("description", JSON, nullable=False, default=dict),  # as given at create / update time
-    Column("format", String(16), nullable=True),  # dataports: float | integer | string | binary
+    Column("format", String(16), nullable=True),  # float | integer | string | binary
     Column("retention_count", BigInteger, nullable=True),  # null: infinity
     Column("retention_seconds", BigInteger, nullable=True),  # null: infinity
+    # the integer key of the resource's points (dataports, datarules, dispatches): the first 60
+    # bits of the RID, unique
+    Column("series", BigInteger, nullable=True, unique=True),
+    # the resource whose new points flow into this one (a datarule's or dispatch's input)
+    Column("subscribe_rid", RID, nullable=True, index=True),
+    Column("state", JSON, nullable=True),  # datarules: what evaluation carries between points
+    Column("deadline", BigInteger, nullable=True, index=True),  # datarules: when a timeout fires
     Column("created_at", BigInteger, nullable=False),  # unix seconds
     Column("modified_at", BigInteger, nullable=False),
 )
@@ -368,14 +378,145 @@ telemetry_aliases = Table(
 
 PointId = BigInteger().with_variant(Integer(), "sqlite")
 
+# Points carry no foreign key (a check per point would slow ingest): deleting a resource deletes its
+# points explicitly (store.telemetry.delete_resource).
 telemetry_points = Table(
     "telemetry_points",
     metadata,
     Column("id", PointId, primary_key=True, autoincrement=True),  # orders points of one timestamp
-    Column("rid", RID, ForeignKey("telemetry_resources.rid", ondelete="CASCADE"), nullable=False),
+    Column("series", BigInteger, nullable=False),  # telemetry_resources.series
     Column("timestamp", BigInteger, nullable=False),  # unix seconds
     Column("value_float", Float, nullable=True),  # format float
     Column("value_int", BigInteger, nullable=True),  # format integer
     Column("value_text", Text, nullable=True),  # format string and binary
-    Index("ix_telemetry_points_rid_timestamp", "rid", "timestamp"),
+    Index("ix_telemetry_points_series_timestamp", "series", "timestamp"),
+)
+
+# A share code lets another client activate (reach) a resource it does not own.
+telemetry_shares = Table(
+    "telemetry_shares",
+    metadata,
+    Column("code", String(40), primary_key=True),
+    Column("rid", RID, ForeignKey("telemetry_resources.rid", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "owner_rid",
+        RID,
+        ForeignKey("telemetry_resources.rid", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("meta", Text, nullable=False, default=""),
+    Column(
+        "activator_rid",
+        RID,
+        ForeignKey("telemetry_resources.rid", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    Column("created_at", BigInteger, nullable=False),
+    Column("activated_at", BigInteger, nullable=True),
+)
+
+# A token (from grant) acts as one client, limited to some procedures on some sub-trees.
+telemetry_tokens = Table(
+    "telemetry_tokens",
+    metadata,
+    Column("token", String(40), primary_key=True),
+    Column(
+        "client_rid",
+        RID,
+        ForeignKey("telemetry_resources.rid", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("permissions", JSON, nullable=False),  # {rid: [procedure, ...]}
+    Column("expires_at", BigInteger, nullable=True),  # unix seconds; null: never
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Consumables a client used (http dispatches, shares): what the usage procedure sums.
+telemetry_usage = Table(
+    "telemetry_usage",
+    metadata,
+    Column("id", PointId, primary_key=True, autoincrement=True),
+    Column("client_rid", RID, ForeignKey("telemetry_resources.rid", ondelete="CASCADE"), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False, default=1),
+    Index("ix_telemetry_usage_client_metric_at", "client_rid", "metric", "at"),
+)
+
+# --- provisioning: vendors, models, serial numbers and content ---------------------------------
+
+provision_vendors = Table(
+    "provision_vendors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # the client whose key registered the vendor; its key (or the vendor token) manages it
+    Column(
+        "client_rid",
+        RID,
+        ForeignKey("telemetry_resources.rid", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("token", String(40), nullable=False, unique=True),  # the vendor token
+    Column("created_at", BigInteger, nullable=False),
+)
+
+provision_models = Table(
+    "provision_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("vendor_id", ID, ForeignKey("provision_vendors.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("template_rid", RID, nullable=False),  # the client each enabled serial number clones
+    Column("share_code", String(40), nullable=True),  # when the model was made from a share code
+    Column("options", JSON, nullable=False, default=list),  # noaliases | nocomments | nohistorical
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("vendor_id", "name", name="uq_provision_models_vendor_name"),
+)
+
+provision_serials = Table(
+    "provision_serials",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("provision_models.id", ondelete="CASCADE"), nullable=False),
+    Column("sn", String(255), nullable=False),
+    Column("extra", Text, nullable=False, default=""),
+    # the clone made by enable; its key is handed out once by activate
+    Column("rid", RID, ForeignKey("telemetry_resources.rid", ondelete="SET NULL"), nullable=True),
+    Column("owner_rid", RID, nullable=True),
+    Column("enabled", Boolean, nullable=False, default=False),  # may be activated
+    Column("activated_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "sn", name="uq_provision_serials_model_sn"),
+)
+
+provision_activation_log = Table(
+    "provision_activation_log",
+    metadata,
+    Column("id", PointId, primary_key=True, autoincrement=True),
+    Column(
+        "serial_id", ID, ForeignKey("provision_serials.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("at", BigInteger, nullable=False),
+    Column("connection", Text, nullable=False, default=""),  # who activated: the peer address
+    Column("entry", Text, nullable=False),
+)
+
+provision_content = Table(
+    "provision_content",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("provision_models.id", ondelete="CASCADE"), nullable=False),
+    Column("content_id", String(255), nullable=False),
+    Column("meta", Text, nullable=False, default=""),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("content_type", String(255), nullable=True),  # null until uploaded
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("blob", String(64), nullable=True),  # the SHA-256 of the content in the blob store
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "content_id", name="uq_provision_content_model_content"),
 )

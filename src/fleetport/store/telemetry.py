@@ -5,13 +5,24 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    RowMapping,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from fleetport.store import tables as t
 
 r, a, pt = t.telemetry_resources, t.telemetry_aliases, t.telemetry_points
-
-_INSERT_POINTS = insert(pt)
+sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
 
 
 def get(conn: Connection, rid: str) -> RowMapping | None:
@@ -39,7 +50,8 @@ def update_resource(conn: Connection, rid: str, values: Mapping[str, Any]) -> No
 
 
 def delete_resource(conn: Connection, rid: str) -> None:
-    """Deletes the resource; the foreign keys take its sub-tree, aliases and points along."""
+    """Deletes the resource; the foreign keys take its sub-tree, aliases, shares and tokens along,
+    and a trigger its points."""
     conn.execute(delete(r).where(r.c.rid == rid))
 
 
@@ -51,7 +63,9 @@ def parent_of(conn: Connection, rid: str) -> str | None:
 def children(
     conn: Connection, owner_rid: str, types: Collection[str], *, public_only: bool = False
 ) -> list[RowMapping]:
-    stmt = select(r.c.rid, r.c.type, r.c.tags).where(r.c.parent_rid == owner_rid, r.c.type.in_(list(types)))
+    stmt = select(r.c.rid, r.c.type, r.c.tags, r.c.public).where(
+        r.c.parent_rid == owner_rid, r.c.type.in_(list(types))
+    )
     if public_only:
         stmt = stmt.where(r.c.public.is_(True))
     return list(conn.execute(stmt.order_by(r.c.created_at, r.c.rid)).mappings())
@@ -60,6 +74,160 @@ def children(
 def count_children(conn: Connection, owner_rid: str) -> dict[str, int]:
     stmt = select(r.c.type, func.count()).where(r.c.parent_rid == owner_rid).group_by(r.c.type)
     return {str(kind): int(n) for kind, n in conn.execute(stmt)}
+
+
+def series_taken(conn: Connection, series: int) -> bool:
+    return conn.execute(select(r.c.rid).where(r.c.series == series)).first() is not None
+
+
+def subtree(conn: Connection, rid: str) -> list[tuple[str, str]]:
+    """``(rid, type)`` of the resource and all its descendants, parents before children."""
+    out: list[tuple[str, str]] = []
+    row = conn.execute(select(r.c.rid, r.c.type).where(r.c.rid == rid)).first()
+    if row is None:
+        return out
+    level = [(str(row[0]), str(row[1]))]
+    while level:
+        out.extend(level)
+        parents = [rid_ for rid_, kind in level if kind == "client"]
+        if not parents:
+            break
+        stmt = select(r.c.rid, r.c.type).where(r.c.parent_rid.in_(parents)).order_by(r.c.created_at, r.c.rid)
+        level = [(str(x), str(y)) for x, y in conn.execute(stmt)]
+    return out
+
+
+def created_times(conn: Connection, rids: Sequence[str]) -> list[int]:
+    if not rids:
+        return []
+    return [int(x) for x in conn.execute(select(r.c.created_at).where(r.c.rid.in_(list(rids)))).scalars()]
+
+
+def subscribed_to(conn: Connection, rid: str) -> list[RowMapping]:
+    """The resources whose input is ``rid``'s points."""
+    return list(conn.execute(select(r).where(r.c.subscribe_rid == rid).order_by(r.c.rid)).mappings())
+
+
+def subscribers_of(conn: Connection, rid: str) -> list[str]:
+    return [
+        str(x)
+        for x in conn.execute(select(r.c.rid).where(r.c.subscribe_rid == rid).order_by(r.c.rid)).scalars()
+    ]
+
+
+def due_rules(conn: Connection, at: int) -> list[RowMapping]:
+    stmt = select(r).where(r.c.deadline.is_not(None), r.c.deadline <= at, r.c.type == "datarule")
+    return list(conn.execute(stmt.order_by(r.c.deadline)).mappings())
+
+
+def aliased(conn: Connection, owner_rid: str, types: Collection[str]) -> list[RowMapping]:
+    """The resources of these types an owner has aliases for."""
+    stmt = (
+        select(r.c.rid, r.c.type, r.c.tags)
+        .join(a, a.c.rid == r.c.rid)
+        .where(a.c.owner_rid == owner_rid, r.c.type.in_(list(types)))
+        .order_by(a.c.alias)
+    )
+    return list(conn.execute(stmt).mappings())
+
+
+def move_aliases(conn: Connection, rid: str, old_owner: str, new_owner: str, *, keep: bool) -> None:
+    """The old owner's aliases of ``rid`` go to the new owner (those it already uses are dropped),
+    or are removed."""
+    names = [
+        str(x) for x in conn.execute(select(a.c.alias).where(a.c.owner_rid == old_owner, a.c.rid == rid))
+    ]
+    conn.execute(delete(a).where(a.c.owner_rid == old_owner, a.c.rid == rid))
+    if keep:
+        for name in names:
+            if alias_target(conn, new_owner, name) is None:
+                add_alias(conn, new_owner, name, rid)
+
+
+# --- shares, tokens and usage -------------------------------------------------------------------
+
+
+def share(conn: Connection, code: str) -> RowMapping | None:
+    return conn.execute(select(sh).where(sh.c.code == code)).mappings().first()
+
+
+def insert_share(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(insert(sh).values(**row))
+
+
+def update_share(conn: Connection, code: str, values: Mapping[str, Any]) -> None:
+    conn.execute(update(sh).where(sh.c.code == code).values(**values))
+
+
+def delete_share(conn: Connection, code: str) -> None:
+    conn.execute(delete(sh).where(sh.c.code == code))
+
+
+def shares_of(conn: Connection, rid: str) -> list[RowMapping]:
+    return list(
+        conn.execute(select(sh).where(sh.c.rid == rid).order_by(sh.c.created_at, sh.c.code)).mappings()
+    )
+
+
+def shared_with(conn: Connection, client: str, rids: Sequence[str]) -> bool:
+    """Whether ``client`` activated a share of one of ``rids``."""
+    stmt = select(sh.c.code).where(sh.c.activator_rid == client, sh.c.rid.in_(list(rids))).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def activated(conn: Connection, client: str, types: Collection[str]) -> list[RowMapping]:
+    """The resources of these types shared with ``client`` by shares it activated."""
+    stmt = (
+        select(r.c.rid, r.c.type, r.c.tags)
+        .join(sh, sh.c.rid == r.c.rid)
+        .where(sh.c.activator_rid == client, r.c.type.in_(list(types)))
+        .order_by(sh.c.activated_at, r.c.rid)
+    )
+    return list(conn.execute(stmt).mappings())
+
+
+def token(conn: Connection, value: str) -> RowMapping | None:
+    return conn.execute(select(tk).where(tk.c.token == value)).mappings().first()
+
+
+def insert_token(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(insert(tk).values(**row))
+
+
+def tokens_of(conn: Connection, client: str, at: int) -> list[str]:
+    stmt = select(tk.c.token).where(
+        tk.c.client_rid == client, or_(tk.c.expires_at.is_(None), tk.c.expires_at > at)
+    )
+    return [str(x) for x in conn.execute(stmt.order_by(tk.c.created_at, tk.c.token)).scalars()]
+
+
+def use(conn: Connection, client: str, metric: str, at: int, amount: int = 1) -> None:
+    conn.execute(insert(us).values(client_rid=client, metric=metric, at=at, amount=amount))
+
+
+def consumed(conn: Connection, clients: Sequence[str]) -> dict[str, int]:
+    """Consumables used by these clients, by metric."""
+    if not clients:
+        return {}
+    stmt = (
+        select(us.c.metric, func.sum(us.c.amount))
+        .where(us.c.client_rid.in_(list(clients)))
+        .group_by(us.c.metric)
+    )
+    return {str(m): int(n) for m, n in conn.execute(stmt)}
+
+
+def consumed_between(conn: Connection, clients: Sequence[str], metric: str, start: int, end: int) -> int:
+    if not clients:
+        return 0
+    stmt = select(func.coalesce(func.sum(us.c.amount), 0)).where(
+        us.c.client_rid.in_(list(clients)), us.c.metric == metric, us.c.at >= start, us.c.at <= end
+    )
+    return int(conn.execute(stmt).scalar() or 0)
+
+
+def forget_usage(conn: Connection, before: int) -> None:
+    conn.execute(delete(us).where(us.c.at < before))
 
 
 # --- aliases ----------------------------------------------------------------------------------
@@ -91,32 +259,134 @@ def aliased_rids(conn: Connection, owner_rid: str) -> set[str]:
     return {str(x) for x in conn.execute(select(a.c.rid).where(a.c.owner_rid == owner_rid)).scalars()}
 
 
-# --- points -----------------------------------------------------------------------------------
+# --- points ---------------------------------------------------------------------------------
+#
+# A point is (series, timestamp, value_float, value_int, value_text); the series is the integer key
+# of its resource. Batches go straight to the driver: executemany on SQLite, COPY on PostgreSQL.
+
+PointRow = tuple[int, int, float | None, int | None, str | None]
+_POINT_COLUMNS = "series, timestamp, value_float, value_int, value_text"
 
 
-def insert_points(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Inserts the points with one executemany."""
-    if rows:
-        conn.execute(_INSERT_POINTS, list(rows))
+def insert_points(conn: Connection, rows: Sequence[PointRow]) -> None:
+    """Inserts the points in one batch."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur, cur.copy(f"COPY telemetry_points ({_POINT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        conn.exec_driver_sql(f"INSERT INTO telemetry_points ({_POINT_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def read_points(
-    conn: Connection, rid: str, *, start: int, end: int, descending: bool, limit: int
+    conn: Connection, series: int, *, start: int, end: int, descending: bool, limit: int | None
 ) -> list[tuple[int, float | None, int | None, str | None]]:
     """Points with ``start <= timestamp <= end`` in time order (arrival order within a second)."""
     order = (pt.c.timestamp.desc(), pt.c.id.desc()) if descending else (pt.c.timestamp.asc(), pt.c.id.asc())
     stmt = (
         select(pt.c.timestamp, pt.c.value_float, pt.c.value_int, pt.c.value_text)
-        .where(pt.c.rid == rid, pt.c.timestamp >= start, pt.c.timestamp <= end)
+        .where(pt.c.series == series, pt.c.timestamp >= start, pt.c.timestamp <= end)
         .order_by(*order)
-        .limit(limit)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [(int(ts), vf, vi, vt) for ts, vf, vi, vt in conn.execute(stmt)]
+
+
+def read_windows(
+    conn: Connection, series: int, *, start: int, end: int, slices: int, descending: bool
+) -> list[tuple[int, float | None, int | None, str | None]]:
+    """The newest point of each of ``slices`` equal slices of ``[start, end]`` that has one."""
+    width = (end - start + 1 + slices - 1) // slices  # seconds per slice, rounded up
+    bucket = (pt.c.timestamp - start) // width  # integer division on both databases
+    ranked = (
+        select(
+            pt.c.timestamp,
+            pt.c.value_float,
+            pt.c.value_int,
+            pt.c.value_text,
+            pt.c.id,
+            func.row_number()
+            .over(partition_by=bucket, order_by=(pt.c.timestamp.desc(), pt.c.id.desc()))
+            .label("rn"),
+        )
+        .where(pt.c.series == series, pt.c.timestamp >= start, pt.c.timestamp <= end)
+        .subquery()
+    )
+    order = (
+        (ranked.c.timestamp.desc(), ranked.c.id.desc()) if descending else (ranked.c.timestamp, ranked.c.id)
+    )
+    stmt = (
+        select(ranked.c.timestamp, ranked.c.value_float, ranked.c.value_int, ranked.c.value_text)
+        .where(ranked.c.rn == 1)
+        .order_by(*order)
     )
     return [(int(ts), vf, vi, vt) for ts, vf, vi, vt in conn.execute(stmt)]
 
 
-def flush_points(conn: Connection, rid: str, *, newer_than: int | None, older_than: int | None) -> int:
+def read_spread(
+    conn: Connection, series: int, *, start: int, end: int, limit: int, descending: bool
+) -> list[tuple[int, float | None, int | None, str | None]]:
+    """``limit`` points spread evenly (by rank) over the points in ``[start, end]``; all of them
+    when there are no more than ``limit``."""
+    where = (pt.c.series == series, pt.c.timestamp >= start, pt.c.timestamp <= end)
+    total = int(conn.execute(select(func.count()).where(*where)).scalar() or 0)
+    if total <= limit:
+        return read_points(conn, series, start=start, end=end, descending=descending, limit=None)
+    ranked = (
+        select(
+            pt.c.timestamp,
+            pt.c.value_float,
+            pt.c.value_int,
+            pt.c.value_text,
+            pt.c.id,
+            func.row_number().over(order_by=(pt.c.timestamp, pt.c.id)).label("rn"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    # rank n (from 0) starts a new one of ``limit`` equal runs when (n * limit) mod total < limit
+    keep = ((ranked.c.rn - 1) * limit) % total < limit
+    order = (
+        (ranked.c.timestamp.desc(), ranked.c.id.desc()) if descending else (ranked.c.timestamp, ranked.c.id)
+    )
+    stmt = select(ranked.c.timestamp, ranked.c.value_float, ranked.c.value_int, ranked.c.value_text).where(
+        keep
+    )
+    return [(int(ts), vf, vi, vt) for ts, vf, vi, vt in conn.execute(stmt.order_by(*order))]
+
+
+def copy_points(conn: Connection, source: int, target: int) -> None:
+    """Copies a series' points to another series (clone with history)."""
+    cols = (pt.c.timestamp, pt.c.value_float, pt.c.value_int, pt.c.value_text)
+    conn.execute(
+        insert(pt).from_select(
+            ["series", "timestamp", "value_float", "value_int", "value_text"],
+            select(literal(target, BigInteger), *cols).where(pt.c.series == source).order_by(pt.c.id),
+        )
+    )
+
+
+def first_after(
+    conn: Connection, series: int, since: int
+) -> tuple[int, float | None, int | None, str | None] | None:
+    """The newest point with a timestamp after ``since``."""
+    row = conn.execute(
+        select(pt.c.timestamp, pt.c.value_float, pt.c.value_int, pt.c.value_text)
+        .where(pt.c.series == series, pt.c.timestamp > since)
+        .order_by(pt.c.timestamp.desc(), pt.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), row[1], row[2], row[3])
+
+
+def flush_points(conn: Connection, series: int, *, newer_than: int | None, older_than: int | None) -> int:
     """Deletes the points with ``newer_than < timestamp < older_than`` (None: no bound on that side)."""
-    stmt = delete(pt).where(pt.c.rid == rid)
+    stmt = delete(pt).where(pt.c.series == series)
     if newer_than is not None:
         stmt = stmt.where(pt.c.timestamp > newer_than)
     if older_than is not None:
@@ -124,15 +394,17 @@ def flush_points(conn: Connection, rid: str, *, newer_than: int | None, older_th
     return int(conn.execute(stmt).rowcount)
 
 
-def trim_points(conn: Connection, rid: str, *, keep: int | None, older_than: int | None) -> int:
+def trim_points(conn: Connection, series: int, *, keep: int | None, older_than: int | None) -> int:
     """Retention: deletes points with a timestamp before ``older_than`` and all but the ``keep`` newest."""
     deleted = 0
     if older_than is not None:
-        deleted += int(conn.execute(delete(pt).where(pt.c.rid == rid, pt.c.timestamp < older_than)).rowcount)
+        deleted += int(
+            conn.execute(delete(pt).where(pt.c.series == series, pt.c.timestamp < older_than)).rowcount
+        )
     if keep is not None:
         boundary = conn.execute(
             select(pt.c.timestamp, pt.c.id)
-            .where(pt.c.rid == rid)
+            .where(pt.c.series == series)
             .order_by(pt.c.timestamp.desc(), pt.c.id.desc())
             .offset(keep)
             .limit(1)
@@ -140,13 +412,32 @@ def trim_points(conn: Connection, rid: str, *, keep: int | None, older_than: int
         if boundary is not None:
             ts, id_ = boundary
             older = or_(pt.c.timestamp < ts, and_(pt.c.timestamp == ts, pt.c.id <= id_))
-            deleted += int(conn.execute(delete(pt).where(pt.c.rid == rid, older)).rowcount)
+            deleted += int(conn.execute(delete(pt).where(pt.c.series == series, older)).rowcount)
     return deleted
 
 
-def storage(conn: Connection, rid: str) -> tuple[int, int | None, int | None]:
-    """Count, first and last timestamp of a dataport's points."""
-    count, first, last = conn.execute(
-        select(func.count(), func.min(pt.c.timestamp), func.max(pt.c.timestamp)).where(pt.c.rid == rid)
+def storage(conn: Connection, series: int) -> tuple[int, int | None, int | None, int]:
+    """Count, first and last timestamp, and size in bytes of a series' stored values."""
+    count, first, last, size = conn.execute(
+        select(
+            func.count(),
+            func.min(pt.c.timestamp),
+            func.max(pt.c.timestamp),
+            func.coalesce(func.sum(func.length(pt.c.value_text)), 0),
+        ).where(pt.c.series == series)
     ).one()
-    return int(count), None if first is None else int(first), None if last is None else int(last)
+    fixed = 16 * int(count)  # timestamp and number
+    return (
+        int(count),
+        None if first is None else int(first),
+        None if last is None else int(last),
+        fixed + int(size),
+    )
+
+
+def with_retention(conn: Connection) -> list[RowMapping]:
+    """Resources whose points a retention limits (for the background sweep)."""
+    stmt = select(r.c.series, r.c.retention_count, r.c.retention_seconds).where(
+        r.c.series.is_not(None), or_(r.c.retention_count.is_not(None), r.c.retention_seconds.is_not(None))
+    )
+    return list(conn.execute(stmt).mappings())
