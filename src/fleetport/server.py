@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fleetport")
 LOG_SWEEP_SECONDS = 60.0
+RULE_TICK_SECONDS = 1.0  # how often datarule timeouts are checked
+TELEMETRY_SWEEP_SECONDS = 60.0  # how often dataport retention is enforced without writes
 
 
 def open_fleet(settings: Settings) -> Fleet:
@@ -140,6 +142,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     fleet.bus.attach(loop)  # live events (log tails) are delivered on this loop
     sweeper = asyncio.create_task(_sweep_logs(fleet))
+    clock = asyncio.create_task(_telemetry_clock(fleet))
     # Blocking core work (PostgreSQL calls, password hashing) runs on this many threads.
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
     if grpc is not None:
@@ -160,6 +163,8 @@ async def _run(
         await asyncio.gather(*(listener.serve() for listener in listeners))
     finally:
         sweeper.cancel()
+        clock.cancel()
+        fleet.telemetry.dispatcher.close()
         if grpc is not None:
             await grpc.stop()
     if any(not listener.started for listener in listeners):
@@ -174,6 +179,24 @@ async def _sweep_logs(fleet: Fleet, every: float = LOG_SWEEP_SECONDS) -> None:
             await run_core(fleet, fleet.logs.sweep, long=True)
         except Exception:  # a failed pass is retried at the next one; the server goes on
             log.exception("log retention sweep failed")
+
+
+async def _telemetry_clock(
+    fleet: Fleet, every: float = RULE_TICK_SECONDS, sweep_every: float = TELEMETRY_SWEEP_SECONDS
+) -> None:
+    """Fires datarules whose timeout passed (every second) and enforces dataport retention on
+    points that no new write trims (every so often)."""
+    loop = asyncio.get_running_loop()
+    next_sweep = loop.time() + sweep_every
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_core(fleet, fleet.telemetry.fire_due)
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + sweep_every
+                await run_core(fleet, fleet.telemetry.sweep, long=True)
+        except Exception:  # retried at the next tick; the server goes on
+            log.exception("telemetry clock failed")
 
 
 def announce(settings: Settings, fleet: Fleet) -> None:

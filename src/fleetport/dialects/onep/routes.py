@@ -7,7 +7,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from fleetport.core.fleet import Fleet
-from fleetport.core.scheduling import run_core
 from fleetport.dialects.onep import rpc
 
 router = APIRouter(tags=["onep"])
@@ -18,7 +17,7 @@ async def process(request: Request) -> Response:
     """One JSON-RPC envelope. The answer is always JSON with status 200: pyonep reads only the body."""
     fleet: Fleet = request.app.state.fleet
     body = await request.body()
-    answer = await run_core(fleet, lambda: rpc.process(fleet.telemetry, body))
+    answer = await rpc.process_async(fleet, body)
     return Response(orjson.dumps(answer), media_type="application/json; charset=utf-8")
 
 

@@ -3,15 +3,23 @@
 A request is ``{"auth": {...}, "calls": [{"id", "procedure", "arguments"}, ...]}``; the answer is
 an array with ``{"id", "status", "result"?}`` per call, in call order, or a request-level
 ``{"error": {"code", "message", "context"}}`` when the body or the auth is unusable.
+
+Calls run one after the other; each has its own status, and a call that fails leaves the effects
+of the calls before it in place. ``wait`` is a long poll: an envelope holding one is answered by
+``process_async``, which awaits new points on the bus without holding a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from fleetport.bus import SubscriberTooSlow
 from fleetport.core.errors import (
     Conflict,
     CoreError,
@@ -21,16 +29,26 @@ from fleetport.core.errors import (
     Unauthenticated,
 )
 from fleetport.core.permissions import Principal
+from fleetport.core.scheduling import run_core
 from fleetport.core.telemetry import (
     Alias,
+    Expired,
     NewResource,
     Ref,
     ResourceChanges,
     ResourceInfo,
     Telemetry,
+    Unsupported,
+    now,
+    topic,
 )
 
+if TYPE_CHECKING:
+    from fleetport.core.fleet import Fleet
+
 MAX_CALLS = 1000  # calls in one envelope
+WAIT_DEFAULT_MS = 30_000
+WAIT_MAX_MS = 300_000  # a wait lasts five minutes at most
 HOUR = 3600
 INFO_OPTIONS = (
     "aliases",
@@ -51,10 +69,6 @@ class BadArguments(Exception):
     """Arguments of the wrong shape: status ``invalid``."""
 
 
-class Unsupported(Exception):
-    """A procedure or form this server does not offer: status ``fail`` with error 501."""
-
-
 class ErrorStatus(Exception):
     """A status other than the usual ones, with a result (``listing``'s ``error``)."""
 
@@ -68,8 +82,14 @@ def request_error(code: int, message: str, context: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "context": context}}
 
 
-def process(telemetry: Telemetry, body: bytes) -> Any:
-    """The JSON value to answer a request body with."""
+@dataclass
+class Envelope:
+    principal: Principal
+    calls: list[Any]
+
+
+def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
+    """The caller and the calls of a request, or the request-level error to answer."""
     try:
         envelope = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -82,11 +102,26 @@ def process(telemetry: Telemetry, body: bytes) -> Any:
     if not isinstance(calls, list):
         return request_error(400, "calls must be a list of {id, procedure, arguments}", "calls")
     if len(calls) > MAX_CALLS:
-        return request_error(400, f"one request carries at most {MAX_CALLS} calls", "calls")
+        return request_error(413, f"one request carries at most {MAX_CALLS} calls", "calls")
     try:
         p = _authenticate(telemetry, auth)
+    except Expired:
+        return request_error(401, "Expired", "auth")
     except (Unauthenticated, BadArguments):
         return request_error(401, "Invalid", "auth")
+    return Envelope(p, calls)
+
+
+def process(telemetry: Telemetry, body: bytes) -> Any:
+    """The JSON value to answer a request body with (``wait`` calls answer at once: use
+    ``process_async`` to wait)."""
+    parsed = parse(telemetry, body)
+    if not isinstance(parsed, Envelope):
+        return parsed
+    return _run_calls(telemetry, parsed.principal, parsed.calls)
+
+
+def _run_calls(telemetry: Telemetry, p: Principal, calls: list[Any]) -> list[dict[str, Any]]:
     replies: list[dict[str, Any]] = []
     for call in calls:
         reply = _call(telemetry, p, call)
@@ -95,10 +130,106 @@ def process(telemetry: Telemetry, body: bytes) -> Any:
     return replies
 
 
+def _is_wait(call: object) -> bool:
+    return isinstance(call, dict) and call.get("procedure") == "wait"
+
+
+async def process_async(fleet: Fleet, body: bytes) -> Any:
+    """``process``, with ``wait`` calls awaiting their point (or their timeout) on the bus."""
+    telemetry = fleet.telemetry
+    parsed = await run_core(fleet, lambda: parse(telemetry, body))
+    if not isinstance(parsed, Envelope):
+        return parsed
+    p, calls = parsed.principal, parsed.calls
+    if not any(_is_wait(call) for call in calls):
+        return await run_core(fleet, lambda: _run_calls(telemetry, p, calls))
+    replies: list[dict[str, Any]] = []
+    run: list[Any] = []
+    for call in [*calls, None]:
+        if call is not None and not _is_wait(call):
+            run.append(call)
+            continue
+        if run:
+            replies.extend(await run_core(fleet, functools.partial(_run_calls, telemetry, p, run)))
+            run = []
+        if call is not None:
+            reply = await _wait(fleet, p, call)
+            if reply is not None:
+                replies.append(reply)
+    return replies
+
+
+async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, Any] | None:
+    """``wait [R, {timeout, since}]``: the newest point after ``since`` (or after the call
+    arrived), or status ``expire`` once ``timeout`` milliseconds pass."""
+    telemetry = fleet.telemetry
+    id_ = call.get("id")
+    reply: dict[str, Any] = {"id": id_}
+    answered = _answered(id_)
+    arguments = call.get("arguments", [])
+    try:
+        if not isinstance(arguments, list) or len(arguments) not in (1, 2):
+            raise BadArguments("wait takes [resource, {timeout, since}]")
+        ref = _ref(arguments[0])
+        options = _options(arguments[1] if len(arguments) == 2 else {})
+        timeout = options.get("timeout", WAIT_DEFAULT_MS)
+        if timeout is None:
+            timeout = WAIT_DEFAULT_MS
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+            raise BadArguments("timeout is a number of milliseconds")
+        since = options.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
+            raise BadArguments("since is a timestamp or null")
+        arrived = now()
+        rid = await run_core(fleet, lambda: telemetry.resolve(p, ref, "wait"))
+        subscription = fleet.bus.subscribe(topic(rid), max_pending=64)
+        try:
+            _, found = await run_core(fleet, lambda: telemetry.wait_start(p, ref, since))
+            if found is None:
+                found = await _next_point(subscription, arrived if since is None else since + 1, timeout)
+        finally:
+            subscription.close()
+    except BadArguments:
+        reply["status"] = "invalid"
+    except Unsupported as exc:
+        reply.update(status="fail", error={"code": 501, "message": str(exc), "context": "arguments"})
+    except CoreError as exc:
+        reply["status"] = _status(exc)
+    else:
+        if found is None:
+            reply["status"] = "expire"
+        else:
+            reply.update(status="ok", result=[found[0], found[1]])
+    return reply if answered else None
+
+
+async def _next_point(subscription: Any, earliest: int, timeout_ms: float) -> tuple[int, Any] | None:
+    """The first point published with a timestamp of at least ``earliest``, or None after the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(timeout_ms, WAIT_MAX_MS) / 1000
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return None
+        try:
+            point = await asyncio.wait_for(subscription.__anext__(), remaining)
+        except (TimeoutError, StopAsyncIteration):
+            return None  # the time is up, or the server is stopping
+        except SubscriberTooSlow:
+            return None
+        if point[0] >= earliest:
+            return (int(point[0]), point[1])
+
+
 def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
+    if "token" in auth:
+        token = auth["token"]
+        if not isinstance(token, str) or len(auth) != 1:
+            raise BadArguments('token auth is {"token": "<40 hex>"}')
+        return telemetry.authenticate_token(token)
     cik = auth.get("cik")
     if not isinstance(cik, str):
-        raise BadArguments("auth needs a cik")  # tokens (grant) are not offered yet
+        raise BadArguments("auth needs a cik or a token")
     client_id, resource_id = auth.get("client_id"), auth.get("resource_id")
     for value in (client_id, resource_id):
         if value is not None and not isinstance(value, str):
@@ -108,13 +239,16 @@ def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
     return telemetry.authenticate(cik, client_id=client_id, resource_id=resource_id)
 
 
+def _answered(id_: object) -> bool:
+    """Whether a call's id gets a reply: an integer or a string of up to 40 characters."""
+    return (isinstance(id_, int) and not isinstance(id_, bool)) or (isinstance(id_, str) and len(id_) <= 40)
+
+
 def _call(telemetry: Telemetry, p: Principal, call: object) -> dict[str, Any] | None:
     if not isinstance(call, dict):
         return None  # no id to answer with
     id_ = call.get("id")
-    answered = (isinstance(id_, int) and not isinstance(id_, bool)) or (
-        isinstance(id_, str) and len(id_) <= 40
-    )
+    answered = _answered(id_)
     procedure, arguments = call.get("procedure"), call.get("arguments", [])
     reply: dict[str, Any] = {"id": id_}
     if not isinstance(procedure, str) or not isinstance(arguments, list):
@@ -123,10 +257,11 @@ def _call(telemetry: Telemetry, p: Principal, call: object) -> dict[str, Any] | 
     handler = PROCEDURES.get(procedure)
     try:
         if handler is None:
-            raise Unsupported(f"procedure {procedure!r} is not supported")
+            raise Unsupported(f"procedure {procedure!r} does not exist")
         result = handler(telemetry, p, arguments)
     except Unsupported as exc:
-        reply.update(status="fail", error={"code": 501, "message": str(exc), "context": "procedure"})
+        context = "procedure" if handler is None else "arguments"
+        reply.update(status="fail", error={"code": 501, "message": str(exc), "context": context})
     except ErrorStatus as exc:
         reply.update(status=exc.status, result=exc.result)
     except BadArguments:
@@ -218,32 +353,80 @@ def _common(desc: Mapping[str, Any]) -> dict[str, Any]:
 # --- procedures ----------------------------------------------------------------------------------
 
 
+def _retention_or_infinity(desc: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    if "retention" not in desc:
+        return None, None
+    count, seconds, _, _ = _retention(desc)
+    return count, seconds
+
+
+def _subscribe(desc: Mapping[str, Any]) -> Ref | None:
+    value = desc.get("subscribe")
+    return None if value is None else _ref(value)
+
+
+def _str(desc: Mapping[str, Any], key: str) -> str:
+    value = desc.get(key, "")
+    if not isinstance(value, str):
+        raise BadArguments(f"{key} is a string")
+    return value
+
+
 def create(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
-    if len(arguments) == 3 and arguments[1] == "client":
-        if telemetry.lookup_alias(p, "", under=_ref(arguments[0])) != p.client_rid:
-            raise Unsupported("creating a client under another client is not supported yet")
-        arguments = arguments[1:]
+    under: Ref | None = None
+    if len(arguments) == 3:
+        under, arguments = _ref(arguments[0]), arguments[1:]
     _args(arguments, 2)
     kind, desc = arguments
-    if kind in ("datarule", "dispatch", "clone"):
-        raise Unsupported(f"creating a {kind} is not supported")
-    if kind not in ("client", "dataport") or not isinstance(desc, dict):
+    if not isinstance(desc, dict):
         raise BadArguments("create takes a type and a description")
+    if kind == "clone":
+        if under is not None:
+            raise BadArguments('clone takes ["clone", {rid | code, noaliases, nohistorical}]')
+        rid, code = desc.get("rid"), desc.get("code")
+        for flag in ("noaliases", "nohistorical"):
+            if not isinstance(desc.get(flag, False), bool):
+                raise BadArguments(f"{flag} is true or false")
+        if (rid is not None and not isinstance(rid, str)) or (code is not None and not isinstance(code, str)):
+            raise BadArguments("rid and code are strings")
+        return telemetry.clone(
+            p,
+            rid=rid,
+            code=code,
+            aliases=not desc.get("noaliases", False),
+            historical=not desc.get("nohistorical", False),
+        )
+    if kind not in ("client", "dataport", "datarule", "dispatch"):
+        raise BadArguments("type is client, dataport, datarule, dispatch or clone")
     common = _common(desc)
     if kind == "client":
-        return telemetry.create(p, NewResource(type="client", description=desc, **common))
-    if "format" not in desc:
-        raise BadArguments("a dataport needs a format")
-    count, seconds, _, _ = _retention(desc)
+        return telemetry.create(p, NewResource(type="client", description=desc, **common), under=under)
+    if kind == "dataport":
+        if "format" not in desc:
+            raise BadArguments("a dataport needs a format")
+        count, seconds, _, _ = _retention(desc)
+    else:
+        count, seconds = _retention_or_infinity(desc)
     spec = NewResource(
-        type="dataport",
-        format=desc["format"],
+        type=kind,
+        format=desc.get("format"),
         retention_count=count,
         retention_seconds=seconds,
+        preprocess=desc.get("preprocess") or [],
+        subscribe=_subscribe(desc),
         description=desc,
         **common,
     )
-    return telemetry.create(p, spec)
+    if kind == "datarule":
+        if "rule" not in desc:
+            raise BadArguments("a datarule needs a rule")
+        spec.rule = desc["rule"]
+    if kind == "dispatch":
+        spec.method = desc.get("method") if isinstance(desc.get("method"), str) else None
+        spec.recipient = _str(desc, "recipient")
+        spec.message = _str(desc, "message")
+        spec.subject = _str(desc, "subject")
+    return telemetry.create(p, spec, under=under)
 
 
 def _description(info: ResourceInfo) -> dict[str, Any]:
@@ -256,10 +439,12 @@ def _description(info: ResourceInfo) -> dict[str, Any]:
         out["format"] = r.format
         out["retention"] = {
             "count": "infinity" if r.retention_count is None else r.retention_count,
-            "duration": "infinity" if r.retention_seconds is None else r.retention_seconds // HOUR,
+            "duration": "infinity" if r.retention_seconds is None else r.retention_seconds / HOUR,
         }
+        if isinstance(out["retention"]["duration"], float) and out["retention"]["duration"].is_integer():
+            out["retention"]["duration"] = int(out["retention"]["duration"])
         out.setdefault("preprocess", [])
-        out.setdefault("subscribe", None)
+        out["subscribe"] = r.subscribe_rid
     return out
 
 
@@ -269,15 +454,19 @@ def info(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     for key, value in options.items():
         if key not in (*INFO_OPTIONS, "usage", "comments") or not isinstance(value, bool):
             raise BadArguments(f"unknown info option {key}")
-    wanted = [k for k in INFO_OPTIONS if options.get(k)] if options else list(INFO_OPTIONS)
+    wanted = [k for k in (*INFO_OPTIONS, "usage") if options.get(k)] if options else [*INFO_OPTIONS, "usage"]
     found = telemetry.info(p, _ref(arguments[0]))
     r = found.resource
     out: dict[str, Any] = {}
     for key in wanted:
         if key == "basic":
-            basic: dict[str, Any] = {"type": r.type, "modified": r.modified_at, "subscribers": 0}
-            if r.type == "client":
-                basic["status"] = "activated"
+            basic: dict[str, Any] = {
+                "type": r.type,
+                "modified": r.modified_at,
+                "subscribers": len(found.subscribers),
+            }
+            if r.type in ("client", "dispatch"):
+                basic["status"] = r.status if r.type == "client" else "activated"
             out[key] = basic
         elif key == "description":
             out[key] = _description(found)
@@ -290,13 +479,23 @@ def info(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
             out[key] = found.aliases if found.aliases is not None else "undefined"
         elif key == "counts":
             out[key] = {name: found.counts.get(name, 0) for name in COUNT_KEYS}
+        elif key == "usage":
+            if r.type == "client":
+                out[key] = {name: found.usage.get(name, 0) for name in COUNT_KEYS}
         elif key == "storage":
             if found.storage is not None:
                 s = found.storage
-                out[key] = {"count": s.count, "first": s.first or 0, "last": s.last or 0}
+                out[key] = {"count": s.count, "first": s.first or 0, "last": s.last or 0, "size": s.size}
         elif key == "tags":
             out[key] = r.tags
-        else:  # shares, subscribers, tagged: nothing of these exists here yet
+        elif key == "shares":
+            if found.shares is not None:
+                out[key] = [{"activator": s.activator, "code": s.code, "meta": s.meta} for s in found.shares]
+            elif options:
+                raise PermissionDenied("only the owner of a resource reads its shares")
+        elif key == "subscribers":
+            out[key] = found.subscribers
+        else:  # tagged: tags this client put on others (none: tags live on the resource)
             out[key] = []
     return out
 
@@ -314,7 +513,7 @@ def listing(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise BadArguments("types are a list of strings")
     tagged = options.get("tagged", [])
-    if not isinstance(tagged, list):
+    if not isinstance(tagged, list) or not all(isinstance(t, str) for t in tagged):
         raise BadArguments("tagged is a list of tags")
     try:
         found = telemetry.listing(
@@ -349,16 +548,21 @@ def lookup(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     if kind == "owner":
         return telemetry.lookup_owner(p, _ref(value))
     if kind == "shared":
-        raise NotFound("no share has this code")
+        if not isinstance(value, str):
+            raise BadArguments("a share code is a string")
+        return telemetry.lookup_shared(p, value)
     raise BadArguments("lookup type is alias, owner or shared")
 
 
 def map_(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    under: Ref | None = None
+    if len(arguments) == 4:
+        under, arguments = _ref(arguments[0]), arguments[1:]
     _args(arguments, 3)
     kind, ref, alias = arguments
     if kind != "alias" or not isinstance(alias, str):
         raise BadArguments('map takes ["alias", resource, alias]')
-    telemetry.map_alias(p, _ref(ref), alias)
+    telemetry.map_alias(p, _ref(ref), alias, under=under)
     return None
 
 
@@ -378,9 +582,7 @@ def read(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     _args(arguments, 1, 2)
     options = _options(arguments[1] if len(arguments) == 2 else {})
     selection = options.get("selection", "all")
-    if selection in ("givenwindow", "autowindow"):
-        raise Unsupported(f"selection {selection} is not supported yet: use all")
-    if selection != "all":
+    if selection not in ("all", "givenwindow", "autowindow"):
         raise BadArguments("selection is all, givenwindow or autowindow")
     sort = options.get("sort", "desc")
     if sort not in ("asc", "desc"):
@@ -393,6 +595,7 @@ def read(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         end=None if end is None else _int(end, "endtime"),
         descending=sort == "desc",
         limit=_int(options.get("limit", 1), "limit"),
+        selection=selection,
     )
     return [[ts, value] for ts, value in points]
 
@@ -400,6 +603,20 @@ def read(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 def write(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     _args(arguments, 2, 3)
     telemetry.write(p, _ref(arguments[0]), arguments[1])
+    return None
+
+
+def writegroup(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    _args(arguments, 1)
+    entries = arguments[0]
+    if not isinstance(entries, list) or not entries:
+        raise BadArguments("writegroup takes [[[resource, value], ...]]")
+    pairs: list[tuple[Ref, object]] = []
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 2:
+            raise BadArguments("each entry is [resource, value]")
+        pairs.append((_ref(entry[0]), entry[1]))
+    telemetry.writegroup(p, pairs)
     return None
 
 
@@ -452,24 +669,137 @@ def update(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         count, seconds, count_inf, duration_inf = _retention(desc)
         changes.retention_count, changes.retention_seconds = count, seconds
         changes.unlimited_count, changes.unlimited_seconds = count_inf, duration_inf
+    if "preprocess" in desc:
+        changes.preprocess = desc["preprocess"] or []
+    if "subscribe" in desc:
+        changes.subscribe = _subscribe(desc)
+        changes.unsubscribe = desc["subscribe"] is None
+    if "rule" in desc:
+        changes.rule = desc["rule"]
     telemetry.update(p, _ref(arguments[0]), changes)
     return None
+
+
+def _codes(arguments: list[Any]) -> tuple[Ref | None, str, str]:
+    """``[(R,) codetype, code]``."""
+    under: Ref | None = None
+    if len(arguments) == 3:
+        under, arguments = _ref(arguments[0]), arguments[1:]
+    _args(arguments, 2)
+    codetype, code = arguments
+    if codetype not in ("client", "share") or not isinstance(code, str):
+        raise BadArguments("takes a codetype (client or share) and a code")
+    return under, codetype, code
+
+
+def activate(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    under, codetype, code = _codes(arguments)
+    telemetry.activate(p, codetype, code, under=under)
+    return None
+
+
+def deactivate(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    under, codetype, code = _codes(arguments)
+    telemetry.deactivate(p, codetype, code, under=under)
+    return None
+
+
+def revoke(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    under, codetype, code = _codes(arguments)
+    if under is not None:
+        raise BadArguments("revoke takes [codetype, code]")
+    telemetry.revoke(p, codetype, code)
+    return None
+
+
+def share(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    _args(arguments, 1, 2)
+    options = _options(arguments[1] if len(arguments) == 2 else {})
+    meta, code = options.get("meta"), options.get("code")
+    if (meta is not None and not isinstance(meta, str)) or (code is not None and not isinstance(code, str)):
+        raise BadArguments("share options are {meta, code}, strings")
+    return telemetry.share(p, _ref(arguments[0]), meta=meta, code=code)
+
+
+def grant(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    _args(arguments, 2, 3)
+    permissions = arguments[1]
+    if not isinstance(permissions, dict):
+        raise BadArguments("permissions are {resource: [procedure, ...]}")
+    ttl = None
+    if len(arguments) == 3:
+        ttl = _options(arguments[2]).get("ttl")
+        if ttl is not None:
+            ttl = _int(ttl, "ttl")
+    return telemetry.grant(p, _ref(arguments[0]), permissions, ttl=ttl)
+
+
+def move(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    _args(arguments, 2, 3)
+    options = _options(arguments[2] if len(arguments) == 3 else {})
+    aliases = options.get("aliases", True)
+    if not isinstance(aliases, bool):
+        raise BadArguments("aliases is true or false")
+    telemetry.move(p, _ref(arguments[0]), _ref(arguments[1]), aliases=aliases)
+    return None
+
+
+def tag(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    try:
+        _args(arguments, 3)
+        ref, action, name = arguments
+        if action not in ("add", "remove") or not isinstance(name, str):
+            raise BadArguments('tag takes [resource, "add" | "remove", tag]')
+        telemetry.tag(p, _ref(ref), action, name)
+    except (BadArguments, Invalid, NotFound, Conflict):
+        return _Status("badarg")
+    return None
+
+
+def usage(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    _args(arguments, 4)
+    ref, metric, start, end = arguments
+    if not isinstance(metric, str):
+        raise BadArguments("metric is a string")
+    return telemetry.usage(p, _ref(ref), metric, _int(start, "starttime"), _int(end, "endtime"))
+
+
+def wait(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
+    """Without an event loop to wait on (``process``): answers at once with the newest point after
+    ``since``, or ``expire``."""
+    _args(arguments, 1, 2)
+    options = _options(arguments[1] if len(arguments) == 2 else {})
+    since = options.get("since")
+    _, found = telemetry.wait_start(p, _ref(arguments[0]), None if since is None else _int(since, "since"))
+    if found is None:
+        return _Status("expire")
+    return [found[0], found[1]]
 
 
 Handler = Callable[[Telemetry, Principal, list[Any]], Any]
 
 PROCEDURES: dict[str, Handler] = {
+    "activate": activate,
     "create": create,
+    "deactivate": deactivate,
+    "drop": drop,
+    "flush": flush,
+    "grant": grant,
     "info": info,
     "listing": listing,
     "lookup": lookup,
     "map": map_,
-    "unmap": unmap,
+    "move": move,
     "read": read,
-    "write": write,
     "record": record,
     "recordbatch": recordbatch,
-    "flush": flush,
-    "drop": drop,
+    "revoke": revoke,
+    "share": share,
+    "tag": tag,
+    "unmap": unmap,
     "update": update,
+    "usage": usage,
+    "wait": wait,
+    "write": write,
+    "writegroup": writegroup,
 }
