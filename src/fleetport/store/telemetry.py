@@ -134,9 +134,8 @@ def aliased(conn: Connection, owner_rid: str, types: Collection[str]) -> list[Ro
 def move_aliases(conn: Connection, rid: str, old_owner: str, new_owner: str, *, keep: bool) -> None:
     """The old owner's aliases of ``rid`` go to the new owner (those it already uses are dropped),
     or are removed."""
-    names = [
-        str(x) for x in conn.execute(select(a.c.alias).where(a.c.owner_rid == old_owner, a.c.rid == rid))
-    ]
+    stmt = select(a.c.alias).where(a.c.owner_rid == old_owner, a.c.rid == rid)
+    names = [str(x) for x in conn.execute(stmt).scalars()]
     conn.execute(delete(a).where(a.c.owner_rid == old_owner, a.c.rid == rid))
     if keep:
         for name in names:

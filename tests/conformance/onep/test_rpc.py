@@ -5,73 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-
-from tests.conftest import ADMIN_KEY, RunningServer, start_server, stop_server
-
-HEADERS = {"Content-Type": "application/json; charset=utf-8"}
-
-
-@dataclass
-class OneP:
-    server: RunningServer
-    http: httpx.Client
-    cik: str
-    rid: str
-
-    def post(self, body: bytes | str) -> Any:
-        reply = self.http.post("/onep:v1/rpc/process", content=body, headers=HEADERS)
-        assert reply.status_code == 200
-        assert reply.headers["content-type"].startswith("application/json")
-        return reply.json()
-
-    def rpc(self, *calls: tuple[str, list[Any]], auth: dict[str, Any] | None = None) -> Any:
-        envelope = {
-            "auth": auth if auth is not None else {"cik": self.cik},
-            "calls": [
-                {"id": i, "procedure": proc, "arguments": args} for i, (proc, args) in enumerate(calls)
-            ],
-        }
-        return self.post(json.dumps(envelope))
-
-    def one(self, procedure: str, arguments: list[Any], auth: dict[str, Any] | None = None) -> Any:
-        (reply,) = self.rpc((procedure, arguments), auth=auth)
-        assert reply["id"] == 0
-        return reply
-
-    def ok(self, procedure: str, arguments: list[Any], auth: dict[str, Any] | None = None) -> Any:
-        reply = self.one(procedure, arguments, auth)
-        assert reply["status"] == "ok", reply
-        return reply.get("result")
-
-    def dataport(self, alias: str, fmt: str = "float", retention: Any = None) -> str:
-        desc = {"format": fmt, "retention": retention or {"count": "infinity", "duration": "infinity"}}
-        rid = self.ok("create", ["dataport", desc])
-        assert self.ok("map", ["alias", rid, alias]) is None
-        return str(rid)
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(Path(tmp_path_factory.mktemp("onep")))
-    yield server
-    stop_server(server)
-
-
-@pytest.fixture
-def onep(running: RunningServer) -> Iterator[OneP]:
-    """A fresh organization's root client, for each test."""
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    with httpx.Client(base_url=running.url, timeout=10) as http:
-        org = http.post("/api/v1/organizations", json={"name": "Acme"}, headers=admin).json()
-        root = http.get(f"/api/v1/organizations/{org['id']}/telemetry/root-client", headers=admin).json()
-        yield OneP(running, http, root["cik"], root["rid"])
+from tests.conformance.onep.conftest import OneP
 
 
 def test_request_level_errors(onep: OneP) -> None:
@@ -148,7 +83,7 @@ def test_create_info_and_key(onep: OneP) -> None:
         }
     }
     storage = onep.ok("info", [port, {"storage": True}])
-    assert storage == {"storage": {"count": 0, "first": 0, "last": 0}}
+    assert storage == {"storage": {"count": 0, "first": 0, "last": 0, "size": 0}}
 
 
 def test_listing_forms(onep: OneP) -> None:
