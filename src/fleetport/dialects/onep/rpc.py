@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,22 @@ def request_error(code: int, message: str, context: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "context": context}}
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _loads(body: bytes) -> Any:
+    """Parses JSON with orjson, or with the standard library for what orjson refuses but JSON
+    allows (integers beyond 64 bits, which per-call checks then refuse with ``invalid``)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body, parse_constant=_not_json)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(str(exc)) from None
+
+
 @dataclass
 class Envelope:
     principal: Principal
@@ -91,8 +108,8 @@ class Envelope:
 def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
     """The caller and the calls of a request, or the request-level error to answer."""
     try:
-        envelope = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        envelope = _loads(body)
+    except ValueError as exc:
         return request_error(-1, f"the body is not JSON: {exc}", "calls")
     if not isinstance(envelope, dict):
         return request_error(400, "the body must be an object with auth and calls", "calls")
