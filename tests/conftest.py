@@ -3,6 +3,7 @@ server process for end-to-end tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -102,6 +103,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: the sockets stay bound until all are chosen, so none comes twice."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -118,9 +130,8 @@ class RunningServer:
 def start_server(
     data_dir: Path, *, https: bool = False, env: dict[str, str] | None = None, timeout: float = 30.0
 ) -> RunningServer:
-    port = free_port()
-    https_port = free_port() if https else 0
-    grpc_port = free_port()
+    port, https_port, grpc_port = free_ports(3)
+    https_port = https_port if https else 0
     environ = {
         **os.environ,
         "FLEETPORT_DATA_DIR": str(data_dir),

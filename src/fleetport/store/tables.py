@@ -8,10 +8,10 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -378,18 +378,20 @@ telemetry_aliases = Table(
 
 PointId = BigInteger().with_variant(Integer(), "sqlite")
 
-# Points carry no foreign key (a check per point would slow ingest): deleting a resource deletes its
-# points explicitly (store.telemetry.delete_resource).
-telemetry_points = Table(
-    "telemetry_points",
+# The points of a series in blocks (store.series): timestamps and values packed per block. Blocks
+# carry no foreign key; a trigger deletes them with their resource (migration 0004).
+telemetry_blocks = Table(
+    "telemetry_blocks",
     metadata,
-    Column("id", PointId, primary_key=True, autoincrement=True),  # orders points of one timestamp
+    Column("id", PointId, primary_key=True, autoincrement=True),  # arrival order
     Column("series", BigInteger, nullable=False),  # telemetry_resources.series
-    Column("timestamp", BigInteger, nullable=False),  # unix seconds
-    Column("value_float", Float, nullable=True),  # format float
-    Column("value_int", BigInteger, nullable=True),  # format integer
-    Column("value_text", Text, nullable=True),  # format string and binary
-    Index("ix_telemetry_points_series_timestamp", "series", "timestamp"),
+    Column("first", BigInteger, nullable=False),  # unix seconds of the block's oldest point
+    Column("last", BigInteger, nullable=False),  # and of its newest
+    Column("count", Integer, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),  # int64 little-endian, in order
+    Column("vals", LargeBinary, nullable=False),  # float64 / int64 little-endian, or a JSON list
+    Index("ix_telemetry_blocks_series_last", "series", "last"),
+    Index("ix_telemetry_blocks_series_first", "series", "first"),
 )
 
 # A share code lets another client activate (reach) a resource it does not own.

@@ -6,14 +6,11 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     RowMapping,
-    and_,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -21,7 +18,7 @@ from sqlalchemy import (
 
 from fleetport.store import tables as t
 
-r, a, pt = t.telemetry_resources, t.telemetry_aliases, t.telemetry_points
+r, a = t.telemetry_resources, t.telemetry_aliases
 sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
 
 
@@ -258,185 +255,9 @@ def aliased_rids(conn: Connection, owner_rid: str) -> set[str]:
     return {str(x) for x in conn.execute(select(a.c.rid).where(a.c.owner_rid == owner_rid)).scalars()}
 
 
-# --- points ---------------------------------------------------------------------------------
-#
-# A point is (series, timestamp, value_float, value_int, value_text); the series is the integer key
-# of its resource. Batches go straight to the driver: executemany on SQLite, COPY on PostgreSQL.
-
-PointRow = tuple[int, int, float | None, int | None, str | None]
-_POINT_COLUMNS = "series, timestamp, value_float, value_int, value_text"
-
-
-def insert_points(conn: Connection, rows: Sequence[PointRow]) -> None:
-    """Inserts the points in one batch."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        dbapi = conn.connection.driver_connection
-        assert dbapi is not None
-        with dbapi.cursor() as cur, cur.copy(f"COPY telemetry_points ({_POINT_COLUMNS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        conn.exec_driver_sql(f"INSERT INTO telemetry_points ({_POINT_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
-
-
-def read_points(
-    conn: Connection, series: int, *, start: int, end: int, descending: bool, limit: int | None
-) -> list[tuple[int, float | None, int | None, str | None]]:
-    """Points with ``start <= timestamp <= end`` in time order (arrival order within a second)."""
-    order = (pt.c.timestamp.desc(), pt.c.id.desc()) if descending else (pt.c.timestamp.asc(), pt.c.id.asc())
-    stmt = (
-        select(pt.c.timestamp, pt.c.value_float, pt.c.value_int, pt.c.value_text)
-        .where(pt.c.series == series, pt.c.timestamp >= start, pt.c.timestamp <= end)
-        .order_by(*order)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [(int(ts), vf, vi, vt) for ts, vf, vi, vt in conn.execute(stmt)]
-
-
-def read_windows(
-    conn: Connection, series: int, *, start: int, end: int, slices: int, descending: bool
-) -> list[tuple[int, float | None, int | None, str | None]]:
-    """The newest point of each of ``slices`` equal slices of ``[start, end]`` that has one."""
-    width = (end - start + 1 + slices - 1) // slices  # seconds per slice, rounded up
-    bucket = (pt.c.timestamp - start) // width  # integer division on both databases
-    ranked = (
-        select(
-            pt.c.timestamp,
-            pt.c.value_float,
-            pt.c.value_int,
-            pt.c.value_text,
-            pt.c.id,
-            func.row_number()
-            .over(partition_by=bucket, order_by=(pt.c.timestamp.desc(), pt.c.id.desc()))
-            .label("rn"),
-        )
-        .where(pt.c.series == series, pt.c.timestamp >= start, pt.c.timestamp <= end)
-        .subquery()
-    )
-    order = (
-        (ranked.c.timestamp.desc(), ranked.c.id.desc()) if descending else (ranked.c.timestamp, ranked.c.id)
-    )
-    stmt = (
-        select(ranked.c.timestamp, ranked.c.value_float, ranked.c.value_int, ranked.c.value_text)
-        .where(ranked.c.rn == 1)
-        .order_by(*order)
-    )
-    return [(int(ts), vf, vi, vt) for ts, vf, vi, vt in conn.execute(stmt)]
-
-
-def read_spread(
-    conn: Connection, series: int, *, start: int, end: int, limit: int, descending: bool
-) -> list[tuple[int, float | None, int | None, str | None]]:
-    """``limit`` points spread evenly (by rank) over the points in ``[start, end]``; all of them
-    when there are no more than ``limit``."""
-    where = (pt.c.series == series, pt.c.timestamp >= start, pt.c.timestamp <= end)
-    total = int(conn.execute(select(func.count()).where(*where)).scalar() or 0)
-    if total <= limit:
-        return read_points(conn, series, start=start, end=end, descending=descending, limit=None)
-    ranked = (
-        select(
-            pt.c.timestamp,
-            pt.c.value_float,
-            pt.c.value_int,
-            pt.c.value_text,
-            pt.c.id,
-            func.row_number().over(order_by=(pt.c.timestamp, pt.c.id)).label("rn"),
-        )
-        .where(*where)
-        .subquery()
-    )
-    # rank n (from 0) starts a new one of ``limit`` equal runs when (n * limit) mod total < limit
-    keep = ((ranked.c.rn - 1) * limit) % total < limit
-    order = (
-        (ranked.c.timestamp.desc(), ranked.c.id.desc()) if descending else (ranked.c.timestamp, ranked.c.id)
-    )
-    stmt = select(ranked.c.timestamp, ranked.c.value_float, ranked.c.value_int, ranked.c.value_text).where(
-        keep
-    )
-    return [(int(ts), vf, vi, vt) for ts, vf, vi, vt in conn.execute(stmt.order_by(*order))]
-
-
-def copy_points(conn: Connection, source: int, target: int) -> None:
-    """Copies a series' points to another series (clone with history)."""
-    cols = (pt.c.timestamp, pt.c.value_float, pt.c.value_int, pt.c.value_text)
-    conn.execute(
-        insert(pt).from_select(
-            ["series", "timestamp", "value_float", "value_int", "value_text"],
-            select(literal(target, BigInteger), *cols).where(pt.c.series == source).order_by(pt.c.id),
-        )
-    )
-
-
-def first_after(
-    conn: Connection, series: int, since: int
-) -> tuple[int, float | None, int | None, str | None] | None:
-    """The newest point with a timestamp after ``since``."""
-    row = conn.execute(
-        select(pt.c.timestamp, pt.c.value_float, pt.c.value_int, pt.c.value_text)
-        .where(pt.c.series == series, pt.c.timestamp > since)
-        .order_by(pt.c.timestamp.desc(), pt.c.id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else (int(row[0]), row[1], row[2], row[3])
-
-
-def flush_points(conn: Connection, series: int, *, newer_than: int | None, older_than: int | None) -> int:
-    """Deletes the points with ``newer_than < timestamp < older_than`` (None: no bound on that side)."""
-    stmt = delete(pt).where(pt.c.series == series)
-    if newer_than is not None:
-        stmt = stmt.where(pt.c.timestamp > newer_than)
-    if older_than is not None:
-        stmt = stmt.where(pt.c.timestamp < older_than)
-    return int(conn.execute(stmt).rowcount)
-
-
-def trim_points(conn: Connection, series: int, *, keep: int | None, older_than: int | None) -> int:
-    """Retention: deletes points with a timestamp before ``older_than`` and all but the ``keep`` newest."""
-    deleted = 0
-    if older_than is not None:
-        deleted += int(
-            conn.execute(delete(pt).where(pt.c.series == series, pt.c.timestamp < older_than)).rowcount
-        )
-    if keep is not None:
-        boundary = conn.execute(
-            select(pt.c.timestamp, pt.c.id)
-            .where(pt.c.series == series)
-            .order_by(pt.c.timestamp.desc(), pt.c.id.desc())
-            .offset(keep)
-            .limit(1)
-        ).first()
-        if boundary is not None:
-            ts, id_ = boundary
-            older = or_(pt.c.timestamp < ts, and_(pt.c.timestamp == ts, pt.c.id <= id_))
-            deleted += int(conn.execute(delete(pt).where(pt.c.series == series, older)).rowcount)
-    return deleted
-
-
-def storage(conn: Connection, series: int) -> tuple[int, int | None, int | None, int]:
-    """Count, first and last timestamp, and size in bytes of a series' stored values."""
-    count, first, last, size = conn.execute(
-        select(
-            func.count(),
-            func.min(pt.c.timestamp),
-            func.max(pt.c.timestamp),
-            func.coalesce(func.sum(func.length(pt.c.value_text)), 0),
-        ).where(pt.c.series == series)
-    ).one()
-    fixed = 16 * int(count)  # timestamp and number
-    return (
-        int(count),
-        None if first is None else int(first),
-        None if last is None else int(last),
-        fixed + int(size),
-    )
-
-
 def with_retention(conn: Connection) -> list[RowMapping]:
     """Resources whose points a retention limits (for the background sweep)."""
-    stmt = select(r.c.series, r.c.retention_count, r.c.retention_seconds).where(
+    stmt = select(r.c.series, r.c.format, r.c.retention_count, r.c.retention_seconds).where(
         r.c.series.is_not(None), or_(r.c.retention_count.is_not(None), r.c.retention_seconds.is_not(None))
     )
     return list(conn.execute(stmt).mappings())

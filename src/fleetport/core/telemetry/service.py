@@ -42,6 +42,7 @@ from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import values as tv
 from fleetport.core.telemetry.dispatch import Dispatcher, Sending
 from fleetport.store import Store
+from fleetport.store import series as series_store
 from fleetport.store import telemetry as st
 
 log = logging.getLogger(__name__)
@@ -297,16 +298,12 @@ def _int_or_none(value: object, what: str) -> int | None:
     return value
 
 
-def _value_of(fmt: str | None, vf: float | None, vi: int | None, vt: str | None) -> Value:
-    value: Value | None = vf if fmt == "float" else vi if fmt == "integer" else vt
-    return value if value is not None else ""
-
-
-def _float_rows(series: int, points: Sequence[object], at: int) -> tuple[list[st.PointRow], list[int]]:
-    """The fast path of float ingest: rows for the well-formed points, and the indexes of the
-    others (checked again by the general path)."""
-    rows: list[st.PointRow] = []
-    append = rows.append
+def _float_columns(points: Sequence[object]) -> tuple[list[int], list[float], list[int]]:
+    """The fast path of float ingest: timestamps and values of the well-formed points, and the
+    indexes of the others (checked again by the general path)."""
+    stamps: list[int] = []
+    values: list[float] = []
+    add_ts, add_value = stamps.append, values.append
     others: list[int] = []
     limit = tv.INT64
     for index, point in enumerate(points):
@@ -316,21 +313,15 @@ def _float_rows(series: int, points: Sequence[object], at: int) -> tuple[list[st
                 kind = type(value)
                 if kind is float:
                     if value - value == 0.0:  # finite
-                        append((series, ts, value, None, None))
+                        add_ts(ts)
+                        add_value(value)
                         continue
                 elif kind is int and -limit <= value < limit:
-                    append((series, ts, float(value), None, None))
+                    add_ts(ts)
+                    add_value(float(value))
                     continue
         others.append(index)
-    return rows, others
-
-
-def _point_row(series: int, fmt: str, ts: int, value: Value) -> st.PointRow:
-    if fmt == "float":
-        return (series, ts, float(value), None, None)
-    if fmt == "integer":
-        return (series, ts, None, int(value), None)
-    return (series, ts, None, None, str(value))
+    return stamps, values, others
 
 
 class Telemetry:
@@ -648,7 +639,7 @@ class Telemetry:
                 usage.update(st.consumed(conn, [rid for rid, _ in subtree]))
             storage = None
             if row["series"] is not None:
-                count, first, last, size = st.storage(conn, row["series"])
+                count, first, last, size = series_store.storage(conn, row["series"])
                 storage = Storage(count, first, last, size)
             shares = None
             if owner_or_self:
@@ -952,7 +943,7 @@ class Telemetry:
                 st.update_resource(conn, new, {"status": status if old_rid == source["rid"] else "activated"})
             mapping[old_rid] = new
             if historical and old["series"] is not None:
-                st.copy_points(conn, old["series"], series_of(new))
+                series_store.copy(conn, old["series"], series_of(new))
         for old_rid, new_rid_ in mapping.items():
             row = st.get(conn, new_rid_)
             assert row is not None
@@ -1212,39 +1203,47 @@ class Telemetry:
         steps = (row["description"] or {}).get("preprocess") or []
         failures: list[RecordFailure] = []
         if fmt == "float" and not steps:
-            rows, others = _float_rows(series, points, at)
+            stamps, values, others = _float_columns(points)
         else:
-            rows, others = [], list(range(len(points)))
-        for index in others:
-            point = points[index]
-            if not isinstance(point, Sequence) or isinstance(point, str) or len(point) != 2:
-                if strict:
-                    raise Invalid("each point is a [timestamp, value] pair")
-                failures.append(RecordFailure(point, "invalid"))
-                continue
-            try:
-                ts = tv.timestamp(point[0], at)
-                value = tv.coerce(fmt, point[1]) if not steps else point[1]
-                if steps:
-                    value = tv.coerce(
-                        fmt, tv.apply_preprocess(steps, value, lambda o: self._operand(conn, row, o))
-                    )
-            except Invalid:
-                if strict:
-                    raise
-                failures.append(RecordFailure(point[0], "invalid"))
-                continue
-            rows.append(_point_row(series, fmt, ts, value))
-        if not rows:
+            stamps, values, others = [], [], list(range(len(points)))
+        if others:
+            checked: list[tuple[int, Value]] = list(zip(stamps, values, strict=True))
+            for index in others:
+                point = points[index]
+                if not isinstance(point, Sequence) or isinstance(point, str) or len(point) != 2:
+                    if strict:
+                        raise Invalid("each point is a [timestamp, value] pair")
+                    failures.append(RecordFailure(point, "invalid"))
+                    continue
+                try:
+                    ts = tv.timestamp(point[0], at)
+                    value = point[1]
+                    if steps:
+                        value = tv.apply_preprocess(steps, value, lambda o: self._operand(conn, row, o))
+                    value = tv.coerce(fmt, value)
+                except Invalid:
+                    if strict:
+                        raise
+                    failures.append(RecordFailure(point[0], "invalid"))
+                    continue
+                checked.append((ts, value))
+            if not checked:
+                return failures
+            stored = sorted(checked, key=lambda p: p[0]) if len(checked) > len(stamps) else checked
+            series_store.append(conn, series, fmt, stored)
+        elif stamps:
+            series_store.append_columns(conn, series, fmt, stamps, values)
+            stored = None
+        else:
             return failures
-        st.insert_points(conn, rows)
         self._enforce_retention(conn, row, at)
-        newest = max(rows, key=lambda r: r[1])
-        newest_value = _value_of(fmt, newest[2], newest[3], newest[4])
-        effects.published[str(row["rid"])] = (newest[1], newest_value)
-        if depth < MAX_FLOW:
-            for subscriber in st.subscribed_to(conn, str(row["rid"])):
-                self._flow(conn, subscriber, rows, fmt, at, effects, depth + 1)
+        incoming = stored if stored is not None else list(zip(stamps, values, strict=True))
+        effects.published[str(row["rid"])] = max(reversed(incoming), key=lambda p: p[0])
+        subscribers = st.subscribed_to(conn, str(row["rid"])) if depth < MAX_FLOW else []
+        if subscribers:
+            incoming = sorted(incoming, key=lambda p: p[0])
+        for subscriber in subscribers:
+            self._flow(conn, subscriber, incoming, at, effects, depth + 1)
         return failures
 
     def _operand(self, conn: Connection, row: Mapping[Any, Any], operand: Any) -> Any:
@@ -1256,26 +1255,21 @@ class Telemetry:
         source = st.get(conn, rid)
         if source is None or source["series"] is None:
             raise Invalid("a preprocess operand names no resource with points")
-        found = st.read_points(conn, source["series"], start=0, end=tv.INT64 - 1, descending=True, limit=1)
-        if not found:
+        found = series_store.newest_after(conn, source["series"], source["format"], -1)
+        if found is None:
             raise Invalid("a preprocess operand's resource has no value yet")
-        _, vf, vi, vt = found[0]
-        return _value_of(source["format"], vf, vi, vt)
+        return found[1]
 
     def _flow(
         self,
         conn: Connection,
         subscriber: Mapping[Any, Any],
-        rows: Sequence[st.PointRow],
-        source_format: str,
+        incoming: Sequence[tuple[int, Value]],
         at: int,
         effects: _Effects,
         depth: int,
     ) -> None:
-        """New points of a resource reach a resource subscribed to it."""
-        incoming = sorted(
-            ((r[1], _value_of(source_format, r[2], r[3], r[4])) for r in rows), key=lambda x: x[0]
-        )
+        """New points of a resource (in timestamp order) reach a resource subscribed to it."""
         kind = subscriber["type"]
         if kind == "dataport":
             self._ingest(
@@ -1410,23 +1404,21 @@ class Telemetry:
         start = min(start, tv.INT64 - 1)
         with self.store.read() as conn:
             row = self._series(conn, p, ref, "read")
-            series = int(row["series"])
+            series, fmt = int(row["series"]), str(row["format"])
             if limit == 0 or end_ts < start:
                 return []
-            if selection == "givenwindow":
-                found = st.read_windows(
-                    conn, series, start=start, end=end_ts, slices=limit, descending=descending
+            if selection == "all":
+                return series_store.read(
+                    conn, series, fmt, start=start, end=end_ts, descending=descending, limit=limit
                 )
-            elif selection == "autowindow":
-                found = st.read_spread(
-                    conn, series, start=start, end=end_ts, limit=limit, descending=descending
-                )
-            else:
-                found = st.read_points(
-                    conn, series, start=start, end=end_ts, descending=descending, limit=limit
-                )
-        fmt = row["format"]
-        return [(ts, _value_of(fmt, vf, vi, vt)) for ts, vf, vi, vt in found]
+            points = series_store.read(
+                conn, series, fmt, start=start, end=end_ts, descending=False, limit=None
+            )
+        if selection == "givenwindow":
+            picked = _windows(points, start, end_ts, limit)
+        else:
+            picked = _spread(points, limit)
+        return picked[::-1] if descending else picked
 
     def wait_start(self, p: Principal, ref: Ref, since: int | None) -> tuple[str, tuple[int, Value] | None]:
         """The RID a ``wait`` watches and, when a point after ``since`` exists already, the newest
@@ -1437,11 +1429,8 @@ class Telemetry:
             row = self._series(conn, p, ref, "wait")
             if since is None:
                 return str(row["rid"]), None
-            found = st.first_after(conn, int(row["series"]), since)
-        if found is None:
-            return str(row["rid"]), None
-        ts, vf, vi, vt = found
-        return str(row["rid"]), (ts, _value_of(row["format"], vf, vi, vt))
+            found = series_store.newest_after(conn, int(row["series"]), str(row["format"]), since)
+        return str(row["rid"]), found
 
     def flush(
         self, p: Principal, ref: Ref, *, newer_than: int | None = None, older_than: int | None = None
@@ -1451,13 +1440,21 @@ class Telemetry:
         older_than = _int_or_none(older_than, "olderthan")
         with self.store.write() as conn:
             row = self._series(conn, p, ref, "flush")
-            return st.flush_points(conn, row["series"], newer_than=newer_than, older_than=older_than)
+            return series_store.delete_between(
+                conn, row["series"], row["format"], newer_than=newer_than, older_than=older_than
+            )
 
     def _enforce_retention(self, conn: Connection, row: Mapping[Any, Any], at: int) -> None:
         keep, seconds = row["retention_count"], row["retention_seconds"]
         if (keep is None and seconds is None) or row.get("series") is None:
             return
-        st.trim_points(conn, row["series"], keep=keep, older_than=None if seconds is None else at - seconds)
+        series_store.trim(
+            conn,
+            row["series"],
+            row["format"],
+            keep=keep,
+            older_than=None if seconds is None else at - seconds,
+        )
 
     def sweep(self, at: int | None = None) -> int:
         """Retention for every series (points age out without new writes too); how many points
@@ -1467,11 +1464,35 @@ class Telemetry:
         with self.store.write() as conn:
             for row in st.with_retention(conn):
                 keep, seconds = row["retention_count"], row["retention_seconds"]
-                deleted += st.trim_points(
-                    conn, row["series"], keep=keep, older_than=None if seconds is None else at - seconds
+                deleted += series_store.trim(
+                    conn,
+                    row["series"],
+                    row["format"],
+                    keep=keep,
+                    older_than=None if seconds is None else at - seconds,
                 )
             st.forget_usage(conn, at - 366 * 24 * 3600)
         return deleted
+
+
+def _windows(
+    points: Sequence[tuple[int, Value]], start: int, end: int, slices: int
+) -> list[tuple[int, Value]]:
+    """The newest point of each of ``slices`` equal slices of ``[start, end]`` that has one (points
+    in time order)."""
+    width = -(-(end - start + 1) // slices)  # seconds per slice, rounded up
+    newest: dict[int, tuple[int, Value]] = {}
+    for point in points:
+        newest[(point[0] - start) // width] = point  # a later point of the slice replaces it
+    return [newest[k] for k in sorted(newest)]
+
+
+def _spread(points: Sequence[tuple[int, Value]], limit: int) -> list[tuple[int, Value]]:
+    """``limit`` points spread evenly (by rank) over ``points``; all of them if no more."""
+    total = len(points)
+    if total <= limit:
+        return list(points)
+    return [points[(i * total) // limit] for i in range(limit)]
 
 
 def _ref_of(value: Any) -> Ref:

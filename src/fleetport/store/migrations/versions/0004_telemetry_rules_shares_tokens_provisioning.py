@@ -7,6 +7,11 @@ Create Date: 2026-11-21 02:10:55.934685
 
 from __future__ import annotations
 
+import json
+import sys
+from array import array
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -211,69 +216,111 @@ def upgrade() -> None:
         )
         batch_op.create_unique_constraint(batch_op.f("uq_telemetry_resources_series"), ["series"])
 
-    # Points are keyed by an integer series (the first 60 bits of the RID) instead of the RID.
+    # Series resources get an integer key (the first 60 bits of the RID), and their points move into
+    # blocks: per series, in timestamp order, up to 10,000 points per block.
     conn = op.get_bind()
     resources = sa.table(
         "telemetry_resources",
         sa.column("rid", sa.String),
         sa.column("type", sa.String),
+        sa.column("format", sa.String),
         sa.column("series", sa.BigInteger),
     )
-    for (rid,) in conn.execute(sa.select(resources.c.rid).where(resources.c.type != "client")).all():
-        conn.execute(resources.update().where(resources.c.rid == rid).values(series=int(rid[:15], 16)))
-    op.execute(
-        "CREATE TABLE telemetry_points_migrating AS SELECT p.id, r.series, p.timestamp, p.value_float, "
-        "p.value_int, p.value_text FROM telemetry_points p JOIN telemetry_resources r ON r.rid = p.rid"
+    op.create_table(
+        "telemetry_blocks",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("series", sa.BigInteger(), nullable=False),
+        sa.Column("first", sa.BigInteger(), nullable=False),
+        sa.Column("last", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("timestamps", sa.LargeBinary(), nullable=False),
+        sa.Column("vals", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_telemetry_blocks")),
     )
+    with op.batch_alter_table("telemetry_blocks", schema=None) as batch_op:
+        batch_op.create_index("ix_telemetry_blocks_series_first", ["series", "first"], unique=False)
+        batch_op.create_index("ix_telemetry_blocks_series_last", ["series", "last"], unique=False)
+    blocks = sa.table(
+        "telemetry_blocks",
+        *(sa.column(n) for n in ("series", "first", "last", "count", "timestamps", "vals")),
+    )
+    points = sa.table(
+        "telemetry_points",
+        *(sa.column(n) for n in ("id", "rid", "timestamp", "value_float", "value_int", "value_text")),
+    )
+    select_resources = sa.select(resources.c.rid, resources.c.format).where(resources.c.type != "client")
+    for rid, fmt in conn.execute(select_resources).all():
+        series = int(rid[:15], 16)
+        conn.execute(resources.update().where(resources.c.rid == rid).values(series=series))
+        rows = conn.execute(
+            sa.select(points.c.timestamp, points.c.value_float, points.c.value_int, points.c.value_text)
+            .where(points.c.rid == rid)
+            .order_by(points.c.timestamp, points.c.id)
+        ).all()
+        for at in range(0, len(rows), 10_000):
+            chunk = rows[at : at + 10_000]
+            stamps = [int(r[0]) for r in chunk]
+            if fmt == "float":
+                vals = _pack("d", [float(r[1] or 0.0) for r in chunk])
+            elif fmt == "integer":
+                vals = _pack("q", [int(r[2] or 0) for r in chunk])
+            else:
+                vals = json.dumps([r[3] or "" for r in chunk]).encode()
+            conn.execute(
+                blocks.insert().values(
+                    series=series,
+                    first=stamps[0],
+                    last=stamps[-1],
+                    count=len(stamps),
+                    timestamps=_pack("q", stamps),
+                    vals=vals,
+                )
+            )
     op.drop_table("telemetry_points")
-    _create_points()
-    op.execute(
-        "INSERT INTO telemetry_points (id, series, timestamp, value_float, value_int, value_text) "
-        "SELECT id, series, timestamp, value_float, value_int, value_text FROM telemetry_points_migrating"
-    )
-    op.drop_table("telemetry_points_migrating")
-    # Points have no foreign key (a check per point would slow ingest); a trigger deletes them with
-    # their resource, also when a cascade (a dropped parent, organization or machine) deletes it.
+    # Blocks have no foreign key; a trigger deletes them with their resource, also when a cascade (a
+    # dropped parent, organization or machine) deletes it. (A later batch_alter_table of
+    # telemetry_resources on SQLite recreates the table: it must create this trigger again.)
     if conn.dialect.name == "postgresql":
         op.execute(
-            "CREATE FUNCTION telemetry_points_follow_resource() RETURNS trigger AS $$ BEGIN "
-            "DELETE FROM telemetry_points WHERE series = OLD.series; RETURN OLD; END; $$ LANGUAGE plpgsql"
+            "CREATE FUNCTION telemetry_blocks_follow_resource() RETURNS trigger AS $$ BEGIN "
+            "DELETE FROM telemetry_blocks WHERE series = OLD.series; RETURN OLD; END; $$ LANGUAGE plpgsql"
         )
         op.execute(
-            "CREATE TRIGGER telemetry_points_follow_resource AFTER DELETE ON telemetry_resources "
-            "FOR EACH ROW WHEN (OLD.series IS NOT NULL) EXECUTE FUNCTION telemetry_points_follow_resource()"
+            "CREATE TRIGGER telemetry_blocks_follow_resource AFTER DELETE ON telemetry_resources "
+            "FOR EACH ROW WHEN (OLD.series IS NOT NULL) EXECUTE FUNCTION telemetry_blocks_follow_resource()"
         )
     else:
         op.execute(
-            "CREATE TRIGGER telemetry_points_follow_resource AFTER DELETE ON telemetry_resources "
+            "CREATE TRIGGER telemetry_blocks_follow_resource AFTER DELETE ON telemetry_resources "
             "FOR EACH ROW WHEN OLD.series IS NOT NULL BEGIN "
-            "DELETE FROM telemetry_points WHERE series = OLD.series; END"
+            "DELETE FROM telemetry_blocks WHERE series = OLD.series; END"
         )
-    if conn.dialect.name == "postgresql":
-        op.execute(
-            "SELECT setval(pg_get_serial_sequence('telemetry_points', 'id'), "
-            "coalesce(max(id), 0) + 1, false) FROM telemetry_points"
-        )
+
+
+def _pack(code: str, values: list[Any]) -> bytes:
+    packed = array(code, values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(code: str, data: bytes) -> list[Any]:
+    packed = array(code)
+    packed.frombytes(data)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tolist()
 
 
 def downgrade() -> None:
-    op.execute(
-        "DROP TRIGGER telemetry_points_follow_resource"
-        + (" ON telemetry_resources" if op.get_bind().dialect.name == "postgresql" else "")
-    )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION telemetry_points_follow_resource()")
-    with op.batch_alter_table("telemetry_resources", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_telemetry_resources_series"), type_="unique")
-        batch_op.drop_index(batch_op.f("ix_telemetry_resources_subscribe_rid"))
-        batch_op.drop_index(batch_op.f("ix_telemetry_resources_deadline"))
-        batch_op.drop_column("deadline")
-        batch_op.drop_column("state")
-        batch_op.drop_column("subscribe_rid")
-        batch_op.drop_column("series")
-        batch_op.drop_column("status")
-
-    op.drop_table("telemetry_points")
+    conn = op.get_bind()
+    if conn.dialect.name == "postgresql":
+        op.execute("DROP TRIGGER telemetry_blocks_follow_resource ON telemetry_resources")
+        op.execute("DROP FUNCTION telemetry_blocks_follow_resource()")
+    else:
+        op.execute("DROP TRIGGER telemetry_blocks_follow_resource")
     op.create_table(
         "telemetry_points",
         sa.Column(
@@ -294,7 +341,38 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("telemetry_points", schema=None) as batch_op:
         batch_op.create_index("ix_telemetry_points_rid_timestamp", ["rid", "timestamp"], unique=False)
-
+    points = sa.table(
+        "telemetry_points",
+        *(sa.column(n) for n in ("rid", "timestamp", "value_float", "value_int", "value_text")),
+    )
+    stmt = sa.text(
+        "SELECT r.rid, r.format, b.timestamps, b.vals FROM telemetry_blocks b "
+        "JOIN telemetry_resources r ON r.series = b.series ORDER BY b.id"
+    )
+    for rid, fmt, stamps, vals in conn.execute(stmt).all():
+        if fmt == "float":
+            values: list[Any] = _unpack("d", vals)
+            column = "value_float"
+        elif fmt == "integer":
+            values, column = _unpack("q", vals), "value_int"
+        else:
+            values, column = json.loads(vals), "value_text"
+        rows = [
+            {"rid": rid, "timestamp": ts, column: v}
+            for ts, v in zip(_unpack("q", stamps), values, strict=True)
+        ]
+        if rows:
+            conn.execute(points.insert(), rows)
+    op.drop_table("telemetry_blocks")
+    with op.batch_alter_table("telemetry_resources", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_telemetry_resources_series"), type_="unique")
+        batch_op.drop_index(batch_op.f("ix_telemetry_resources_subscribe_rid"))
+        batch_op.drop_index(batch_op.f("ix_telemetry_resources_deadline"))
+        batch_op.drop_column("deadline")
+        batch_op.drop_column("state")
+        batch_op.drop_column("subscribe_rid")
+        batch_op.drop_column("series")
+        batch_op.drop_column("status")
     with op.batch_alter_table("provision_activation_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_provision_activation_log_serial_id"))
 
@@ -317,20 +395,3 @@ def downgrade() -> None:
 
     op.drop_table("telemetry_shares")
     op.drop_table("provision_vendors")
-
-
-def _create_points() -> None:
-    op.create_table(
-        "telemetry_points",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("series", sa.BigInteger(), nullable=False),
-        sa.Column("timestamp", sa.BigInteger(), nullable=False),
-        sa.Column("value_float", sa.Float(), nullable=True),
-        sa.Column("value_int", sa.BigInteger(), nullable=True),
-        sa.Column("value_text", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_telemetry_points")),
-    )
-    with op.batch_alter_table("telemetry_points", schema=None) as batch_op:
-        batch_op.create_index("ix_telemetry_points_series_timestamp", ["series", "timestamp"], unique=False)
