@@ -20,6 +20,7 @@ from fleetport.api import errors
 from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
 from fleetport.core.fleet import Fleet
 from fleetport.core.scheduling import run_core
+from fleetport.dialects.onep import provision as onep_provision
 from fleetport.dialects.onep import routes as onep_routes
 from fleetport.settings import Settings
 from fleetport.store import Store
@@ -71,7 +72,11 @@ def create_app(fleet: Fleet) -> FastAPI:
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=fleet.settings.max_body_bytes,
-        body_limits=api.body_limits(fleet.settings),
+        body_limits=[
+            *api.body_limits(fleet.settings),
+            *onep_provision.body_limits(fleet.settings),
+            *onep_routes.body_limits(fleet.settings),
+        ],
     )
     return app
 

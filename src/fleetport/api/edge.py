@@ -40,6 +40,8 @@ class BodyLimit:
     method: str
     path: re.Pattern[str]
     max_bytes: int
+    # the 413 answer in the dialect of the route, when it is not the native API's error shape
+    error: tuple[bytes, bytes] | None = None  # (content type, body)
 
     def applies(self, scope: Scope) -> bool:
         return bool(scope["method"] == self.method and self.path.match(scope["path"]))
@@ -55,11 +57,11 @@ class EdgeMiddleware:
         self.max_body_bytes = max_body_bytes
         self.body_limits = tuple(body_limits)
 
-    def body_limit(self, scope: Scope) -> int:
+    def body_limit(self, scope: Scope) -> tuple[int, tuple[bytes, bytes] | None]:
         for rule in self.body_limits:
             if rule.applies(scope):
-                return rule.max_bytes
-        return self.max_body_bytes
+                return rule.max_bytes, rule.error
+        return self.max_body_bytes, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +74,7 @@ class EdgeMiddleware:
         status = 500
         response_started = False
         too_large = False
-        limit = self.body_limit(scope)
+        limit, error = self.body_limit(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -82,7 +84,7 @@ class EdgeMiddleware:
                 if message["type"] == "http.response.start" and not response_started:
                     response_started = True
                     status = 413
-                    await _too_large(send, limit, rid)
+                    await _too_large(send, limit, rid, error)
                 return
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -94,7 +96,7 @@ class EdgeMiddleware:
             declared = _header(scope, b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 status = 413
-                await _too_large(send, limit, rid)
+                await _too_large(send, limit, rid, error)
                 return
             received = 0
 
@@ -113,7 +115,7 @@ class EdgeMiddleware:
             except BodyTooLarge:
                 if not response_started:
                     status = 413
-                    await _too_large(send, limit, rid)
+                    await _too_large(send, limit, rid, error)
         finally:
             access_log.info(
                 "%s %s %d %.1fms",
@@ -125,12 +127,15 @@ class EdgeMiddleware:
             request_id.reset(token)
 
 
-async def _too_large(send: Send, limit: int, rid: str) -> None:
-    body = error_body(
-        "payload_too_large", f"request body is larger than the limit of {limit} bytes", limit=limit
+async def _too_large(send: Send, limit: int, rid: str, error: tuple[bytes, bytes] | None) -> None:
+    content_type, body = error or (
+        b"application/json",
+        error_body(
+            "payload_too_large", f"request body is larger than the limit of {limit} bytes", limit=limit
+        ),
     )
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", rid.encode()),
         (b"connection", b"close"),

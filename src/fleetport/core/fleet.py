@@ -10,6 +10,7 @@ from fleetport.core.locations import Locations
 from fleetport.core.logs import Logs
 from fleetport.core.machines import Machines
 from fleetport.core.orgs import Organizations
+from fleetport.core.provision import Provision
 from fleetport.core.registry import Registry
 from fleetport.core.telemetry import Telemetry
 from fleetport.settings import Settings
@@ -36,3 +37,4 @@ class Fleet:
         self.fragments = Fragments(store)
         self.registry = Registry(store, self.blobs)
         self.telemetry = Telemetry(store, self.bus)
+        self.provision = Provision(store, self.telemetry, self.blobs)

@@ -192,3 +192,17 @@ def test_calls_are_answered_in_order_and_unknown_ones_fail(onep: OneP) -> None:
     assert unknown["error"]["code"] == 501 and unknown["error"]["context"] == "procedure"
     assert read["id"] == 8 and [v for _, v in read["result"]] == [1.5, 2.5]
     assert onep.rpc() == []
+
+
+def test_oversized_requests_get_a_clear_limit_error(onep: OneP) -> None:
+    port = onep.dataport("big")
+    calls = [{"id": i, "procedure": "write", "arguments": [port, float(i), {}]} for i in range(1001)]
+    too_many = onep.post(json.dumps({"auth": {"cik": onep.cik}, "calls": calls}))["error"]
+    assert (too_many["code"], too_many["context"]) == (413, "calls") and "1000" in too_many["message"]
+    huge = json.dumps({"auth": {"cik": onep.cik}, "calls": [], "pad": "x" * (17 << 20)})
+    reply = onep.http.post("/onep:v1/rpc/process", content=huge, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == 413 and reply.json()["error"]["context"] == "calls"
+    many_points = [[t, 1.0] for t in range(10_001)]
+    assert onep.one("recordbatch", [port, many_points])["status"] == "invalid"
+    assert onep.ok("read", [port, {}]) == []  # nothing of the refused calls was written

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from fleetport.api.edge import BodyLimit
 from fleetport.core.fleet import Fleet
-from fleetport.dialects.onep import rpc
+from fleetport.dialects.onep import provision, rpc
+from fleetport.settings import Settings
 
 router = APIRouter(tags=["onep"])
 
@@ -21,6 +25,21 @@ async def process(request: Request) -> Response:
     return Response(orjson.dumps(answer), media_type="application/json; charset=utf-8")
 
 
+def body_limits(settings: Settings) -> list[BodyLimit]:
+    """An RPC body has a limit of its own, refused with a request-level error pyonep understands."""
+    limit = settings.onep_max_body_bytes
+    error = rpc.request_error(413, f"the request body is larger than the limit of {limit} bytes", "calls")
+    return [
+        BodyLimit(
+            "POST",
+            re.compile(r"^/onep:v1/rpc/process$"),
+            limit,
+            (b"application/json; charset=utf-8", orjson.dumps(error)),
+        )
+    ]
+
+
 def install(app: FastAPI) -> None:
     """Adds the routes to the app itself, like the native API."""
     app.router.routes.extend(router.routes)
+    app.router.routes.extend(provision.router.routes)
