@@ -347,3 +347,17 @@ def test_wait_long_poll(onep: OneP) -> None:
         assert got in [float(v) for v in range(value)] and abs(ts - time.time()) < 30
     assert onep.one("wait", [port, {"timeout": "soon"}])["status"] == "invalid"
     assert onep.one("wait", [{"alias": "nope"}, {"timeout": 10}])["status"] == "invalid"
+
+
+def test_a_wait_given_up_by_its_caller_ends(onep: OneP) -> None:
+    port = onep.dataport("gone")
+    body = {
+        "auth": {"cik": onep.cik},
+        "calls": [{"id": 1, "procedure": "wait", "arguments": [port, {"timeout": 60000}]}],
+    }
+    with httpx.Client(base_url=onep.server.url, timeout=0.5) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/onep:v1/rpc/process", content=json.dumps(body), headers=HEADERS)
+    time.sleep(2.5)  # the server notices the closed connection within a second or two
+    assert "POST /onep:v1/rpc/process 499 " in onep.server.log_text()
+    onep.ok("write", [port, 1.0, {}])
+    assert onep.ok("wait", [port, {"timeout": 1000, "since": 0}])[1] == 1.0
