@@ -205,3 +205,77 @@ def test_errors_are_one_clear_line(live: LiveServer, acme: Acme) -> None:
 def test_whoami(live: LiveServer) -> None:
     me = live.json("whoami")
     assert me["is_admin"] is True and me["kind"]
+
+
+def test_dataports(live: LiveServer, acme: Acme, tmp_path: Path) -> None:
+    machine = acme.machine
+    made = live.json(
+        "dataports", "create", machine, "temp", "--retention-count", "100", "--name", "Temperature"
+    )
+    assert (made["alias"], made["format"], made["retention_count"]) == ("temp", "float", 100)
+    (tmp_path / "two.json").write_text('[[1000, 20.5], {"timestamp": 1001, "value": 21}]')
+    state, duplicate, two, at, bad, device, root = live.many(
+        ["dataports", "create", machine, "state", "--format", "string"],
+        ["dataports", "create", machine, "temp"],
+        ["dataports", "write", machine, "temp", "--file", str(tmp_path / "two.json")],
+        ["dataports", "write", machine, "temp", "22.5", "--at", "1970-01-01T00:16:42Z"],
+        ["dataports", "write", machine, "temp", "hot"],
+        ["telemetry", "device-client", machine, "--json"],
+        ["telemetry", "root-client", acme.org, "--json"],
+    )
+    for result in (state, two, at, device, root):
+        assert result.returncode == 0, result.stderr
+    assert duplicate.returncode == 1 and duplicate.stderr.startswith("error:") and "temp" in duplicate.stderr
+    assert bad.returncode == 1 and "left out point 0" in bad.stderr and "'hot' is not a number" in bad.stderr
+    assert "Traceback" not in bad.stderr + duplicate.stderr
+    assert len(json.loads(device.stdout)["cik"]) == 40 and len(json.loads(root.stdout)["rid"]) == 40
+
+    live.ok("dataports", "write", machine, "state", "idle", "busy", "--at", "-60")
+    points, table, listed, got, newest = live.many(
+        ["dataports", "read", machine, "temp", "--start", "0", "--order", "asc", "--json"],
+        ["dataports", "read", machine, "temp", "--start", "1001", "--end", "1001"],
+        ["dataports", "list", machine],
+        ["dataports", "get", machine, "temp", "--json"],
+        ["dataports", "read", machine, "state", "--limit", "1", "--json"],
+    )
+    for result in (points, table, listed, got, newest):
+        assert result.returncode == 0, result.stderr
+    assert [(p["timestamp"], p["value"]) for p in json.loads(points.stdout)] == [
+        (1000, 20.5),
+        (1001, 21.0),
+        (1002, 22.5),
+    ]
+    assert [p["value"] for p in json.loads(newest.stdout)] == ["busy"]
+    assert "1970-01-01T00:16:41+00:00" in table.stdout and "21.0" in table.stdout
+    temp_row = next(line for line in listed.stdout.splitlines() if "temp" in line)
+    assert "float" in temp_row and "22.5" in temp_row and "100 points" in temp_row
+    assert json.loads(got.stdout)["count"] == 3
+
+    updated = live.json(
+        "dataports", "update", machine, "temp", "--retention-count", "unlimited", "--name", "T"
+    )
+    assert (updated["name"], updated["retention_count"]) == ("T", None)
+
+    # more points than one write carries go in several (from stdin here)
+    many = json.dumps({"points": [[5000 + i, i] for i in range(10_001)]})
+    written = live.json("dataports", "write", machine, "temp", "--file", "-", stdin=many)
+    assert written == {"written": 10_001, "failures": []}
+    assert live.json("dataports", "get", machine, "temp")["count"] == 10_004
+
+    live.ok("dataports", "delete", machine, "temp")
+    gone = live.cli("dataports", "get", machine, "temp")
+    assert gone.returncode == 1 and "no dataport 'temp'" in gone.stderr
+
+
+def test_dataports_bad_arguments(live: LiveServer, acme: Acme) -> None:
+    bad_time, both, neither, bad_format, bad_retention = live.many(
+        ["dataports", "read", acme.machine, "x", "--start", "yesterday"],
+        ["dataports", "write", acme.machine, "x", "1", "--file", "-"],
+        ["dataports", "write", acme.machine, "x"],
+        ["dataports", "create", acme.machine, "x", "--format", "double"],
+        ["dataports", "update", acme.machine, "x", "--retention-count", "lots"],
+    )
+    for result in (bad_time, both, neither, bad_format, bad_retention):
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+    assert "ISO 8601" in bad_time.stderr and "unlimited" in bad_retention.stderr

@@ -34,6 +34,7 @@ class Settings:
     log_retention_seconds: float = 30 * 24 * 3600.0  # part log entries older than this go; 0: kept
     log_max_batch: int = 10_000  # part log entries one append may carry
     log_max_batch_bytes: int = 16 << 20  # body size limit of a part log append
+    points_max_batch_bytes: int = 16 << 20  # body size limit of a dataport points write
     onep_max_body_bytes: int = 16 << 20  # body size limit of a One Platform RPC request
 
     @property

@@ -39,6 +39,7 @@ from tests.onep_client import (
 
 pytest.importorskip("requests", reason="pyonep needs the requests package, which is not installed")
 
+
 def _source() -> Path:
     configured = os.environ.get("FLEETPORT_PYONEP_SRC")
     if not configured or not Path(configured).exists():

@@ -27,4 +27,4 @@ def install(app: FastAPI) -> None:
 
 def body_limits(settings: Settings) -> list[BodyLimit]:
     """Routes whose bodies have a size limit of their own (file uploads), for the edge middleware."""
-    return [*registry.body_limits(settings), *logs.body_limits(settings)]
+    return [*registry.body_limits(settings), *logs.body_limits(settings), *telemetry.body_limits(settings)]

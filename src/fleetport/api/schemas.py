@@ -213,3 +213,28 @@ class ModulePatch(Body):
     )
     entrypoint: str | None = Field(None, max_length=1024)
     visibility: Visibility | None = None
+
+
+# --- dataports --------------------------------------------------------------------------------
+
+DataportFormat = Literal["float", "integer", "string", "binary"]
+
+
+class DataportIn(Body):
+    alias: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Unique per machine; names the dataport in paths (no '/', not 40 hex digits)",
+    )
+    format: DataportFormat
+    name: str = Field("", max_length=200)
+    retention_count: int | None = Field(None, ge=0, description="Points kept at most; null: no limit")
+    retention_seconds: int | None = Field(None, ge=0, description="Maximum age of points; null: no limit")
+
+
+class DataportPatch(Body):
+    """Fields left out stay as they are; a retention of null means no limit."""
+
+    name: str | None = Field(None, max_length=200)
+    retention_count: int | None = Field(None, ge=0)
+    retention_seconds: int | None = Field(None, ge=0)

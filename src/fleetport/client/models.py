@@ -255,3 +255,43 @@ class TelemetryClient(Model):
 
     rid: str
     cik: str | None = None
+
+
+PointValue = int | float | str
+
+
+class Point(Model):
+    """One point of a dataport: Unix seconds and a value of the dataport's format."""
+
+    timestamp: int = Field(description="Unix seconds")
+    value: PointValue
+
+
+class Dataport(Model):
+    """A time series of a machine (a dataport of its device client in the telemetry tree)."""
+
+    rid: str = Field(description="The One Platform resource id (40 hex digits)")
+    alias: str | None = Field(description="The device client's alias for it; null if it has none")
+    name: str
+    format: str = Field(description="float, integer, string or binary")
+    retention_count: int | None = Field(description="Points kept at most (the newest); null: no limit")
+    retention_seconds: int | None = Field(description="Points older than this go; null: no limit")
+    count: int = Field(description="Points stored")
+    first_timestamp: int | None = Field(description="Unix seconds of the oldest point")
+    last_timestamp: int | None = Field(description="Unix seconds of the newest point")
+    last_value: PointValue | None = Field(description="The newest point's value")
+    created_at: datetime
+    modified_at: datetime
+
+
+class PointFailure(Model):
+    index: int | None = Field(description="The point's place in the batch; null when it cannot be told")
+    timestamp: int | None
+    reason: str
+
+
+class PointsWritten(Model):
+    """What a write stored; points left out are listed with the reason."""
+
+    written: int
+    failures: list[PointFailure]

@@ -7,8 +7,8 @@ import builtins
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
-from typing import Annotated, Any, BinaryIO
+from datetime import UTC, datetime
+from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import quote
 
 from pydantic import BeforeValidator
@@ -576,6 +576,131 @@ class Modules(Resource):
         return self._t.download(_file_path(module_id, version, platform), file, progress)
 
 
+class Telemetry(Resource):
+    """The telemetry clients' keys (CIKs), for One Platform clients."""
+
+    def root_client(self, org_id: str) -> m.TelemetryClient:
+        """The organization's root client; its ``cik`` only for holders of update_organization."""
+        return self._t.call("GET", f"/organizations/{org_id}/telemetry/root-client", m.TelemetryClient)
+
+    def device_client(self, machine_id: str) -> m.TelemetryClient:
+        """The machine's device client; its ``cik`` only for holders of update_robot."""
+        return self._t.call("GET", f"/machines/{machine_id}/telemetry/device-client", m.TelemetryClient)
+
+
+PointLike = m.Point | Mapping[str, Any] | tuple[Any, Any]
+Unlimited = Literal["unlimited"]
+
+
+def _seconds(value: int | datetime | None) -> int | None:
+    """Unix seconds, from an int or a datetime (naive: UTC)."""
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+    return value
+
+
+def _point(point: Any) -> dict[str, Any]:
+    """A point as the API takes it: ``{"value"}`` or ``{"timestamp", "value"}``."""
+    if isinstance(point, m.Point):
+        return {"timestamp": point.timestamp, "value": point.value}
+    if isinstance(point, Mapping):
+        out = dict(point)
+    else:
+        timestamp, value = point
+        out = {"timestamp": timestamp, "value": value}
+    if out.get("timestamp") is None:
+        out.pop("timestamp", None)
+    else:
+        out["timestamp"] = _seconds(out["timestamp"])
+    return out
+
+
+class Dataports(Resource):
+    """A machine's dataports (time series of its device client) and their points. A dataport is
+    named by its alias or its RID; timestamps are Unix seconds (or datetimes, naive is UTC)."""
+
+    def _path(self, machine_id: str, alias: str) -> str:
+        return f"/machines/{machine_id}/dataports/{quote(alias, safe='')}"
+
+    def list(self, machine_id: str, *, limit: int | None = None) -> Iterator[m.Dataport]:
+        return self._t.pages(f"/machines/{machine_id}/dataports", m.Dataport, {"limit": limit})
+
+    def create(
+        self,
+        machine_id: str,
+        alias: str,
+        format: str = "float",
+        *,
+        name: str = "",
+        retention_count: int | None = None,
+        retention_seconds: int | None = None,
+    ) -> m.Dataport:
+        """``format``: float, integer, string or binary. A retention of None: no limit."""
+        body = _given(
+            alias=alias,
+            format=format,
+            name=name,
+            retention_count=retention_count,
+            retention_seconds=retention_seconds,
+        )
+        return self._t.call("POST", f"/machines/{machine_id}/dataports", m.Dataport, json=body)
+
+    def get(self, machine_id: str, alias: str) -> m.Dataport:
+        return self._t.call("GET", self._path(machine_id, alias), m.Dataport)
+
+    def update(
+        self,
+        machine_id: str,
+        alias: str,
+        *,
+        name: str | None = None,
+        retention_count: int | Unlimited | None = None,
+        retention_seconds: int | Unlimited | None = None,
+    ) -> m.Dataport:
+        """None leaves a field as it is; ``"unlimited"`` lifts a retention limit."""
+        body: dict[str, Any] = _given(name=name)
+        for field, value in (("retention_count", retention_count), ("retention_seconds", retention_seconds)):
+            if value is not None:
+                body[field] = None if value == "unlimited" else value
+        return self._t.call("PATCH", self._path(machine_id, alias), m.Dataport, json=body)
+
+    def delete(self, machine_id: str, alias: str) -> None:
+        return self._t.call("DELETE", self._path(machine_id, alias))
+
+    def write(self, machine_id: str, alias: str, points: Iterable[PointLike]) -> m.PointsWritten:
+        """Stores a batch of at most 10,000 points: ``{"timestamp": ..., "value": ...}`` mappings
+        (no timestamp: now), ``(timestamp, value)`` pairs or Points. Values that do not fit the
+        dataport's format are left out and listed in the answer's ``failures``."""
+        body = {"points": [_point(p) for p in points]}
+        return self._t.call("POST", self._path(machine_id, alias) + "/points", m.PointsWritten, json=body)
+
+    def read(
+        self,
+        machine_id: str,
+        alias: str,
+        *,
+        start: int | datetime | None = None,
+        end: int | datetime | None = None,
+        limit: int | None = None,
+        order: str = "desc",
+        selection: str = "all",
+    ) -> builtins.list[m.Point]:
+        """Points with ``start <= timestamp <= end`` (end: now), newest first unless
+        ``order="asc"``, at most ``limit`` (the server's default: 100). ``selection``:
+        ``givenwindow`` (the newest point of each of ``limit`` equal slices of the window) or
+        ``autowindow`` (``limit`` points spread evenly)."""
+        params = {
+            "start": _seconds(start),
+            "end": _seconds(end),
+            "limit": limit,
+            "order": order,
+            "selection": selection,
+        }
+        return self._t.call(
+            "GET", self._path(machine_id, alias) + "/points", builtins.list[m.Point], params=params
+        )
+
+
 class Api:
     """The resource groups, bound to one transport."""
 
@@ -592,3 +717,5 @@ class Api:
         self.fragments = Fragments(transport)
         self.registry = Registry(transport)
         self.modules = Modules(transport)
+        self.telemetry = Telemetry(transport)
+        self.dataports = Dataports(transport)

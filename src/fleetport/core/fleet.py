@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fleetport.blobs import Blobs
 from fleetport.bus import Bus
+from fleetport.core.dataports import Dataports
 from fleetport.core.fragments import Fragments
 from fleetport.core.identity import Identity
 from fleetport.core.locations import Locations
@@ -38,3 +39,4 @@ class Fleet:
         self.registry = Registry(store, self.blobs)
         self.telemetry = Telemetry(store, self.bus)
         self.provision = Provision(store, self.telemetry, self.blobs)
+        self.dataports = Dataports(self.telemetry)

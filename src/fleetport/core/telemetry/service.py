@@ -354,9 +354,13 @@ class Telemetry:
     def as_device(self, p: Principal, machine_id: str, *, write: bool) -> Principal:
         """The machine's device client as a caller, for a principal allowed to read (or, with
         ``write``, to control) the machine: how the native API reaches a machine's dataports."""
-        with self.store.write() as conn:
-            machine = access.machine(conn, p, "update_robot" if write else "read_robot", machine_id)
-            row = self._device(conn, machine)
+        permission = "update_robot" if write else "read_robot"
+        with self.store.read() as conn:  # the device client exists, mostly: no write lock
+            machine = access.machine(conn, p, permission, machine_id)
+            row = st.of_machine(conn, machine["id"])
+        if row is None:
+            with self.store.write() as conn:
+                row = self._device(conn, access.machine(conn, p, permission, machine_id))
         rid = str(row["rid"])
         actions = None if write else {rid: frozenset(SHARED_ACTIONS)}
         return Principal(
@@ -536,9 +540,12 @@ class Telemetry:
 
     # --- the tree --------------------------------------------------------------------------
 
-    def create(self, p: Principal, spec: NewResource, *, under: Ref | None = None) -> str:
+    def create(
+        self, p: Principal, spec: NewResource, *, under: Ref | None = None, alias: str | None = None
+    ) -> str:
         """Creates a resource owned by the calling client (or by ``under``, a client in its tree);
-        its RID."""
+        its RID. With ``alias`` the owner also names it, in the same transaction (Conflict when
+        the alias is taken)."""
         if spec.type not in RESOURCE_TYPES:
             raise Invalid(f"type must be one of {', '.join(RESOURCE_TYPES)}")
         values: dict[str, Any] = {
@@ -593,6 +600,13 @@ class Telemetry:
                 _, source = self._resolve(conn, p, spec.subscribe, "read")
                 values["subscribe_rid"] = source["rid"]
             rid, at = self._insert(conn, spec.type, owner_row, {**values, "description": description})
+            if alias is not None:
+                alias = _text(alias, "alias", ALIAS_MAX)
+                if not alias:
+                    raise Invalid("an alias may not be empty")
+                if st.alias_target(conn, owner, alias) is not None:
+                    raise Conflict(f"alias {alias!r} is already mapped")
+                st.add_alias(conn, owner, alias, rid)
             if spec.type == "datarule":
                 self._arm(conn, rid, tv.parse_rule(spec.rule), at)
         self._after(effects)
