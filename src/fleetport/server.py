@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -102,11 +103,22 @@ class _Listener(uvicorn.Server):
         yield
 
 
+def tune_garbage_collector() -> None:
+    """Requests allocate many short-lived objects (a 10,000-point batch is 10,000 lists), which the
+    default thresholds turn into a collection every 700 allocations, each walking the long-lived
+    objects of the server too: half the CPU of an ingest. The objects made at start-up are frozen
+    out of the collector's view, and the young generation is collected every 50,000 allocations."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
     fleet = open_fleet(settings)
     announce(settings, fleet)
     app = create_app(fleet)
+    tune_garbage_collector()
     common: dict[str, Any] = {
         "host": settings.host,
         "lifespan": "off",

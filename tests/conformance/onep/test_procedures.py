@@ -357,7 +357,9 @@ def test_a_wait_given_up_by_its_caller_ends(onep: OneP) -> None:
     }
     with httpx.Client(base_url=onep.server.url, timeout=0.5) as http, pytest.raises(httpx.ReadTimeout):
         http.post("/onep:v1/rpc/process", content=json.dumps(body), headers=HEADERS)
-    time.sleep(2.5)  # the server notices the closed connection within a second or two
+    deadline = time.monotonic() + 15  # the server notices the closed connection within seconds
+    while "POST /onep:v1/rpc/process 499 " not in onep.server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert "POST /onep:v1/rpc/process 499 " in onep.server.log_text()
     onep.ok("write", [port, 1.0, {}])
     assert onep.ok("wait", [port, {"timeout": 1000, "since": 0}])[1] == 1.0

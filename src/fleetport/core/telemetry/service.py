@@ -1251,13 +1251,18 @@ class Telemetry:
         else:
             return failures
         self._enforce_retention(conn, row, at)
-        incoming = stored if stored is not None else list(zip(stamps, values, strict=True))
-        effects.published[str(row["rid"])] = max(reversed(incoming), key=lambda p: p[0])
+        if stored is not None:
+            effects.published[str(row["rid"])] = max(reversed(stored), key=lambda p: p[0])
+        else:  # the newest point (the last to arrive among the newest), without a list of pairs
+            newest = max(stamps)
+            last = len(stamps) - 1 - stamps[::-1].index(newest)
+            effects.published[str(row["rid"])] = (newest, values[last])
         subscribers = st.subscribed_to(conn, str(row["rid"])) if depth < MAX_FLOW else []
         if subscribers:
+            incoming = stored if stored is not None else list(zip(stamps, values, strict=True))
             incoming = sorted(incoming, key=lambda p: p[0])
-        for subscriber in subscribers:
-            self._flow(conn, subscriber, incoming, at, effects, depth + 1)
+            for subscriber in subscribers:
+                self._flow(conn, subscriber, incoming, at, effects, depth + 1)
         return failures
 
     def _operand(self, conn: Connection, row: Mapping[Any, Any], operand: Any) -> Any:

@@ -16,7 +16,7 @@ from fleetport.dialects.onep import provision, rpc
 from fleetport.settings import Settings
 
 router = APIRouter(tags=["onep"])
-DISCONNECT_CHECK_SECONDS = 1.0  # how often a waiting request checks that its caller is still there
+DISCONNECT_CHECK_SECONDS = 5.0  # how often a waiting request checks that its caller is still there
 
 
 @router.post("/onep:v1/rpc/process", include_in_schema=False)
