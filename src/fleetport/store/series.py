@@ -162,7 +162,7 @@ def _blocks(conn: Connection, series: int, start: int, end: int, *, descending: 
     stmt = select(*_COLUMNS).where(b.c.series == series, b.c.first <= end, b.c.last >= start)
     order = (b.c.last.desc(), b.c.id.desc()) if descending else (b.c.first, b.c.id)
     stmt = stmt.order_by(*order)
-    for row in conn.execute(stmt.execution_options(yield_per=16)):
+    for row in conn.execute(stmt.execution_options(yield_per=2)):
         yield Block(*row)
 
 
@@ -277,7 +277,7 @@ def _drop_oldest(conn: Connection, series: int, fmt: str, excess: int) -> int:
     heap: list[tuple[tuple[int, int, int], int]] = []  # max-heap of the excess oldest, by negated key
     touched: dict[int, Block] = {}
     stmt = select(*_COLUMNS).where(b.c.series == series).order_by(b.c.first, b.c.id)
-    for row in conn.execute(stmt.execution_options(yield_per=16)):
+    for row in conn.execute(stmt.execution_options(yield_per=2)):
         block = Block(*row)
         if len(heap) >= excess and -heap[0][0][0] < block.first:
             break

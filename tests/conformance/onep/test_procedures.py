@@ -363,3 +363,36 @@ def test_a_wait_given_up_by_its_caller_ends(onep: OneP) -> None:
     assert "POST /onep:v1/rpc/process 499 " in onep.server.log_text()
     onep.ok("write", [port, 1.0, {}])
     assert onep.ok("wait", [port, {"timeout": 1000, "since": 0}])[1] == 1.0
+
+
+def test_a_provisioned_key_works_only_once_activated(onep: OneP) -> None:
+    template, _ = child_client(onep)
+    code = onep.ok("share", [template, {}])
+    prov = {"X-Exosite-CIK": onep.cik}
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    http = onep.http
+    assert (
+        http.post(
+            "/provision/register", content="vendor=v" + onep.cik[:8], headers={**prov, **form}
+        ).status_code
+        == 205
+    )
+    assert (
+        http.post(
+            "/provision/manage/model/", content=f"model=m&code={code}", headers={**prov, **form}
+        ).status_code
+        == 205
+    )
+    assert (
+        http.post("/provision/manage/model/m/", content="add=true&sn=1", headers={**prov, **form}).status_code
+        == 205
+    )
+    rid = http.post(
+        "/provision/manage/model/m/1", content=f"enable=true&owner={onep.rid}", headers={**prov, **form}
+    ).text
+    key = onep.ok("info", [rid, {"key": True}])["key"]
+    refused = onep.post(json.dumps({"auth": {"cik": key}, "calls": []}))
+    assert refused == {"error": {"code": 401, "message": "Invalid", "context": "auth"}}
+    assert onep.ok("info", [rid, {"basic": True}])["basic"]["status"] == "notactivated"
+    assert onep.one("activate", ["client", key])["status"] == "ok"  # the owner activates it over RPC
+    assert onep.post(json.dumps({"auth": {"cik": key}, "calls": []})) == []

@@ -412,6 +412,8 @@ class Telemetry:
                 raise Unauthenticated("no client has this key")
             if row["status"] == "expired":
                 raise Expired("this key was deactivated")
+            if row["status"] == "notactivated":  # a provisioned device's key, until it is activated
+                raise Unauthenticated("this key has not been activated")
             acting: str = row["rid"]
             if client_id is not None or resource_id is not None:
                 target = client_id if client_id is not None else resource_id
