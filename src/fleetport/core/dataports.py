@@ -35,7 +35,7 @@ from fleetport.core.telemetry import (
     is_rid,
     now,
 )
-from fleetport.core.telemetry import service as ts
+from fleetport.core.telemetry import model as ts
 from fleetport.core.telemetry import values as tv
 from fleetport.store import telemetry as st
 

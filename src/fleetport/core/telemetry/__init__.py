@@ -1,6 +1,6 @@
 """Telemetry: the One Platform resource tree and its time series (see ``service``)."""
 
-from fleetport.core.telemetry.service import (
+from fleetport.core.telemetry.model import (
     FORMATS,
     LISTING_TYPES,
     RESOURCE_TYPES,
@@ -16,12 +16,12 @@ from fleetport.core.telemetry.service import (
     Share,
     ShareInvalid,
     Storage,
-    Telemetry,
     Unsupported,
     is_rid,
     now,
     topic,
 )
+from fleetport.core.telemetry.service import Telemetry
 
 __all__ = [
     "FORMATS",

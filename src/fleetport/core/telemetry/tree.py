@@ -1,0 +1,120 @@
+"""Who reaches what in the telemetry resource tree: the calling client, its sub-tree, the resources
+shared with it, and the limits of a token. The base of the telemetry services."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, RowMapping
+
+from fleetport.bus import Bus
+from fleetport.core.errors import Invalid, NotFound, PermissionDenied
+from fleetport.core.permissions import Principal
+from fleetport.core.telemetry.dispatch import Dispatcher
+from fleetport.core.telemetry.model import MAX_DEPTH, SERIES_TYPES, SHARED_ACTIONS, Alias, Ref, is_rid
+from fleetport.store import Store
+from fleetport.store import telemetry as st
+
+
+class TreeAccess:
+    """Resolves references for a caller and checks its reach; the services build on it."""
+
+    def __init__(self, store: Store, bus: Bus | None = None, dispatcher: Dispatcher | None = None) -> None:
+        self.store = store
+        self.bus = bus
+        self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
+
+    def _caller(self, p: Principal) -> str:
+        if p.kind != "client" or not p.client_rid:
+            raise PermissionDenied("the telemetry resource tree is reached through a client key")
+        return p.client_rid
+
+    def _reaches(self, conn: Connection, client: str, rid: str) -> bool:
+        """Whether ``client`` is ``rid`` or one of its ancestors."""
+        current: str | None = rid
+        for _ in range(MAX_DEPTH + 1):
+            if current is None:
+                return False
+            if current == client:
+                return True
+            current = st.parent_of(conn, current)
+        return False
+
+    def _ancestors(self, conn: Connection, rid: str) -> list[str]:
+        """``rid`` and its ancestors, nearest first."""
+        out: list[str] = []
+        current: str | None = rid
+        while current is not None and len(out) <= MAX_DEPTH:
+            out.append(current)
+            current = st.parent_of(conn, current)
+        return out
+
+    def _permit(self, conn: Connection, p: Principal, action: str, rid: str) -> None:
+        """A token allows ``action`` on ``rid`` when one of its grants covers ``rid``'s sub-tree."""
+        if p.token_permissions is None:
+            return
+        line = set(self._ancestors(conn, rid))
+        for granted, actions in p.token_permissions.items():
+            if action in actions and granted in line:
+                return
+        raise PermissionDenied(f"this token does not allow {action} on {rid}")
+
+    def _target(self, conn: Connection, client: str, ref: Ref) -> str:
+        if isinstance(ref, Alias):
+            if ref.name == "":
+                return client
+            target = st.alias_target(conn, client, ref.name)
+            if target is None:
+                raise NotFound(f"no alias {ref.name!r} under the calling client")
+            return target
+        if not is_rid(ref):
+            raise Invalid("a resource is a 40-hex RID or an alias")
+        return ref
+
+    def _resolve(self, conn: Connection, p: Principal, ref: Ref, action: str) -> tuple[str, RowMapping]:
+        """The caller's client and the resource named, which the caller must reach (or, to read,
+        have activated a share of)."""
+        client = self._caller(p)
+        rid = self._target(conn, client, ref)
+        row = st.get(conn, rid)
+        if row is None:
+            raise PermissionDenied(f"resource {rid} is not in the calling client's tree")
+        reachable = self._reaches(conn, client, rid) or (
+            action in SHARED_ACTIONS and self._shared_with(conn, client, rid)
+        )
+        if not reachable:
+            raise PermissionDenied(f"resource {rid} is not in the calling client's tree")
+        self._permit(conn, p, action, rid)
+        return client, row
+
+    def _shared_with(self, conn: Connection, client: str, rid: str) -> bool:
+        return st.shared_with(conn, client, self._ancestors(conn, rid))
+
+    def _series(self, conn: Connection, p: Principal, ref: Ref, action: str) -> RowMapping:
+        _, row = self._resolve(conn, p, ref, action)
+        if row["type"] not in SERIES_TYPES:
+            raise Invalid(f"resource {row['rid']} is a {row['type']}, which holds no points")
+        return row
+
+    def _own(self, conn: Connection, p: Principal, action: str) -> tuple[str, RowMapping]:
+        """The calling client, for procedures that act on it implicitly."""
+        client = self._caller(p)
+        row = st.get(conn, client)
+        if row is None:
+            raise PermissionDenied("the calling client no longer exists")
+        self._permit(conn, p, action, client)
+        return client, row
+
+    def _owner(self, conn: Connection, p: Principal, under: Ref | None, action: str) -> str:
+        """The client whose aliases a call works on: ``under`` or the calling client."""
+        if under is None:
+            client, _ = self._own(conn, p, action)
+            return client
+        _, row = self._resolve(conn, p, under, action)
+        if row["type"] != "client":
+            raise Invalid(f"resource {row['rid']} is a {row['type']}, not a client")
+        return str(row["rid"])
+
+    def resolve(self, p: Principal, ref: Ref, action: str = "lookup") -> str:
+        """The RID a reference names, if the caller reaches it."""
+        with self.store.read() as conn:
+            _, row = self._resolve(conn, p, ref, action)
+            return str(row["rid"])
