@@ -44,7 +44,7 @@ def _check_reply(answer: Any) -> None:
         status = reply["status"]
         assert status in STATUSES or isinstance(status, list), reply
         if status == "fail":
-            assert reply["error"]["code"] in (400, 501)
+            assert reply["error"]["code"] in (400, 501), reply  # 500 would be a fault of the server
     json.dumps(answer)  # the reply is JSON
 
 
@@ -97,3 +97,24 @@ def test_any_calls(fleet: Fleet, cik: str, calls: list[dict[str, Any]]) -> None:
 def test_any_auth(fleet: Fleet, auth: Any) -> None:
     answer = rpc.process(fleet.telemetry, json.dumps({"auth": auth, "calls": []}).encode())
     assert answer == [] or answer["error"]["context"] == "auth"
+
+
+def test_a_fault_fails_its_call_only(
+    fleet: Fleet, cik: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fleet.telemetry, "read", broken)  # a fault injected into one procedure
+    calls = [
+        {"id": 1, "procedure": "lookup", "arguments": ["alias", ""]},
+        {"id": 2, "procedure": "read", "arguments": [{"alias": ""}, {}]},
+        {"id": 3, "procedure": "lookup", "arguments": ["alias", ""]},
+    ]
+    first, failed, last = rpc.process(
+        fleet.telemetry, json.dumps({"auth": {"cik": cik}, "calls": calls}).encode()
+    )
+    assert first["status"] == last["status"] == "ok"
+    assert failed["status"] == "fail" and failed["error"]["code"] == 500
+    error_id = failed["error"]["message"].split()[2]
+    assert error_id in caplog.text and "RuntimeError: a bug" in caplog.text

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,8 @@ from fleetport.core.telemetry import (
 
 if TYPE_CHECKING:
     from fleetport.core.fleet import Fleet
+
+log = logging.getLogger(__name__)
 
 MAX_CALLS = 1000  # calls in one envelope
 WAIT_DEFAULT_MS = 30_000
@@ -212,6 +216,8 @@ async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, A
         reply.update(status="fail", error={"code": 501, "message": str(exc), "context": "arguments"})
     except CoreError as exc:
         reply["status"] = _status(exc)
+    except Exception:
+        reply.update(status="fail", error=_internal_error("wait"))
     else:
         if found is None:
             reply["status"] = "expire"
@@ -256,6 +262,13 @@ def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
     return telemetry.authenticate(cik, client_id=client_id, resource_id=resource_id)
 
 
+def _internal_error(procedure: str) -> dict[str, Any]:
+    """Logs the exception being handled under a fresh id, and the error object that names it."""
+    error_id = uuid.uuid4().hex[:12]
+    log.exception("procedure %s failed: internal error %s", procedure, error_id)
+    return {"code": 500, "message": f"internal error {error_id} (see the server log)", "context": "procedure"}
+
+
 def _answered(id_: object) -> bool:
     """Whether a call's id gets a reply: an integer or a string of up to 40 characters."""
     return (isinstance(id_, int) and not isinstance(id_, bool)) or (isinstance(id_, str) and len(id_) <= 40)
@@ -285,6 +298,8 @@ def _call(telemetry: Telemetry, p: Principal, call: object) -> dict[str, Any] | 
         reply["status"] = "invalid"
     except CoreError as exc:
         reply["status"] = _status(exc)
+    except Exception:  # a fault of this server: the call fails, the others go on
+        reply.update(status="fail", error=_internal_error(procedure))
     else:
         if isinstance(result, _Status):
             reply["status"] = result.value
