@@ -113,17 +113,18 @@ def start_process(
     return Process(name, port, log_path, out_path, process, http_port)
 
 
-def wait_healthy(server: Process) -> None:
+def wait_healthy(server: Process, path: str = "/health", status: int = 200) -> None:
+    """Polls ``path`` until the server answers ``status`` (or dies, or the start-up time is up)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
         while True:
             server.ensure_running()
             with contextlib.suppress(httpx.TransportError):
-                if client.get("/health").status_code == 200:
+                if client.get(path).status_code == status:
                     return
             if time.monotonic() > deadline:
                 raise BenchFailure(
-                    f"the {server.name} server did not answer /health with 200 within "
+                    f"the {server.name} server did not answer {path} with {status} within "
                     f"{STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}"
                 )
             time.sleep(0.1)

@@ -169,6 +169,19 @@ def start_server(
     return RunningServer(url, https_url, grpc_port, data_dir, process, log)
 
 
+@contextmanager
+def serving(database: str, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """A real server on ``database`` ("sqlite", or "postgres" on a fresh database of its own),
+    stopped afterwards."""
+    with contextlib.ExitStack() as stack:
+        environ = dict(env or {})
+        if database != "sqlite":
+            environ["FLEETPORT_DATABASE_URL"] = stack.enter_context(fresh_pg_database())
+        server = start_server(data_dir, env=environ)
+        stack.callback(stop_server, server)
+        yield server
+
+
 def stop_server(server: RunningServer) -> int:
     server.process.terminate()
     try:

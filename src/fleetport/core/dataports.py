@@ -178,7 +178,7 @@ class Dataports:
 
     def _aliases(self, device: Principal) -> dict[str, str]:
         """The device client's first alias of each resource it has aliases for, by RID."""
-        found = self.telemetry.info(device, Alias("")).aliases or {}
+        found = self.telemetry.aliases(device)
         return {rid: names[0] for rid, names in found.items() if names}
 
     def _alias_of(self, device: Principal, rid: str, ref: str) -> str | None:

@@ -336,7 +336,7 @@ class Provision:
             return str(source["rid"]), code
         rid = _rid(rid, "rid")
         source = st.get(conn, rid)
-        if source is None or not self.telemetry._reaches(conn, vendor["client_rid"], rid):
+        if source is None or not self.telemetry.reaches(conn, vendor["client_rid"], rid):
             raise PermissionDenied(f"resource {rid} is not in the vendor client's tree")
         if source["type"] != "client":
             raise Invalid(f"resource {rid} is a {source['type']}: a model's template is a client")
@@ -515,12 +515,12 @@ class Provision:
                     "or remove it first"
                 )
             owner_row = st.get(conn, owner)
-            if owner_row is None or not self.telemetry._reaches(conn, vendor["client_rid"], owner):
+            if owner_row is None or not self.telemetry.reaches(conn, vendor["client_rid"], owner):
                 raise PermissionDenied(f"owner {owner} is not in the vendor client's tree")
             if owner_row["type"] != "client":
                 raise Invalid(f"owner {owner} is a {owner_row['type']}: only a client owns clients")
             template = self._template_client(conn, model_row)
-            if self.telemetry._reaches(conn, template, owner):
+            if self.telemetry.reaches(conn, template, owner):
                 raise Conflict(
                     f"owner {owner} is inside the model's template client: pick an owner outside it"
                 )

@@ -3,7 +3,6 @@ organization's root client with helpers to post envelopes as pyonep posts them."
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, RunningServer, fresh_pg_database, start_server, stop_server
+from tests.conftest import ADMIN_KEY, RunningServer, serving
 
 HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
@@ -57,17 +56,12 @@ class OneP:
         return str(rid)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """A real server on each database."""
-    with contextlib.ExitStack() as stack:
-        env = {}
-        if request.param == "postgresql":
-            env["FLEETPORT_DATABASE_URL"] = stack.enter_context(fresh_pg_database())
-        server = start_server(Path(tmp_path_factory.mktemp("onep")), env=env)
-        stack.callback(stop_server, server)
+    with serving(request.param, Path(tmp_path_factory.mktemp("onep"))) as server:
         yield server
 
 

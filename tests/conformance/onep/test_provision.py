@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleetport.dialects.onep.provision import RangeNotSatisfiable, byte_range, parse_form
-from tests.conftest import ADMIN_KEY, RunningServer, fresh_pg_database, start_server, stop_server
+from tests.conftest import ADMIN_KEY, RunningServer, serving
 
 UPLOAD_LIMIT = 64 * 1024  # the server's max_upload_bytes in these tests
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
@@ -38,17 +38,9 @@ DATAPORT = {"format": "float", "retention": {"count": "infinity", "duration": "i
 def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    data_dir = Path(tmp_path_factory.mktemp("provision"))
     env = {"FLEETPORT_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
-    if request.param == "sqlite":
-        server = start_server(data_dir, env=env)
+    with serving(request.param, Path(tmp_path_factory.mktemp("provision")), env) as server:
         yield server
-        stop_server(server)
-    else:
-        with fresh_pg_database() as url:
-            server = start_server(data_dir, env={**env, "FLEETPORT_DATABASE_URL": url})
-            yield server
-            stop_server(server)
     # no request of the suite failed unexpectedly
     assert "Traceback" not in server.log_text()
     assert not re.search(r" /provision\S* 5\d\d ", server.log_text())

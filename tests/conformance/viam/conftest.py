@@ -15,7 +15,7 @@ from viam.rpc.dial import DialOptions
 
 from fleetport import Client
 from fleetport.client.models import ApiKey, Organization
-from tests.conftest import ADMIN_KEY, RunningServer, fresh_pg_database, start_server, stop_server
+from tests.conftest import ADMIN_KEY, RunningServer, serving
 
 T = TypeVar("T")
 ROUTES = ("channel", "dial-tls", "dial-insecure")
@@ -68,16 +68,8 @@ def viam_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """One server per database engine: on PostgreSQL the core runs on worker threads."""
-    data_dir = tmp_path_factory.mktemp("viam")
-    if request.param == "sqlite":
-        running = start_server(data_dir)
+    with serving(request.param, tmp_path_factory.mktemp("viam")) as running:
         yield running
-        stop_server(running)
-        return
-    with fresh_pg_database() as url:
-        running = start_server(data_dir, env={"FLEETPORT_DATABASE_URL": url})
-        yield running
-        stop_server(running)
 
 
 @pytest.fixture(params=ROUTES)

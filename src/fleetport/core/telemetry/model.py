@@ -274,8 +274,17 @@ def ref_of(value: Any) -> Ref:
     return str(value)
 
 
-def client_principal(rid: str) -> Principal:
-    return Principal(kind="client", id=rid, display=f"client {rid}", client_rid=rid)
+def client_principal(
+    rid: str, *, display: str | None = None, permissions: dict[str, frozenset[str]] | None = None
+) -> Principal:
+    """A caller acting as client ``rid``; ``permissions`` limit it as a token's do."""
+    return Principal(
+        kind="client",
+        id=rid,
+        display=display or f"client {rid}",
+        client_rid=rid,
+        token_permissions=permissions,
+    )
 
 
 def resource_row(

@@ -107,13 +107,7 @@ class Telemetry(Points):
                 row = self._device(conn, access.machine(conn, p, permission, machine_id))
         rid = str(row["rid"])
         actions = None if write else {rid: frozenset(SHARED_ACTIONS)}
-        return Principal(
-            kind="client",
-            id=rid,
-            display=f"{p.display} as client {rid}",
-            client_rid=rid,
-            token_permissions=actions,
-        )
+        return client_principal(rid, display=f"{p.display} as client {rid}", permissions=actions)
 
     def _device(self, conn: Connection, machine: Mapping[Any, Any]) -> RowMapping:
         row = st.of_machine(conn, machine["id"])
@@ -161,7 +155,7 @@ class Telemetry(Points):
             acting: str = row["rid"]
             if client_id is not None or resource_id is not None:
                 target = client_id if client_id is not None else resource_id
-                if not is_rid(target) or not self._reaches(conn, acting, str(target)):
+                if not is_rid(target) or not self.reaches(conn, acting, str(target)):
                     raise Unauthenticated("the key's client is no ancestor of that resource")
                 resource = st.get(conn, str(target))
                 assert resource is not None
@@ -187,13 +181,7 @@ class Telemetry(Points):
                 raise Expired("the token's time to live has passed")
             client = str(row["client_rid"])
         permissions = {rid: frozenset(names) for rid, names in dict(row["permissions"]).items()}
-        return Principal(
-            kind="client",
-            id=client,
-            display=f"token for client {client}",
-            client_rid=client,
-            token_permissions=permissions,
-        )
+        return client_principal(client, display=f"token for client {client}", permissions=permissions)
 
     # --- the tree --------------------------------------------------------------------------
 
@@ -392,6 +380,11 @@ class Telemetry(Points):
                 raise NotFound(f"no alias {alias!r} under client {owner}")
             return target
 
+    def aliases(self, p: Principal, under: Ref | None = None) -> dict[str, list[str]]:
+        """The aliases the calling client (or ``under``) made, by the RID they name."""
+        with self.store.read() as conn:
+            return st.aliases_under(conn, self._owner(conn, p, under, "info"))
+
     def lookup_shared(self, p: Principal, code: str) -> str:
         """The RID a share code shares."""
         with self.store.read() as conn:
@@ -450,7 +443,7 @@ class Telemetry(Points):
                 raise PermissionDenied("a resource may not move itself")
             if dest["type"] != "client":
                 raise Invalid("resources move to a client")
-            if self._reaches(conn, rid, str(dest["rid"])):
+            if self.reaches(conn, rid, str(dest["rid"])):
                 raise Invalid("a resource cannot move under itself")
             if dest["rid"] == old_owner:
                 return
@@ -573,7 +566,7 @@ class Telemetry(Points):
                 source = st.get(conn, str(rid))
         if source is None or source["type"] != "client":
             raise Invalid("only a client can be cloned")
-        if self._reaches(conn, source["rid"], owner["rid"]):
+        if self.reaches(conn, source["rid"], owner["rid"]):
             raise Invalid("a client cannot be cloned under itself")
         nodes = st.subtree(conn, source["rid"])  # parents before children
         mapping: dict[str, str] = {}
@@ -676,7 +669,7 @@ class Telemetry(Points):
                 row = st.by_cik(conn, code) if is_rid(code) else None
                 if row is None:
                     raise ShareInvalid("no client has this key")
-                if row["parent_rid"] is None or not self._reaches(conn, client, str(row["parent_rid"])):
+                if row["parent_rid"] is None or not self.reaches(conn, client, str(row["parent_rid"])):
                     raise Unauthenticated("the calling client does not own this client")
                 st.update_resource(conn, row["rid"], {"status": "expired", "modified_at": now()})
             elif codetype == "share":
@@ -696,7 +689,7 @@ class Telemetry(Points):
                 row = st.by_cik(conn, code) if is_rid(code) else None
                 if row is None:
                     raise ShareInvalid("no client has this key")
-                if row["parent_rid"] is None or not self._reaches(conn, client, str(row["parent_rid"])):
+                if row["parent_rid"] is None or not self.reaches(conn, client, str(row["parent_rid"])):
                     raise Unauthenticated("the calling client does not own this client")
                 new_key = secrets.token_hex(20)
                 st.update_resource(conn, row["rid"], {"cik": new_key, "modified_at": now()})
@@ -705,7 +698,7 @@ class Telemetry(Points):
                 share = st.share(conn, code) if isinstance(code, str) else None
                 if share is None:
                     raise ShareInvalid("no share has this code")
-                if not self._reaches(conn, client, str(share["owner_rid"])):
+                if not self.reaches(conn, client, str(share["owner_rid"])):
                     raise Unauthenticated("the calling client did not make this share")
                 st.delete_share(conn, code)
                 return None
@@ -742,7 +735,7 @@ class Telemetry(Points):
                     if isinstance(key, str)
                     else None
                 )
-                if target is None or not self._reaches(conn, client, target):
+                if target is None or not self.reaches(conn, client, target):
                     raise PermissionDenied(f"{key!r} is not in the token client's tree")
                 if not isinstance(actions, list) or not all(a in TOKEN_PERMISSIONS for a in actions):
                     raise Invalid(

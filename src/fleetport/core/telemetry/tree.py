@@ -27,7 +27,7 @@ class TreeAccess:
             raise PermissionDenied("the telemetry resource tree is reached through a client key")
         return p.client_rid
 
-    def _reaches(self, conn: Connection, client: str, rid: str) -> bool:
+    def reaches(self, conn: Connection, client: str, rid: str) -> bool:
         """Whether ``client`` is ``rid`` or one of its ancestors."""
         current: str | None = rid
         for _ in range(MAX_DEPTH + 1):
@@ -77,7 +77,7 @@ class TreeAccess:
         row = st.get(conn, rid)
         if row is None:
             raise PermissionDenied(f"resource {rid} is not in the calling client's tree")
-        reachable = self._reaches(conn, client, rid) or (
+        reachable = self.reaches(conn, client, rid) or (
             action in SHARED_ACTIONS and self._shared_with(conn, client, rid)
         )
         if not reachable:

@@ -142,6 +142,14 @@ def process(telemetry: Telemetry, body: bytes) -> Any:
     return _run_calls(telemetry, parsed.principal, parsed.calls)
 
 
+def _start(telemetry: Telemetry, body: bytes) -> Any:
+    """The whole answer, when the request needs no waiting; else its parsed envelope."""
+    parsed = parse(telemetry, body)
+    if isinstance(parsed, Envelope) and not any(_is_wait(call) for call in parsed.calls):
+        return _run_calls(telemetry, parsed.principal, parsed.calls)
+    return parsed
+
+
 def _run_calls(telemetry: Telemetry, p: Principal, calls: list[Any]) -> list[dict[str, Any]]:
     replies: list[dict[str, Any]] = []
     for call in calls:
@@ -158,12 +166,10 @@ def _is_wait(call: object) -> bool:
 async def process_async(fleet: Fleet, body: bytes) -> Any:
     """``process``, with ``wait`` calls awaiting their point (or their timeout) on the bus."""
     telemetry = fleet.telemetry
-    parsed = await run_core(fleet, lambda: parse(telemetry, body))
-    if not isinstance(parsed, Envelope):
-        return parsed
-    p, calls = parsed.principal, parsed.calls
-    if not any(_is_wait(call) for call in calls):
-        return await run_core(fleet, lambda: _run_calls(telemetry, p, calls))
+    started = await run_core(fleet, lambda: _start(telemetry, body))
+    if not isinstance(started, Envelope):
+        return started  # answered in full: no wait among the calls, or a request-level error
+    p, calls = started.principal, started.calls
     replies: list[dict[str, Any]] = []
     run: list[Any] = []
     for call in [*calls, None]:
@@ -338,6 +344,15 @@ def _ref(value: object) -> Ref:
     raise BadArguments('a resource is a RID or {"alias": name}')
 
 
+def _client_first(arguments: list[Any], count: int) -> tuple[Ref | None, list[Any]]:
+    """The documented form puts a client before the ``count`` arguments of pyonep's form (which
+    means the calling client): that client, or None, and the ``count`` arguments."""
+    if len(arguments) == count + 1:
+        return _ref(arguments[0]), arguments[1:]
+    _args(arguments, count)
+    return None, arguments
+
+
 def _args(arguments: list[Any], *counts: int) -> None:
     if len(arguments) not in counts:
         raise BadArguments(f"expected {' or '.join(map(str, counts))} arguments")
@@ -405,10 +420,7 @@ def _str(desc: Mapping[str, Any], key: str) -> str:
 
 
 def create(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
-    under: Ref | None = None
-    if len(arguments) == 3:
-        under, arguments = _ref(arguments[0]), arguments[1:]
-    _args(arguments, 2)
+    under, arguments = _client_first(arguments, 2)
     kind, desc = arguments
     if not isinstance(desc, dict):
         raise BadArguments("create takes a type and a description")
@@ -568,10 +580,7 @@ def listing(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 
 def lookup(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
-    under: Ref | None = None
-    if len(arguments) == 3:
-        under, arguments = _ref(arguments[0]), arguments[1:]
-    _args(arguments, 2)
+    under, arguments = _client_first(arguments, 2)
     kind, value = arguments
     if kind == "alias":
         if not isinstance(value, str):
@@ -587,10 +596,7 @@ def lookup(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 
 def map_(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
-    under: Ref | None = None
-    if len(arguments) == 4:
-        under, arguments = _ref(arguments[0]), arguments[1:]
-    _args(arguments, 3)
+    under, arguments = _client_first(arguments, 3)
     kind, ref, alias = arguments
     if kind != "alias" or not isinstance(alias, str):
         raise BadArguments('map takes ["alias", resource, alias]')
@@ -599,10 +605,7 @@ def map_(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 
 def unmap(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
-    under: Ref | None = None
-    if len(arguments) == 3:
-        under, arguments = _ref(arguments[0]), arguments[1:]
-    _args(arguments, 2)
+    under, arguments = _client_first(arguments, 2)
     kind, alias = arguments
     if kind != "alias" or not isinstance(alias, str):
         raise BadArguments('unmap takes ["alias", alias]')
@@ -714,10 +717,7 @@ def update(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 def _codes(arguments: list[Any]) -> tuple[Ref | None, str, str]:
     """``[(R,) codetype, code]``."""
-    under: Ref | None = None
-    if len(arguments) == 3:
-        under, arguments = _ref(arguments[0]), arguments[1:]
-    _args(arguments, 2)
+    under, arguments = _client_first(arguments, 2)
     codetype, code = arguments
     if codetype not in ("client", "share") or not isinstance(code, str):
         raise BadArguments("takes a codetype (client or share) and a code")
