@@ -32,8 +32,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fleetport import Client, FleetportError, Unauthenticated, __version__
+from fleetport import Client, FleetportError, InvalidArgument, Unauthenticated, __version__
 from fleetport.client import models as m
+from fleetport.client.errors import InvalidServerURL, UntrustedCertificate
+from fleetport.client.resources import unix_seconds
 
 # Piped output is not squeezed to 80 columns, so ids stay whole; a terminal keeps its own width.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
@@ -1282,16 +1284,10 @@ def _timestamp(value: str | None, option: str) -> int | None:
     """Unix seconds, from an integer or an ISO 8601 time (without a zone: UTC)."""
     if value is None:
         return None
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is neither Unix seconds nor an ISO 8601 time", param_hint=option
-        ) from None
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+        return unix_seconds(value)
+    except InvalidArgument as exc:
+        raise typer.BadParameter(exc.message, param_hint=option) from None
 
 
 def _retention_option(value: str | None, option: str) -> int | Literal["unlimited"] | None:
@@ -1531,10 +1527,17 @@ def main() -> None:
     one red line on stderr and exit status 1, never a traceback."""
     try:
         app(prog_name="fleetport")
+    except UntrustedCertificate as exc:
+        fail(
+            f"the TLS certificate of {exc.url} is not trusted ({exc.reason}): pass the server's "
+            "certificate with --ca-cert (a Fleetport server's own is <data dir>/tls/cert.pem)"
+        )
     except FleetportError as exc:
         message = exc.message or str(exc)
         if isinstance(exc, Unauthenticated):
             message += "; check --api-key or FLEETPORT_API_KEY"
+        elif isinstance(exc, InvalidServerURL):
+            message += "; set it with --url or FLEETPORT_URL"
         fail(message)
 
 

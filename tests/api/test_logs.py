@@ -40,9 +40,9 @@ def ids(api: TestClient) -> dict[str, str]:
     lab = _ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Lab"}), 201)
     far = _ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Far"}), 201)
     machine = _ok(api.post("/api/v1/machines", json={"location_id": lab["id"], "name": "rover"}), 201)
-    (part,) = _ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))
+    (part,) = _ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))["items"]
     far_machine = _ok(api.post("/api/v1/machines", json={"location_id": far["id"], "name": "crane"}), 201)
-    (far_part,) = _ok(api.get(f"/api/v1/machines/{far_machine['id']}/parts"))
+    (far_part,) = _ok(api.get(f"/api/v1/machines/{far_machine['id']}/parts"))["items"]
     secret = _ok(api.post(f"/api/v1/parts/{part['id']}/secrets"), 201)["secret"]
     grant = {"role": "operator", "resource_type": "location", "resource_id": lab["id"]}
     key = _ok(
