@@ -142,3 +142,26 @@ def test_a_points_file_with_iso_timestamps(live: RunningServer, fp: Client, tmp_
     )
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "'next tuesday' is neither Unix seconds nor an ISO 8601 time" in refused.stderr
+
+
+def test_the_command_line_logs_with_and_without_a_time(live: RunningServer, fp: Client) -> None:
+    machine = _machine(fp, "cli-logs")
+    (part,) = list(fp.machines.parts(machine))
+    argv = [sys.executable, "-m", "fleetport.cli", "--url", live.url, "--api-key", ADMIN_KEY, "parts", "log"]
+    before = datetime.now(UTC)
+    for extra in (
+        [part.id, "started"],
+        [part.id, "earlier", "--time", "2025-02-03T04:05:06Z", "--level", "warn"],
+    ):
+        result = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    refused = subprocess.run([*argv, part.id, "x", "--level", "loud"], capture_output=True, text=True)
+    assert refused.returncode == 1 and "'loud' is not a log level" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    entries = {e.message: e for e in fp.logs.list(part.id)}
+    assert set(entries) == {"started", "earlier"}
+    assert before - timedelta(seconds=1) <= entries["started"].time <= datetime.now(UTC)
+    assert (entries["earlier"].time, entries["earlier"].level) == (
+        datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "warn",
+    )

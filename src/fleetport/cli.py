@@ -649,6 +649,27 @@ def parts_logs(
             tail.close()
 
 
+@parts_app.command("log")
+def parts_log(
+    ctx: typer.Context,
+    part_id: str,
+    message: str,
+    level: Annotated[str, typer.Option(help="debug, info, warn, error, dpanic, panic or fatal.")] = "info",
+    at: Annotated[
+        str | None,
+        typer.Option("--time", help="When it happened: ISO 8601 or Unix seconds. Default: when it arrives."),
+    ] = None,
+    logger: Annotated[str, typer.Option(help="The logger's name.")] = "",
+) -> None:
+    """Append an entry to a part's log."""
+    entry: dict[str, Any] = {"level": level, "message": message, "logger_name": logger}
+    seconds = _timestamp(at, "--time")
+    if seconds is not None:
+        entry["time"] = _when(seconds) or fail(f"--time {at} is out of range")
+    _api(ctx).logs.append(part_id, [entry])
+    done(f"logged to part {part_id}")
+
+
 @config_app.command("get")
 def config_get(
     ctx: typer.Context,
