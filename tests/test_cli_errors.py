@@ -46,6 +46,7 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
         ("fleet.example.com", "use http://fleet.example.com or https://fleet.example.com"),
         ("ftp://localhost:8080", "must start with http:// or https://"),
         ("http://", "has no host: give one like http://localhost:8080"),
+        ("http://localhost:notaport", "'http://localhost:notaport' is not valid"),
     ],
 )
 def test_a_server_url_without_http_is_one_line_that_says_what_to_write(url: str, advice: str) -> None:

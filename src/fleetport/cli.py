@@ -16,7 +16,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
-import httpx
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -95,10 +94,7 @@ def _api(ctx: typer.Context) -> Client:
     root.obj = state
     if state.client is None:
         verify: Any = str(state.ca_cert) if state.ca_cert else True
-        try:
-            state.client = Client(state.url, state.api_key, verify=verify)
-        except httpx.InvalidURL as exc:
-            fail(f"the server URL is not valid ({exc}); give one like http://localhost:8080 with --url")
+        state.client = Client(state.url, state.api_key, verify=verify)
         root.call_on_close(state.client.close)
     return state.client
 

@@ -33,6 +33,10 @@ def server_url(url: str) -> str:
         raise InvalidServerURL(f"the server URL {url!r} has no scheme: use http://{url} or https://{url}")
     if scheme.lower() not in ("http", "https"):
         raise InvalidServerURL(f"the server URL {url!r} must start with http:// or https://")
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidServerURL(f"the server URL {url!r} is not valid ({exc})") from None
     return url
 
 
