@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import fleetport
-from fleetport.client.errors import InvalidServerURL, UntrustedCertificate
+from fleetport import InvalidServerURL, UntrustedCertificate
 from tests.conftest import ADMIN_KEY, RunningServer, start_server, stop_server
 
 

@@ -31,9 +31,16 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fleetport import Client, FleetportError, InvalidArgument, Unauthenticated, __version__
+from fleetport import (
+    Client,
+    FleetportError,
+    InvalidArgument,
+    InvalidServerURL,
+    Unauthenticated,
+    UntrustedCertificate,
+    __version__,
+)
 from fleetport.client import models as m
-from fleetport.client.errors import InvalidServerURL, UntrustedCertificate
 from fleetport.client.resources import unix_seconds
 
 # Piped output is not squeezed to 80 columns, so ids stay whole; a terminal keeps its own width.
