@@ -138,7 +138,7 @@ def create_fixture(server: Process, api_key: str) -> Fixture:
         org = call("POST", "/api/v1/organizations", {"name": "bench org"})
         location = call("POST", "/api/v1/locations", {"organization_id": org["id"], "name": "bench location"})
         machine = call("POST", "/api/v1/machines", {"location_id": location["id"], "name": "bench machine"})
-        parts: list[dict[str, Any]] = call("GET", f"/api/v1/machines/{machine['id']}/parts")
+        parts: list[dict[str, Any]] = call("GET", f"/api/v1/machines/{machine['id']}/parts")["items"]
         if not parts:
             raise BenchFailure(f"machine {machine['id']} was created without a part")
         return Fixture(machine["id"], parts[0]["id"])

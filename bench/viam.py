@@ -233,7 +233,7 @@ def create_part(server: Process, api_key: str) -> str:
             org = fp.organizations.create("bench")
             location = fp.locations.create(org.id, "lab")
             machine = fp.machines.create(location.id, "rover")
-            parts = fp.machines.parts(machine.id)
+            parts = list(fp.machines.parts(machine.id))
     except (FleetportError, httpx.HTTPError) as exc:
         raise BenchFailure(f"set-up through the native API failed: {exc}\n{server.log_tail()}") from exc
     if not parts:

@@ -88,7 +88,7 @@ def test_async_client(https_server: RunningServer) -> None:
             loc = await fp.locations.create(org.id, "Yard")
             made = await asyncio.gather(*(fp.machines.create(loc.id, f"bot-{i}") for i in range(5)))
             assert len({m.id for m in made}) == 5
-            (main,) = await fp.machines.parts(made[0].id)
+            (main,) = [part async for part in fp.machines.parts(made[0].id)]
             await fp.parts.set_config(main.id, {"a": 1})
             assert (await fp.parts.get_config(main.id)).config == {"a": 1}
             with pytest.raises(fleetport.NotFound):

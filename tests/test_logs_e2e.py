@@ -40,7 +40,7 @@ def rover(server: RunningServer) -> Rover:
         lab = fp.locations.create(org.id, "Lab")
         far = fp.locations.create(org.id, "Far")
         machine = fp.machines.create(lab.id, "rover")
-        (main,) = fp.machines.parts(machine.id)
+        (main,) = list(fp.machines.parts(machine.id))
         other = fp.parts.create(machine.id, "camera")
         key = fp.keys.create(
             org.id, "far ops", [{"role": "operator", "resource_type": "location", "resource_id": far.id}]
@@ -94,7 +94,7 @@ def test_tail_on_postgresql(pg_server_url: str, tmp_path_factory: pytest.TempPat
         with Client(running.url, ADMIN_KEY) as fp:
             org = fp.organizations.create("Postgres")
             machine = fp.machines.create(fp.locations.create(org.id, "Lab").id, "rover")
-            (part,) = fp.machines.parts(machine.id)
+            (part,) = list(fp.machines.parts(machine.id))
             with (
                 fp.logs.tail(part.id) as stream,
                 Client(running.url, fp.parts.create_secret(part.id).secret) as agent,
@@ -229,7 +229,7 @@ def test_stopping_the_server_ends_open_tails(tmp_path_factory: pytest.TempPathFa
         with Client(running.url, ADMIN_KEY) as fp:
             org = fp.organizations.create("Stop")
             machine = fp.machines.create(fp.locations.create(org.id, "Lab").id, "rover")
-            (part,) = fp.machines.parts(machine.id)
+            (part,) = list(fp.machines.parts(machine.id))
             stream = fp.logs.tail(part.id)
             ended = threading.Event()
 

@@ -20,6 +20,8 @@ _EXPORTS = {
     "NotFound": "fleetport.client.errors",
     "Conflict": "fleetport.client.errors",
     "PayloadTooLarge": "fleetport.client.errors",
+    "InvalidServerURL": "fleetport.client.errors",
+    "UntrustedCertificate": "fleetport.client.errors",
 }
 
 if TYPE_CHECKING:
@@ -28,10 +30,12 @@ if TYPE_CHECKING:
         Conflict,
         FleetportError,
         InvalidArgument,
+        InvalidServerURL,
         NotFound,
         PayloadTooLarge,
         PermissionDenied,
         Unauthenticated,
+        UntrustedCertificate,
     )
     from fleetport.client.sync import Client
 
@@ -51,9 +55,11 @@ __all__ = [
     "Conflict",
     "FleetportError",
     "InvalidArgument",
+    "InvalidServerURL",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
     "Unauthenticated",
+    "UntrustedCertificate",
     "__version__",
 ]

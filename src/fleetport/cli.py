@@ -16,7 +16,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
-import httpx
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -32,8 +31,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fleetport import Client, FleetportError, Unauthenticated, __version__
+from fleetport import (
+    Client,
+    FleetportError,
+    InvalidArgument,
+    InvalidServerURL,
+    Unauthenticated,
+    UntrustedCertificate,
+    __version__,
+)
 from fleetport.client import models as m
+from fleetport.client.resources import unix_seconds
 
 # Piped output is not squeezed to 80 columns, so ids stay whole; a terminal keeps its own width.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
@@ -93,10 +101,7 @@ def _api(ctx: typer.Context) -> Client:
     root.obj = state
     if state.client is None:
         verify: Any = str(state.ca_cert) if state.ca_cert else True
-        try:
-            state.client = Client(state.url, state.api_key, verify=verify)
-        except httpx.InvalidURL as exc:
-            fail(f"the server URL is not valid ({exc}); give one like http://localhost:8080 with --url")
+        state.client = Client(state.url, state.api_key, verify=verify)
         root.call_on_close(state.client.close)
     return state.client
 
@@ -645,6 +650,27 @@ def parts_logs(
     finally:
         if tail is not None:
             tail.close()
+
+
+@parts_app.command("log")
+def parts_log(
+    ctx: typer.Context,
+    part_id: str,
+    message: str,
+    level: Annotated[str, typer.Option(help="debug, info, warn, error, dpanic, panic or fatal.")] = "info",
+    at: Annotated[
+        str | None,
+        typer.Option("--time", help="When it happened: ISO 8601 or Unix seconds. Default: when it arrives."),
+    ] = None,
+    logger: Annotated[str, typer.Option(help="The logger's name.")] = "",
+) -> None:
+    """Append an entry to a part's log."""
+    entry: dict[str, Any] = {"level": level, "message": message, "logger_name": logger}
+    seconds = _timestamp(at, "--time")
+    if seconds is not None:
+        entry["time"] = _when(seconds) or fail(f"--time {at} is out of range")
+    _api(ctx).logs.append(part_id, [entry])
+    done(f"logged to part {part_id}")
 
 
 @config_app.command("get")
@@ -1282,16 +1308,10 @@ def _timestamp(value: str | None, option: str) -> int | None:
     """Unix seconds, from an integer or an ISO 8601 time (without a zone: UTC)."""
     if value is None:
         return None
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is neither Unix seconds nor an ISO 8601 time", param_hint=option
-        ) from None
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+        return unix_seconds(value)
+    except InvalidArgument as exc:
+        raise typer.BadParameter(exc.message, param_hint=option) from None
 
 
 def _retention_option(value: str | None, option: str) -> int | Literal["unlimited"] | None:
@@ -1531,10 +1551,17 @@ def main() -> None:
     one red line on stderr and exit status 1, never a traceback."""
     try:
         app(prog_name="fleetport")
+    except UntrustedCertificate as exc:
+        fail(
+            f"the TLS certificate of {exc.url} is not trusted ({exc.reason}): pass the server's "
+            "certificate with --ca-cert (a Fleetport server's own is <data dir>/tls/cert.pem)"
+        )
     except FleetportError as exc:
         message = exc.message or str(exc)
         if isinstance(exc, Unauthenticated):
             message += "; check --api-key or FLEETPORT_API_KEY"
+        elif isinstance(exc, InvalidServerURL):
+            message += "; set it with --url or FLEETPORT_URL"
         fail(message)
 
 

@@ -15,6 +15,7 @@ import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from fleetport import __version__, api
 from fleetport.api import errors
@@ -34,6 +35,7 @@ log = logging.getLogger("fleetport")
 LOG_SWEEP_SECONDS = 60.0
 RULE_TICK_SECONDS = 1.0  # how often datarule timeouts are checked
 TELEMETRY_SWEEP_SECONDS = 60.0  # how often dataport retention is enforced without writes
+DOCS_ASSETS = "/docs/assets"
 
 
 def open_fleet(settings: Settings) -> Fleet:
@@ -45,13 +47,16 @@ def open_fleet(settings: Settings) -> Fleet:
 
 
 def create_app(fleet: Fleet) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI's script, style sheet and icon come from this server (fastapi-offline ships them),
+    # so /docs works on a network without a way to the internet.
+    app = FastAPIOffline(
         title="Fleetport",
         version=__version__,
         description="Self-hosted cloud for fleets of robots and connected devices.",
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        static_url=DOCS_ASSETS,
     )
     app.state.fleet = fleet
     errors.install(app)

@@ -15,7 +15,7 @@ def fleet_ids(api: TestClient) -> dict[str, str]:
     org = ok(api.post("/api/v1/organizations", json={"name": "Acme"}), 201)
     loc = ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Lab"}), 201)
     machine = ok(api.post("/api/v1/machines", json={"location_id": loc["id"], "name": "rover"}), 201)
-    (part,) = ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))
+    (part,) = ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))["items"]
     return {"org": org["id"], "location": loc["id"], "machine": machine["id"], "part": part["id"]}
 
 
@@ -65,6 +65,24 @@ def test_pagination_over_http(api: TestClient, fleet_ids: dict[str, str]) -> Non
     assert "500" in message
     error(api.get("/api/v1/machines", params={"limit": 0}), 422, "invalid_argument")
     error(api.get("/api/v1/machines", params={"cursor": "bogus"}), 422, "invalid_argument")
+
+
+def test_a_machines_parts_are_a_page_like_every_listing(api: TestClient, fleet_ids: dict[str, str]) -> None:
+    machine = fleet_ids["machine"]
+    for name in ("arm", "base", "camera"):
+        ok(api.post(f"/api/v1/machines/{machine}/parts", json={"name": name}), 201)
+    first = ok(api.get(f"/api/v1/machines/{machine}/parts", params={"limit": 3}))
+    assert set(first) == set(ok(api.get("/api/v1/machines"))) == {"items", "next_cursor"}
+    assert [p["name"] for p in first["items"]] == ["rover-main", "arm", "base"]
+    assert first["items"][0]["main_part"] is True and first["next_cursor"]
+    parts = f"/api/v1/machines/{machine}/parts"
+    rest = ok(api.get(parts, params={"limit": 3, "cursor": first["next_cursor"]}))
+    assert [p["name"] for p in rest["items"]] == ["camera"] and rest["next_cursor"] is None
+    whole = ok(api.get(f"/api/v1/machines/{machine}/parts"))
+    assert len(whole["items"]) == 4 and whole["next_cursor"] is None
+    error(api.get(f"/api/v1/machines/{machine}/parts", params={"cursor": "bogus"}), 422, "invalid_argument")
+    error(api.get(f"/api/v1/machines/{machine}/parts", params={"limit": 0}), 422, "invalid_argument")
+    error(api.get("/api/v1/machines/00000000-0000-7000-8000-000000000000/parts"), 404, "not_found")
 
 
 @pytest.mark.parametrize(

@@ -40,9 +40,9 @@ def ids(api: TestClient) -> dict[str, str]:
     lab = _ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Lab"}), 201)
     far = _ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Far"}), 201)
     machine = _ok(api.post("/api/v1/machines", json={"location_id": lab["id"], "name": "rover"}), 201)
-    (part,) = _ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))
+    (part,) = _ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))["items"]
     far_machine = _ok(api.post("/api/v1/machines", json={"location_id": far["id"], "name": "crane"}), 201)
-    (far_part,) = _ok(api.get(f"/api/v1/machines/{far_machine['id']}/parts"))
+    (far_part,) = _ok(api.get(f"/api/v1/machines/{far_machine['id']}/parts"))["items"]
     secret = _ok(api.post(f"/api/v1/parts/{part['id']}/secrets"), 201)["secret"]
     grant = {"role": "operator", "resource_type": "location", "resource_id": lab["id"]}
     key = _ok(
@@ -58,7 +58,7 @@ def ids(api: TestClient) -> dict[str, str]:
 
 
 def _entry(
-    message: str, level: str = "info", time: str = "2030-05-01T12:00:00Z", **extra: Any
+    message: str, level: str = "info", time: str | None = "2030-05-01T12:00:00Z", **extra: Any
 ) -> dict[str, Any]:
     return {"time": time, "level": level, "message": message, **extra}
 
@@ -127,7 +127,6 @@ def test_bad_input_is_refused_and_writes_nothing(api: TestClient, ids: dict[str,
     good = _entry("fine")
     refused: list[tuple[Any, str]] = [
         ({"entries": [good, _entry("x", "loud")]}, "entries[1].level 'loud' is not a log level"),
-        ({"entries": [{"level": "info", "message": "no time"}]}, "entries.0.time"),
         ({"entries": [_entry("x", time="yesterday")]}, "entries.0.time"),
         ({"entries": [_entry("x", time=10**20)]}, "entries.0.time"),
         ({"entries": [_entry("x", colour="red")]}, "colour"),
@@ -166,6 +165,20 @@ def test_bad_input_is_refused_and_writes_nothing(api: TestClient, ids: dict[str,
         ({"levels": ["info"] * 21}, "levels"),
     ]:
         assert problem in _error(api.get(url, params=params), 422, "invalid_argument")
+
+
+def test_an_entry_without_a_time_is_stamped_when_the_server_receives_it(
+    api: TestClient, ids: dict[str, str]
+) -> None:
+    url = f"/api/v1/parts/{ids['part']}/logs"
+    before = datetime.now(UTC)
+    body = {"entries": [{"level": "info", "message": "left out"}, _entry("null", time=None), _entry("given")]}
+    assert _ok(api.post(url, json=body)) == {"count": 3}
+    after = datetime.now(UTC)
+    entries = {e["message"]: e for e in _ok(api.get(url))["items"]}
+    stamped = [datetime.fromisoformat(entries[m]["time"]) for m in ("left out", "null")]
+    assert stamped[0] == stamped[1] and before <= stamped[0] <= after
+    assert entries["given"]["time"] == _entry("given")["time"]
 
 
 def test_large_batches_are_taken_up_to_their_own_body_limit(api: TestClient, ids: dict[str, str]) -> None:

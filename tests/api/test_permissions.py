@@ -24,7 +24,7 @@ def world(api: TestClient) -> dict[str, str]:
         ids[name] = _made(api.post("/api/v1/locations", json=body))["id"]
     for name, loc in (("M1", "L1"), ("M1a", "L1a"), ("M2", "L2"), ("M3", "L3")):
         ids[name] = _made(api.post("/api/v1/machines", json={"location_id": ids[loc], "name": name}))["id"]
-        ids[f"{name}.part"] = api.get(f"/api/v1/machines/{ids[name]}/parts").json()[0]["id"]
+        ids[f"{name}.part"] = api.get(f"/api/v1/machines/{ids[name]}/parts").json()["items"][0]["id"]
     return ids
 
 

@@ -155,7 +155,7 @@ def test_fragments_api(api: TestClient, org: dict[str, Any]) -> None:
     # a part that uses the fragment keeps it from being deleted
     loc = ok(api.post("/api/v1/locations", json={"organization_id": org["id"], "name": "Lab"}), 201)
     machine = ok(api.post("/api/v1/machines", json={"location_id": loc["id"], "name": "rover"}), 201)
-    (part,) = ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))
+    (part,) = ok(api.get(f"/api/v1/machines/{machine['id']}/parts"))["items"]
     ok(api.put(f"/api/v1/parts/{part['id']}/config", json={"config": {"fragments": [fid]}}))
     assert ok(api.get(f"/api/v1/fragments/{fid}"))["robot_part_count"] == 1
     error(api.delete(f"/api/v1/fragments/{fid}"), 409, "failed_precondition")

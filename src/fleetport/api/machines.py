@@ -53,9 +53,10 @@ async def delete_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> No
     await caller(fleet.machines.delete, machine_id)
 
 
-@router.get("/machines/{machine_id}/parts", response_model=list[m.Part], tags=["parts"])
-async def list_parts(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
-    return await caller(fleet.machines.parts, machine_id)
+@router.get("/machines/{machine_id}/parts", response_model=m.Page[m.Part], tags=["parts"])
+async def list_parts(machine_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
+    """The machine's parts, oldest first."""
+    return await caller(fleet.machines.list_parts, machine_id, paging.limit, paging.cursor)
 
 
 @router.post("/machines/{machine_id}/parts", response_model=m.Part, status_code=201, tags=["parts"])

@@ -151,7 +151,11 @@ class ConfigIn(Body):
 
 
 class LogEntryIn(Body):
-    time: datetime = Field(description="When it was logged: ISO 8601 (naive is UTC) or Unix seconds")
+    time: datetime | None = Field(
+        None,
+        description="When it was logged: ISO 8601 (naive is UTC) or Unix seconds; "
+        "left out or null: when the server received it",
+    )
     level: str = Field(description="debug, info, warn (or warning), error, dpanic, panic, fatal")
     message: str
     logger_name: str = ""

@@ -38,6 +38,23 @@ class PayloadTooLarge(FleetportError):
     """413: the body is over the server's limit."""
 
 
+class InvalidServerURL(FleetportError, ValueError):
+    """The server URL cannot be used: it needs http:// or https:// in front."""
+
+
+class UntrustedCertificate(FleetportError):
+    """The server's TLS certificate did not verify: a self-signed one (a Fleetport server makes
+    ``<data dir>/tls/cert.pem``) is trusted by passing it as ``verify``."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"the TLS certificate of {url} is not trusted ({reason}): pass the server's certificate "
+            "as verify=, e.g. verify='fleetport-data/tls/cert.pem'"
+        )
+        self.url = url
+        self.reason = reason
+
+
 _BY_STATUS: dict[int, type[FleetportError]] = {
     400: InvalidArgument,
     401: Unauthenticated,

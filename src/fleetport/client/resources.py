@@ -14,6 +14,7 @@ from urllib.parse import quote
 from pydantic import BeforeValidator
 
 from fleetport.client import models as m
+from fleetport.client.errors import InvalidArgument
 from fleetport.client.transport import EventStream
 
 GrantLike = m.Grant | Mapping[str, str]
@@ -264,8 +265,9 @@ class Machines(Resource):
     def delete(self, machine_id: str) -> None:
         return self._t.call("DELETE", f"/machines/{machine_id}")
 
-    def parts(self, machine_id: str) -> builtins.list[m.Part]:
-        return self._t.call("GET", f"/machines/{machine_id}/parts", builtins.list[m.Part])
+    def parts(self, machine_id: str, *, limit: int | None = None) -> Iterator[m.Part]:
+        """The machine's parts, oldest first, fetched ``limit`` at a time."""
+        return self._t.pages(f"/machines/{machine_id}/parts", m.Part, {"limit": limit})
 
 
 class Parts(Resource):
@@ -342,8 +344,9 @@ class Logs(Resource):
 
     def append(self, part_id: str, entries: Iterable[LogEntryLike]) -> int:
         """Appends a batch, all or none; returns how many entries were stored. Each entry needs
-        ``time`` (a datetime or ISO 8601; naive is UTC), ``level`` and ``message``; optional
-        ``logger_name``, ``host``, ``caller``, ``stack``, ``fields``."""
+        ``level`` and ``message``; optional ``time`` (a datetime or ISO 8601, naive is UTC; left
+        out or None: when the server receives the batch), ``logger_name``, ``host``, ``caller``,
+        ``stack``, ``fields``."""
         body = {"entries": [_log_entry(e) for e in entries]}
         return self._t.call("POST", f"/parts/{part_id}/logs", _COUNT, json=body)
 
@@ -592,11 +595,29 @@ PointLike = m.Point | Mapping[str, Any] | tuple[Any, Any]
 Unlimited = Literal["unlimited"]
 
 
-def _seconds(value: int | datetime | None) -> int | None:
-    """Unix seconds, from an int or a datetime (naive: UTC)."""
+Moment = int | datetime | str
+
+
+def unix_seconds(value: Moment) -> int:
+    """Unix seconds, from an int, a datetime or a string: an integer, or an ISO 8601 time such as
+    ``2025-06-01T12:00:00Z`` (naive datetimes and times without a zone are UTC)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("+-").isdigit():
+            return int(text)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidArgument(
+                f"{value!r} is neither Unix seconds nor an ISO 8601 time", code="invalid_argument"
+            ) from None
     if isinstance(value, datetime):
         return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
     return value
+
+
+def _seconds(value: Moment | None) -> int | None:
+    return None if value is None else unix_seconds(value)
 
 
 def _point(point: Any) -> dict[str, Any]:
@@ -617,7 +638,8 @@ def _point(point: Any) -> dict[str, Any]:
 
 class Dataports(Resource):
     """A machine's dataports (time series of its device client) and their points. A dataport is
-    named by its alias or its RID; timestamps are Unix seconds (or datetimes, naive is UTC)."""
+    named by its alias or its RID; timestamps are Unix seconds, datetimes or ISO 8601 strings
+    (naive, or without a zone: UTC)."""
 
     def _path(self, machine_id: str, alias: str) -> str:
         return f"/machines/{machine_id}/dataports/{quote(alias, safe='')}"
@@ -679,8 +701,8 @@ class Dataports(Resource):
         machine_id: str,
         alias: str,
         *,
-        start: int | datetime | None = None,
-        end: int | datetime | None = None,
+        start: Moment | None = None,
+        end: Moment | None = None,
         limit: int | None = None,
         order: str = "desc",
         selection: str = "all",

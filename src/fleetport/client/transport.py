@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 import httpx
 from pydantic import TypeAdapter
 
-from fleetport.client.errors import FleetportError, from_response
+from fleetport.client.errors import FleetportError, InvalidServerURL, UntrustedCertificate, from_response
 
 T = TypeVar("T")
 DEFAULT_URL = "http://localhost:8080"
@@ -19,15 +19,35 @@ API = "/api/v1"
 
 
 def settings(url: str | None, api_key: str | None) -> tuple[str, str | None]:
-    base = (url or os.environ.get("FLEETPORT_URL") or DEFAULT_URL).rstrip("/")
+    base = server_url((url or os.environ.get("FLEETPORT_URL") or DEFAULT_URL).strip().rstrip("/"))
     return base, api_key or os.environ.get("FLEETPORT_API_KEY") or None
+
+
+def server_url(url: str) -> str:
+    """The URL as given when it starts with http:// or https://; otherwise an error that says
+    what to write instead."""
+    scheme, separator, host = url.partition("://")
+    if url.lower().rstrip(":/") in ("", "http", "https") or (separator and not host):
+        raise InvalidServerURL(f"the server URL {url!r} has no host: give one like {DEFAULT_URL}")
+    if not separator:
+        raise InvalidServerURL(f"the server URL {url!r} has no scheme: use http://{url} or https://{url}")
+    if scheme.lower() not in ("http", "https"):
+        raise InvalidServerURL(f"the server URL {url!r} must start with http:// or https://")
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidServerURL(f"the server URL {url!r} is not valid ({exc})") from None
+    return url
 
 
 def tls(verify: Any) -> Any:
     """``verify`` as httpx takes it: True, False, an SSLContext, or a CA bundle path (a server's
     self-signed ``tls/cert.pem``), made into an SSLContext here."""
     if isinstance(verify, (str, os.PathLike)):
-        return ssl.create_default_context(cafile=os.fspath(verify))
+        try:
+            return ssl.create_default_context(cafile=os.fspath(verify))
+        except (OSError, ssl.SSLError) as exc:
+            raise FleetportError(f"cannot load the CA bundle {os.fspath(verify)!r}: {exc}") from exc
     return verify
 
 
@@ -80,7 +100,22 @@ def _raw_headers(size: int | None) -> dict[str, str]:
     return headers
 
 
+def _certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed under a transport error, if that is what it was."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _unreachable(http: httpx.Client | httpx.AsyncClient, exc: httpx.TransportError) -> FleetportError:
+    failure = _certificate_failure(exc)
+    if failure is not None:
+        return UntrustedCertificate(str(http.base_url), failure.verify_message or str(failure))
     if isinstance(exc, httpx.WriteError):
         return FleetportError(
             f"the Fleetport server at {http.base_url} closed the connection while the body was sent "
@@ -110,7 +145,7 @@ class SyncTransport:
         try:
             response = self.http.request(method, API + path, json=json, params=_params(params))
         except httpx.TransportError as exc:
-            raise FleetportError(f"cannot reach the Fleetport server at {self.http.base_url}: {exc}") from exc
+            raise _unreachable(self.http, exc) from exc
         return decode(response, model)
 
     def pages(self, path: str, model: Any, params: dict[str, Any] | None = None) -> Iterator[Any]:
@@ -164,7 +199,7 @@ class SyncTransport:
         try:
             response = self.http.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise FleetportError(f"cannot reach the Fleetport server at {self.http.base_url}: {exc}") from exc
+            raise _unreachable(self.http, exc) from exc
         if response.status_code >= 400:
             try:
                 response.read()
@@ -190,7 +225,7 @@ class AsyncTransport:
         try:
             response = await self.http.request(method, API + path, json=json, params=_params(params))
         except httpx.TransportError as exc:
-            raise FleetportError(f"cannot reach the Fleetport server at {self.http.base_url}: {exc}") from exc
+            raise _unreachable(self.http, exc) from exc
         return decode(response, model)
 
     async def pages(self, path: str, model: Any, params: dict[str, Any] | None = None) -> AsyncIterator[Any]:
@@ -254,7 +289,7 @@ class AsyncTransport:
         try:
             response = await self.http.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise FleetportError(f"cannot reach the Fleetport server at {self.http.base_url}: {exc}") from exc
+            raise _unreachable(self.http, exc) from exc
         if response.status_code >= 400:
             try:
                 await response.aread()

@@ -49,9 +49,9 @@ TRIM_EVERY_MAX = 10_000  # entries appended to a part between two retention pass
 
 @dataclass
 class NewLogEntry:
-    """An entry to append. A naive ``time`` is taken as UTC."""
+    """An entry to append. A naive ``time`` is taken as UTC; None is the time the server received it."""
 
-    time: datetime
+    time: datetime | None
     level: str
     message: str
     logger_name: str = ""
@@ -325,7 +325,7 @@ def _row(index: int, entry: NewLogEntry, received: datetime) -> dict[str, Any]:
     if fields:
         validate.json_object({"fields": fields}, f"{where}.fields", FIELDS_MAX_BYTES)
     return {
-        "time": _utc(entry.time, f"{where}.time"),
+        "time": received if entry.time is None else _utc(entry.time, f"{where}.time"),
         "level": normalize_level(entry.level, f"{where}.level"),
         "message": _text(entry.message, f"{where}.message", MESSAGE_MAX),
         "logger_name": _text(entry.logger_name, f"{where}.logger_name", LOGGER_NAME_MAX),

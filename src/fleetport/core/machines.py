@@ -215,6 +215,13 @@ class Machines:
             machine = access.machine(conn, p, "read_robot", machine_id)
             return [Part.from_row(r) for r in q.find(conn, t.parts, machine_id=machine["id"])]
 
+    def list_parts(self, p: Principal, machine_id: str, limit: int, cursor: str | None) -> Page[Part]:
+        """A machine's parts, a page at a time, oldest first."""
+        with self.store.read() as conn:
+            machine = access.machine(conn, p, "read_robot", machine_id)
+            rows = q.page(conn, t.parts, limit=limit, after=decode_cursor(cursor), machine_id=machine["id"])
+        return make_page(rows, limit, Part.from_row)
+
     def update_part(
         self,
         p: Principal,

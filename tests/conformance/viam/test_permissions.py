@@ -78,7 +78,7 @@ def test_one_fleet_two_apis(viam: Viam) -> None:
             viam.org.id,
         )
         made = fp.machines.create(loc.id, "from-rest")
-        (main,) = fp.machines.parts(made.id)
+        (main,) = list(fp.machines.parts(made.id))
         fp.parts.set_config(main.id, {"components": [{"name": "lidar"}]})
     assert {r.name for r in call(viam, "list_robots", loc.id)} == {"both-ways", "from-rest"}
     part = call(viam, "get_robot_part", main.id)
