@@ -171,14 +171,22 @@ def check_recordbatch(target: Fleetport) -> Callable[[httpx.Response], None]:
 
 
 def start_fleetport(
-    name: str, work_dir: Path, api_key: str, database: Database, processes: list[Process]
+    name: str,
+    work_dir: Path,
+    api_key: str,
+    database: Database,
+    processes: list[Process],
+    *,
+    sqlite_synchronous: str = "NORMAL",
 ) -> Fleetport:
     port = free_port()
     data_dir = work_dir / name
+    env = fleetport_env(data_dir, api_key, database.url, http_port=port)
+    env["FLEETPORT_SQLITE_SYNCHRONOUS"] = sqlite_synchronous
     server = start_process(
         name,
         [sys.executable, "-m", "fleetport.cli", "serve"],
-        fleetport_env(data_dir, api_key, database.url, http_port=port),
+        env,
         port,
         work_dir,
     )
@@ -798,7 +806,17 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
         asyncio.Runner(loop_factory=event_loop_factory()) as runner,
     ):
         try:
-            fleetports = [start_fleetport("fleetport-sqlite", work_dir, api_key, sqlite_db, processes)]
+            fleetports = [
+                start_fleetport(
+                    sqlite_target_name(synchronous),
+                    work_dir,
+                    api_key,
+                    sqlite_db,
+                    processes,
+                    sqlite_synchronous=synchronous,
+                )
+                for synchronous in args.sqlite_synchronous
+            ]
             if pg_db is not None:
                 fleetports.append(start_fleetport("fleetport-pg", work_dir, api_key, pg_db, processes))
             influx = None if args.skip_influx else start_influx(work_dir, processes)
@@ -821,6 +839,11 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
     print_report(args, report)
     waits = report.wait.values()
     return 1 if any(w.supported and (w.answered < w.waiters or not w.alive) for w in waits) else 0
+
+
+def sqlite_target_name(synchronous: str) -> str:
+    """fleetport-sqlite with the default synchronous=NORMAL; fleetport-sqlite-full with FULL."""
+    return "fleetport-sqlite" if synchronous == "NORMAL" else f"fleetport-sqlite-{synchronous.lower()}"
 
 
 def print_header(
@@ -914,6 +937,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-influx", action="store_true", help="no InfluxDB baseline")
     parser.add_argument("--only", default="ingest,read,wait", help="parts to run, comma-separated")
     parser.add_argument(
+        "--sqlite-synchronous",
+        default="NORMAL",
+        help="FLEETPORT_SQLITE_SYNCHRONOUS of the SQLite server; NORMAL,FULL: a server with each (NORMAL)",
+    )
+    parser.add_argument(
         "--database-url",
         default=DEFAULT_PG,
         help="the PostgreSQL server; a fresh database 'fleetport_bench' is made there and dropped afterwards",
@@ -936,6 +964,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     except ValueError:
         parser.error("--writers takes numbers separated by commas, e.g. 1,4")
     args.only = {part.strip() for part in args.only.split(",")}
+    chosen = (value.strip().upper() for value in args.sqlite_synchronous.split(","))
+    args.sqlite_synchronous = list(dict.fromkeys(chosen))
+    if set(args.sqlite_synchronous) - {"NORMAL", "FULL"}:
+        parser.error("--sqlite-synchronous takes NORMAL, FULL or NORMAL,FULL")
     if args.only - {"ingest", "read", "wait"}:
         parser.error("--only takes ingest, read and wait")
     if min(args.points, args.runs, args.points_read, args.reads, args.waiters, *args.writers) < 1:
