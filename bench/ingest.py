@@ -411,7 +411,7 @@ def run_ingest(
             number += 1
             data = points(next_ts, args.points, next_ts - FIRST_TIMESTAMP)
             next_ts += args.points
-            chunks = batches(data)
+            chunks = batches(data, args.batch)
             measured: dict[str, Measured] = {}
             for target in fleetports:  # interleaved, so that drift in the machine's load hits all alike
                 bodies = [target.recordbatch_body("x", chunk) for chunk in chunks]
@@ -863,7 +863,7 @@ def print_report(args: argparse.Namespace, report: Report) -> None:
         names = [n for n in report.names if any(name == n for _, name in report.ingest)]
         print()
         print(
-            f"ingest: {args.points:,} float points per run in POSTs of {BATCH:,} (recordbatch / line "
+            f"ingest: {args.points:,} float points per run in POSTs of {args.batch:,} (recordbatch / line "
             f"protocol precision=s / one SQLite transaction), {args.runs} runs, median points/s "
             "(server process CPU in brackets)"
         )
@@ -929,6 +929,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small figures everywhere")
     parser.add_argument("--points", type=int, help="points ingested per run and target (500,000)")
     parser.add_argument("--runs", type=int, help="ingest runs; medians are shown (5)")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help="points per ingest POST and raw SQLite transaction (10,000)"
+    )
     parser.add_argument("--writers", help="concurrent writers to try, comma-separated (1,4)")
     parser.add_argument("--points-read", type=int, help="points in the dataport that is read (10,000,000)")
     parser.add_argument("--reads", type=int, help="measured reads per store (200)")
@@ -970,8 +973,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--sqlite-synchronous takes NORMAL, FULL or NORMAL,FULL")
     if args.only - {"ingest", "read", "wait"}:
         parser.error("--only takes ingest, read and wait")
-    if min(args.points, args.runs, args.points_read, args.reads, args.waiters, *args.writers) < 1:
-        parser.error("--points, --runs, --writers, --points-read, --reads and --waiters must be at least 1")
+    if min(args.points, args.runs, args.batch, args.points_read, args.reads, args.waiters, *args.writers) < 1:
+        parser.error(
+            "--points, --runs, --batch, --writers, --points-read, --reads and --waiters must be at least 1"
+        )
+    if args.batch > BATCH:
+        parser.error(f"--batch is at most {BATCH:,} (the most points one recordbatch takes)")
     return args
 
 
