@@ -124,9 +124,16 @@ def mode(path: Path) -> int:
 def test_the_data_directory_and_its_files_are_private(tmp_path: Path, kind: str) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o755)
-    left_behind = data_dir / "notes.txt"  # a file an earlier version or the user left readable
-    left_behind.write_text("x")
-    left_behind.chmod(0o644)
+    data_dir.chmod(0o755)
+    old_blob = data_dir / "blobs" / "00" / "00" / ("0" * 64)  # left readable by an earlier version
+    old_blob.parent.mkdir(parents=True)
+    for directory in (data_dir / "blobs", data_dir / "blobs" / "00", old_blob.parent):
+        directory.chmod(0o755)
+    old_blob.write_bytes(b"old")
+    old_blob.chmod(0o644)
+    notes = data_dir / "notes.txt"  # not the server's: left as it is
+    notes.write_text("x")
+    notes.chmod(0o644)
     with serving(kind, data_dir, env={"FLEETPORT_HTTPS_PORT": str(free_ports(1)[0])}) as server:
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
@@ -136,16 +143,17 @@ def test_the_data_directory_and_its_files_are_private(tmp_path: Path, kind: str)
             assert http.post("/api/v1/modules", json=module).status_code == 201
             upload = http.put("/api/v1/modules/acme:lidar/versions/1.0.0/files/any", content=b"module bytes")
             assert upload.status_code == 200, upload.text
-        files = [p for p in data_dir.rglob("*") if p.is_file()]
-        directories = [data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]
+        kept = [p for p in data_dir.rglob("*") if p.name not in ("notes.txt", "server.log")]  # the server's
+        files = [p for p in kept if p.is_file()]
+        directories = [data_dir, *(p for p in kept if p.is_dir())]
         names = {p.name for p in files}
         assert "key.pem" in names and "cert.pem" in names
-        assert any(p.parent.parent.parent.name == "blobs" for p in files)  # the uploaded file
+        assert len([p for p in files if p.parent.parent.parent.name == "blobs"]) == 2  # old and uploaded
         if kind == "sqlite":
             assert {"fleetport.db", "fleetport.db-wal", "fleetport.db-shm"} <= names
         assert {str(p): oct(mode(p)) for p in files if mode(p) != 0o600} == {}
         assert {str(p): oct(mode(p)) for p in directories if mode(p) != 0o700} == {}
-        assert mode(left_behind) == 0o600  # tightened on start
+        assert mode(notes) == 0o644
 
 
 @pytest.mark.parametrize(("setting", "pragma"), [(None, 1), ("NORMAL", 1), ("full", 2), ("FULL", 2)])
@@ -169,3 +177,12 @@ def test_sqlite_synchronous_is_normal_or_full(tmp_path: Path) -> None:
     assert result.returncode != 0 and output.count("\n") == 0, output
     assert "FLEETPORT_SQLITE_SYNCHRONOUS" in output and "NORMAL or FULL" in output
     assert not (tmp_path / "data").exists()
+
+
+def test_a_shared_directory_given_as_the_data_directory_is_left_open(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # as /tmp is
+    fleet = open_fleet(Settings(data_dir=shared))
+    fleet.store.dispose()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
