@@ -171,14 +171,22 @@ def check_recordbatch(target: Fleetport) -> Callable[[httpx.Response], None]:
 
 
 def start_fleetport(
-    name: str, work_dir: Path, api_key: str, database: Database, processes: list[Process]
+    name: str,
+    work_dir: Path,
+    api_key: str,
+    database: Database,
+    processes: list[Process],
+    *,
+    sqlite_synchronous: str = "NORMAL",
 ) -> Fleetport:
     port = free_port()
     data_dir = work_dir / name
+    env = fleetport_env(data_dir, api_key, database.url, http_port=port)
+    env["FLEETPORT_SQLITE_SYNCHRONOUS"] = sqlite_synchronous
     server = start_process(
         name,
         [sys.executable, "-m", "fleetport.cli", "serve"],
-        fleetport_env(data_dir, api_key, database.url, http_port=port),
+        env,
         port,
         work_dir,
     )
@@ -403,7 +411,7 @@ def run_ingest(
             number += 1
             data = points(next_ts, args.points, next_ts - FIRST_TIMESTAMP)
             next_ts += args.points
-            chunks = batches(data)
+            chunks = batches(data, args.batch)
             measured: dict[str, Measured] = {}
             for target in fleetports:  # interleaved, so that drift in the machine's load hits all alike
                 bodies = [target.recordbatch_body("x", chunk) for chunk in chunks]
@@ -798,7 +806,17 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
         asyncio.Runner(loop_factory=event_loop_factory()) as runner,
     ):
         try:
-            fleetports = [start_fleetport("fleetport-sqlite", work_dir, api_key, sqlite_db, processes)]
+            fleetports = [
+                start_fleetport(
+                    sqlite_target_name(synchronous),
+                    work_dir,
+                    api_key,
+                    sqlite_db,
+                    processes,
+                    sqlite_synchronous=synchronous,
+                )
+                for synchronous in args.sqlite_synchronous
+            ]
             if pg_db is not None:
                 fleetports.append(start_fleetport("fleetport-pg", work_dir, api_key, pg_db, processes))
             influx = None if args.skip_influx else start_influx(work_dir, processes)
@@ -823,6 +841,11 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
     return 1 if any(w.supported and (w.answered < w.waiters or not w.alive) for w in waits) else 0
 
 
+def sqlite_target_name(synchronous: str) -> str:
+    """fleetport-sqlite with the default synchronous=NORMAL; fleetport-sqlite-full with FULL."""
+    return "fleetport-sqlite" if synchronous == "NORMAL" else f"fleetport-sqlite-{synchronous.lower()}"
+
+
 def print_header(
     args: argparse.Namespace, fleetports: list[Fleetport], influx: Influx | None, limit: str
 ) -> None:
@@ -840,7 +863,7 @@ def print_report(args: argparse.Namespace, report: Report) -> None:
         names = [n for n in report.names if any(name == n for _, name in report.ingest)]
         print()
         print(
-            f"ingest: {args.points:,} float points per run in POSTs of {BATCH:,} (recordbatch / line "
+            f"ingest: {args.points:,} float points per run in POSTs of {args.batch:,} (recordbatch / line "
             f"protocol precision=s / one SQLite transaction), {args.runs} runs, median points/s "
             "(server process CPU in brackets)"
         )
@@ -906,6 +929,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small figures everywhere")
     parser.add_argument("--points", type=int, help="points ingested per run and target (500,000)")
     parser.add_argument("--runs", type=int, help="ingest runs; medians are shown (5)")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help="points per ingest POST and raw SQLite transaction (10,000)"
+    )
     parser.add_argument("--writers", help="concurrent writers to try, comma-separated (1,4)")
     parser.add_argument("--points-read", type=int, help="points in the dataport that is read (10,000,000)")
     parser.add_argument("--reads", type=int, help="measured reads per store (200)")
@@ -913,6 +939,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-pg", action="store_true", help="no PostgreSQL server")
     parser.add_argument("--skip-influx", action="store_true", help="no InfluxDB baseline")
     parser.add_argument("--only", default="ingest,read,wait", help="parts to run, comma-separated")
+    parser.add_argument(
+        "--sqlite-synchronous",
+        default="NORMAL",
+        help="FLEETPORT_SQLITE_SYNCHRONOUS of the SQLite server; NORMAL,FULL: a server with each (NORMAL)",
+    )
     parser.add_argument(
         "--database-url",
         default=DEFAULT_PG,
@@ -936,10 +967,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     except ValueError:
         parser.error("--writers takes numbers separated by commas, e.g. 1,4")
     args.only = {part.strip() for part in args.only.split(",")}
+    chosen = (value.strip().upper() for value in args.sqlite_synchronous.split(","))
+    args.sqlite_synchronous = list(dict.fromkeys(chosen))
+    if set(args.sqlite_synchronous) - {"NORMAL", "FULL"}:
+        parser.error("--sqlite-synchronous takes NORMAL, FULL or NORMAL,FULL")
     if args.only - {"ingest", "read", "wait"}:
         parser.error("--only takes ingest, read and wait")
-    if min(args.points, args.runs, args.points_read, args.reads, args.waiters, *args.writers) < 1:
-        parser.error("--points, --runs, --writers, --points-read, --reads and --waiters must be at least 1")
+    if min(args.points, args.runs, args.batch, args.points_read, args.reads, args.waiters, *args.writers) < 1:
+        parser.error(
+            "--points, --runs, --batch, --writers, --points-read, --reads and --waiters must be at least 1"
+        )
+    if args.batch > BATCH:
+        parser.error(f"--batch is at most {BATCH:,} (the most points one recordbatch takes)")
     return args
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from fleetport import __version__, api
+from fleetport import __version__, api, data_dir, ports
 from fleetport.api import errors
 from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
 from fleetport.core.fleet import Fleet
@@ -40,8 +41,8 @@ DOCS_ASSETS = "/docs/assets"
 
 def open_fleet(settings: Settings) -> Fleet:
     """Opens the database, applies pending migrations and wires the core services."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.resolved_database_url)
+    data_dir.make_private(settings.data_dir)
+    store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     store.migrate()
     return Fleet(store, settings)
 
@@ -120,6 +121,12 @@ def tune_garbage_collector() -> None:
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    with ports.bound(settings) as bound:  # a busy port stops the server here, before anything is written
+        os.umask(data_dir.PRIVATE_UMASK)
+        _serve(settings, bound)
+
+
+def _serve(settings: Settings, bound: ports.BoundPorts) -> None:
     fleet = open_fleet(settings)
     announce(settings, fleet)
     app = create_app(fleet)
@@ -137,29 +144,30 @@ def serve(settings: Settings) -> None:
         if settings.tls_cert and settings.tls_key
         else ensure_certificate(settings.data_dir / "tls")
     )
-    listeners = [_Listener(uvicorn.Config(app, port=settings.http_port, **common))]
-    if settings.https_port:
-        listeners.append(
-            _Listener(
-                uvicorn.Config(
-                    app, port=settings.https_port, ssl_certfile=str(cert), ssl_keyfile=str(key), **common
-                )
-            )
+    listeners = [(_Listener(uvicorn.Config(app, port=bound.http.number, **common)), bound.http)]
+    if bound.https is not None:
+        https = uvicorn.Config(
+            app, port=bound.https.number, ssl_certfile=str(cert), ssl_keyfile=str(key), **common
         )
+        listeners.append((_Listener(https), bound.https))
     grpc = None
-    if settings.grpc_port:
+    if bound.grpc is not None:
         from fleetport.dialects.viam.listener import GrpcListener, tls_context
 
         grpc = GrpcListener(fleet, tls_context(cert, key))
     try:
-        asyncio.run(_run(listeners, grpc, settings, fleet))
+        asyncio.run(_run(listeners, grpc, bound, settings, fleet))
     finally:
         fleet.store.dispose()
         log.info("stopped")
 
 
 async def _run(
-    listeners: list[_Listener], grpc: GrpcListener | None, settings: Settings, fleet: Fleet
+    listeners: list[tuple[_Listener, ports.Port]],
+    grpc: GrpcListener | None,
+    bound: ports.BoundPorts,
+    settings: Settings,
+    fleet: Fleet,
 ) -> None:
     loop = asyncio.get_running_loop()
     fleet.bus.attach(loop)  # live events (log tails) are delivered on this loop
@@ -167,29 +175,26 @@ async def _run(
     clock = asyncio.create_task(_telemetry_clock(fleet))
     # Blocking core work (PostgreSQL calls, password hashing) runs on this many threads.
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-    if grpc is not None:
-        try:
-            await grpc.start(settings.host, settings.grpc_port)
-        except OSError as exc:
-            raise SystemExit(f"cannot listen for gRPC on port {settings.grpc_port}: {exc}") from None
+    if grpc is not None and bound.grpc is not None:
+        await grpc.start(bound.grpc.sockets)
 
     def stop() -> None:
         log.info("stopping: finishing requests in flight")
         fleet.bus.close()  # live streams (log tails) end, so that they do not hold up the stop
-        for listener in listeners:
+        for listener, _ in listeners:
             listener.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     try:
-        await asyncio.gather(*(listener.serve() for listener in listeners))
+        await asyncio.gather(*(listener.serve(sockets=port.sockets) for listener, port in listeners))
     finally:
         sweeper.cancel()
         clock.cancel()
         fleet.telemetry.dispatcher.close()
         if grpc is not None:
             await grpc.stop()
-    if any(not listener.started for listener in listeners):
+    if any(not listener.started for listener, _ in listeners):
         raise SystemExit("a listener failed to start (is the port in use?)")
 
 

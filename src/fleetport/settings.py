@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -36,6 +38,17 @@ class Settings:
     log_max_batch_bytes: int = 16 << 20  # body size limit of a part log append
     points_max_batch_bytes: int = 16 << 20  # body size limit of a dataport points write
     onep_max_body_bytes: int = 16 << 20  # body size limit of a One Platform RPC request
+    # SQLite only: NORMAL syncs the write-ahead log at checkpoints (the last commits can be lost on
+    # power loss, never corrupted); FULL syncs it on every commit
+    sqlite_synchronous: str = "NORMAL"
+
+    def __post_init__(self) -> None:
+        if self.sqlite_synchronous.upper() not in SQLITE_SYNCHRONOUS:
+            raise SystemExit(
+                f"FLEETPORT_SQLITE_SYNCHRONOUS must be {' or '.join(SQLITE_SYNCHRONOUS)}, "
+                f"got {self.sqlite_synchronous!r}"
+            )
+        object.__setattr__(self, "sqlite_synchronous", self.sqlite_synchronous.upper())
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,7 +20,9 @@ code of a share, which may come from another tree) and clone options (``noaliase
 
 The status of a serial number is ``unused`` (no client bound), ``notactivated`` (enabled,
 awaiting activation), ``activated``, ``disabled`` (activation refused) or ``expired`` (the
-client's key was deactivated through the resource tree).
+client's key was deactivated through the resource tree). Whether it was activated is the status of
+its client: the client's owner may activate the key over RPC instead of the device, and then
+``activate`` here refuses as it does after a device's activation.
 
 **Content** is per model: entries (an id, meta text, protected or not) whose bytes live in the
 blob store. A device downloads with its own key (the key of a client bound to a serial number of
@@ -172,7 +174,8 @@ def _status(row: Mapping[Any, Any]) -> str:
         return "expired"
     if not row["enabled"]:
         return "disabled"
-    return "notactivated" if row["activated_at"] is None else "activated"
+    # one state: the client's, whether its key was activated here or by its owner over RPC
+    return "notactivated" if row["client_status"] == "notactivated" else "activated"
 
 
 def _serial_of(row: Mapping[Any, Any]) -> Serial:
@@ -448,7 +451,6 @@ class Provision:
                             "rid": None,
                             "owner_rid": None,
                             "enabled": False,
-                            "activated_at": None,
                             "created_at": at,
                         }
                         for sn, extra in checked
@@ -534,9 +536,7 @@ class Provision:
                 historical="nohistorical" not in options,
                 status="notactivated",
             )
-            bound = sp.bind_serial(
-                conn, serial["id"], {"rid": rid, "owner_rid": owner, "enabled": True, "activated_at": None}
-            )
+            bound = sp.bind_serial(conn, serial["id"], {"rid": rid, "owner_rid": owner, "enabled": True})
             if not bound:  # a concurrent enable won: this transaction (and its clone) rolls back
                 raise Conflict(f"serial number {sn} was enabled by another request meanwhile")
             return rid
@@ -564,7 +564,7 @@ class Provision:
             if serial["rid"] is None:
                 raise Conflict(f"serial number {sn} has no client yet: enable it with an owner")
             self.telemetry.regenerate_key(conn, serial["rid"], status="notactivated")
-            sp.update_serial(conn, serial["id"], {"enabled": True, "activated_at": None})
+            sp.update_serial(conn, serial["id"], {"enabled": True})
 
     def remap(self, key: str | None, model: str, sn: str, oldsn: str) -> None:
         """Moves the client of ``oldsn`` to ``sn`` (which has none) with a new key, to be
@@ -586,7 +586,7 @@ class Provision:
             moved = sp.bind_serial(
                 conn,
                 serial["id"],
-                {"rid": old["rid"], "owner_rid": old["owner_rid"], "enabled": True, "activated_at": None},
+                {"rid": old["rid"], "owner_rid": old["owner_rid"], "enabled": True},
             )
             if not moved:
                 raise Conflict(f"serial number {sn} was enabled by another request meanwhile")
@@ -620,10 +620,9 @@ class Provision:
                 refusal = "disabled: re-enable it first"
             elif status == "expired":
                 refusal = "the client's key was deactivated: re-enable it first"
-            elif status == "activated" or not sp.claim_activation(conn, serial["id"], serial["rid"], at):
+            elif status == "activated" or not st.activate_client(conn, serial["rid"], at):
                 refusal = "activated already: re-enable it for a new key"
             if refusal is None:
-                st.update_resource(conn, serial["rid"], {"status": "activated", "modified_at": at})
                 sp.add_log(conn, serial["id"], at, connection, "activated", keep=LOG_KEEP)
                 return str(serial["client_cik"])
             sp.add_log(conn, serial["id"], at, connection, f"refused: {refusal}", keep=LOG_KEEP)

@@ -561,7 +561,8 @@ class OnepV1:
     @overload
     def revoke(self, auth: Auth, codetype: str, code: str, defer: bool = False) -> Reply | Literal[True]: ...
     def revoke(self, auth: Auth, codetype: str, code: str, defer: bool = False) -> Reply | Literal[True]:
-        """Revokes a CIK (``"client"``, which gets a new one) or a share code (``"share"``)."""
+        """Revokes a CIK (``"client"``, which gets a new one), a share code (``"share"``) or a token
+        from ``grant`` (``"token"``: the token, or its id from ``listing``)."""
         return self._call("revoke", auth, [codetype, code], defer)
 
     @overload

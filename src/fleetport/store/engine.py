@@ -26,7 +26,7 @@ class Store:
     on the busy timeout instead of failing when a read lock cannot be upgraded.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
@@ -45,7 +45,7 @@ class Store:
         self._credentials_generation = 0
         self._generation_lock = threading.Lock()
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -88,14 +88,17 @@ class Store:
         self.engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"synchronous is NORMAL or FULL, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

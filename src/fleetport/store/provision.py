@@ -111,25 +111,7 @@ def bind_serial(conn: Connection, serial_id: str, values: Mapping[str, Any]) -> 
 def unbind_serial(conn: Connection, serial_id: str, rid: str) -> bool:
     """Leaves a serial number without its client ``rid``; False when it no longer has that one."""
     stmt = (
-        update(s)
-        .where(s.c.id == serial_id, s.c.rid == rid)
-        .values(rid=None, owner_rid=None, enabled=False, activated_at=None)
-    )
-    return int(conn.execute(stmt).rowcount) == 1
-
-
-def claim_activation(conn: Connection, serial_id: str, rid: str, at: int) -> bool:
-    """Marks an enabled, not yet activated serial number activated; False when another request
-    did it first (the condition is in the UPDATE, so concurrent activations cannot both win)."""
-    stmt = (
-        update(s)
-        .where(
-            s.c.id == serial_id,
-            s.c.rid == rid,
-            s.c.enabled.is_(True),
-            s.c.activated_at.is_(None),
-        )
-        .values(activated_at=at)
+        update(s).where(s.c.id == serial_id, s.c.rid == rid).values(rid=None, owner_rid=None, enabled=False)
     )
     return int(conn.execute(stmt).rowcount) == 1
 

@@ -419,11 +419,13 @@ telemetry_shares = Table(
     Column("activated_at", BigInteger, nullable=True),
 )
 
-# A token (from grant) acts as one client, limited to some procedures on some sub-trees.
+# A token (from grant) acts as one client, limited to some procedures on some sub-trees. The token
+# is shown once, by grant; only its SHA-256 is kept. The id (not secret) is what listing shows.
 telemetry_tokens = Table(
     "telemetry_tokens",
     metadata,
-    Column("token", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
     Column(
         "client_rid",
         RID,
@@ -490,8 +492,8 @@ provision_serials = Table(
     # the clone made by enable; its key is handed out once by activate
     Column("rid", RID, ForeignKey("telemetry_resources.rid", ondelete="SET NULL"), nullable=True),
     Column("owner_rid", RID, nullable=True),
-    Column("enabled", Boolean, nullable=False, default=False),  # may be activated
-    Column("activated_at", BigInteger, nullable=True),
+    # may be activated; whether it was is the status of its client (notactivated, then activated)
+    Column("enabled", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("model_id", "sn", name="uq_provision_serials_model_sn"),
 )

@@ -140,6 +140,18 @@ def move_aliases(conn: Connection, rid: str, old_owner: str, new_owner: str, *, 
                 add_alias(conn, new_owner, name, rid)
 
 
+def activate_client(conn: Connection, rid: str, at: int) -> bool:
+    """Marks a client whose key awaits activation (a provisioned device's) activated; False when it
+    does not await it. The condition is in the UPDATE: of concurrent activations (over RPC by the
+    owner, or by the device through provisioning) exactly one wins."""
+    stmt = (
+        update(r)
+        .where(r.c.rid == rid, r.c.status == "notactivated")
+        .values(status="activated", modified_at=at)
+    )
+    return int(conn.execute(stmt).rowcount) == 1
+
+
 # --- shares, tokens and usage -------------------------------------------------------------------
 
 
@@ -182,19 +194,28 @@ def activated(conn: Connection, client: str, types: Collection[str]) -> list[Row
     return list(conn.execute(stmt).mappings())
 
 
-def token(conn: Connection, value: str) -> RowMapping | None:
-    return conn.execute(select(tk).where(tk.c.token == value)).mappings().first()
+def token_by_hash(conn: Connection, token_hash: str) -> RowMapping | None:
+    return conn.execute(select(tk).where(tk.c.token_hash == token_hash)).mappings().first()
+
+
+def token_by_id(conn: Connection, token_id: str) -> RowMapping | None:
+    return conn.execute(select(tk).where(tk.c.id == token_id)).mappings().first()
 
 
 def insert_token(conn: Connection, row: Mapping[str, Any]) -> None:
     conn.execute(insert(tk).values(**row))
 
 
+def delete_token(conn: Connection, token_id: str) -> None:
+    conn.execute(delete(tk).where(tk.c.id == token_id))
+
+
 def tokens_of(conn: Connection, client: str, at: int) -> list[str]:
-    stmt = select(tk.c.token).where(
+    """The ids of the client's unexpired tokens."""
+    stmt = select(tk.c.id).where(
         tk.c.client_rid == client, or_(tk.c.expires_at.is_(None), tk.c.expires_at > at)
     )
-    return [str(x) for x in conn.execute(stmt.order_by(tk.c.created_at, tk.c.token)).scalars()]
+    return [str(x) for x in conn.execute(stmt.order_by(tk.c.created_at, tk.c.id)).scalars()]
 
 
 def use(conn: Connection, client: str, metric: str, at: int, amount: int = 1) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fleetport.core import access
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from fleetport.core.ids import hash_secret
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import values as tv
 from fleetport.core.telemetry.model import (
@@ -174,7 +175,7 @@ class Telemetry(Points):
         if not is_rid(token):
             raise Unauthenticated("a token is 40 hexadecimal characters")
         with self.store.read() as conn:
-            row = st.token(conn, token)
+            row = st.token_by_hash(conn, hash_secret(token))
             if row is None:
                 raise Unauthenticated("no such token")
             if row["expires_at"] is not None and row["expires_at"] <= now():
@@ -332,7 +333,8 @@ class Telemetry(Points):
         """The RIDs of the client's resources of each type. The flags select children that are
         owned, public, aliased by the client, or shared with it by a share it activated; several
         flags take the union, none means owned. ``tagged`` keeps resources carrying every given
-        tag. The type ``token`` lists the client's unexpired tokens."""
+        tag. The type ``token`` lists the ids of the client's unexpired tokens (not the tokens: only
+        their hashes are kept)."""
         for kind in types:
             if kind not in LISTING_TYPES:
                 raise Invalid(f"{kind!r} is not a resource type: use {', '.join(LISTING_TYPES)}")
@@ -649,7 +651,8 @@ class Telemetry(Points):
                     raise ShareInvalid("no client awaits activation with this key")
                 if row["parent_rid"] != client:
                     raise Unauthenticated("the calling client does not own this client")
-                st.update_resource(conn, row["rid"], {"status": "activated", "modified_at": now()})
+                if not st.activate_client(conn, row["rid"], now()):  # activated meanwhile
+                    raise ShareInvalid("no client awaits activation with this key")
             elif codetype == "share":
                 share = st.share(conn, code) if isinstance(code, str) else None
                 if share is None or share["activator_rid"] is not None:
@@ -682,7 +685,7 @@ class Telemetry(Points):
 
     def revoke(self, p: Principal, codetype: str, code: str) -> str | None:
         """``client``: gives the client of that key a new key (returned); ``share``: deletes the
-        share."""
+        share; ``token``: deletes the token (given itself, or by the id ``listing`` shows)."""
         with self.store.write() as conn:
             client, _ = self._own(conn, p, "revoke")
             if codetype == "client":
@@ -702,7 +705,19 @@ class Telemetry(Points):
                     raise Unauthenticated("the calling client did not make this share")
                 st.delete_share(conn, code)
                 return None
-            raise Invalid("codetype is client or share")
+            if codetype == "token":
+                token = (
+                    (st.token_by_hash(conn, hash_secret(code)) or st.token_by_id(conn, code))
+                    if is_rid(code)
+                    else None
+                )
+                if token is None:
+                    raise ShareInvalid("no token has this code")
+                if not self.reaches(conn, client, str(token["client_rid"])):
+                    raise Unauthenticated("the token acts as a client outside the caller's tree")
+                st.delete_token(conn, token["id"])
+                return None
+            raise Invalid("codetype is client, share or token")
 
     def regenerate_key(self, conn: Connection, rid: str, *, status: str) -> str:
         """A new key for a client, with a status (provisioning: ``notactivated`` until activated)."""
@@ -745,12 +760,13 @@ class Telemetry(Points):
                     for action in actions:
                         self._permit(conn, p, action, target)
                 granted[target] = sorted(set(actions))
-            token = secrets.token_hex(20)
+            token = secrets.token_hex(20)  # shown once, here; the database keeps its SHA-256
             at = now()
             st.insert_token(
                 conn,
                 {
-                    "token": token,
+                    "id": secrets.token_hex(20),
+                    "token_hash": hash_secret(token),
                     "client_rid": client,
                     "permissions": granted,
                     "expires_at": None if ttl is None else at + ttl,

@@ -75,7 +75,7 @@ class BadArguments(Exception):
 
 
 class ErrorStatus(Exception):
-    """A status other than the usual ones, with a result (``listing``'s ``error``)."""
+    """A status other than the usual ones, with a result (the ``error`` of ``listing`` and ``wait``)."""
 
     def __init__(self, status: str, result: Any) -> None:
         super().__init__(status)
@@ -193,20 +193,8 @@ async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, A
     id_ = call.get("id")
     reply: dict[str, Any] = {"id": id_}
     answered = _answered(id_)
-    arguments = call.get("arguments", [])
     try:
-        if not isinstance(arguments, list) or len(arguments) not in (1, 2):
-            raise BadArguments("wait takes [resource, {timeout, since}]")
-        ref = _ref(arguments[0])
-        options = _options(arguments[1] if len(arguments) == 2 else {})
-        timeout = options.get("timeout", WAIT_DEFAULT_MS)
-        if timeout is None:
-            timeout = WAIT_DEFAULT_MS
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
-            raise BadArguments("timeout is a number of milliseconds")
-        since = options.get("since")
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
-            raise BadArguments("since is a timestamp or null")
+        ref, timeout, since = _wait_arguments(call.get("arguments", []))
         arrived = now()
         rid = await run_core(fleet, lambda: telemetry.resolve(p, ref, "wait"))
         subscription = fleet.bus.subscribe(topic(rid), max_pending=64)
@@ -216,8 +204,8 @@ async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, A
                 found = await _next_point(subscription, arrived if since is None else since + 1, timeout)
         finally:
             subscription.close()
-    except BadArguments:
-        reply["status"] = "invalid"
+    except ErrorStatus as exc:
+        reply.update(status=exc.status, result=exc.result)
     except Unsupported as exc:
         reply.update(status="fail", error={"code": 501, "message": str(exc), "context": "arguments"})
     except CoreError as exc:
@@ -230,6 +218,27 @@ async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, A
         else:
             reply.update(status="ok", result=[found[0], found[1]])
     return reply if answered else None
+
+
+def _wait_arguments(arguments: object) -> tuple[Ref, float, int | None]:
+    """The resource, timeout (milliseconds) and ``since`` of a wait. A malformed wait request
+    answers status ``error`` (not ``invalid``), with what is wrong as the result."""
+    if not isinstance(arguments, list) or len(arguments) not in (1, 2):
+        raise ErrorStatus("error", "wait takes [resource, {timeout, since}]")
+    try:
+        ref = _ref(arguments[0])
+        options = _options(arguments[1] if len(arguments) == 2 else {})
+    except BadArguments as exc:
+        raise ErrorStatus("error", str(exc)) from None
+    timeout = options.get("timeout")
+    if timeout is None:
+        timeout = WAIT_DEFAULT_MS
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+        raise ErrorStatus("error", "timeout is a non-negative number of milliseconds")
+    since = options.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
+        raise ErrorStatus("error", "since is an integer timestamp or null")
+    return ref, timeout, since
 
 
 async def _next_point(subscription: Any, earliest: int, timeout_ms: float) -> tuple[int, Any] | None:
@@ -715,12 +724,14 @@ def update(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     return None
 
 
-def _codes(arguments: list[Any]) -> tuple[Ref | None, str, str]:
+def _codes(
+    arguments: list[Any], codetypes: tuple[str, ...] = ("client", "share")
+) -> tuple[Ref | None, str, str]:
     """``[(R,) codetype, code]``."""
     under, arguments = _client_first(arguments, 2)
     codetype, code = arguments
-    if codetype not in ("client", "share") or not isinstance(code, str):
-        raise BadArguments("takes a codetype (client or share) and a code")
+    if codetype not in codetypes or not isinstance(code, str):
+        raise BadArguments(f"takes a codetype ({' or '.join(codetypes)}) and a code")
     return under, codetype, code
 
 
@@ -737,7 +748,7 @@ def deactivate(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 
 def revoke(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
-    under, codetype, code = _codes(arguments)
+    under, codetype, code = _codes(arguments, ("client", "share", "token"))
     if under is not None:
         raise BadArguments("revoke takes [codetype, code]")
     telemetry.revoke(p, codetype, code)
@@ -799,10 +810,8 @@ def usage(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 def wait(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     """Without an event loop to wait on (``process``): answers at once with the newest point after
     ``since``, or ``expire``."""
-    _args(arguments, 1, 2)
-    options = _options(arguments[1] if len(arguments) == 2 else {})
-    since = options.get("since")
-    _, found = telemetry.wait_start(p, _ref(arguments[0]), None if since is None else _int(since, "since"))
+    ref, _, since = _wait_arguments(arguments)
+    _, found = telemetry.wait_start(p, ref, since)
     if found is None:
         return _Status("expire")
     return [found[0], found[1]]

@@ -31,26 +31,21 @@ class GrpcListener:
     def __init__(self, fleet: Fleet, tls: ssl.SSLContext | None) -> None:
         self.server = Server([AppService(fleet), AuthService(fleet)])
         self.tls = tls
-        self._socket: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
+        self._sockets: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
         self._connections: set[asyncio.Task[None]] = set()
 
-    async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-        self._socket = sock
-        self._accepting = asyncio.create_task(self._accept_forever(sock))
+    async def start(self, sockets: list[socket.socket]) -> None:
+        """Listens on sockets bound already (``fleetport.ports``), one per address of the host."""
+        for sock in sockets:
+            sock.listen(128)
+            sock.setblocking(False)
+            self._sockets.append(sock)
+            self._accepting.append(asyncio.create_task(self._accept_forever(sock)))
 
     @property
     def port(self) -> int:
-        assert self._socket is not None
-        return int(self._socket.getsockname()[1])
+        return int(self._sockets[0].getsockname()[1])
 
     async def _accept_forever(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -87,10 +82,10 @@ class GrpcListener:
             conn.close()
 
     async def stop(self) -> None:
-        if self._accepting is not None:
-            self._accepting.cancel()
-        if self._socket is not None:
-            self._socket.close()
+        for task in self._accepting:
+            task.cancel()
+        for sock in self._sockets:
+            sock.close()
         for handler in list(self.server._handlers):
             handler.close()
         if self.server._handlers:
