@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from sqlalchemy import Connection
+
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import new_id, new_secret
@@ -47,6 +49,7 @@ class Locations:
                     "id"
                 ]
             q.insert_row(conn, t.locations, **row)
+            _insert_secret(conn, str(row["id"]))  # a new location comes with one secret
         return Location.from_row(row)
 
     def get(self, p: Principal, location_id: str) -> Location:
@@ -184,11 +187,9 @@ class Locations:
     # --- secrets --------------------------------------------------------------------------
 
     def create_secret(self, p: Principal, location_id: str) -> Secret:
-        row = {"id": new_id(), "secret": new_secret(), "created_at": utcnow()}
         with self.store.write() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
-            q.insert_row(conn, t.location_secrets, location_id=loc["id"], **row)
-        return Secret.from_row(row)
+            return _insert_secret(conn, loc["id"])
 
     def secrets(self, p: Principal, location_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
@@ -201,3 +202,9 @@ class Locations:
             sid = validate.entity_id(secret_id, "location secret")
             if not q.delete_rows(conn, t.location_secrets, id=sid, location_id=loc["id"]):
                 raise NotFound(f"secret {secret_id} not found on location {loc['id']}")
+
+
+def _insert_secret(conn: Connection, location_id: str) -> Secret:
+    row = {"id": new_id(), "secret": new_secret(), "created_at": utcnow()}
+    q.insert_row(conn, t.location_secrets, location_id=location_id, **row)
+    return Secret.from_row(row)

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, select
+from sqlalchemy import Connection, RowMapping, and_, delete, exists, insert, or_, select
 
 from fleetport.store import tables as t
 
@@ -24,27 +24,18 @@ def page(
     conn: Connection,
     part_id: str,
     *,
-    text: str = "",
     levels: Collection[str] = (),
     start: datetime | None = None,
     end: datetime | None = None,
     descending: bool = True,
-    after: int | None = None,
+    after: tuple[datetime, int] | None = None,
     limit: int,
 ) -> list[RowMapping]:
-    """A part's entries in id order (newest first when ``descending``), past the id ``after``;
-    ``limit + 1`` rows so that the caller can tell whether another page follows. ``text`` is a
-    case-insensitive substring of the message or the logger name; ``start`` is inclusive, ``end``
-    exclusive."""
+    """A part's entries in the order of their time, then id (newest first when ``descending``),
+    past the entry keyed (time, id) ``after``; ``limit + 1`` rows so that the caller can tell
+    whether another page follows. ``start`` is inclusive, ``end`` exclusive."""
     pl = t.part_logs
     stmt = select(pl).where(pl.c.part_id == part_id)
-    if text:
-        stmt = stmt.where(
-            or_(
-                pl.c.message.icontains(text, autoescape=True),
-                pl.c.logger_name.icontains(text, autoescape=True),
-            )
-        )
     if levels:
         stmt = stmt.where(pl.c.level.in_(list(levels)))
     if start is not None:
@@ -52,9 +43,16 @@ def page(
     if end is not None:
         stmt = stmt.where(pl.c.time < end)
     if after is not None:
-        stmt = stmt.where(pl.c.id < after if descending else pl.c.id > after)
-    stmt = stmt.order_by(pl.c.id.desc() if descending else pl.c.id.asc()).limit(limit + 1)
-    return list(conn.execute(stmt).mappings())
+        time, id_ = after
+        if descending:
+            stmt = stmt.where(or_(pl.c.time < time, and_(pl.c.time == time, pl.c.id < id_)))
+        else:
+            stmt = stmt.where(or_(pl.c.time > time, and_(pl.c.time == time, pl.c.id > id_)))
+    if descending:
+        stmt = stmt.order_by(pl.c.time.desc(), pl.c.id.desc())
+    else:
+        stmt = stmt.order_by(pl.c.time.asc(), pl.c.id.asc())
+    return list(conn.execute(stmt.limit(limit + 1)).mappings())
 
 
 def trim(conn: Connection, part_id: str, *, keep: int | None, older_than: datetime | None) -> int:
