@@ -64,14 +64,15 @@ class Locations:
     def list(
         self, p: Principal, limit: int, cursor: str | None, *, organization_id: str | None = None
     ) -> Page[Location]:
-        """Locations the caller may read; with ``organization_id``, those owned by or shared with it."""
+        """Locations the caller may read; with ``organization_id``, those owned by or shared with it
+        (with the locations nested in them)."""
         with self.store.read() as conn:
             scope = p.scope(conn, "read_location")
             if organization_id is not None:
                 org_id = validate.entity_id(organization_id, "organization")
                 if q.get(conn, t.organizations, org_id) is None:
                     raise NotFound(f"organization {organization_id} not found")
-                shared = q.locations_shared_with(conn, [org_id])
+                shared = q.location_descendants(conn, q.locations_shared_with(conn, [org_id]))
                 in_org = q.any_of(t.locations.c.organization_id == org_id, q.in_(t.locations.c.id, shared))
                 if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
                     raise access.deny("read_location", f"organization {org_id}")
