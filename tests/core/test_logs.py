@@ -11,7 +11,7 @@ import pytest
 
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import LogEntry, Logs, NewLogEntry
+from fleetport.core.logs import FILTER_SCAN, LogEntry, Logs, NewLogEntry
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 
@@ -447,16 +447,15 @@ def test_filters_fold_case_for_every_script_in_queries_and_tails_alike(
 
 
 def test_a_sparse_filter_pages_through_a_long_log(fleet: Fleet, admin: Principal, site: Site) -> None:
-    count = 2_500  # more than one read of the scan that applies the filter
-    fleet.logs.append(
-        admin,
-        site.part,
-        [
-            _entry(f"Über {i}" if i % 97 == 0 else f"noise {i}", at=T0 + timedelta(seconds=i))
-            for i in range(count)
-        ],
-    )
-    expected = [f"Über {i}" for i in range(0, count, 97)]
+    count = 2 * FILTER_SCAN + 500  # more than two reads of the scan that applies the filter
+    every = 997
+
+    def entry(i: int) -> NewLogEntry:
+        return _entry(f"Über {i}" if i % every == 0 else f"noise {i}", at=T0 + timedelta(seconds=i))
+
+    for first in range(0, count, 5000):
+        fleet.logs.append(admin, site.part, [entry(i) for i in range(first, min(first + 5000, count))])
+    expected = [f"Über {i}" for i in range(0, count, every)]
     assert _walk(fleet, admin, site.part, 4, filter="üBER", order="asc") == expected
     assert _walk(fleet, admin, site.part, 5, filter="ÜBER") == expected[::-1]
     assert _walk(fleet, admin, site.part, 1000, filter="über") == expected[::-1]

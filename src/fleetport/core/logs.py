@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping
+from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetport.bus import Bus, Subscription
@@ -46,7 +45,7 @@ HOST_MAX = 255
 CALLER_MAX_BYTES = 16 * 1024  # encoded JSON
 FIELDS_MAX_BYTES = 64 * 1024  # encoded JSON, all of an entry's fields together
 FILTER_MAX = 1000
-FILTER_SCAN = 1000  # entries read at a time while looking for those a text filter matches
+FILTER_SCAN = 5000  # entries read at a time while looking for those a text filter matches
 QUERY_LIMIT_MAX = 10_000
 TAIL_MAX_PENDING = 1000  # batches a tail may fall behind before it is closed
 TRIM_EVERY_MAX = 10_000  # entries appended to a part between two retention passes on write
@@ -300,16 +299,17 @@ class Logs:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
             if start is not None and end is not None and start >= end:
                 return [], ""
-            window = functools.partial(
-                store_logs.page,
+            rows = _matching(
                 conn,
                 part["id"],
+                text,
+                after,
+                limit,
                 levels=wanted,
                 start=start,
                 end=end,
                 descending=direction == "desc",
             )
-            rows = _matching(window, text, after, limit)
         entries = [LogEntry.from_row(r) for r in rows[:limit]]
         more = len(rows) > limit
         return entries, _encode_token(entries[-1]) if more and entries else ""
@@ -326,21 +326,25 @@ class Logs:
 
 
 def _matching(
-    window: Callable[..., list[RowMapping]], text: str, after: tuple[datetime, int] | None, limit: int
+    conn: Connection, part_id: str, text: str, after: tuple[datetime, int] | None, limit: int, **where: Any
 ) -> list[RowMapping]:
-    """Up to ``limit + 1`` rows past ``after`` that the folded filter ``text`` matches, read from
-    ``window(after=..., limit=...)`` a chunk at a time (the filter runs here, not in SQL, so that
-    it folds case the same way on every database)."""
+    """Up to ``limit + 1`` entries past ``after`` that the folded filter ``text`` matches, with the
+    conditions ``where`` of ``store_logs.page``. The filter runs here, not in SQL, so that it folds
+    case the same way on every database: it reads the text of a chunk of entries at a time, then
+    the whole entries it keeps."""
     if not text:
-        return window(after=after, limit=limit)
-    kept: list[RowMapping] = []
+        return store_logs.page(conn, part_id, after=after, limit=limit, **where)
+    kept: list[int] = []
     while True:
-        rows = window(after=after, limit=FILTER_SCAN)
+        rows = store_logs.page(conn, part_id, after=after, limit=FILTER_SCAN, text_only=True, **where)
         scanned = rows[:FILTER_SCAN]
-        kept += [r for r in scanned if matches(text, r["message"], r["logger_name"])]
+        kept += [int(r["id"]) for r in scanned if matches(text, r["message"], r["logger_name"])]
         if len(kept) > limit or len(rows) <= FILTER_SCAN:
-            return kept[: limit + 1]
+            break
         after = (as_utc(scanned[-1]["time"]), int(scanned[-1]["id"]))
+    kept = kept[: limit + 1]
+    by_id = {int(r["id"]): r for r in store_logs.entries(conn, kept)}
+    return [by_id[i] for i in kept]
 
 
 # --- checks ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, exists, insert, or_, select
+from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, select
 
 from fleetport.store import tables as t
 
@@ -30,29 +30,40 @@ def page(
     descending: bool = True,
     after: tuple[datetime, int] | None = None,
     limit: int,
+    text_only: bool = False,
 ) -> list[RowMapping]:
     """A part's entries in the order of their time, then id (newest first when ``descending``),
     past the entry keyed (time, id) ``after``; ``limit + 1`` rows so that the caller can tell
-    whether another page follows. ``start`` is inclusive, ``end`` exclusive."""
+    whether another page follows. ``start`` is inclusive, ``end`` exclusive. ``text_only`` reads
+    only the id, time, message and logger name of each."""
     pl = t.part_logs
-    stmt = select(pl).where(pl.c.part_id == part_id)
+    columns = [pl.c.id, pl.c.time, pl.c.message, pl.c.logger_name] if text_only else [pl]
+    stmt = select(*columns).where(pl.c.part_id == part_id)
     if levels:
         stmt = stmt.where(pl.c.level.in_(list(levels)))
     if start is not None:
         stmt = stmt.where(pl.c.time >= start)
     if end is not None:
         stmt = stmt.where(pl.c.time < end)
-    if after is not None:
+    if after is not None:  # the bound on time alone lets the (part_id, time) index skip what was read
         time, id_ = after
         if descending:
-            stmt = stmt.where(or_(pl.c.time < time, and_(pl.c.time == time, pl.c.id < id_)))
+            stmt = stmt.where(pl.c.time <= time, or_(pl.c.time < time, pl.c.id < id_))
         else:
-            stmt = stmt.where(or_(pl.c.time > time, and_(pl.c.time == time, pl.c.id > id_)))
+            stmt = stmt.where(pl.c.time >= time, or_(pl.c.time > time, pl.c.id > id_))
     if descending:
         stmt = stmt.order_by(pl.c.time.desc(), pl.c.id.desc())
     else:
         stmt = stmt.order_by(pl.c.time.asc(), pl.c.id.asc())
     return list(conn.execute(stmt.limit(limit + 1)).mappings())
+
+
+def entries(conn: Connection, ids: Collection[int]) -> list[RowMapping]:
+    """The entries with these ids, in no particular order."""
+    if not ids:
+        return []
+    pl = t.part_logs
+    return list(conn.execute(select(pl).where(pl.c.id.in_(list(ids)))).mappings())
 
 
 def trim(conn: Connection, part_id: str, *, keep: int | None, older_than: datetime | None) -> int:
