@@ -99,6 +99,12 @@ def test_guest_listings_show_what_is_shared_without_secrets(api: TestClient) -> 
     assert guest.post("/api/v1/permissions/check", json=check).json() == {
         "granted": ["read_location", "read_robot_logs"]
     }
+    # nor can it hand out roles on what is shared with it
+    grant = {"role": "owner", "resource_type": "location", "resource_id": ids["LA"]}
+    minted = guest.post(
+        f"/api/v1/organizations/{ids['B']}/keys", json={"name": "x", "authorizations": [grant]}
+    )
+    assert (minted.status_code, minted.json()["error"]["code"]) == (422, "invalid_argument"), minted.text
     # a key on the guest's own location reaches nothing shared with the guest organization
     scoped_secret, _ = make_key(api, ids, WAYS["LB owner"])
     scoped = TestClient(api.app, headers={"Authorization": f"Bearer {scoped_secret}"})

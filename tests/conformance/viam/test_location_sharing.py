@@ -13,7 +13,7 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
-from viam.app.app_client import AppClient
+from viam.app.app_client import APIKeyAuthorization, AppClient
 
 from tests.conftest import ADMIN_KEY, RunningServer
 from tests.sharing_matrix import ACTIONS, ALLOWED, USE, WAYS, build_world, expected, make_key, snapshot
@@ -109,14 +109,24 @@ def test_shared_location_matrix(viam_server: RunningServer, admin: httpx.Client,
 
 def test_guest_sees_what_is_shared_but_no_secrets(viam_server: RunningServer, admin: httpx.Client) -> None:
     ids = build_world(admin)
-    secret, _ = make_key(admin, ids, WAYS["B owner"])
+    secret, key_id = make_key(admin, ids, WAYS["B owner"])
 
     async def scenario() -> dict[str, Any]:
         channel = Channel("127.0.0.1", viam_server.grpc_port)
         app = AppClient(channel, {"authorization": f"Bearer {secret}"})
         try:
             part = await app.get_robot_part(ids["RA.part"])
+            refused = []
+            for attempt in (  # roles on what is shared cannot be handed out by the guest
+                app.create_key(ids["B"], [APIKeyAuthorization("owner", "location", ids["LA"])]),
+                app.add_role(ids["B"], key_id, "owner", "location", ids["LA"]),
+            ):
+                try:
+                    await attempt
+                except GRPCError as exc:
+                    refused.append(exc.status)
             return {
+                "refused": refused,
                 "locations": {loc.name for loc in await app.list_locations(ids["B"])},
                 "robots": {r.name for r in await app.list_robots(ids["LA"])},
                 "part secrets": (part.secret, list(part.secrets)),
@@ -127,6 +137,7 @@ def test_guest_sees_what_is_shared_but_no_secrets(viam_server: RunningServer, ad
 
     seen = asyncio.run(scenario())
     assert seen == {
+        "refused": [Status.INVALID_ARGUMENT, Status.INVALID_ARGUMENT],
         "locations": {"LA", "LAn", "LAe", "LB"},
         "robots": {"RA"},
         "part secrets": ("", []),
