@@ -268,8 +268,10 @@ def test_location_sharing_and_secrets_over_http(api: TestClient, fleet_ids: dict
     assert ok(api.get(f"/api/v1/locations/{loc}"))["shared_with"] == [other["id"]]
     listed = ok(api.get("/api/v1/locations", params={"organization_id": other["id"]}))["items"]
     assert [item["id"] for item in listed] == [loc]
+    (initial,) = ok(api.get(f"/api/v1/locations/{loc}/secrets"))  # a new location comes with one
     secret = ok(api.post(f"/api/v1/locations/{loc}/secrets"), 201)
-    assert [s["id"] for s in ok(api.get(f"/api/v1/locations/{loc}/secrets"))] == [secret["id"]]
+    assert [s["id"] for s in ok(api.get(f"/api/v1/locations/{loc}/secrets"))] == [initial["id"], secret["id"]]
     ok(api.delete(f"/api/v1/locations/{loc}/secrets/{secret['id']}"), 204)
+    assert [s["id"] for s in ok(api.get(f"/api/v1/locations/{loc}/secrets"))] == [initial["id"]]
     ok(api.delete(f"/api/v1/locations/{loc}/shares/{other['id']}"), 204)
     assert ok(api.get(f"/api/v1/locations/{loc}"))["shared_with"] == []

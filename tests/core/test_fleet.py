@@ -143,9 +143,12 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
 def test_location_secrets(fleet: Fleet, admin: Principal) -> None:
     org = fleet.organizations.create(admin, "Acme")
     loc = fleet.locations.create(admin, org.id, "Lab")
+    (initial,) = fleet.locations.secrets(admin, loc.id)  # a new location comes with one secret
+    assert initial.secret
     first = fleet.locations.create_secret(admin, loc.id)
     second = fleet.locations.create_secret(admin, loc.id)
-    assert [s.id for s in fleet.locations.secrets(admin, loc.id)] == [first.id, second.id]
+    assert [s.id for s in fleet.locations.secrets(admin, loc.id)] == [initial.id, first.id, second.id]
+    fleet.locations.delete_secret(admin, loc.id, initial.id)
     fleet.locations.delete_secret(admin, loc.id, first.id)
     assert [s.secret for s in fleet.locations.secrets(admin, loc.id)] == [second.secret]
     with pytest.raises(NotFound):
@@ -256,3 +259,29 @@ def test_the_last_owner_stays(fleet: Fleet, admin: Principal) -> None:
     assert [m.user.email for m in fleet.organizations.members(admin, org.id, 10, None).items] == [
         "ann2@example.com"
     ]
+
+
+def test_new_parts_come_with_a_secret_that_connects(fleet: Fleet, admin: Principal) -> None:
+    org = fleet.organizations.create(admin, "Acme")
+    loc = fleet.locations.create(admin, org.id, "Lab")
+    machine = fleet.machines.create(admin, loc.id, "rover")
+    (main,) = fleet.machines.parts(admin, machine.id)
+    extra = fleet.machines.create_part(admin, machine.id, "camera")
+    for part in (main, extra):
+        (secret,) = fleet.machines.secrets(admin, part.id)
+        as_part = fleet.identity.authenticate(secret.secret)
+        assert (as_part.kind, as_part.part_id) == ("part", part.id)
+        _, _, shown = fleet.machines.part_details(admin, part.id)
+        assert [s.id for s in shown] == [secret.id]
+
+
+def test_a_machine_moves_only_within_its_organization(fleet: Fleet, admin: Principal) -> None:
+    acme = fleet.organizations.create(admin, "Acme")
+    other = fleet.organizations.create(admin, "Other")
+    home = fleet.locations.create(admin, acme.id, "Home")
+    away = fleet.locations.create(admin, other.id, "Away")
+    machine = fleet.machines.create(admin, home.id, "rover")
+    with pytest.raises(Invalid, match="its own organization"):
+        fleet.machines.update(admin, machine.id, location_id=away.id)
+    got = fleet.machines.get(admin, machine.id)
+    assert (got.location_id, got.organization_id) == (home.id, acme.id)

@@ -11,7 +11,7 @@ import pytest
 
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import LogEntry, Logs, NewLogEntry
+from fleetport.core.logs import FILTER_SCAN, LogEntry, Logs, NewLogEntry
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 
@@ -372,3 +372,90 @@ def test_tail_sees_entries_with_their_ids(fleet: Fleet, admin: Principal, site: 
 
     live = asyncio.run(scenario())
     assert live == _all(fleet, admin, site.part, order="asc")
+
+
+def _walk(fleet: Fleet, p: Principal, part_id: str, limit: int, **kwargs: object) -> list[str]:
+    """Every page of a query, following its tokens."""
+    seen: list[str] = []
+    token = ""
+    while True:
+        page, token = fleet.logs.query(p, part_id, limit=limit, page_token=token, **kwargs)  # type: ignore[arg-type]
+        seen += _messages(page)
+        if not token:
+            return seen
+        assert len(page) == limit
+
+
+def test_queries_follow_the_entries_time_not_their_arrival(
+    fleet: Fleet, admin: Principal, site: Site
+) -> None:
+    # arrival order: late, early, middle, then two entries at one time (ties keep arrival order)
+    fleet.logs.append(admin, site.part, [_entry("late", at=T0 + timedelta(seconds=30))])
+    fleet.logs.append(admin, site.part, [_entry("early", at=T0 - timedelta(days=1))])
+    fleet.logs.append(
+        admin,
+        site.part,
+        [
+            _entry("middle", at=T0 + timedelta(microseconds=1)),
+            _entry("tie 1", at=T0),
+            _entry("tie 2", at=T0),
+        ],
+    )
+    oldest_first = ["early", "tie 1", "tie 2", "middle", "late"]
+    assert _messages(_all(fleet, admin, site.part)) == oldest_first[::-1]
+    assert _messages(_all(fleet, admin, site.part, order="asc")) == oldest_first
+    for limit in (1, 2, 3):
+        assert _walk(fleet, admin, site.part, limit) == oldest_first[::-1]
+        assert _walk(fleet, admin, site.part, limit, order="asc") == oldest_first
+    newest, _ = fleet.logs.query(admin, site.part, limit=1)
+    assert _messages(newest) == ["late"]
+
+
+FOLDING_MESSAGES = ["ÄRGER im Motor", "Straße gesperrt", "ΣΟΦΙΑ", "plain ascii", "Ǆ digraph", "KELVIN \u212a"]
+FOLDING_FILTERS = {
+    "ärger": ["ÄRGER im Motor"],
+    "ÄrGeR": ["ÄRGER im Motor"],
+    "STRASSE": ["Straße gesperrt"],
+    "straße": ["Straße gesperrt"],
+    "σοφια": ["ΣΟΦΙΑ"],
+    "ǆ": ["Ǆ digraph"],
+    "kelvin k": ["KELVIN \u212a"],  # the Kelvin sign folds to k
+    "PLAIN": ["plain ascii"],
+}
+
+
+def test_filters_fold_case_for_every_script_in_queries_and_tails_alike(
+    fleet: Fleet, admin: Principal, site: Site
+) -> None:
+    async def tailed() -> list[list[str]]:
+        """Per filter: what its tail saw of one batch of every message."""
+        seen = []
+        for text in FOLDING_FILTERS:
+            tail = fleet.logs.tail(admin, site.part, filter=text)
+            try:
+                fleet.logs.append(admin, site.part, [_entry(m) for m in FOLDING_MESSAGES])
+                seen.append([e.message for e in await asyncio.wait_for(anext(tail), 5)])
+            finally:
+                tail.close()
+        return seen
+
+    assert asyncio.run(tailed()) == list(FOLDING_FILTERS.values())
+    batches = len(FOLDING_FILTERS)
+    for text, expected in FOLDING_FILTERS.items():  # a query finds the same entries in every batch
+        assert _messages(_all(fleet, admin, site.part, filter=text, order="asc")) == expected * batches, text
+    assert _messages(_all(fleet, admin, site.part, filter="ÄRGER", levels=["error"])) == []
+
+
+def test_a_sparse_filter_pages_through_a_long_log(fleet: Fleet, admin: Principal, site: Site) -> None:
+    count = 2 * FILTER_SCAN + 500  # more than two reads of the scan that applies the filter
+    every = 997
+
+    def entry(i: int) -> NewLogEntry:
+        return _entry(f"Über {i}" if i % every == 0 else f"noise {i}", at=T0 + timedelta(seconds=i))
+
+    for first in range(0, count, 5000):
+        fleet.logs.append(admin, site.part, [entry(i) for i in range(first, min(first + 5000, count))])
+    expected = [f"Über {i}" for i in range(0, count, every)]
+    assert _walk(fleet, admin, site.part, 4, filter="üBER", order="asc") == expected
+    assert _walk(fleet, admin, site.part, 5, filter="ÜBER") == expected[::-1]
+    assert _walk(fleet, admin, site.part, 1000, filter="über") == expected[::-1]

@@ -68,7 +68,7 @@ async def list_logs(
     end: datetime | None = Query(None, description="Entries logged before this time"),
     order: Literal["desc", "asc"] = Query("desc", description="desc: newest first; asc: oldest first"),
 ) -> object:
-    """A part's log entries, newest first unless ``order=asc``; entries are ordered by arrival."""
+    """A part's log entries by the time they were logged, newest first unless ``order=asc``."""
     entries, token = await caller(
         fleet.logs.query,
         part_id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from sqlalchemy import Connection
+
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import new_id, new_secret
@@ -47,6 +49,7 @@ class Locations:
                     "id"
                 ]
             q.insert_row(conn, t.locations, **row)
+            _insert_secret(conn, str(row["id"]))  # a new location comes with one secret
         return Location.from_row(row)
 
     def get(self, p: Principal, location_id: str) -> Location:
@@ -61,14 +64,15 @@ class Locations:
     def list(
         self, p: Principal, limit: int, cursor: str | None, *, organization_id: str | None = None
     ) -> Page[Location]:
-        """Locations the caller may read; with ``organization_id``, those owned by or shared with it."""
+        """Locations the caller may read; with ``organization_id``, those owned by or shared with it
+        (with the locations nested in them)."""
         with self.store.read() as conn:
             scope = p.scope(conn, "read_location")
             if organization_id is not None:
                 org_id = validate.entity_id(organization_id, "organization")
                 if q.get(conn, t.organizations, org_id) is None:
                     raise NotFound(f"organization {organization_id} not found")
-                shared = q.locations_shared_with(conn, [org_id])
+                shared = q.location_descendants(conn, q.locations_shared_with(conn, [org_id]))
                 in_org = q.any_of(t.locations.c.organization_id == org_id, q.in_(t.locations.c.id, shared))
                 if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
                     raise access.deny("read_location", f"organization {org_id}")
@@ -184,11 +188,9 @@ class Locations:
     # --- secrets --------------------------------------------------------------------------
 
     def create_secret(self, p: Principal, location_id: str) -> Secret:
-        row = {"id": new_id(), "secret": new_secret(), "created_at": utcnow()}
         with self.store.write() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
-            q.insert_row(conn, t.location_secrets, location_id=loc["id"], **row)
-        return Secret.from_row(row)
+            return _insert_secret(conn, loc["id"])
 
     def secrets(self, p: Principal, location_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
@@ -201,3 +203,9 @@ class Locations:
             sid = validate.entity_id(secret_id, "location secret")
             if not q.delete_rows(conn, t.location_secrets, id=sid, location_id=loc["id"]):
                 raise NotFound(f"secret {secret_id} not found on location {loc['id']}")
+
+
+def _insert_secret(conn: Connection, location_id: str) -> Secret:
+    row = {"id": new_id(), "secret": new_secret(), "created_at": utcnow()}
+    q.insert_row(conn, t.location_secrets, location_id=location_id, **row)
+    return Secret.from_row(row)

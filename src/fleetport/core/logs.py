@@ -1,7 +1,9 @@
 """Part logs: batch ingest, filtered queries with keyset paging, a live tail, and retention.
 
-Every entry gets an integer id when it is stored; ids give the total order of a part's log (the
-order entries arrived in), which paging and "newest" follow. Levels are stored normalized:
+Every entry gets an integer id when it is stored, in the order entries arrive; retention keeps the
+newest by id. Queries follow the entries' own time (then id), newest first by default. A text
+filter matches a substring of the message or logger name ignoring case (``fold``, the same for
+queries and live tails, on every database). Levels are stored normalized:
 ``debug``, ``info``, ``warn``, ``error``, ``dpanic``, ``panic``, ``fatal`` (``warning`` is taken as
 ``warn``, ``critical`` as ``fatal``, in any case). ``ERROR_LEVELS`` are the ones an errors-only tail
 keeps.
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetport.bus import Bus, Subscription
@@ -42,6 +45,7 @@ HOST_MAX = 255
 CALLER_MAX_BYTES = 16 * 1024  # encoded JSON
 FIELDS_MAX_BYTES = 64 * 1024  # encoded JSON, all of an entry's fields together
 FILTER_MAX = 1000
+FILTER_SCAN = 5000  # entries read at a time while looking for those a text filter matches
 QUERY_LIMIT_MAX = 10_000
 TAIL_MAX_PENDING = 1000  # batches a tail may fall behind before it is closed
 TRIM_EVERY_MAX = 10_000  # entries appended to a part between two retention passes on write
@@ -92,6 +96,16 @@ class LogEntry:
         )
 
 
+def fold(text: str) -> str:
+    """Text as a filter compares it: case folded for every script, not only ASCII."""
+    return text.casefold()
+
+
+def matches(folded_filter: str, message: str, logger_name: str) -> bool:
+    """Whether an entry's message or logger name holds the (folded) filter, ignoring case."""
+    return not folded_filter or folded_filter in fold(message) or folded_filter in fold(logger_name)
+
+
 def topic(part_id: str) -> str:
     """The bus topic a part's appended batches are published on (a tuple of LogEntry each)."""
     return f"part-logs:{part_id}"
@@ -117,12 +131,12 @@ class LogTail:
     def __init__(self, subscription: Subscription, *, errors_only: bool = False, text: str = "") -> None:
         self._subscription = subscription
         self.errors_only = errors_only
-        self.text = text.lower()
+        self.text = fold(text)
 
     def _keep(self, entry: LogEntry) -> bool:
         if self.errors_only and entry.level not in ERROR_LEVELS:
             return False
-        return not self.text or self.text in entry.message.lower() or self.text in entry.logger_name.lower()
+        return matches(self.text, entry.message, entry.logger_name)
 
     def __aiter__(self) -> LogTail:
         return self
@@ -264,11 +278,11 @@ class Logs:
         limit: int = 100,
         page_token: str = "",
     ) -> tuple[list[LogEntry], str]:
-        """One page of a part's entries, newest first (``order="desc"``) or oldest first
-        (``"asc"``), and the token of the next page, "" when this is the last. ``filter`` is a
-        case-insensitive substring of the message or logger name; ``levels`` any of these levels;
+        """One page of a part's entries by their time, newest first (``order="desc"``) or oldest
+        first (``"asc"``), and the token of the next page, "" when this is the last. ``filter`` is
+        a case-insensitive substring of the message or logger name; ``levels`` any of these levels;
         ``start`` inclusive and ``end`` exclusive bounds on the entries' time."""
-        text = _filter_text(filter)
+        text = fold(_filter_text(filter))
         if isinstance(levels, str):
             levels = [levels]
         wanted = sorted({normalize_level(level, "levels item") for level in levels or ()})
@@ -285,20 +299,20 @@ class Logs:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
             if start is not None and end is not None and start >= end:
                 return [], ""
-            rows = store_logs.page(
+            rows = _matching(
                 conn,
                 part["id"],
-                text=text,
+                text,
+                after,
+                limit,
                 levels=wanted,
                 start=start,
                 end=end,
                 descending=direction == "desc",
-                after=after,
-                limit=limit,
             )
         entries = [LogEntry.from_row(r) for r in rows[:limit]]
         more = len(rows) > limit
-        return entries, _encode_token(entries[-1].id) if more and entries else ""
+        return entries, _encode_token(entries[-1]) if more and entries else ""
 
     def tail(self, p: Principal, part_id: str, *, errors_only: bool = False, filter: str = "") -> LogTail:
         """A live tail of the part's log, checked now (read_robot_logs), yielding the entries
@@ -309,6 +323,28 @@ class Logs:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
         subscription = self.bus.subscribe(topic(part["id"]), max_pending=TAIL_MAX_PENDING)
         return LogTail(subscription, errors_only=errors_only, text=text)
+
+
+def _matching(
+    conn: Connection, part_id: str, text: str, after: tuple[datetime, int] | None, limit: int, **where: Any
+) -> list[RowMapping]:
+    """Up to ``limit + 1`` entries past ``after`` that the folded filter ``text`` matches, with the
+    conditions ``where`` of ``store_logs.page``. The filter runs here, not in SQL, so that it folds
+    case the same way on every database: it reads the text of a chunk of entries at a time, then
+    the whole entries it keeps."""
+    if not text:
+        return store_logs.page(conn, part_id, after=after, limit=limit, **where)
+    kept: list[int] = []
+    while True:
+        rows = store_logs.page(conn, part_id, after=after, limit=FILTER_SCAN, text_only=True, **where)
+        scanned = rows[:FILTER_SCAN]
+        kept += [int(r["id"]) for r in scanned if matches(text, r["message"], r["logger_name"])]
+        if len(kept) > limit or len(rows) <= FILTER_SCAN:
+            break
+        after = (as_utc(scanned[-1]["time"]), int(scanned[-1]["id"]))
+    kept = kept[: limit + 1]
+    by_id = {int(r["id"]): r for r in store_logs.entries(conn, kept)}
+    return [by_id[i] for i in kept]
 
 
 # --- checks ---------------------------------------------------------------------------------
@@ -371,20 +407,29 @@ def _filter_text(value: object) -> str:
 _TOKEN_PREFIX = "log:"
 
 
-def _encode_token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{last_id}".encode()).decode().rstrip("=")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _decode_token(token: object) -> int | None:
+def _encode_token(last: LogEntry) -> str:
+    """The key (time in microseconds since 1970, id) of the last entry of a page."""
+    micros = (last.time - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{micros}:{last.id}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: object) -> tuple[datetime, int] | None:
     if not token:
         return None
     raw = ""
-    if isinstance(token, str) and len(token) <= 64:
+    if isinstance(token, str) and len(token) <= 96:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raw = ""
-    digits = raw.removeprefix(_TOKEN_PREFIX)
-    if not raw.startswith(_TOKEN_PREFIX) or not digits.isdigit() or not digits.isascii() or len(digits) > 19:
-        raise Invalid("page token is not one this server issued; pass the one the previous page came with")
-    return int(digits)
+    micros, _, id_ = raw.removeprefix(_TOKEN_PREFIX).partition(":")
+    numbers = (micros.removeprefix("-"), id_)
+    if raw.startswith(_TOKEN_PREFIX) and all(n.isascii() and n.isdigit() and len(n) <= 19 for n in numbers):
+        try:
+            return _EPOCH + timedelta(microseconds=int(micros)), int(id_)
+        except OverflowError:
+            pass
+    raise Invalid("page token is not one this server issued; pass the one the previous page came with")

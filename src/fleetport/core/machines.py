@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from fleetport.core import access, validate
-from fleetport.core.errors import Conflict, FailedPrecondition, NotFound, PermissionDenied
+from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fragments import record_part_fragments
 from fleetport.core.identity import PART_SECRET_PREFIX
 from fleetport.core.ids import hash_secret, new_id, new_secret
@@ -139,7 +139,12 @@ class Machines:
                 changes["name"] = validate.name(name, "machine name")
             if location_id is not None and location_id != row["location_id"]:
                 target = access.location(conn, p, "create_robot", location_id)
-                changes.update(location_id=target["id"], organization_id=target["organization_id"])
+                if target["organization_id"] != row["organization_id"]:
+                    raise Invalid(
+                        f"machine {row['id']} can only move to a location of its own organization"
+                        f" {row['organization_id']}"
+                    )
+                changes["location_id"] = target["id"]
             if metadata is not None:
                 changes["metadata"] = validate.json_object(metadata, "metadata")
             if rentable is not None:
@@ -185,6 +190,7 @@ class Machines:
             **_addresses(machine["name"], name, machine["location_id"]),
         }
         q.insert_row(conn, t.parts, **row)
+        _insert_secret(conn, row["id"])  # a new part comes with one secret to connect with
         return row
 
     def create_part(self, p: Principal, machine_id: str, name: str) -> Part:
@@ -312,12 +318,9 @@ class Machines:
     # --- secrets --------------------------------------------------------------------------
 
     def create_secret(self, p: Principal, part_id: str) -> Secret:
-        secret = new_secret(PART_SECRET_PREFIX)
-        row = {"id": new_id(), "secret": secret, "created_at": utcnow()}
         with self.store.write() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
-            q.insert_row(conn, t.part_secrets, part_id=part["id"], secret_hash=hash_secret(secret), **row)
-        return Secret.from_row(row)
+            return _insert_secret(conn, part["id"])
 
     def secrets(self, p: Principal, part_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
@@ -330,3 +333,10 @@ class Machines:
             sid = validate.entity_id(secret_id, "part secret")
             if not q.delete_rows(conn, t.part_secrets, id=sid, part_id=part["id"]):
                 raise NotFound(f"secret {secret_id} not found on part {part['id']}")
+
+
+def _insert_secret(conn: Connection, part_id: str) -> Secret:
+    secret = new_secret(PART_SECRET_PREFIX)
+    row = {"id": new_id(), "secret": secret, "created_at": utcnow()}
+    q.insert_row(conn, t.part_secrets, part_id=part_id, secret_hash=hash_secret(secret), **row)
+    return Secret.from_row(row)

@@ -199,8 +199,8 @@ class Organizations:
         ]
 
     def invite(self, p: Principal, org_id: str, email: str, grants: builtins.list[GrantSpec]) -> Invite:
-        """An invite to the organization; without authorizations, the invitee joins as an operator
-        of the whole organization."""
+        """An invite to the organization for someone not yet a member; without authorizations, the
+        invitee joins as an operator of the whole organization."""
         email = validate.email(email)
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
@@ -220,6 +220,11 @@ class Organizations:
         with self.store.write() as conn:
             if q.find_one(conn, t.invites, organization_id=org["id"], email=email):
                 raise Conflict(f"{email} already has an invite to this organization; resend it instead")
+            user = q.find_one(conn, t.users, email=email)
+            if user is not None and q.find_one(
+                conn, t.authorizations, subject_type="user", subject_id=user["id"], organization_id=org["id"]
+            ):
+                raise Conflict(f"{email} is already a member of this organization")
             q.insert_row(conn, t.invites, **row)
         return Invite.from_row(row)
 

@@ -2,8 +2,14 @@
 
 An authorization is a role (``owner`` or ``operator``) held on an organization, a location or a
 robot. A role held on a resource covers everything below it: an organization's locations, a
-location's nested locations and machines, and the locations other organizations share with it.
-``owner`` grants every permission; ``operator`` grants reading and controlling.
+location's nested locations and machines. ``owner`` grants every permission; ``operator`` grants
+reading and controlling.
+
+A location shared with another organization (a guest) stays its owner's: a role on the guest
+organization reaches the shared location, its nested locations and machines only with the
+``GUEST_PERMISSIONS`` (using them: reading, controlling, reading configs and logs), whatever the
+role. Changing, moving, deleting, sharing them on and reading their secrets stay with the owning
+organization.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ OWNER_ONLY_PERMISSIONS = frozenset(
     }
 )
 ALL_PERMISSIONS = OPERATOR_PERMISSIONS | OWNER_ONLY_PERMISSIONS
+# what a role on an organization grants on the locations shared with it
+GUEST_PERMISSIONS = OPERATOR_PERMISSIONS - {"read_organization"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {"owner": ALL_PERMISSIONS, "operator": OPERATOR_PERMISSIONS}
 
 
@@ -65,7 +73,7 @@ class Grant:
 @dataclass
 class Scope:
     """What a principal reaches with one permission: whole organizations, locations (already
-    expanded to nested and shared ones) and single robots."""
+    expanded to nested ones and, for the ``GUEST_PERMISSIONS``, to shared ones) and single robots."""
 
     everything: bool = False
     organizations: frozenset[str] = frozenset()
@@ -114,7 +122,8 @@ class Principal:
             grants = self.holds(permission)
             orgs = {g.resource_id for g in grants if g.resource_type == "organization"}
             roots = {g.resource_id for g in grants if g.resource_type == "location"}
-            roots |= q.locations_shared_with(conn, orgs)
+            if permission in GUEST_PERMISSIONS:
+                roots |= q.locations_shared_with(conn, orgs)
             scope = Scope(
                 organizations=frozenset(orgs),
                 locations=frozenset(q.location_descendants(conn, roots)),

@@ -24,37 +24,46 @@ def page(
     conn: Connection,
     part_id: str,
     *,
-    text: str = "",
     levels: Collection[str] = (),
     start: datetime | None = None,
     end: datetime | None = None,
     descending: bool = True,
-    after: int | None = None,
+    after: tuple[datetime, int] | None = None,
     limit: int,
+    text_only: bool = False,
 ) -> list[RowMapping]:
-    """A part's entries in id order (newest first when ``descending``), past the id ``after``;
-    ``limit + 1`` rows so that the caller can tell whether another page follows. ``text`` is a
-    case-insensitive substring of the message or the logger name; ``start`` is inclusive, ``end``
-    exclusive."""
+    """A part's entries in the order of their time, then id (newest first when ``descending``),
+    past the entry keyed (time, id) ``after``; ``limit + 1`` rows so that the caller can tell
+    whether another page follows. ``start`` is inclusive, ``end`` exclusive. ``text_only`` reads
+    only the id, time, message and logger name of each."""
     pl = t.part_logs
-    stmt = select(pl).where(pl.c.part_id == part_id)
-    if text:
-        stmt = stmt.where(
-            or_(
-                pl.c.message.icontains(text, autoescape=True),
-                pl.c.logger_name.icontains(text, autoescape=True),
-            )
-        )
+    columns = [pl.c.id, pl.c.time, pl.c.message, pl.c.logger_name] if text_only else [pl]
+    stmt = select(*columns).where(pl.c.part_id == part_id)
     if levels:
         stmt = stmt.where(pl.c.level.in_(list(levels)))
     if start is not None:
         stmt = stmt.where(pl.c.time >= start)
     if end is not None:
         stmt = stmt.where(pl.c.time < end)
-    if after is not None:
-        stmt = stmt.where(pl.c.id < after if descending else pl.c.id > after)
-    stmt = stmt.order_by(pl.c.id.desc() if descending else pl.c.id.asc()).limit(limit + 1)
-    return list(conn.execute(stmt).mappings())
+    if after is not None:  # the bound on time alone lets the (part_id, time) index skip what was read
+        time, id_ = after
+        if descending:
+            stmt = stmt.where(pl.c.time <= time, or_(pl.c.time < time, pl.c.id < id_))
+        else:
+            stmt = stmt.where(pl.c.time >= time, or_(pl.c.time > time, pl.c.id > id_))
+    if descending:
+        stmt = stmt.order_by(pl.c.time.desc(), pl.c.id.desc())
+    else:
+        stmt = stmt.order_by(pl.c.time.asc(), pl.c.id.asc())
+    return list(conn.execute(stmt.limit(limit + 1)).mappings())
+
+
+def entries(conn: Connection, ids: Collection[int]) -> list[RowMapping]:
+    """The entries with these ids, in no particular order."""
+    if not ids:
+        return []
+    pl = t.part_logs
+    return list(conn.execute(select(pl).where(pl.c.id.in_(list(ids)))).mappings())
 
 
 def trim(conn: Connection, part_id: str, *, keep: int | None, older_than: datetime | None) -> int:

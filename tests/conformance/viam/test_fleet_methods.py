@@ -131,18 +131,30 @@ def test_locations(viam: Viam) -> None:
     assert (got.id, got.robot_count) == (bay.id, 0)
     renamed = call(viam, "update_location", bay.id, name="Bay 2")
     assert (renamed.name, renamed.parent_location_id) == ("Bay 2", site.id)
+    # the reference's own examples: name "" keeps the name, parent_location_id "" moves to the top
+    kept = call(viam, "update_location", bay.id, name="", parent_location_id="")
+    assert (kept.name, kept.parent_location_id) == ("Bay 2", "")
+    assert call(viam, "get_location", bay.id).parent_location_id == ""
+    nested = call(viam, "update_location", bay.id, name="", parent_location_id=site.id)
+    assert (nested.name, nested.parent_location_id) == ("Bay 2", site.id)
+    unchanged = call(viam, "update_location", bay.id)  # neither given: nothing changes
+    assert (unchanged.name, unchanged.parent_location_id) == ("Bay 2", site.id)
     assert {loc.id for loc in call(viam, "list_locations", viam.org.id)} == {site.id, bay.id}
     assert status_of(viam, "get_location") == Status.INVALID_ARGUMENT  # Viam sends "" for no id
     assert status_of(viam, "create_location", viam.org.id, "") == Status.INVALID_ARGUMENT
     assert status_of(viam, "create_location", viam.org.id, "x" * 300) == Status.INVALID_ARGUMENT
     assert status_of(viam, "delete_location", site.id) == Status.FAILED_PRECONDITION
 
+    initial = call(viam, "location_auth", bay.id)  # a new location comes with one secret
+    assert (initial.location_id, len(initial.secrets)) == (bay.id, 1) and initial.secret
+    assert initial.secret == initial.secrets[0].secret
     auth = call(viam, "create_location_secret", bay.id)
-    assert (auth.location_id, len(auth.secrets)) == (bay.id, 1) and auth.secrets[0].secret
+    assert (auth.location_id, len(auth.secrets)) == (bay.id, 2) and auth.secrets[1].secret
     auth = call(viam, "create_location_secret", bay.id)
-    assert len(call(viam, "location_auth", bay.id).secrets) == 2
+    assert len(call(viam, "location_auth", bay.id).secrets) == 3
     call(viam, "delete_location_secret", auth.secrets[0].id, bay.id)
-    assert [s.id for s in call(viam, "location_auth", bay.id).secrets] == [auth.secrets[1].id]
+    call(viam, "delete_location_secret", auth.secrets[1].id, bay.id)
+    assert [s.id for s in call(viam, "location_auth", bay.id).secrets] == [auth.secrets[2].id]
 
     with viam.native() as admin:
         partner = admin.organizations.create("Partner")
@@ -170,6 +182,7 @@ def test_robots_and_parts(viam: Viam) -> None:
 
     (main,) = call(viam, "get_robot_parts", robot_id)
     assert main.main_part and main.robot == robot_id and main.location_id == other.id and main.fqdn
+    assert len(main.secrets) == 1 and main.secret == main.secrets[0].secret  # new_robot's part has one
     arm_id = call(viam, "new_robot_part", robot_id, "arm")
     assert status_of(viam, "new_robot_part", robot_id, "arm") == Status.ALREADY_EXISTS
     config = {"components": [{"name": "gripper", "type": "gripper", "attributes": {"force": 5}}]}
@@ -189,9 +202,12 @@ def test_robots_and_parts(viam: Viam) -> None:
     }
     assert status_of(viam, "delete_robot_part", arm_id) == Status.FAILED_PRECONDITION
     call(viam, "mark_part_for_restart", arm_id)
+    (first,) = call(viam, "get_robot_part", arm_id).secrets  # a new part comes with one secret
     with_secret = call(viam, "create_robot_part_secret", arm_id)
-    assert len(with_secret.secrets) == 1 and with_secret.secret == with_secret.secrets[0].secret
-    call(viam, "delete_robot_part_secret", arm_id, with_secret.secrets[0].id)
+    assert len(with_secret.secrets) == 2 and with_secret.secrets[0].id == first.id
+    assert with_secret.secret == first.secret
+    for made in with_secret.secrets:
+        call(viam, "delete_robot_part_secret", arm_id, made.id)
     assert call(viam, "get_robot_part", arm_id).secrets == []
     call(viam, "delete_robot_part", main.id)
     assert [p.id for p in call(viam, "get_robot_parts", robot_id)] == [arm_id]

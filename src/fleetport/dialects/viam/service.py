@@ -19,7 +19,7 @@ from viam.proto.app import UnimplementedAppServiceBase
 from viam.proto.common import LogEntry as LogEntryProto
 
 from fleetport.bus import SubscriberTooSlow
-from fleetport.core import errors
+from fleetport.core import errors, models
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import ERROR_LEVELS, LogEntry
 from fleetport.core.permissions import Principal
@@ -187,7 +187,7 @@ class AppService(UnimplementedAppServiceBase):
         org = await call(
             self.fleet.organizations.update,
             _required(req.organization_id, "organization_id"),
-            name=req.name or None,
+            name=req.name if req.HasField("name") else None,  # an empty name given is refused
             public_namespace=req.public_namespace or None,
             region=req.region or None,
             cid=req.cid or None,
@@ -237,7 +237,10 @@ class AppService(UnimplementedAppServiceBase):
         self, call: Call, req: pb.CreateOrganizationInviteRequest
     ) -> pb.CreateOrganizationInviteResponse:
         org_id = _required(req.organization_id, "organization_id")
-        grants = [cv.grant_of(a) for a in req.authorizations]  # none: the core's default applies
+        # without authorizations Viam's invite grants full owner permissions on the organization
+        grants = [cv.grant_of(a) for a in req.authorizations] or [
+            models.GrantSpec("owner", "organization", org_id)
+        ]
         invite = await call(self.fleet.organizations.invite, org_id, req.email, grants)
         return pb.CreateOrganizationInviteResponse(invite=cv.invite(invite))
 
@@ -318,11 +321,12 @@ class AppService(UnimplementedAppServiceBase):
     @unary
     async def UpdateLocation(self, call: Call, req: pb.UpdateLocationRequest) -> pb.UpdateLocationResponse:
         location_id = _required(req.location_id, "location_id")
+        # Viam: name "" keeps the name; parent_location_id "" makes it a top-level location and
+        # leaving it out keeps the parent
+        parent_id = req.parent_location_id if req.HasField("parent_location_id") else None
 
         def update(p: Principal) -> pb.Location:
-            self.fleet.locations.update(
-                p, location_id, name=req.name or None, parent_id=req.parent_location_id or None
-            )
+            self.fleet.locations.update(p, location_id, name=req.name or None, parent_id=parent_id)
             return self._location(p, location_id)
 
         return pb.UpdateLocationResponse(location=await call(update))
@@ -490,8 +494,7 @@ class AppService(UnimplementedAppServiceBase):
         config = cv.from_struct(req.robot_config) if req.HasField("robot_config") else None
 
         def update(p: Principal) -> pb.RobotPart:
-            if req.name:
-                self.fleet.machines.update_part(p, part_id, name=req.name)
+            self.fleet.machines.update_part(p, part_id, name=req.name)  # an empty name is refused
             if config is not None:
                 self.fleet.machines.set_config(p, part_id, config)
             return self._part(p, part_id)
@@ -573,7 +576,8 @@ class AppService(UnimplementedAppServiceBase):
         robot_id = _required(req.id, "id")
 
         def update(p: Principal) -> pb.Robot:
-            self.fleet.machines.update(p, robot_id, name=req.name or None, location_id=req.location or None)
+            # an empty name is refused; location "" keeps the location
+            self.fleet.machines.update(p, robot_id, name=req.name, location_id=req.location or None)
             return self._robot(p, robot_id)
 
         return pb.UpdateRobotResponse(robot=await call(update))
@@ -642,6 +646,8 @@ class AppService(UnimplementedAppServiceBase):
         self, call: Call, req: pb.CheckPermissionsRequest
     ) -> pb.CheckPermissionsResponse:
         asked = list(req.permissions)
+        if not asked:
+            raise errors.Invalid("permissions is empty: name at least one resource and its permissions")
 
         def check(p: Principal) -> list[pb.AuthorizedPermissions]:
             out = []
@@ -751,14 +757,16 @@ class AppService(UnimplementedAppServiceBase):
 
     @unary
     async def ListFragments(self, call: Call, req: pb.ListFragmentsRequest) -> pb.ListFragmentsResponse:
+        # Viam: the visibilities asked for; without any, show_public (the default) lists only
+        # public fragments and show_public=False only private ones
         visibilities = [
             cv.FRAGMENT_VISIBILITY[v] for v in req.fragment_visibility if v in cv.FRAGMENT_VISIBILITY
-        ]
+        ] or ["public" if req.show_public else "private"]
         found = await call(
             self.fleet.fragments.list,
             _required(req.organization_id, "organization_id"),
-            show_public=req.show_public,
-            visibilities=visibilities or None,
+            show_public="public" in visibilities,
+            visibilities=visibilities,
         )
         return pb.ListFragmentsResponse(fragments=[cv.fragment(f) for f in found])
 
@@ -853,16 +861,32 @@ class AppService(UnimplementedAppServiceBase):
     async def ListRegistryItems(
         self, call: Call, req: pb.ListRegistryItemsRequest
     ) -> pb.ListRegistryItemsResponse:
-        items, _ = await call(
-            self.fleet.registry.list_items,
-            req.organization_id or None,
-            types=[cv.package_type(t) for t in req.types if t],
-            visibilities=[cv.visibility(v) for v in req.visibilities if v],
-            platforms=[platform for platform in req.platforms if platform],
-            statuses=[cv.STATUS[s] for s in req.statuses if s in cv.STATUS],
-            search_term=req.search_term,
-            page_token=req.page_token,
-        )
+        types = [cv.package_type(t) for t in req.types if t]
+        visibilities = [cv.visibility(v) for v in req.visibilities if v]
+        platforms = [platform for platform in req.platforms if platform]
+        statuses = [cv.STATUS[s] for s in req.statuses if s in cv.STATUS]
+
+        def every(p: Principal) -> list[Any]:
+            """Viam's answer has no next page: every match from the given page on."""
+            items: list[Any] = []
+            token = req.page_token
+            while True:
+                page, token = self.fleet.registry.list_items(
+                    p,
+                    req.organization_id or None,
+                    types=types,
+                    visibilities=visibilities,
+                    platforms=platforms,
+                    statuses=statuses,
+                    search_term=req.search_term,
+                    page_token=token,
+                    page_size=REGISTRY_PAGE,
+                )
+                items += page
+                if not token:
+                    return items
+
+        items = await call(every)
         return pb.ListRegistryItemsResponse(items=[cv.registry_item(i) for i in items])
 
     @unary
@@ -928,6 +952,7 @@ class AppService(UnimplementedAppServiceBase):
 
 
 PAGE = 500
+REGISTRY_PAGE = 500  # registry items read per page while listing them all
 LOG_PAGE = 100  # entries per GetRobotPartLogs page unless the request sets a limit
 LOG_PROTO_CACHE = 20_000  # recent entries kept converted for the tails
 
