@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from fleetport.api.edge import BodyLimit, BodyTooLarge, request_id
+from fleetport.api.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.core import errors
 from fleetport.core.fleet import Fleet
 from fleetport.core.provision import Content, Serial
@@ -230,7 +230,7 @@ def guarded(handler: Handler) -> Handler:
         except Exception:
             rid = request_id.get()
             log.exception("unexpected error in the provisioning API (request %s)", rid)
-            return error(500, f"internal error; the server log has the details under request id {rid}")
+            return error(500, fault_message(rid))
 
     return wrapper
 
