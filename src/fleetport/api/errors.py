@@ -65,4 +65,5 @@ def install(app: FastAPI) -> None:
     async def on_http_error(_: Request, exc: HTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "error")
         return _json(exc.status_code, code, str(exc.detail), exc.headers)
+
     # Unexpected errors are answered by the edge middleware (api.edge), which knows the request.

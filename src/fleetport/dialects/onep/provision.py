@@ -34,6 +34,7 @@ from fleetport.core import errors
 from fleetport.core.fleet import Fleet
 from fleetport.core.provision import Content, Serial
 from fleetport.core.scheduling import run_core
+from fleetport.core.validate import INT64_MAX
 from fleetport.settings import Settings
 
 log = logging.getLogger("fleetport.onep")
@@ -121,13 +122,17 @@ class Form:
         raise BadRequest(f"{name} must be true or false, not {value!r}")
 
     def integer(self, name: str, default: int) -> int:
+        """A count (an offset or a limit): an integer from 0 to 2^63-1."""
         value = self.one(name)
         if value is None:
             return default
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise BadRequest(f"{name} must be an integer, not {value!r}") from None
+        if not 0 <= number <= INT64_MAX:
+            raise BadRequest(f"{name} must be an integer from 0 to {INT64_MAX}, not {value!r}")
+        return number
 
 
 def parse_form(raw: bytes) -> Form:
