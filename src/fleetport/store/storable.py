@@ -36,6 +36,8 @@ class _Storable(TypeDecorator[Any]):
 
 
 class StorableText(_Storable):
+    cache_ok = True  # (SQLAlchemy reads it from each class itself)
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if isinstance(value, str):
             storable_text(value, self.field)
@@ -44,6 +46,7 @@ class StorableText(_Storable):
 
 class StorableJSON(_Storable):
     impl = JSON
+    cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         return storable_json(value, self.field)
@@ -51,6 +54,7 @@ class StorableJSON(_Storable):
 
 class StorableInteger(_Storable):
     impl = BigInteger
+    cache_ok = True
 
     def __init__(self, wraps: TypeEngine[Any], field: str, low: int, high: int) -> None:
         super().__init__(wraps, field)
