@@ -33,6 +33,8 @@ class _Storable(TypeDecorator[Any]):
         self.impl = wraps
         self.wraps = wraps
         self.field = field
+        # a JSON column stores None as JSON null, as before
+        self.should_evaluate_none = wraps.should_evaluate_none
 
 
 class StorableText(_Storable):
