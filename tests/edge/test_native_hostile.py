@@ -70,6 +70,14 @@ def _text_outcomes(side: Side, v: str) -> dict[str, Outcome]:
     out["part"] = _created_then_read(
         side, f"/machines/{machine}/parts", {"name": v}, "/parts/{id}", ("name",)
     )
+    for name, path, body in (
+        ("location patch", f"/locations/{location}", {"name": v, "metadata": {"k": v}}),
+        ("machine patch", f"/machines/{machine}", {"name": v, "metadata": {"k": v}}),
+        ("part patch", f"/parts/{part}", {"metadata": {v: [v]}}),
+    ):
+        patched = side.native("PATCH", path, body)
+        read = side.native("GET", path).json()
+        out[name] = (_status(patched), read.get("name"), read.get("metadata"))
     put = side.native(
         "PUT", f"/parts/{part}/config", {"config": {"components": [{"name": v, "attributes": {v: v}}]}}
     )
@@ -108,6 +116,14 @@ def _text_outcomes(side: Side, v: str) -> dict[str, Outcome]:
         "/fragments/{id}",
         ("name", "config"),
     )
+    fragment_id = side.ids.setdefault(
+        "fragment",
+        side.native("POST", "/fragments", {"organization_id": org, "name": "f"}).json()["id"],
+    )
+    patched = side.native("PATCH", f"/fragments/{fragment_id}", {"name": v, "config": {v: {"k": v}}})
+    again = side.native("GET", f"/fragments/{fragment_id}").json()
+    history = side.native("GET", f"/fragments/{fragment_id}/history")
+    out["fragment patch"] = (_status(patched), again["name"], again["config"], history.status_code)
     item = side.native("POST", "/registry/items", {"organization_id": org, "name": v, "type": "ml_model"})
     out["registry item"] = (_status(item),)
     if item.status_code == 201:
@@ -133,6 +149,8 @@ def _text_outcomes(side: Side, v: str) -> dict[str, Outcome]:
     out["key"] = _created_then_read(
         side, f"/organizations/{org}/keys", {"name": v, "authorizations": owner}, "/keys/{id}", ("name",)
     )
+    cloned = side.native("POST", f"/keys/{side.ids['key_id']}/clone", {"name": v})
+    out["key clone"] = (_status(cloned), cloned.json()["name"] if cloned.status_code == 201 else None)
     out["user"] = _created_then_read(
         side,
         "/users",

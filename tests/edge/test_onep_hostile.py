@@ -77,8 +77,11 @@ def _text_outcomes(side: Side, v: str) -> dict[str, Any]:
         ]
     )
     out["envelope"] = [(r["id"], r["status"]) for r in replies]
-    refused = side.rpc([{"id": 1, "procedure": "info", "arguments": [ids["rid"], {}]}], auth={"cik": v})
-    out["auth"] = _plain(refused)
+    for index, auth in enumerate(
+        ({"cik": v}, {"token": v}, {"cik": ids["cik"], "client_id": v}, {"cik": ids["cik"], "resource_id": v})
+    ):
+        refused = side.rpc([{"id": 1, "procedure": "info", "arguments": [ids["rid"], {}]}], auth=auth)
+        out[f"auth {index}"] = _plain(refused)
     created = _one(
         side, "create", ["dataport", {"format": "string", "name": v, "meta": v, "retention": INFINITE}]
     )
@@ -124,6 +127,11 @@ def _text_outcomes(side: Side, v: str) -> dict[str, Any]:
             ("read", [{"alias": v}, {}]),
             ("drop", [{"alias": v}]),
             ("move", [{"alias": v}, v]),
+            ("wait", [{"alias": v}, {"timeout": 0}]),
+            ("flush", [{"alias": v}]),
+            ("activate", ["client", v]),
+            ("unmap", ["alias", v]),
+            ("create", [v, {}]),
         )
     ):
         out[f"{index} {procedure}"] = _plain(_one(side, procedure, arguments))
@@ -226,6 +234,19 @@ def _provision(side: Side, method: str, path: str, fields: dict[str, Any] | None
 def _provision_outcomes(side: Side, v: str) -> dict[str, Any]:
     v = v[:2000]  # long enough to pass every limit, short enough for a URL
     out: dict[str, Any] = {}
+    vendor = _result(side, "create", ["client", {"name": "another vendor"}])
+    cik = _result(side, "info", [vendor, {"key": True}])["key"]
+    registered = side.http.post(
+        "/provision/register", content=_form({"vendor": v}).encode(), headers={**FORM, "X-Exosite-CIK": cik}
+    )
+    assert_no_fault(registered)
+    shown = side.http.get("/provision/register", headers={"X-Exosite-CIK": cik})
+    assert_no_fault(shown)
+    out["vendor"] = (
+        registered.status_code,
+        shown.status_code,
+        shown.text if shown.status_code == 200 else "",
+    )
     model = _provision(side, "POST", "/provision/manage/model/", {"model": v, "rid": side.ids["template"]})
     shown = _provision(side, "GET", f"/provision/manage/model/{segment(v)}")
     out["model"] = (
