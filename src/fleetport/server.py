@@ -84,6 +84,7 @@ def create_app(fleet: Fleet) -> FastAPI:
             *onep_provision.body_limits(fleet.settings),
             *onep_routes.body_limits(fleet.settings),
         ],
+        fault_shapes=onep_routes.fault_shapes(),
     )
     return app
 

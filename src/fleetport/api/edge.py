@@ -1,13 +1,15 @@
-"""ASGI middleware at the edge of the HTTP server: request ids, access log, body size limit."""
+"""ASGI middleware at the edge of the HTTP server: request ids, access log, body size limit, and
+the answer to a request that failed unexpectedly."""
 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("fleetport.access")
+log = logging.getLogger("fleetport.api")
 
 
 class RequestIdFilter(logging.Filter):
@@ -24,8 +27,32 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def json_bytes(value: Any) -> bytes:
+    """``value`` as JSON: with orjson, or with escapes for text orjson refuses to write (a lone
+    surrogate that came in, escaped, with the request and is echoed back), so that an answer never
+    fails to encode."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def error_body(code: str, message: str, **extra: Any) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message, **extra}})
+    """The native API's error answer; it names the request it answers (also in ``X-Request-ID``)."""
+    return json_bytes({"error": {"code": code, "message": message, "request_id": request_id.get(), **extra}})
+
+
+def fault_message(rid: str) -> str:
+    return f"internal error; the server log has the details under request id {rid}"
+
+
+# The body of a 500 answer (content type, body) for a request id, in the shape of the routes'
+# dialect; the native API's shape where none is given.
+FaultAnswer = Callable[[str], tuple[bytes, bytes]]
+
+
+def native_fault(rid: str) -> tuple[bytes, bytes]:
+    return b"application/json", error_body("internal", fault_message(rid))
 
 
 class BodyTooLarge(Exception):
@@ -47,15 +74,40 @@ class BodyLimit:
         return bool(scope["method"] == self.method and self.path.match(scope["path"]))
 
 
+@dataclass(frozen=True)
+class FaultShape:
+    """How the routes whose path matches answer a request that failed unexpectedly."""
+
+    path: re.Pattern[str]
+    answer: FaultAnswer
+
+
 class EdgeMiddleware:
     """Gives every request an id (kept from ``X-Request-ID`` when the caller sends one), logs one
     access line per request, and refuses bodies over the configured limit with 413 before the
-    application reads them whole. ``body_limits`` give some routes a limit of their own."""
+    application reads them whole. ``body_limits`` give some routes a limit of their own.
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_limits: Sequence[BodyLimit] = ()) -> None:
+    A request that fails unexpectedly is logged with its traceback under its id and answered 500
+    here, with the id in the ``X-Request-ID`` header and in the body (shaped by ``fault_shapes``
+    for routes of a dialect). The connection stays usable; when the request's body was not read to
+    its end, the answer says ``Connection: close`` and the server closes it after the answer."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_limits: Sequence[BodyLimit] = (),
+        fault_shapes: Sequence[FaultShape] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_limits = tuple(body_limits)
+        self.fault_shapes = tuple(fault_shapes)
+
+    def fault_answer(self, scope: Scope) -> FaultAnswer:
+        return next(
+            (shape.answer for shape in self.fault_shapes if shape.path.match(scope["path"])), native_fault
+        )
 
     def body_limit(self, scope: Scope) -> tuple[int, tuple[bytes, bytes] | None]:
         for rule in self.body_limits:
@@ -74,6 +126,7 @@ class EdgeMiddleware:
         status = 500
         response_started = False
         too_large = False
+        body_read = False
         limit, error = self.body_limit(scope)
 
         async def send_with_id(message: Message) -> None:
@@ -101,9 +154,10 @@ class EdgeMiddleware:
             received = 0
 
             async def counted_receive() -> Message:
-                nonlocal received, too_large
+                nonlocal received, too_large, body_read
                 message = await receive()
                 if message["type"] == "http.request":
+                    body_read = not message.get("more_body", False)
                     received += len(message.get("body", b""))
                     if received > limit:
                         too_large = True
@@ -116,6 +170,15 @@ class EdgeMiddleware:
                 if not response_started:
                     status = 413
                     await _too_large(send, limit, rid, error)
+            except Exception:
+                log.exception("unexpected error (request %s)", rid)
+                if response_started:
+                    raise  # the answer is under way: the server can only close the connection
+                status = 500
+                response_started = True
+                content_type, body = self.fault_answer(scope)(rid)
+                empty = declared in (None, "0") and _header(scope, b"transfer-encoding") is None
+                await _answer(send, 500, content_type, body, rid, close=not (body_read or empty))
         finally:
             access_log.info(
                 "%s %s %d %.1fms",
@@ -134,13 +197,20 @@ async def _too_large(send: Send, limit: int, rid: str, error: tuple[bytes, bytes
             "payload_too_large", f"request body is larger than the limit of {limit} bytes", limit=limit
         ),
     )
+    await _answer(send, 413, content_type, body, rid, close=True)
+
+
+async def _answer(
+    send: Send, status: int, content_type: bytes, body: bytes, rid: str, *, close: bool
+) -> None:
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", rid.encode()),
-        (b"connection", b"close"),
     ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -10,10 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from fleetport.api.edge import error_body, request_id
+from fleetport.api.edge import error_body
 from fleetport.core import errors as core
-
-log = logging.getLogger("fleetport.api")
 
 STATUS = {
     core.Invalid: 422,
@@ -69,10 +66,4 @@ def install(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "error")
         return _json(exc.status_code, code, str(exc.detail), exc.headers)
 
-    @app.exception_handler(Exception)
-    async def on_unexpected(_: Request, exc: Exception) -> Response:
-        rid = request_id.get()
-        log.exception("unexpected error (request %s)", rid)
-        return _json(
-            500, "internal", f"internal error; the server log has the details under request id {rid}"
-        )
+    # Unexpected errors are answered by the edge middleware (api.edge), which knows the request.

@@ -12,6 +12,7 @@ from fleetport.core.errors import Invalid, MalformedId
 from fleetport.core.ids import is_uuid
 
 NAME_MAX = 200
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_MAX_BYTES = 64 * 1024
 CONFIG_MAX_BYTES = 512 * 1024
 _NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -87,3 +88,60 @@ def _has_non_finite(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_non_finite(v) for v in value)
     return False
+
+
+# --- what both databases hold alike ----------------------------------------------------------
+# PostgreSQL refuses the NUL character in text, which SQLite stores; neither holds a lone surrogate
+# (text that is not Unicode); integer columns and JSON numbers stop at 64 bits. Such values are
+# refused, with the field named, wherever they would be stored or looked up.
+
+
+def text_problem(value: str) -> str | None:
+    """Why the databases cannot hold ``value`` alike, or None when they can."""
+    if "\x00" in value:
+        return "must not contain the NUL character (\\u0000)"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be Unicode text: it holds a lone surrogate (\\ud800-\\udfff)"
+    return None
+
+
+def storable_text(value: str, what: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise Invalid(f"{what} {problem}")
+    return value
+
+
+def storable_integer(value: int, what: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    if not low <= value <= high:
+        raise Invalid(f"{what} is out of range: it must lie between {low} and {high}")
+    return value
+
+
+def storable_json(value: Any, what: str) -> Any:
+    """A JSON document whose every string, key and number both databases and every client hold
+    alike: no NUL, no lone surrogate, integers of 64 bits at most, no NaN or Infinity. (Walked
+    without recursion: a document may nest as deep as the JSON parser allows.)"""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            storable_text(item, what)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            storable_integer(item, what)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise Invalid(f"{what} must not contain NaN or Infinity")
+        elif isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str):
+                    storable_text(key, f"{what} (a key)")
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return value

@@ -13,6 +13,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import StatementError
+
+from fleetport.core.errors import CoreError
 
 log = logging.getLogger("fleetport.store")
 
@@ -49,12 +52,12 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with _core_errors_unwrapped(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _core_errors_unwrapped(), self.engine.connect() as conn:
             conn = conn.execution_options(fleetport_write=True)
             try:
                 with conn.begin():
@@ -86,6 +89,18 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _core_errors_unwrapped() -> Iterator[None]:
+    """A value refused while a statement bound it (store.storable) reaches the caller as the core
+    error it is, not wrapped in SQLAlchemy's StatementError, once the transaction rolled back."""
+    try:
+        yield
+    except StatementError as exc:
+        if isinstance(exc.orig, CoreError):
+            raise exc.orig from None
+        raise
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from fleetport.store.storable import guard
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -524,3 +526,5 @@ provision_content = Table(
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("model_id", "content_id", name="uq_provision_content_model_content"),
 )
+
+guard(metadata)  # every column refuses what the two databases would not hold alike

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetport.core.errors import Invalid
+from fleetport.core.validate import storable_text
 
 FORMATS: tuple[str, ...] = ("float", "integer", "string", "binary")
 VALUE_MAX = 64 * 1024  # characters of a string value
@@ -59,7 +60,7 @@ def coerce(fmt: str, value: object) -> Value:
         raise Invalid(f"a {fmt} resource takes strings")
     if len(value) > VALUE_MAX:
         raise Invalid(f"a value is longer than {VALUE_MAX} characters")
-    return value
+    return storable_text(value, "a value")
 
 
 def timestamp(value: object, at: int) -> int:

@@ -29,11 +29,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from fleetport.api.edge import BodyLimit, BodyTooLarge, request_id
+from fleetport.api.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.core import errors
 from fleetport.core.fleet import Fleet
 from fleetport.core.provision import Content, Serial
 from fleetport.core.scheduling import run_core
+from fleetport.core.validate import INT64_MAX
 from fleetport.settings import Settings
 
 log = logging.getLogger("fleetport.onep")
@@ -121,13 +122,17 @@ class Form:
         raise BadRequest(f"{name} must be true or false, not {value!r}")
 
     def integer(self, name: str, default: int) -> int:
+        """A count (an offset or a limit): an integer from 0 to 2^63-1."""
         value = self.one(name)
         if value is None:
             return default
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise BadRequest(f"{name} must be an integer, not {value!r}") from None
+        if not 0 <= number <= INT64_MAX:
+            raise BadRequest(f"{name} must be an integer from 0 to {INT64_MAX}, not {value!r}")
+        return number
 
 
 def parse_form(raw: bytes) -> Form:
@@ -230,7 +235,7 @@ def guarded(handler: Handler) -> Handler:
         except Exception:
             rid = request_id.get()
             log.exception("unexpected error in the provisioning API (request %s)", rid)
-            return error(500, f"internal error; the server log has the details under request id {rid}")
+            return error(500, fault_message(rid))
 
     return wrapper
 

@@ -10,12 +10,13 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from fleetport.api.edge import BodyLimit
+from fleetport.api.edge import BodyLimit, FaultShape, fault_message, json_bytes
 from fleetport.core.fleet import Fleet
 from fleetport.dialects.onep import provision, rpc
 from fleetport.settings import Settings
 
 router = APIRouter(tags=["onep"])
+JSON = "application/json; charset=utf-8"
 DISCONNECT_CHECK_SECONDS = 5.0  # how often a waiting request checks that its caller is still there
 
 
@@ -36,7 +37,7 @@ async def process(request: Request) -> Response:
                     await work
                 return Response(status_code=499)
         answer = work.result()
-    return Response(orjson.dumps(answer), media_type="application/json; charset=utf-8")
+    return Response(json_bytes(answer), media_type=JSON)
 
 
 def body_limits(settings: Settings) -> list[BodyLimit]:
@@ -48,8 +49,24 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
             "POST",
             re.compile(r"^/onep:v1/rpc/process$"),
             limit,
-            (b"application/json; charset=utf-8", orjson.dumps(error)),
+            (JSON.encode(), orjson.dumps(error)),
         )
+    ]
+
+
+def fault_shapes() -> list[FaultShape]:
+    """An RPC request that fails unexpectedly is answered with a request-level error, and a
+    provisioning request with text, like their other errors."""
+
+    def rpc_fault(rid: str) -> tuple[bytes, bytes]:
+        return JSON.encode(), orjson.dumps(rpc.request_error(500, fault_message(rid), "calls"))
+
+    def provision_fault(rid: str) -> tuple[bytes, bytes]:
+        return provision.TEXT.encode(), fault_message(rid).encode()
+
+    return [
+        FaultShape(re.compile(r"^/onep:v1/rpc/"), rpc_fault),
+        FaultShape(re.compile(r"^/provision/"), provision_fault),
     ]
 
 

@@ -41,9 +41,17 @@ STATUS: list[tuple[type[errors.CoreError], Status]] = [
 ]
 
 
+MESSAGE_MAX = 1000  # characters of an error message: it travels in a header (grpc-message)
+
+
 def grpc_error(exc: errors.CoreError) -> GRPCError:
+    """The status for a core error. Its message is cut short: one that quotes a long value back
+    would exceed the limit a client sets on headers, which drops the whole connection."""
     status = next((s for kind, s in STATUS if isinstance(exc, kind)), Status.UNKNOWN)
-    return GRPCError(status, exc.message)
+    message = exc.message
+    if len(message) > MESSAGE_MAX:
+        message = f"{message[: MESSAGE_MAX - 20]}... ({len(message)} characters)"
+    return GRPCError(status, message)
 
 
 def bearer(stream: Stream[Any, Any]) -> str:

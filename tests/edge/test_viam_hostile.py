@@ -1,0 +1,143 @@
+"""Hostile text and numbers through the Viam dialect with the real viam-sdk AppClient (names, ids,
+config Structs, log filters, emails), on SQLite and PostgreSQL side by side: never
+INTERNAL or UNKNOWN, a clear status (INVALID_ARGUMENT, NOT_FOUND, ...) or a success, and what was
+accepted reads back the same on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from viam.app.app_client import APIKeyAuthorization, AppClient
+from viam.proto.app.packages import PackageType
+
+from tests.edge.conftest import Side, fuzz_numbers, fuzz_text, same_on_both
+
+CLEAR = {
+    Status.INVALID_ARGUMENT,
+    Status.NOT_FOUND,
+    Status.ALREADY_EXISTS,
+    Status.FAILED_PRECONDITION,
+    Status.PERMISSION_DENIED,
+    Status.OUT_OF_RANGE,
+}
+
+
+async def _attempt(work: Awaitable[Any], read: Callable[[Any], Awaitable[Any]] | None = None) -> Any:
+    """``("ok", what read reads back)`` or the clear status it was refused with."""
+    try:
+        done = await work
+    except GRPCError as exc:
+        assert exc.status in CLEAR, (exc.status, exc.message)
+        return exc.status.name
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:  # the client could not send it
+        return f"unsendable: {type(exc).__name__}"
+    return ("ok", await read(done) if read else None)
+
+
+def _run(side: Side, scenario: Callable[[AppClient], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        channel = Channel("127.0.0.1", side.server.grpc_port)
+        try:
+            return await scenario(AppClient(channel, {"authorization": f"Bearer {side.ids['key']}"}))
+        finally:
+            channel.close()
+
+    return asyncio.run(run())
+
+
+def _text_outcomes(side: Side, v: str) -> dict[str, Any]:
+    ids = side.ids
+    org, location, machine, part = ids["org"], ids["location"], ids["machine"], ids["part"]
+
+    async def scenario(app: AppClient) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+
+        async def named_location(made: Any) -> Any:
+            return (await app.get_location(made.id)).name
+
+        out["create_location"] = await _attempt(app.create_location(org, v), named_location)
+        out["update_location"] = await _attempt(
+            app.update_location(location, name=v), lambda _: named_location(_)
+        )
+
+        async def robot_name(robot_id: str) -> Any:
+            return (await app.get_robot(robot_id)).name
+
+        out["new_robot"] = await _attempt(app.new_robot(v, location), robot_name)
+        out["update_robot"] = await _attempt(
+            app.update_robot(machine, v, location), lambda r: robot_name(r.id)
+        )
+
+        async def part_name(part_id: str) -> Any:
+            return (await app.get_robot_part(part_id)).name
+
+        out["new_robot_part"] = await _attempt(app.new_robot_part(machine, v), part_name)
+
+        async def config(_: Any) -> Any:
+            return (await app.get_robot_part(part)).robot_config
+
+        out["update_robot_part"] = await _attempt(
+            app.update_robot_part(part, "main", {"components": [{"name": v, "attributes": {v: [v, 1]}}]}),
+            config,
+        )
+
+        async def fragment(made: Any) -> Any:
+            got = await app.get_fragment(made.id)
+            return (got.name, got.fragment)
+
+        out["create_fragment"] = await _attempt(app.create_fragment(org, v, {"k": v}), fragment)
+        out["logs filter"] = await _attempt(app.get_robot_part_logs(part, filter=v, num_log_entries=1))
+        owner = APIKeyAuthorization(role="owner", resource_type="organization", resource_id=org)
+        out["create_key"] = await _attempt(app.create_key(org, [owner], v), lambda _: asyncio.sleep(0))
+        out["create_registry_item"] = await _attempt(
+            app.create_registry_item(org, v, PackageType.PACKAGE_TYPE_ML_MODEL)
+        )
+        out["invite"] = await _attempt(app.create_organization_invite(org, v))
+        out["user by email"] = await _attempt(app.get_user_id_by_email(v))
+        for name, lookup in (
+            ("get_robot", app.get_robot),
+            ("get_location", app.get_location),
+            ("get_robot_part", app.get_robot_part),
+            ("get_fragment", app.get_fragment),
+            ("get_organization", app.get_organization),
+        ):
+            out[name] = await _attempt(lookup(v))
+        out["still reads"] = (await app.get_location(location)).name, (await app.get_robot_part(part)).name
+        return out
+
+    return _run(side, scenario)
+
+
+@fuzz_text
+def test_hostile_text_through_the_viam_app_client(sides: list[Side], v: str) -> None:
+    same_on_both(sides, lambda side: _text_outcomes(side, v))
+
+
+def _number_outcomes(side: Side, n: Any) -> dict[str, Any]:
+    ids = side.ids
+
+    async def scenario(app: AppClient) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+
+        async def config(_: Any) -> Any:
+            return (await app.get_robot_part(ids["part"])).robot_config
+
+        out["config"] = await _attempt(
+            app.update_robot_part(ids["part"], "main", {"n": n, "list": [n]}), config
+        )
+        out["logs count"] = await _attempt(
+            app.get_robot_part_logs(ids["part"], num_log_entries=int(n) if isinstance(n, int) else 1)
+        )
+        return out
+
+    return _run(side, scenario)
+
+
+@fuzz_numbers
+def test_hostile_numbers_through_the_viam_app_client(sides: list[Side], n: Any) -> None:
+    same_on_both(sides, lambda side: _number_outcomes(side, n))
