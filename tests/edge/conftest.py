@@ -150,7 +150,7 @@ def _populate(side: Side) -> None:
     ids["machine"] = side.native("POST", "/machines", {"location_id": ids["location"], "name": "m"}).json()[
         "id"
     ]
-    ids["part"] = side.native("GET", f"/machines/{ids['machine']}/parts").json()[0]["id"]
+    ids["part"] = side.native("GET", f"/machines/{ids['machine']}/parts").json()["items"][0]["id"]
     for alias, fmt in (("text", "string"), ("count", "integer")):
         side.native("POST", f"/machines/{ids['machine']}/dataports", {"alias": alias, "format": fmt})
     root = side.native("GET", f"/organizations/{ids['org']}/telemetry/root-client").json()
