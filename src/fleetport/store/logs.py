@@ -3,11 +3,12 @@
 Each entry is stored with its message and logger name case folded (``fold``) beside them, so that
 a text filter runs in SQL as a plain substring test on the folded text, the same on every database:
 the filter is folded the same way and matched with ``LIKE`` with its ``%``, ``_`` and escape
-character escaped. Folded text holds no ASCII capital letter, so SQLite's ASCII-only case
+character (a backslash) escaped. Folded text holds no ASCII capital letter, so SQLite's ASCII-only case
 insensitivity in ``LIKE`` cannot make a match that a case-sensitive comparison would not."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, sele
 from fleetport.store import tables as t
 
 _ENTRY_COLUMNS = [c for c in t.part_logs.c if c.name not in ("message_folded", "logger_name_folded")]
+_LIKE_SPECIAL = re.compile(r"[\\%_]")  # escaped with a backslash in a LIKE pattern
 _INSERT = insert(t.part_logs).returning(t.part_logs.c.id, sort_by_parameter_order=True)
 
 
@@ -56,13 +58,12 @@ def page(
     pl = t.part_logs
     stmt = select(*_ENTRY_COLUMNS).where(pl.c.part_id == part_id)
     if text:
-        folded = fold(text)
-        stmt = stmt.where(
-            or_(
-                pl.c.message_folded.contains(folded, autoescape=True),
-                pl.c.logger_name_folded.contains(folded, autoescape=True),
-            )
-        )
+        pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", fold(text)) + "%"  # one value: no work per row
+        # a backslash escapes in PostgreSQL's LIKE by default (an ESCAPE clause there would be
+        # worked out again on every row of a prepared query); SQLite's LIKE needs the clause
+        escape = None if conn.dialect.name == "postgresql" else "\\"
+        in_message = pl.c.message_folded.like(pattern, escape=escape)
+        stmt = stmt.where(or_(in_message, pl.c.logger_name_folded.like(pattern, escape=escape)))
     if levels:
         stmt = stmt.where(pl.c.level.in_(list(levels)))
     if start is not None:
