@@ -169,9 +169,9 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def bench_database(url: str | None) -> Iterator[Database]:
-    """For PostgreSQL, a fresh ``fleetport_bench`` database on the given server, dropped afterwards;
-    any other URL is used as it is."""
+def bench_database(url: str | None, name: str = BENCH_DATABASE) -> Iterator[Database]:
+    """For PostgreSQL, a fresh database ``name`` (``fleetport_bench``) on the given server, dropped
+    afterwards; any other URL is used as it is."""
     if not url:
         yield Database(None, "SQLite (file in a temporary directory, WAL)")
         return
@@ -183,7 +183,7 @@ def bench_database(url: str | None) -> Iterator[Database]:
         return
     import psycopg
 
-    admin_db = given.database if given.database and given.database != BENCH_DATABASE else "postgres"
+    admin_db = given.database if given.database and given.database != name else "postgres"
     admin_url = given.set(drivername="postgresql", database=admin_db)
     admin_conninfo = admin_url.render_as_string(hide_password=False)
 
@@ -199,16 +199,16 @@ def bench_database(url: str | None) -> Iterator[Database]:
         return str(row[0]) if row else ""
 
     version = admin("SHOW server_version")
-    admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-    admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{name}"')
     try:
-        bench_url = given.set(database=BENCH_DATABASE)
+        bench_url = given.set(database=name)
         yield Database(
             bench_url.render_as_string(hide_password=False),
             f"PostgreSQL {version} at {bench_url.render_as_string(hide_password=True)} (fresh)",
         )
     finally:
-        admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- the client and the report ------------------------------------------------------------------

@@ -9,29 +9,20 @@ import secrets
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from fleetport.core.fleet import Fleet
 from fleetport.core.ids import new_id
 from fleetport.core.telemetry.model import Expired, client_row
 from fleetport.settings import Settings
-from fleetport.store import Store
 from fleetport.store import tables as t
-from fleetport.store.engine import MIGRATIONS
+
+from .helpers import store_before
 
 REVISION = "0008"
 
 
 def test_tokens_are_hashed_and_go_on_working_and_serials_keep_their_state(settings: Settings) -> None:
-    store = Store(settings.resolved_database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection_engine"] = store.engine
-    before = ScriptDirectory.from_config(config).get_revision(REVISION).down_revision
-    assert isinstance(before, str)
-    command.upgrade(config, before)
+    store = store_before(settings, REVISION)
 
     org, root, activated, waiting = (
         new_id(),

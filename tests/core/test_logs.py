@@ -11,7 +11,7 @@ import pytest
 
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import FILTER_SCAN, LogEntry, Logs, NewLogEntry
+from fleetport.core.logs import LogEntry, Logs, NewLogEntry, matches
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 
@@ -447,7 +447,7 @@ def test_filters_fold_case_for_every_script_in_queries_and_tails_alike(
 
 
 def test_a_sparse_filter_pages_through_a_long_log(fleet: Fleet, admin: Principal, site: Site) -> None:
-    count = 2 * FILTER_SCAN + 500  # more than two reads of the scan that applies the filter
+    count = 10_500  # a long log with few matches, spread over it
     every = 997
 
     def entry(i: int) -> NewLogEntry:
@@ -459,3 +459,87 @@ def test_a_sparse_filter_pages_through_a_long_log(fleet: Fleet, admin: Principal
     assert _walk(fleet, admin, site.part, 4, filter="üBER", order="asc") == expected
     assert _walk(fleet, admin, site.part, 5, filter="ÜBER") == expected[::-1]
     assert _walk(fleet, admin, site.part, 1000, filter="über") == expected[::-1]
+
+
+LITERAL_MESSAGES = ["done 100%", "100 percent", "a_b", "axb", "C:\\temp\\x", "C:temp", "x/y", "x%/y", "plain"]
+LITERAL_FILTERS = {
+    "%": ["done 100%", "x%/y"],
+    "0%": ["done 100%"],
+    "_": ["a_b"],
+    "a_b": ["a_b"],  # not "axb"
+    "\\": ["C:\\temp\\x"],
+    "c:\\t": ["C:\\temp\\x"],  # not "C:temp"
+    "/": ["x/y", "x%/y"],
+    "%/": ["x%/y"],
+    "x/y": ["x/y"],
+    "%%": [],
+    "//": [],
+    "\\\\": [],
+}
+
+
+def test_filters_match_like_wildcards_and_escapes_literally(
+    fleet: Fleet, admin: Principal, site: Site
+) -> None:
+    fleet.logs.append(admin, site.part, [_entry(m) for m in LITERAL_MESSAGES])
+    fleet.logs.append(admin, site.other_part, [_entry("-", logger_name=m) for m in LITERAL_MESSAGES])
+    for text, expected in LITERAL_FILTERS.items():
+        assert _messages(_all(fleet, admin, site.part, filter=text, order="asc")) == expected, text
+        in_logger_names = [
+            e.logger_name for e in _all(fleet, admin, site.other_part, filter=text, order="asc")
+        ]
+        assert in_logger_names == expected, text
+
+
+LONG_S = "\N{LATIN SMALL LETTER LONG S}"
+DOTLESS_I = "\N{LATIN SMALL LETTER DOTLESS I}"
+CYRILLIC_VE, CYRILLIC_IE, CYRILLIC_A = "\N{CYRILLIC CAPITAL LETTER VE}", "\u0435", "\u0430"
+GREEK_KAPPA, GREEK_SMALL_SIGMA = "\N{GREEK CAPITAL LETTER KAPPA}", "\N{GREEK SMALL LETTER SIGMA}"
+
+# per message: the filters that find it, as str.casefold defines it
+NON_ASCII = {
+    "Grüße aus der Straße": ["GRÜSSE", "strasse", "STRAẞE", "grüße", f"{LONG_S}traße"],  # ẞ and long s fold
+    "ΟΔΟΣ κλειστή": ["οδος", "ΟΔΟς", "ΚΛΕΙΣΤΉ"],  # a final sigma folds to a small sigma
+    "λόγος": ["ΛΌΓΟΣ", f"λόγο{GREEK_SMALL_SIGMA}", "όγος"],
+    "İstanbul": ["i̇stanbul", "İSTANBUL", "i"],  # İ folds to i and a combining dot above
+    f"{DOTLESS_I}rmak": [f"{DOTLESS_I}rmak", "RMAK", DOTLESS_I],  # the dotless i folds to itself
+    "ЁЛКА в лесу": ["ёлка", "ЁлКа", f"{CYRILLIC_VE} ЛЕСУ"],
+    "ﬁle opened": ["FILE", "fi"],  # the ligature folds to two letters
+}
+NON_ASCII_MISSES = [
+    "istanbul",
+    "ISTANBUL",
+    "IRMAK",
+    "irmak",
+    f"{CYRILLIC_IE}l\u043a{CYRILLIC_A}",  # a Latin l among Cyrillic letters
+    "lesu",
+    f"ΟΔΟΣ {GREEK_KAPPA} ",
+]
+
+
+def test_filters_fold_non_ascii_text_as_casefold_does(fleet: Fleet, admin: Principal, site: Site) -> None:
+    messages = list(NON_ASCII)
+    fleet.logs.append(
+        admin, site.part, [_entry(m, at=T0 + timedelta(seconds=i)) for i, m in enumerate(messages)]
+    )
+    fleet.logs.append(admin, site.other_part, [_entry("-", logger_name=m) for m in messages])
+    filters = [f for found_by in NON_ASCII.values() for f in found_by] + NON_ASCII_MISSES
+    for text in filters:
+        expected = [m for m in messages if matches(text.casefold(), m, "")]
+        assert _messages(_all(fleet, admin, site.part, filter=text, order="asc")) == expected, text
+        in_logger_names = [
+            e.logger_name for e in _all(fleet, admin, site.other_part, filter=text, order="asc")
+        ]
+        assert in_logger_names == expected, text
+    for message, found_by in NON_ASCII.items():  # what casefold defines, spelled out
+        for text in found_by:
+            assert message in _messages(_all(fleet, admin, site.part, filter=text)), (message, text)
+    for text in NON_ASCII_MISSES:
+        assert _all(fleet, admin, site.part, filter=text) == [], text
+
+
+def test_folded_text_holds_no_ascii_capitals() -> None:
+    """SQLite's LIKE ignores the case of ASCII letters: on folded text on both sides that can make
+    no match a case-sensitive comparison would not, as long as folding leaves no A to Z."""
+    folded = "".join(chr(c).casefold() for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert not any("A" <= ch <= "Z" for ch in folded)

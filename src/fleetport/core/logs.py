@@ -3,7 +3,8 @@
 Every entry gets an integer id when it is stored, in the order entries arrive; retention keeps the
 newest by id. Queries follow the entries' own time (then id), newest first by default. A text
 filter matches a substring of the message or logger name ignoring case (``fold``, the same for
-queries and live tails, on every database). Levels are stored normalized:
+queries, which run it in SQL on the folded text stored with each entry, and live tails, on every
+database). Levels are stored normalized:
 ``debug``, ``info``, ``warn``, ``error``, ``dpanic``, ``panic``, ``fatal`` (``warning`` is taken as
 ``warn``, ``critical`` as ``fatal``, in any case). ``ERROR_LEVELS`` are the ones an errors-only tail
 keeps.
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetport.bus import Bus, Subscription
@@ -30,6 +30,7 @@ from fleetport.core.models import as_utc, utcnow
 from fleetport.core.permissions import Principal
 from fleetport.store import Store
 from fleetport.store import logs as store_logs
+from fleetport.store.logs import fold
 
 log = logging.getLogger("fleetport.logs")
 
@@ -45,7 +46,6 @@ HOST_MAX = 255
 CALLER_MAX_BYTES = 16 * 1024  # encoded JSON
 FIELDS_MAX_BYTES = 64 * 1024  # encoded JSON, all of an entry's fields together
 FILTER_MAX = 1000
-FILTER_SCAN = 5000  # entries read at a time while looking for those a text filter matches
 QUERY_LIMIT_MAX = 10_000
 TAIL_MAX_PENDING = 1000  # batches a tail may fall behind before it is closed
 TRIM_EVERY_MAX = 10_000  # entries appended to a part between two retention passes on write
@@ -94,11 +94,6 @@ class LogEntry:
             stack=r["stack"],
             fields=r["fields"] or [],
         )
-
-
-def fold(text: str) -> str:
-    """Text as a filter compares it: case folded for every script, not only ASCII."""
-    return text.casefold()
 
 
 def matches(folded_filter: str, message: str, logger_name: str) -> bool:
@@ -282,7 +277,7 @@ class Logs:
         first (``"asc"``), and the token of the next page, "" when this is the last. ``filter`` is
         a case-insensitive substring of the message or logger name; ``levels`` any of these levels;
         ``start`` inclusive and ``end`` exclusive bounds on the entries' time."""
-        text = fold(_filter_text(filter))
+        text = _filter_text(filter)
         if isinstance(levels, str):
             levels = [levels]
         wanted = sorted({normalize_level(level, "levels item") for level in levels or ()})
@@ -299,12 +294,12 @@ class Logs:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
             if start is not None and end is not None and start >= end:
                 return [], ""
-            rows = _matching(
+            rows = store_logs.page(
                 conn,
                 part["id"],
-                text,
-                after,
-                limit,
+                text=text,
+                after=after,
+                limit=limit,
                 levels=wanted,
                 start=start,
                 end=end,
@@ -323,28 +318,6 @@ class Logs:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
         subscription = self.bus.subscribe(topic(part["id"]), max_pending=TAIL_MAX_PENDING)
         return LogTail(subscription, errors_only=errors_only, text=text)
-
-
-def _matching(
-    conn: Connection, part_id: str, text: str, after: tuple[datetime, int] | None, limit: int, **where: Any
-) -> list[RowMapping]:
-    """Up to ``limit + 1`` entries past ``after`` that the folded filter ``text`` matches, with the
-    conditions ``where`` of ``store_logs.page``. The filter runs here, not in SQL, so that it folds
-    case the same way on every database: it reads the text of a chunk of entries at a time, then
-    the whole entries it keeps."""
-    if not text:
-        return store_logs.page(conn, part_id, after=after, limit=limit, **where)
-    kept: list[int] = []
-    while True:
-        rows = store_logs.page(conn, part_id, after=after, limit=FILTER_SCAN, text_only=True, **where)
-        scanned = rows[:FILTER_SCAN]
-        kept += [int(r["id"]) for r in scanned if matches(text, r["message"], r["logger_name"])]
-        if len(kept) > limit or len(rows) <= FILTER_SCAN:
-            break
-        after = (as_utc(scanned[-1]["time"]), int(scanned[-1]["id"]))
-    kept = kept[: limit + 1]
-    by_id = {int(r["id"]): r for r in store_logs.entries(conn, kept)}
-    return [by_id[i] for i in kept]
 
 
 # --- checks ---------------------------------------------------------------------------------

@@ -1,7 +1,14 @@
-"""Queries of part logs: batch insert, filtered keyset pages, retention."""
+"""Queries of part logs: batch insert, filtered keyset pages, retention.
+
+Each entry is stored with its message and logger name case folded (``fold``) beside them, so that
+a text filter runs in SQL as a plain substring test on the folded text, the same on every database:
+the filter is folded the same way and matched with ``LIKE`` with its ``%``, ``_`` and escape
+character (a backslash) escaped. Folded text holds no ASCII capital letter, so SQLite's ASCII-only case
+insensitivity in ``LIKE`` cannot make a match that a case-sensitive comparison would not."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,14 +17,26 @@ from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, sele
 
 from fleetport.store import tables as t
 
+_ENTRY_COLUMNS = [c for c in t.part_logs.c if c.name not in ("message_folded", "logger_name_folded")]
+_LIKE_SPECIAL = re.compile(r"[\\%_]")  # escaped with a backslash in a LIKE pattern
 _INSERT = insert(t.part_logs).returning(t.part_logs.c.id, sort_by_parameter_order=True)
 
 
+def fold(text: str) -> str:
+    """Text as a filter compares it: case folded for every script, not only ASCII."""
+    return text.casefold()
+
+
 def insert_entries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Inserts the rows with one executemany; their ids, in the order of ``rows`` (ascending)."""
+    """Inserts the rows with one executemany, each with its folded message and logger name; their
+    ids, in the order of ``rows`` (ascending)."""
     if not rows:
         return []
-    return [int(i) for i in conn.execute(_INSERT, list(rows)).scalars()]
+    stored = [
+        {**row, "message_folded": fold(row["message"]), "logger_name_folded": fold(row["logger_name"])}
+        for row in rows
+    ]
+    return [int(i) for i in conn.execute(_INSERT, stored).scalars()]
 
 
 def page(
@@ -30,15 +49,21 @@ def page(
     descending: bool = True,
     after: tuple[datetime, int] | None = None,
     limit: int,
-    text_only: bool = False,
+    text: str = "",
 ) -> list[RowMapping]:
     """A part's entries in the order of their time, then id (newest first when ``descending``),
     past the entry keyed (time, id) ``after``; ``limit + 1`` rows so that the caller can tell
-    whether another page follows. ``start`` is inclusive, ``end`` exclusive. ``text_only`` reads
-    only the id, time, message and logger name of each."""
+    whether another page follows. ``text`` is a substring of the message or logger name, ignoring
+    case (``fold``); ``start`` is inclusive, ``end`` exclusive."""
     pl = t.part_logs
-    columns = [pl.c.id, pl.c.time, pl.c.message, pl.c.logger_name] if text_only else [pl]
-    stmt = select(*columns).where(pl.c.part_id == part_id)
+    stmt = select(*_ENTRY_COLUMNS).where(pl.c.part_id == part_id)
+    if text:
+        pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", fold(text)) + "%"  # one value: no work per row
+        # a backslash escapes in PostgreSQL's LIKE by default (an ESCAPE clause there would be
+        # worked out again on every row of a prepared query); SQLite's LIKE needs the clause
+        escape = None if conn.dialect.name == "postgresql" else "\\"
+        in_message = pl.c.message_folded.like(pattern, escape=escape)
+        stmt = stmt.where(or_(in_message, pl.c.logger_name_folded.like(pattern, escape=escape)))
     if levels:
         stmt = stmt.where(pl.c.level.in_(list(levels)))
     if start is not None:
@@ -56,14 +81,6 @@ def page(
     else:
         stmt = stmt.order_by(pl.c.time.asc(), pl.c.id.asc())
     return list(conn.execute(stmt.limit(limit + 1)).mappings())
-
-
-def entries(conn: Connection, ids: Collection[int]) -> list[RowMapping]:
-    """The entries with these ids, in no particular order."""
-    if not ids:
-        return []
-    pl = t.part_logs
-    return list(conn.execute(select(pl).where(pl.c.id.in_(list(ids)))).mappings())
 
 
 def trim(conn: Connection, part_id: str, *, keep: int | None, older_than: datetime | None) -> int:

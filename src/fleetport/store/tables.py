@@ -226,6 +226,9 @@ part_logs = Table(
     Column("stack", Text, nullable=False, default=""),
     Column("fields", JSON, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # message and logger_name case folded (store.logs.fold), what text filters match
+    Column("message_folded", Text, nullable=False, server_default=""),
+    Column("logger_name_folded", Text, nullable=False, server_default=""),
     Index("ix_part_logs_part_time", "part_id", "time"),
     Index("ix_part_logs_part_id", "part_id", "id"),
 )
