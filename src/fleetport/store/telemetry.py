@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 
 from fleetport.store import tables as t
+from fleetport.store.locks import for_update, locked, locks_rows
 
 r, a = t.telemetry_resources, t.telemetry_aliases
 sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
@@ -24,6 +25,30 @@ sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
 
 def get(conn: Connection, rid: str) -> RowMapping | None:
     return conn.execute(select(r).where(r.c.rid == rid)).mappings().first()
+
+
+def lock(conn: Connection, rids: Collection[str]) -> dict[str, RowMapping]:
+    """Locks the resources (in RID order) until the transaction ends; their rows as they are once
+    locked (missing ones left out)."""
+    return {str(row["rid"]): row for row in locked(conn, r.c.rid, rids)}
+
+
+def lock_flow(conn: Connection, rows: Sequence[RowMapping], hops: int) -> dict[str, RowMapping]:
+    """Locks the resources of ``rows`` and those their points flow on to (their subscribers, up to
+    ``hops`` subscriptions away), all at once in RID order, before anything is written; the rows
+    of ``rows`` as they are once locked, by RID (one deleted meanwhile is missing). On SQLite, whose
+    writers hold the whole database, nothing is locked and the rows given are current."""
+    if not locks_rows(conn):
+        return {str(row["rid"]): row for row in rows}
+    given = {str(row["rid"]) for row in rows}
+    reached, level = set(given), set(given)
+    for _ in range(hops):
+        stmt = select(r.c.rid).where(r.c.subscribe_rid.in_(sorted(level)))
+        level = {str(x) for x in conn.execute(stmt).scalars()} - reached
+        if not level:
+            break
+        reached |= level
+    return {rid: row for rid, row in lock(conn, reached).items() if rid in given}
 
 
 def by_cik(conn: Connection, cik: str) -> RowMapping | None:
@@ -101,8 +126,10 @@ def created_times(conn: Connection, rids: Sequence[str]) -> list[int]:
 
 
 def subscribed_to(conn: Connection, rid: str) -> list[RowMapping]:
-    """The resources whose input is ``rid``'s points."""
-    return list(conn.execute(select(r).where(r.c.subscribe_rid == rid).order_by(r.c.rid)).mappings())
+    """The resources whose input is ``rid``'s points, locked (their points and state change with
+    it)."""
+    stmt = select(r).where(r.c.subscribe_rid == rid).order_by(r.c.rid)
+    return list(conn.execute(for_update(conn, stmt)).mappings())
 
 
 def subscribers_of(conn: Connection, rid: str) -> list[str]:
@@ -113,8 +140,10 @@ def subscribers_of(conn: Connection, rid: str) -> list[str]:
 
 
 def due_rules(conn: Connection, at: int) -> list[RowMapping]:
+    """The datarules whose deadline passed, soonest first (not locked: lock them, then read them
+    again)."""
     stmt = select(r).where(r.c.deadline.is_not(None), r.c.deadline <= at, r.c.type == "datarule")
-    return list(conn.execute(stmt.order_by(r.c.deadline)).mappings())
+    return list(conn.execute(stmt.order_by(r.c.deadline, r.c.rid)).mappings())
 
 
 def aliased(conn: Connection, owner_rid: str, types: Collection[str]) -> list[RowMapping]:
@@ -143,8 +172,10 @@ def move_aliases(conn: Connection, rid: str, old_owner: str, new_owner: str, *, 
 # --- shares, tokens and usage -------------------------------------------------------------------
 
 
-def share(conn: Connection, code: str) -> RowMapping | None:
-    return conn.execute(select(sh).where(sh.c.code == code)).mappings().first()
+def share(conn: Connection, code: str, *, lock: bool = False) -> RowMapping | None:
+    """The share of that code; with ``lock``, locked until the transaction ends (to change it)."""
+    stmt = select(sh).where(sh.c.code == code)
+    return conn.execute(for_update(conn, stmt) if lock else stmt).mappings().first()
 
 
 def insert_share(conn: Connection, row: Mapping[str, Any]) -> None:
@@ -255,9 +286,9 @@ def aliased_rids(conn: Connection, owner_rid: str) -> set[str]:
     return {str(x) for x in conn.execute(select(a.c.rid).where(a.c.owner_rid == owner_rid)).scalars()}
 
 
-def with_retention(conn: Connection) -> list[RowMapping]:
-    """Resources whose points a retention limits (for the background sweep)."""
-    stmt = select(r.c.series, r.c.format, r.c.retention_count, r.c.retention_seconds).where(
+def with_retention(conn: Connection) -> list[str]:
+    """The RIDs of the resources whose points a retention limits (for the background sweep)."""
+    stmt = select(r.c.rid).where(
         r.c.series.is_not(None), or_(r.c.retention_count.is_not(None), r.c.retention_seconds.is_not(None))
     )
-    return list(conn.execute(stmt).mappings())
+    return [str(x) for x in conn.execute(stmt.order_by(r.c.rid)).scalars()]

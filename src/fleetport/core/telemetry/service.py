@@ -438,6 +438,12 @@ class Telemetry(Points):
         with self.store.write() as conn:
             client, row = self._resolve(conn, p, ref, "move")
             _, dest = self._resolve(conn, p, destination, "move")
+            # the resource and the destination's line locked before the line is walked: two
+            # crossing moves queue, and the second sees the first's result (no cycle)
+            locked = st.lock(conn, [str(row["rid"]), *self._ancestors(conn, str(dest["rid"]))])
+            if str(row["rid"]) not in locked or str(dest["rid"]) not in locked:
+                raise NotFound("the resource or its destination was dropped meanwhile")
+            row, dest = locked[str(row["rid"])], locked[str(dest["rid"])]
             rid, old_owner = str(row["rid"]), row["parent_rid"]
             if rid == client:
                 raise PermissionDenied("a resource may not move itself")
@@ -456,6 +462,7 @@ class Telemetry(Points):
             client, row = self._resolve(conn, p, ref, "update")
             if row["rid"] == client:
                 raise PermissionDenied("a resource may not update itself")
+            row = self._locked(conn, row)  # its description is merged with the changes
             values: dict[str, Any] = {}
             if changes.name is not None:
                 values["name"] = check_text(changes.name, "name", NAME_MAX)
@@ -511,7 +518,7 @@ class Telemetry(Points):
             raise Invalid("tag action is add or remove")
         with self.store.write() as conn:
             _, row = self._resolve(conn, p, ref, "tag")
-            tags = list(row["tags"] or [])
+            tags = list(self._locked(conn, row)["tags"] or [])
             if action == "add" and name not in tags:
                 tags.append(name)
             elif action == "remove":
@@ -645,13 +652,14 @@ class Telemetry(Points):
             client = self._owner(conn, p, under, "activate")
             if codetype == "client":
                 row = st.by_cik(conn, code) if is_rid(code) else None
-                if row is None or row["status"] != "notactivated":
+                row = None if row is None else st.lock(conn, [str(row["rid"])]).get(str(row["rid"]))
+                if row is None or row["cik"] != code or row["status"] != "notactivated":
                     raise ShareInvalid("no client awaits activation with this key")
                 if row["parent_rid"] != client:
                     raise Unauthenticated("the calling client does not own this client")
                 st.update_resource(conn, row["rid"], {"status": "activated", "modified_at": now()})
             elif codetype == "share":
-                share = st.share(conn, code) if isinstance(code, str) else None
+                share = st.share(conn, code, lock=True) if isinstance(code, str) else None
                 if share is None or share["activator_rid"] is not None:
                     raise ShareInvalid("no share awaits activation with this code")
                 if share["owner_rid"] == client:
@@ -673,7 +681,7 @@ class Telemetry(Points):
                     raise Unauthenticated("the calling client does not own this client")
                 st.update_resource(conn, row["rid"], {"status": "expired", "modified_at": now()})
             elif codetype == "share":
-                share = st.share(conn, code) if isinstance(code, str) else None
+                share = st.share(conn, code, lock=True) if isinstance(code, str) else None
                 if share is None or share["activator_rid"] != client:
                     raise ShareInvalid("the calling client has not activated this share")
                 st.update_share(conn, code, {"activator_rid": None, "activated_at": None})
