@@ -103,7 +103,7 @@ class Machine:
     cik: str  # the key of its device client
 
 
-def _machine(servers: Servers) -> Machine:
+def _machine(servers: Servers, *, device_client: bool = True) -> Machine:
     with servers.client() as http:
         org = _ok(http.post("/api/v1/organizations", json={"name": "Acme"}, headers=ADMIN), 201)
         body = {"organization_id": org["id"], "name": "Yard"}
@@ -112,6 +112,8 @@ def _machine(servers: Servers) -> Machine:
         machine = _ok(http.post("/api/v1/machines", json=body, headers=ADMIN), 201)
         parts = _ok(http.get(f"/api/v1/machines/{machine['id']}/parts", headers=ADMIN))
         parts = parts["items"] if isinstance(parts, dict) else parts
+        if not device_client:
+            return Machine(machine["id"], parts[0]["id"], "")
         client = _ok(http.get(f"/api/v1/machines/{machine['id']}/telemetry/device-client", headers=ADMIN))
         return Machine(machine["id"], parts[0]["id"], client["cik"])
 
@@ -386,3 +388,84 @@ def test_a_share_is_activated_once(servers: Servers, machine: Machine) -> None:
     acknowledged = hammer(servers, activate, writes=1)
     assert len(acknowledged) == 1
     servers.check_logs()
+
+
+# --- read-modify-writes of the fleet -------------------------------------------------------------
+
+
+def test_first_use_makes_one_device_client(servers: Servers) -> None:
+    """Dataports made at once on a machine that has no device client yet: one client is made, and
+    every dataport lands in it."""
+    machine = _machine(servers, device_client=False)
+    path = f"/api/v1/machines/{machine.id}/dataports"
+
+    def create(http: httpx.Client, _writer: int, n: int) -> bool:
+        reply = http.post(path, json={"alias": f"p{n}", "format": "float"}, headers=ADMIN)
+        assert reply.status_code == 201, reply.text
+        return True
+
+    made = hammer(servers, create, writes=2)
+    with servers.client() as http:
+        listed = _ok(http.get(path, params={"limit": 100}, headers=ADMIN))["items"]
+    assert sorted(d["alias"] for d in listed) == sorted(f"p{n}" for n in made)
+    servers.check_logs()
+
+
+def test_config_history_keeps_every_config(servers: Servers, machine: Machine) -> None:
+    """Configs set at once: each replaced config goes to the history exactly once."""
+    path = f"/api/v1/parts/{machine.part}/config"
+
+    def put(http: httpx.Client, _writer: int, n: int) -> bool:
+        reply = http.put(path, json={"config": {"n": n}}, headers=ADMIN)
+        assert reply.status_code == 200, reply.text
+        return True
+
+    written = hammer(servers, put, writes=5)
+    with servers.client() as http:
+        history = _ok(http.get(path + "/history", params={"limit": 500}, headers=ADMIN))["items"]
+        current = _ok(http.get(path, headers=ADMIN))["config"]
+    previous = [revision["previous_config"].get("n") for revision in history]
+    assert len(previous) == len(written)
+    assert sorted([*previous, current["n"]], key=lambda n: -1 if n is None else n) == [None, *written]
+    servers.check_logs()
+
+
+def test_one_main_part(servers: Servers, machine: Machine) -> None:
+    """Parts made main at once: the machine ends with exactly one main part."""
+    with servers.client() as http:
+        parts = [machine.part]
+        for index in range(3):
+            body = {"name": f"arm{index}"}
+            parts.append(
+                _ok(http.post(f"/api/v1/machines/{machine.id}/parts", json=body, headers=ADMIN), 201)["id"]
+            )
+
+    def promote(http: httpx.Client, writer: int, n: int) -> bool:
+        part = parts[(writer + n) % len(parts)]
+        reply = http.patch(f"/api/v1/parts/{part}", json={"main_part": True}, headers=ADMIN)
+        assert reply.status_code == 200, reply.text
+        return True
+
+    hammer(servers, promote, writes=3)
+    with servers.client() as http:
+        listed = _ok(http.get(f"/api/v1/machines/{machine.id}/parts", headers=ADMIN))
+    listed = listed["items"] if isinstance(listed, dict) else listed
+    assert sum(1 for part in listed if part["main_part"]) == 1
+    servers.check_logs()
+
+
+def test_invite_resends_are_all_counted(servers: Servers, machine: Machine) -> None:
+    with servers.client() as http:
+        org = _ok(http.get(f"/api/v1/machines/{machine.id}", headers=ADMIN))["organization_id"]
+        grant = {"role": "operator", "resource_type": "organization", "resource_id": org}
+        body = {"email": "new@example.com", "authorizations": [grant]}
+        invite = _ok(http.post(f"/api/v1/organizations/{org}/invites", json=body, headers=ADMIN), 201)
+    path = f"/api/v1/organizations/{org}/invites/{invite['id']}/resend"
+
+    def resend(http: httpx.Client, _writer: int, _n: int) -> bool:
+        return http.post(path, headers=ADMIN).status_code == 200
+
+    sent = hammer(servers, resend, writes=3)
+    with servers.client() as http:
+        listed = _ok(http.get(f"/api/v1/organizations/{org}/invites", headers=ADMIN))["items"]
+    assert [i["sent_count"] for i in listed] == [1 + len(sent)]

@@ -340,6 +340,8 @@ class Identity:
         resource_id = validate.entity_id(g.resource_id, g.resource_type)
         if access.resource_organization(conn, g.resource_type, resource_id) != org_id:
             raise Invalid(f"{g.resource_type} {resource_id} does not belong to organization {org_id}")
+        # the subject locked, so that the same grant made twice at once is inserted once
+        q.lock_rows(conn, t.users if subject_type == "user" else t.api_keys, [subject_id])
         existing = q.find_one(
             conn,
             t.authorizations,

@@ -23,7 +23,9 @@ class Store:
     """Owns the engine. ``read()`` and ``write()`` hand out a connection inside a transaction.
 
     On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue
-    on the busy timeout instead of failing when a read lock cannot be upgraded.
+    on the busy timeout instead of failing when a read lock cannot be upgraded. On PostgreSQL
+    (read committed) writers run side by side: a read-modify-write locks its owning row first
+    (``store.locks``).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:

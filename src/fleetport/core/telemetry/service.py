@@ -67,7 +67,9 @@ from fleetport.core.telemetry.model import (
     series_of,
 )
 from fleetport.core.telemetry.points import Points
+from fleetport.store import queries as q
 from fleetport.store import series as series_store
+from fleetport.store import tables as t
 from fleetport.store import telemetry as st
 
 
@@ -113,6 +115,9 @@ class Telemetry(Points):
         row = st.of_machine(conn, machine["id"])
         if row is None:
             root = self._root(conn, machine["organization_id"])
+            q.lock_rows(conn, t.machines, [machine["id"]])  # made once, however many ask at once
+            row = st.of_machine(conn, machine["id"])
+        if row is None:
             rid, at = new_rid(), now()
             st.insert_resource(
                 conn,
@@ -128,6 +133,9 @@ class Telemetry(Points):
 
     def _root(self, conn: Connection, organization_id: str) -> RowMapping:
         row = st.root_of(conn, organization_id)
+        if row is None:
+            q.lock_rows(conn, t.organizations, [organization_id])  # made once (organization first)
+            row = st.root_of(conn, organization_id)
         if row is None:
             rid = new_rid()
             st.insert_resource(
