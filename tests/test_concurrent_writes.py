@@ -469,3 +469,20 @@ def test_invite_resends_are_all_counted(servers: Servers, machine: Machine) -> N
     with servers.client() as http:
         listed = _ok(http.get(f"/api/v1/organizations/{org}/invites", headers=ADMIN))["items"]
     assert [i["sent_count"] for i in listed] == [1 + len(sent)]
+
+
+def test_one_alias_is_given_once(servers: Servers, machine: Machine) -> None:
+    """Dataports asked for at once under one alias: one is made, the others are told it is taken."""
+    path = f"/api/v1/machines/{machine.id}/dataports"
+    codes: list[int] = []
+
+    def create(http: httpx.Client, _writer: int, _n: int) -> bool:
+        reply = http.post(path, json={"alias": "same", "format": "float"}, headers=ADMIN)
+        codes.append(reply.status_code)
+        return reply.status_code == 201
+
+    assert len(hammer(servers, create, writes=1)) == 1
+    assert sorted(codes) == [201] + [409] * (WRITERS - 1)
+    with servers.client() as http:
+        assert len(_ok(http.get(path, params={"limit": 100}, headers=ADMIN))["items"]) == 1
+    servers.check_logs()

@@ -508,7 +508,14 @@ class Identity:
     # --- first start ----------------------------------------------------------------------
 
     def bootstrap(self, email: str, password: str | None, api_key: str | None) -> Bootstrap:
-        """Create the first administrator and an administrator key, once."""
+        """Create the first administrator and an administrator key, once (a server starting at the
+        same moment on the same database that made them first wins)."""
+        try:
+            return self._bootstrap(email, password, api_key)
+        except q.IntegrityError:
+            return Bootstrap(created=False, email=email)
+
+    def _bootstrap(self, email: str, password: str | None, api_key: str | None) -> Bootstrap:
         with self.store.write() as conn:
             if q.count(conn, t.users, is_admin=True) > 0:
                 return Bootstrap(created=False, email=email)

@@ -257,6 +257,7 @@ class Telemetry(Points):
                 alias = check_text(alias, "alias", ALIAS_MAX)
                 if not alias:
                     raise Invalid("an alias may not be empty")
+                st.lock(conn, [owner])  # the same alias asked for at once is given once
                 if st.alias_target(conn, owner, alias) is not None:
                     raise Conflict(f"alias {alias!r} is already mapped")
                 st.add_alias(conn, owner, alias, rid)
