@@ -18,6 +18,12 @@ def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield found
 
 
+@pytest.fixture(autouse=True)
+def _log_mark(servers: Servers) -> None:
+    """Each test checks only what the servers logged while it ran."""
+    servers.mark()
+
+
 @pytest.fixture
 def machine(servers: Servers) -> Machine:
     return new_machine(servers)

@@ -33,7 +33,7 @@ from tests.concurrency.helpers import (
 # --- dataport points -----------------------------------------------------------------------------
 
 
-def test_native_point_writes_are_allstored(servers: Servers, machine: Machine) -> None:
+def test_native_point_writes_are_all_stored(servers: Servers, machine: Machine) -> None:
     new_dataport(servers, machine, "temp")
     path = f"/api/v1/machines/{machine.id}/dataports/temp/points"
 
@@ -47,7 +47,7 @@ def test_native_point_writes_are_allstored(servers: Servers, machine: Machine) -
     servers.check_logs()
 
 
-def test_native_batches_with_timestamps_are_allstored(servers: Servers, machine: Machine) -> None:
+def test_native_batches_with_timestamps_are_all_stored(servers: Servers, machine: Machine) -> None:
     """Ten-point batches whose timestamps interleave with other writers' (late points start blocks
     of their own; the others append to the newest block)."""
     new_dataport(servers, machine, "count", "integer")
