@@ -14,6 +14,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from fleetport.store.locks import release
+
 log = logging.getLogger("fleetport.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,6 +65,7 @@ class Store:
                     yield conn
             finally:
                 changed = conn.info.pop("credentials_changed", False)
+                release(conn)
             if changed:
                 self._credentials_changed()
 

@@ -45,12 +45,32 @@ def for_update(conn: Connection, stmt: S) -> S:
     return stmt.with_for_update(key_share=True) if locks_rows(conn) else stmt
 
 
+_HELD = "fleetport_held_locks"  # in the connection's info: the locks the transaction holds
+
+
+def held(conn: Connection, column: Column[Any], keys: Iterable[Any]) -> None:
+    """Notes that the transaction holds the locks of these rows (taken by a statement of its own),
+    so that ``lock`` does not ask for them again."""
+    name = f"{column.table.name}.{column.name}"
+    conn.info.setdefault(_HELD, set()).update((name, key) for key in keys)
+
+
+def release(conn: Connection) -> None:
+    """Forgets the locks noted for a transaction that ended (the store does this)."""
+    conn.info.pop(_HELD, None)
+
+
 def lock(conn: Connection, column: Column[Any], keys: Iterable[Any]) -> None:
     """Locks the rows of ``column``'s table whose ``column`` is one of ``keys``, in key order,
-    until the transaction ends (PostgreSQL; a no-op on SQLite, whose writers hold the database)."""
-    ordered = sorted(set(keys))
-    if ordered and locks_rows(conn):
+    until the transaction ends (PostgreSQL; a no-op on SQLite, whose writers hold the database).
+    Rows the transaction locked already cost nothing."""
+    if not locks_rows(conn):
+        return
+    name, taken = f"{column.table.name}.{column.name}", conn.info.get(_HELD, ())
+    ordered = sorted({key for key in keys if (name, key) not in taken})
+    if ordered:
         conn.execute(for_update(conn, select(column).where(column.in_(ordered)).order_by(column))).all()
+        held(conn, column, ordered)
 
 
 def locked(conn: Connection, column: Column[Any], keys: Iterable[Any]) -> list[RowMapping]:
@@ -60,4 +80,7 @@ def locked(conn: Connection, column: Column[Any], keys: Iterable[Any]) -> list[R
     if not ordered:
         return []
     stmt = select(column.table).where(column.in_(ordered)).order_by(column)
-    return list(conn.execute(for_update(conn, stmt)).mappings())
+    rows = list(conn.execute(for_update(conn, stmt)).mappings())
+    if locks_rows(conn):
+        held(conn, column, ordered)
+    return rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -11,13 +11,14 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
 )
 
 from fleetport.store import tables as t
-from fleetport.store.locks import for_update, locked, locks_rows
+from fleetport.store.locks import for_update, held, locked, locks_rows
 
 r, a = t.telemetry_resources, t.telemetry_aliases
 sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
@@ -30,7 +31,15 @@ def get(conn: Connection, rid: str) -> RowMapping | None:
 def lock(conn: Connection, rids: Collection[str]) -> dict[str, RowMapping]:
     """Locks the resources (in RID order) until the transaction ends; their rows as they are once
     locked (missing ones left out)."""
-    return {str(row["rid"]): row for row in locked(conn, r.c.rid, rids)}
+    return _holding(conn, locked(conn, r.c.rid, rids))
+
+
+def _holding(conn: Connection, rows: Iterable[RowMapping]) -> dict[str, RowMapping]:
+    """Locked resources by RID; their series are noted as locked too (``store.series`` locks a
+    series through its resource's ``series``)."""
+    found = {str(row["rid"]): row for row in rows}
+    held(conn, r.c.series, [row["series"] for row in found.values() if row["series"] is not None])
+    return found
 
 
 def lock_flow(conn: Connection, rows: Sequence[RowMapping], hops: int) -> dict[str, RowMapping]:
@@ -40,15 +49,19 @@ def lock_flow(conn: Connection, rows: Sequence[RowMapping], hops: int) -> dict[s
     writers hold the whole database, nothing is locked and the rows given are current."""
     if not locks_rows(conn):
         return {str(row["rid"]): row for row in rows}
-    given = {str(row["rid"]) for row in rows}
-    reached, level = set(given), set(given)
-    for _ in range(hops):
-        stmt = select(r.c.rid).where(r.c.subscribe_rid.in_(sorted(level)))
-        level = {str(x) for x in conn.execute(stmt).scalars()} - reached
-        if not level:
-            break
-        reached |= level
-    return {rid: row for rid, row in lock(conn, reached).items() if rid in given}
+    given = sorted({str(row["rid"]) for row in rows})
+    # one statement: the resources and their subscribers (recursively), locked in RID order
+    flow = select(r.c.rid, literal(0).label("hops")).where(r.c.rid.in_(given)).cte("flow", recursive=True)
+    subscriber = r.alias("subscriber")
+    flow = flow.union_all(
+        select(subscriber.c.rid, flow.c.hops + 1).where(
+            subscriber.c.subscribe_rid == flow.c.rid, flow.c.hops < hops
+        )
+    )
+    stmt = select(r).where(r.c.rid.in_(select(flow.c.rid))).order_by(r.c.rid)
+    found = _holding(conn, conn.execute(for_update(conn, stmt)).mappings())
+    held(conn, r.c.rid, found)
+    return {rid: row for rid, row in found.items() if rid in given}
 
 
 def by_cik(conn: Connection, cik: str) -> RowMapping | None:
