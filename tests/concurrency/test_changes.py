@@ -203,3 +203,25 @@ def test_one_alias_is_given_once(servers: Servers, machine: Machine) -> None:
     with servers.client() as http:
         assert len(ok(http.get(path, params={"limit": 100}, headers=ADMIN))["items"]) == 1
     servers.check_logs()
+
+
+def test_one_user_and_one_namespace_per_name(servers: Servers, machine: Machine) -> None:
+    """Users asked for at once under one email, organizations under one public namespace: one of
+    each is made, the other requests are told it is taken."""
+    suffix = machine.id[-8:]
+    codes: dict[str, list[int]] = {"user": [], "organization": []}
+
+    def create(http: httpx.Client, writer: int, _n: int) -> bool:
+        if writer % 2:
+            body = {"email": f"u{suffix}@example.com", "password": "long enough"}
+            kind, reply = "user", http.post("/api/v1/users", json=body, headers=ADMIN)
+        else:
+            body = {"name": "Same", "public_namespace": f"ns{suffix}"}
+            kind, reply = "organization", http.post("/api/v1/organizations", json=body, headers=ADMIN)
+        codes[kind].append(reply.status_code)
+        return reply.status_code == 201
+
+    assert len(hammer(servers, create, writes=1)) == 2
+    for kind in codes:
+        assert sorted(codes[kind]) == [201] + [409] * (WRITERS // 2 - 1), kind
+    servers.check_logs()

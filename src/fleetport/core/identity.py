@@ -148,8 +148,11 @@ class Identity:
         self, p: Principal, email: str, name: str, password: str | None, is_admin: bool = False
     ) -> User:
         access.require_admin(p, "creating users")
-        with self.store.write() as conn:
-            return self._insert_user(conn, email, name, password, is_admin)
+        try:
+            with self.store.write() as conn:
+                return self._insert_user(conn, email, name, password, is_admin)
+        except q.IntegrityError:  # the same email added by another request at the same moment
+            raise Conflict(f"a user with email {email} already exists") from None
 
     def _insert_user(
         self, conn: Connection, email: str, name: str, password: str | None, is_admin: bool

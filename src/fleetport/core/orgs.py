@@ -59,7 +59,10 @@ class Organizations:
                 conn, t.organizations, public_namespace=row["public_namespace"]
             ):
                 raise Conflict(f"public namespace {row['public_namespace']!r} is taken")
-            q.insert_row(conn, t.organizations, **row)
+            try:
+                q.insert_row(conn, t.organizations, **row)
+            except IntegrityError:  # taken by another request at the same moment
+                raise Conflict(f"public namespace {row['public_namespace']!r} is taken") from None
             if p.user_id is not None:
                 q.insert_row(
                     conn,
