@@ -115,8 +115,11 @@ def fragment_ids_in(config: dict[str, Any]) -> set[str]:
 
 
 def record_part_fragments(conn: Connection, part_id: str, config: dict[str, Any]) -> None:
-    """Keeps the part_fragments table in step with a part's new config."""
-    c.set_part_fragments(conn, part_id, sorted(fragment_ids_in(config)))
+    """Keeps the part_fragments table in step with a part's new config. The fragments it names are
+    locked (after the part), so that a fragment is not deleted while a config comes to use it."""
+    used = sorted(fragment_ids_in(config))
+    q.lock_rows(conn, t.fragments, used)
+    c.set_part_fragments(conn, part_id, used)
 
 
 class Fragments:
@@ -150,6 +153,11 @@ class Fragments:
             self._readable(conn, p, fragment_id)
             raise deny("update_organization", f"the organization of fragment {fragment_id}")
         return row
+
+    def _writable_locked(self, conn: Connection, p: Principal, fragment_id: str) -> RowMapping:
+        """``_writable``, the fragment locked and read once it is (``store.locks``)."""
+        q.lock_rows(conn, t.fragments, [self._writable(conn, p, fragment_id)["id"]])
+        return self._writable(conn, p, fragment_id)
 
     @staticmethod
     def _build(conn: Connection, rows: Sequence[Row]) -> builtins.list[Fragment]:
@@ -222,7 +230,7 @@ class Fragments:
             changes["visibility"] = check_visibility(visibility)
         now = changes["updated_at"] = utcnow()
         with self.store.write() as conn:
-            row = self._writable(conn, p, fragment_id)
+            row = self._writable_locked(conn, p, fragment_id)  # what it was goes to the history
             q.insert_row(
                 conn,
                 t.fragment_history,
@@ -240,7 +248,7 @@ class Fragments:
     def delete(self, p: Principal, fragment_id: str) -> None:
         """Refused while any part's config uses the fragment."""
         with self.store.write() as conn:
-            row = self._writable(conn, p, fragment_id)
+            row = self._writable_locked(conn, p, fragment_id)
             used = c.parts_using_fragment(conn, row["id"])
             if used:
                 raise FailedPrecondition(

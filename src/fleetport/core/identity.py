@@ -148,8 +148,11 @@ class Identity:
         self, p: Principal, email: str, name: str, password: str | None, is_admin: bool = False
     ) -> User:
         access.require_admin(p, "creating users")
-        with self.store.write() as conn:
-            return self._insert_user(conn, email, name, password, is_admin)
+        try:
+            with self.store.write() as conn:
+                return self._insert_user(conn, email, name, password, is_admin)
+        except q.IntegrityError:  # the same email added by another request at the same moment
+            raise Conflict(f"a user with email {email} already exists") from None
 
     def _insert_user(
         self, conn: Connection, email: str, name: str, password: str | None, is_admin: bool
@@ -340,6 +343,8 @@ class Identity:
         resource_id = validate.entity_id(g.resource_id, g.resource_type)
         if access.resource_organization(conn, g.resource_type, resource_id) != org_id:
             raise Invalid(f"{g.resource_type} {resource_id} does not belong to organization {org_id}")
+        # the subject locked, so that the same grant made twice at once is inserted once
+        q.lock_rows(conn, t.users if subject_type == "user" else t.api_keys, [subject_id])
         existing = q.find_one(
             conn,
             t.authorizations,
@@ -506,7 +511,14 @@ class Identity:
     # --- first start ----------------------------------------------------------------------
 
     def bootstrap(self, email: str, password: str | None, api_key: str | None) -> Bootstrap:
-        """Create the first administrator and an administrator key, once."""
+        """Create the first administrator and an administrator key, once (a server starting at the
+        same moment on the same database that made them first wins)."""
+        try:
+            return self._bootstrap(email, password, api_key)
+        except q.IntegrityError:
+            return Bootstrap(created=False, email=email)
+
+    def _bootstrap(self, email: str, password: str | None, api_key: str | None) -> Bootstrap:
         with self.store.write() as conn:
             if q.count(conn, t.users, is_admin=True) > 0:
                 return Bootstrap(created=False, email=email)

@@ -40,6 +40,7 @@ class Locations:
         with self.store.write() as conn:
             if parent_id:
                 parent = access.location(conn, p, "update_location", parent_id)
+                q.lock_rows(conn, t.locations, [parent["id"]])  # not deleted meanwhile
                 if parent["organization_id"] != validate.entity_id(organization_id, "organization"):
                     raise Invalid(f"parent location {parent_id} belongs to another organization")
                 row["parent_id"] = parent["id"]
@@ -121,6 +122,9 @@ class Locations:
                         raise Invalid(
                             "a location can only be nested under a location of its own organization"
                         )
+                    # it and the new parent's line locked before the line is read: crossing moves queue
+                    line = [a["id"] for a in q.location_ancestors(conn, parent["id"])]
+                    q.lock_rows(conn, t.locations, [row["id"], *line])
                     if row["id"] in {a["id"] for a in q.location_ancestors(conn, parent["id"])}:
                         raise Invalid("a location cannot be nested under itself or one of its sub-locations")
                     changes["parent_id"] = parent["id"]
@@ -134,6 +138,7 @@ class Locations:
     def delete(self, p: Principal, location_id: str) -> None:
         with self.store.write() as conn:
             row = access.location(conn, p, "delete_location", location_id)
+            q.lock_rows(conn, t.locations, [row["id"]])  # no machine or sub-location comes meanwhile
             if q.count(conn, t.machines, location_id=row["id"]):
                 raise FailedPrecondition(
                     f"location {row['id']} still has machines; move or delete them first"

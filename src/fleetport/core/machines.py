@@ -68,6 +68,7 @@ class Machines:
         }
         with self.store.write() as conn:
             loc = access.location(conn, p, "create_robot", location_id)
+            q.lock_rows(conn, t.locations, [loc["id"]])  # not deleted meanwhile (parents first)
             row.update(organization_id=loc["organization_id"], location_id=loc["id"])
             q.insert_row(conn, t.machines, **row)
             self._insert_part(conn, row, main_part_name or f"{row['name']}-main", main=True)
@@ -133,7 +134,10 @@ class Machines:
         rentable: bool | None = None,
     ) -> Machine:
         with self.store.write() as conn:
-            row = dict(access.machine(conn, p, "update_robot", machine_id))
+            found = access.machine(conn, p, "update_robot", machine_id)
+            if location_id is not None:  # the new location before the machine (parents first)
+                q.lock_rows(conn, t.locations, [validate.entity_id(location_id, "location")])
+            row = self._locked_machine(conn, found["id"])
             changes: dict[str, Any] = {}
             if name is not None:
                 changes["name"] = validate.name(name, "machine name")
@@ -170,6 +174,25 @@ class Machines:
 
     # --- parts ----------------------------------------------------------------------------
 
+    def _locked_machine(self, conn: Connection, machine_id: str) -> dict[str, Any]:
+        """Locks a machine whose row or parts (their names, which one is main) are read and then
+        changed (``store.locks``: the machine before its parts); its row once locked."""
+        row = q.get_locked(conn, t.machines, machine_id)
+        if row is None:
+            raise NotFound(f"machine {machine_id} was deleted meanwhile")
+        return dict(row)
+
+    def _part_to_change(
+        self, conn: Connection, p: Principal, action: str, part_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The part and its machine, the machine locked and both read once it is."""
+        found, machine = access.part(conn, p, action, part_id)
+        locked_machine = self._locked_machine(conn, machine["id"])
+        row = q.get(conn, t.parts, found["id"])
+        if row is None:
+            raise NotFound(f"part {part_id} was deleted meanwhile")
+        return dict(row), locked_machine
+
     def _insert_part(
         self, conn: Connection, machine: RowMapping | dict[str, Any], name: str, main: bool
     ) -> dict[str, Any]:
@@ -195,7 +218,7 @@ class Machines:
 
     def create_part(self, p: Principal, machine_id: str, name: str) -> Part:
         with self.store.write() as conn:
-            machine = access.machine(conn, p, "update_robot", machine_id)
+            machine = self._locked_machine(conn, access.machine(conn, p, "update_robot", machine_id)["id"])
             return Part.from_row(self._insert_part(conn, machine, name, main=False))
 
     def get_part(self, p: Principal, part_id: str) -> Part:
@@ -240,8 +263,7 @@ class Machines:
     ) -> Part:
         """``main_part=True`` makes this the main part; the previous main part stops being one."""
         with self.store.write() as conn:
-            found, machine = access.part(conn, p, "update_robot", part_id)
-            row = dict(found)
+            row, machine = self._part_to_change(conn, p, "update_robot", part_id)
             changes: dict[str, Any] = {}
             if name is not None and name != row["name"]:
                 changes["name"] = validate.name(name, "part name")
@@ -264,7 +286,7 @@ class Machines:
 
     def delete_part(self, p: Principal, part_id: str) -> None:
         with self.store.write() as conn:
-            row, _ = access.part(conn, p, "update_robot", part_id)
+            row, _ = self._part_to_change(conn, p, "update_robot", part_id)
             if row["main_part"]:
                 raise FailedPrecondition("the main part cannot be deleted: mark another part main first")
             q.delete_rows(conn, t.parts, id=row["id"])
@@ -290,7 +312,10 @@ class Machines:
         config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
         now = utcnow()
         with self.store.write() as conn:
-            row, _ = access.part(conn, p, "update_robot_config", part_id)
+            found, _ = access.part(conn, p, "update_robot_config", part_id)
+            row = q.get_locked(conn, t.parts, found["id"])  # the config it replaces goes to the history
+            if row is None:
+                raise NotFound(f"part {part_id} was deleted meanwhile")
             q.insert_row(
                 conn,
                 t.part_config_history,

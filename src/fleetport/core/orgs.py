@@ -59,7 +59,10 @@ class Organizations:
                 conn, t.organizations, public_namespace=row["public_namespace"]
             ):
                 raise Conflict(f"public namespace {row['public_namespace']!r} is taken")
-            q.insert_row(conn, t.organizations, **row)
+            try:
+                q.insert_row(conn, t.organizations, **row)
+            except IntegrityError:  # taken by another request at the same moment
+                raise Conflict(f"public namespace {row['public_namespace']!r} is taken") from None
             if p.user_id is not None:
                 q.insert_row(
                     conn,
@@ -100,7 +103,8 @@ class Organizations:
         metadata: dict[str, Any] | None = None,
     ) -> Organization:
         with self.store.write() as conn:
-            row = dict(access.organization(conn, p, "update_organization", org_id))
+            found = access.organization(conn, p, "update_organization", org_id)
+            row = dict(q.get_locked(conn, t.organizations, found["id"]) or found)  # namespace set once
             changes: dict[str, Any] = {}
             if name is not None:
                 changes["name"] = validate.name(name, "organization name")
@@ -166,6 +170,7 @@ class Organizations:
     def remove_member(self, p: Principal, org_id: str, user_id: str) -> None:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
+            q.lock_rows(conn, t.organizations, [org["id"]])  # two removals cannot both leave no owner
             user_id = validate.entity_id(user_id, "user")
             owner_grant = {"organization_id": org["id"], "role": "owner", "resource_type": "organization"}
             was_owner = q.find_one(
@@ -218,6 +223,7 @@ class Organizations:
             "created_at": now,
         }
         with self.store.write() as conn:
+            q.lock_rows(conn, t.organizations, [org["id"]])  # one invite per email, however many ask
             if q.find_one(conn, t.invites, organization_id=org["id"], email=email):
                 raise Conflict(f"{email} already has an invite to this organization; resend it instead")
             user = q.find_one(conn, t.users, email=email)
@@ -237,7 +243,8 @@ class Organizations:
         return make_page(rows, limit, Invite.from_row)
 
     def _invite_row(self, conn: Any, org_id: str, invite_id: str) -> dict[str, Any]:
-        row = q.get(conn, t.invites, validate.entity_id(invite_id, "invite"))
+        """The invite, locked (it is read and then changed, ``store.locks``)."""
+        row = q.get_locked(conn, t.invites, validate.entity_id(invite_id, "invite"))
         if row is None or row["organization_id"] != org_id:
             raise NotFound(f"invite {invite_id} not found in organization {org_id}")
         return dict(row)
@@ -297,7 +304,7 @@ class Organizations:
         if p.user_id is None:
             raise PermissionDenied("invites are accepted by the invited user's own login")
         with self.store.write() as conn:
-            row = q.get(conn, t.invites, validate.entity_id(invite_id, "invite"))
+            row = q.get_locked(conn, t.invites, validate.entity_id(invite_id, "invite"))  # accepted once
             user = q.get(conn, t.users, p.user_id)
             if row is None:
                 raise NotFound(f"invite {invite_id} not found")

@@ -560,7 +560,9 @@ class Provision:
         working."""
         with self.store.write() as conn:
             vendor = self._vendor(conn, key)
-            serial = self._serial(conn, self._model(conn, vendor, model), sn)
+            model_row = self._model(conn, vendor, model)
+            sp.lock_serials(conn, [self._serial(conn, model_row, sn)["id"]])
+            serial = self._serial(conn, model_row, sn)
             if serial["rid"] is None:
                 raise Conflict(f"serial number {sn} has no client yet: enable it with an owner")
             self.telemetry.regenerate_key(conn, serial["rid"], status="notactivated")
@@ -574,6 +576,7 @@ class Provision:
         with self.store.write() as conn:
             vendor = self._vendor(conn, key)
             model_row = self._model(conn, vendor, model)
+            sp.lock_serials(conn, [self._serial(conn, model_row, x)["id"] for x in (sn, oldsn)])
             serial = self._serial(conn, model_row, sn)
             old = self._serial(conn, model_row, oldsn)
             if serial["rid"] is not None:
@@ -610,6 +613,9 @@ class Provision:
             vendor_row = sp.vendor_by_name(conn, vendor)
             model_row = None if vendor_row is None else sp.model(conn, vendor_row["id"], model)
             serial = None if model_row is None else sp.serial(conn, model_row["id"], sn)
+            if serial is not None and model_row is not None:  # read again once locked
+                sp.lock_serials(conn, [serial["id"]])
+                serial = sp.serial(conn, model_row["id"], sn)
             if serial is None:
                 raise NotFound(f"no serial number {sn!r} of model {model!r} of vendor {vendor!r}")
             at = now()

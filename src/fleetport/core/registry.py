@@ -258,6 +258,12 @@ class Registry:
             raise deny("update_organization", f"the organization of registry item {item_id}")
         return row
 
+    def _writable_locked(self, conn: Connection, p: Principal, item_id: str) -> RowMapping:
+        """``_writable``, the item locked and read once it is: its type and its versions are read
+        and then changed (``store.locks``)."""
+        q.lock_rows(conn, t.registry_items, [self._writable(conn, p, item_id)["id"]])
+        return self._writable(conn, p, item_id)
+
     @staticmethod
     def _module(row: RowMapping, module_id: str) -> RowMapping:
         if row["type"] != "module":
@@ -357,7 +363,7 @@ class Registry:
             "visibility": check_visibility(visibility),
         }
         with self.store.write() as conn:
-            row = self._writable(conn, p, item_id)
+            row = self._writable_locked(conn, p, item_id)
             if changes["type"] != row["type"] and q.count(conn, t.registry_versions, item_id=row["id"]):
                 raise FailedPrecondition(
                     f"registry item {item_id} has versions: its type ({row['type']}) cannot change"
@@ -562,7 +568,7 @@ class Registry:
             raise Invalid(f"size must be a non-negative integer, got {size!r}")
         now = utcnow()
         with self.store.write() as conn:
-            row = self._module(self._writable(conn, p, module_id), module_id)
+            row = self._module(self._writable_locked(conn, p, module_id), module_id)
             try:
                 if q.find_one(conn, t.registry_versions, item_id=row["id"], version=version) is None:
                     q.insert_row(

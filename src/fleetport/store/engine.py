@@ -17,6 +17,8 @@ from sqlalchemy.exc import StatementError
 
 from fleetport.core.errors import CoreError
 
+from fleetport.store.locks import release
+
 log = logging.getLogger("fleetport.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,7 +28,9 @@ class Store:
     """Owns the engine. ``read()`` and ``write()`` hand out a connection inside a transaction.
 
     On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue
-    on the busy timeout instead of failing when a read lock cannot be upgraded.
+    on the busy timeout instead of failing when a read lock cannot be upgraded. On PostgreSQL
+    (read committed) writers run side by side: a read-modify-write locks its owning row first
+    (``store.locks``).
     """
 
     def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "NORMAL") -> None:
@@ -64,6 +68,7 @@ class Store:
                     yield conn
             finally:
                 changed = conn.info.pop("credentials_changed", False)
+                release(conn)
             if changed:
                 self._credentials_changed()
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, delete, exists, insert, or_, select
 
 from fleetport.store import tables as t
+from fleetport.store.locks import lock
 
 _ENTRY_COLUMNS = [c for c in t.part_logs.c if c.name not in ("message_folded", "logger_name_folded")]
 _LIKE_SPECIAL = re.compile(r"[\\%_]")  # escaped with a backslash in a LIKE pattern
@@ -85,19 +86,22 @@ def page(
 
 def trim(conn: Connection, part_id: str, *, keep: int | None, older_than: datetime | None) -> int:
     """Deletes the part's entries beyond the ``keep`` newest (by id) and those whose time is before
-    ``older_than``; None leaves that rule out. Both deletes are bounded by an index on part_id."""
+    ``older_than``; None leaves that rule out. Both deletes are bounded by an index on part_id.
+    The part is locked first (``store.locks``): trims of one part queue instead of deleting the
+    same entries in different orders (a deadlock on PostgreSQL); appends do not wait for them."""
+    lock(conn, t.parts.c.id, [part_id])
     pl = t.part_logs
     deleted = 0
     if older_than is not None:
         deleted += conn.execute(delete(pl).where(pl.c.part_id == part_id, pl.c.time < older_than)).rowcount
     if keep is not None:
+        # Entries past the age limit are not counted: the ones appended between the two deletes
+        # (the next trim's to delete) must not push younger ones out.
+        counted = [pl.c.part_id == part_id]
+        if older_than is not None:
+            counted.append(pl.c.time >= older_than)
         boundary = (
-            select(pl.c.id)
-            .where(pl.c.part_id == part_id)
-            .order_by(pl.c.id.desc())
-            .offset(keep)
-            .limit(1)
-            .scalar_subquery()
+            select(pl.c.id).where(*counted).order_by(pl.c.id.desc()).offset(keep).limit(1).scalar_subquery()
         )
         deleted += conn.execute(delete(pl).where(pl.c.part_id == part_id, pl.c.id <= boundary)).rowcount
     return deleted

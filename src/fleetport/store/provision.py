@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, and_, delete, insert, select, update
 
 from fleetport.store import tables as t
+from fleetport.store.locks import lock
 
 v, m, s = t.provision_vendors, t.provision_models, t.provision_serials
 lg, c, r = t.provision_activation_log, t.provision_content, t.telemetry_resources
@@ -97,6 +98,12 @@ def delete_serials(conn: Connection, model_id: str, sns: Sequence[str]) -> int:
     return deleted
 
 
+def lock_serials(conn: Connection, serial_ids: Sequence[str]) -> None:
+    """Locks serial numbers (in id order) that are read and then changed: their activation, their
+    client, their activation log. A serial number is locked before its client's resource."""
+    lock(conn, s.c.id, serial_ids)
+
+
 def update_serial(conn: Connection, serial_id: str, values: Mapping[str, Any]) -> None:
     conn.execute(update(s).where(s.c.id == serial_id).values(**values))
 
@@ -139,7 +146,9 @@ def serial_of_client(conn: Connection, model_id: str, rid: str) -> RowMapping | 
 
 
 def add_log(conn: Connection, serial_id: str, at: int, connection: str, entry: str, *, keep: int) -> None:
-    """Appends an entry and forgets all but the ``keep`` newest of the serial number."""
+    """Appends an entry and forgets all but the ``keep`` newest of the serial number (locked, so
+    that concurrent attempts trim one after the other)."""
+    lock_serials(conn, [serial_id])
     conn.execute(insert(lg).values(serial_id=serial_id, at=at, connection=connection, entry=entry))
     boundary = conn.execute(
         select(lg.c.id).where(lg.c.serial_id == serial_id).order_by(lg.c.id.desc()).offset(keep).limit(1)

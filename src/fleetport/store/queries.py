@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
+from fleetport.store.locks import lock, locked
 
 __all__ = [
     "IntegrityError",
@@ -33,6 +34,7 @@ __all__ = [
     "find",
     "find_one",
     "get",
+    "get_locked",
     "insert_row",
     "location_descendants",
     "page",
@@ -65,6 +67,19 @@ def _by_id(table: Table) -> Select[Any]:
 
 def get(conn: Connection, table: Table, id_: str) -> RowMapping | None:
     return conn.execute(_by_id(table), {"id": id_}).mappings().first()
+
+
+def lock_rows(conn: Connection, table: Table, ids: Iterable[str]) -> None:
+    """Locks the rows (in id order) until the transaction ends, before what they own is read and
+    changed (``store.locks``)."""
+    lock(conn, table.c.id, ids)
+
+
+def get_locked(conn: Connection, table: Table, id_: str) -> RowMapping | None:
+    """The row, locked until the transaction ends, as it is once locked: what a read-modify-write
+    of it reads (``store.locks``)."""
+    found = locked(conn, table.c.id, [id_])
+    return found[0] if found else None
 
 
 def _eq(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:

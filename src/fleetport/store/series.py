@@ -11,6 +11,12 @@ few; anything else starts a new block.
 Blocks of one series may overlap in time (historical points recorded late). Points are ordered by
 (timestamp, block id, position in the block), which is arrival order within a timestamp. Deleting
 points (flush, retention) deletes whole blocks and rewrites the ones cut through.
+
+Appending to the newest block and rewriting blocks read blocks and write back what they derive
+from them: each such function first locks the series' resource row (``store.locks``), so that
+concurrent writers of one series queue instead of overwriting each other's blocks. A transaction
+that writes several series locks their resources beforehand, in RID order; the lock taken here is
+then one it holds already.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from fleetport.store import tables as t
+from fleetport.store.locks import lock
 
 b = t.telemetry_blocks
 
@@ -36,6 +43,7 @@ Point = tuple[int, Value]
 SMALL_BLOCK = 1024  # a block with fewer points takes small writes appended to it
 _SWAP = sys.byteorder == "big"  # blocks are little-endian on disk
 _COLUMNS = (b.c.id, b.c.first, b.c.last, b.c.count, b.c.timestamps, b.c.vals)
+_OWNER = t.telemetry_resources.c.series  # the row whose lock guards a series' blocks
 
 
 @dataclass
@@ -107,6 +115,7 @@ def append(conn: Connection, series: int, fmt: str, points: list[Point]) -> None
     points = _sorted(points)
     first, last = points[0][0], points[-1][0]
     if len(points) < SMALL_BLOCK:
+        lock(conn, _OWNER, [series])
         newest = conn.execute(
             select(*_COLUMNS).where(b.c.series == series).order_by(b.c.id.desc()).limit(1)
         ).first()
@@ -241,6 +250,8 @@ def delete_between(
     if older_than is not None and older_than - lo <= 1:
         return 0
 
+    lock(conn, _OWNER, [series])
+
     def doomed(ts: int) -> bool:
         return ts > lo and (older_than is None or ts < older_than)
 
@@ -258,6 +269,7 @@ def delete_between(
 def trim(conn: Connection, series: int, fmt: str, *, keep: int | None, older_than: int | None) -> int:
     """Retention: deletes points with a timestamp before ``older_than`` and all but the ``keep``
     newest."""
+    lock(conn, _OWNER, [series])
     deleted = 0
     if older_than is not None:
         deleted += delete_between(conn, series, fmt, newer_than=None, older_than=older_than)

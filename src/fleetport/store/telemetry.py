@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -11,12 +11,14 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
 )
 
 from fleetport.store import tables as t
+from fleetport.store.locks import for_update, held, locked, locks_rows
 
 r, a = t.telemetry_resources, t.telemetry_aliases
 sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
@@ -24,6 +26,42 @@ sh, tk, us = t.telemetry_shares, t.telemetry_tokens, t.telemetry_usage
 
 def get(conn: Connection, rid: str) -> RowMapping | None:
     return conn.execute(select(r).where(r.c.rid == rid)).mappings().first()
+
+
+def lock(conn: Connection, rids: Collection[str]) -> dict[str, RowMapping]:
+    """Locks the resources (in RID order) until the transaction ends; their rows as they are once
+    locked (missing ones left out)."""
+    return _holding(conn, locked(conn, r.c.rid, rids))
+
+
+def _holding(conn: Connection, rows: Iterable[RowMapping]) -> dict[str, RowMapping]:
+    """Locked resources by RID; their series are noted as locked too (``store.series`` locks a
+    series through its resource's ``series``)."""
+    found = {str(row["rid"]): row for row in rows}
+    held(conn, r.c.series, [row["series"] for row in found.values() if row["series"] is not None])
+    return found
+
+
+def lock_flow(conn: Connection, rows: Sequence[RowMapping], hops: int) -> dict[str, RowMapping]:
+    """Locks the resources of ``rows`` and those their points flow on to (their subscribers, up to
+    ``hops`` subscriptions away), all at once in RID order, before anything is written; the rows
+    of ``rows`` as they are once locked, by RID (one deleted meanwhile is missing). On SQLite, whose
+    writers hold the whole database, nothing is locked and the rows given are current."""
+    if not locks_rows(conn):
+        return {str(row["rid"]): row for row in rows}
+    given = sorted({str(row["rid"]) for row in rows})
+    # one statement: the resources and their subscribers (recursively), locked in RID order
+    flow = select(r.c.rid, literal(0).label("hops")).where(r.c.rid.in_(given)).cte("flow", recursive=True)
+    subscriber = r.alias("subscriber")
+    flow = flow.union_all(
+        select(subscriber.c.rid, flow.c.hops + 1).where(
+            subscriber.c.subscribe_rid == flow.c.rid, flow.c.hops < hops
+        )
+    )
+    stmt = select(r).where(r.c.rid.in_(select(flow.c.rid))).order_by(r.c.rid)
+    found = _holding(conn, conn.execute(for_update(conn, stmt)).mappings())
+    held(conn, r.c.rid, found)
+    return {rid: row for rid, row in found.items() if rid in given}
 
 
 def by_cik(conn: Connection, cik: str) -> RowMapping | None:
@@ -101,8 +139,10 @@ def created_times(conn: Connection, rids: Sequence[str]) -> list[int]:
 
 
 def subscribed_to(conn: Connection, rid: str) -> list[RowMapping]:
-    """The resources whose input is ``rid``'s points."""
-    return list(conn.execute(select(r).where(r.c.subscribe_rid == rid).order_by(r.c.rid)).mappings())
+    """The resources whose input is ``rid``'s points, locked (their points and state change with
+    it)."""
+    stmt = select(r).where(r.c.subscribe_rid == rid).order_by(r.c.rid)
+    return list(conn.execute(for_update(conn, stmt)).mappings())
 
 
 def subscribers_of(conn: Connection, rid: str) -> list[str]:
@@ -113,8 +153,10 @@ def subscribers_of(conn: Connection, rid: str) -> list[str]:
 
 
 def due_rules(conn: Connection, at: int) -> list[RowMapping]:
+    """The datarules whose deadline passed, soonest first (not locked: lock them, then read them
+    again)."""
     stmt = select(r).where(r.c.deadline.is_not(None), r.c.deadline <= at, r.c.type == "datarule")
-    return list(conn.execute(stmt.order_by(r.c.deadline)).mappings())
+    return list(conn.execute(stmt.order_by(r.c.deadline, r.c.rid)).mappings())
 
 
 def aliased(conn: Connection, owner_rid: str, types: Collection[str]) -> list[RowMapping]:
@@ -155,8 +197,10 @@ def activate_client(conn: Connection, rid: str, at: int) -> bool:
 # --- shares, tokens and usage -------------------------------------------------------------------
 
 
-def share(conn: Connection, code: str) -> RowMapping | None:
-    return conn.execute(select(sh).where(sh.c.code == code)).mappings().first()
+def share(conn: Connection, code: str, *, lock: bool = False) -> RowMapping | None:
+    """The share of that code; with ``lock``, locked until the transaction ends (to change it)."""
+    stmt = select(sh).where(sh.c.code == code)
+    return conn.execute(for_update(conn, stmt) if lock else stmt).mappings().first()
 
 
 def insert_share(conn: Connection, row: Mapping[str, Any]) -> None:
@@ -276,9 +320,9 @@ def aliased_rids(conn: Connection, owner_rid: str) -> set[str]:
     return {str(x) for x in conn.execute(select(a.c.rid).where(a.c.owner_rid == owner_rid)).scalars()}
 
 
-def with_retention(conn: Connection) -> list[RowMapping]:
-    """Resources whose points a retention limits (for the background sweep)."""
-    stmt = select(r.c.series, r.c.format, r.c.retention_count, r.c.retention_seconds).where(
+def with_retention(conn: Connection) -> list[str]:
+    """The RIDs of the resources whose points a retention limits (for the background sweep)."""
+    stmt = select(r.c.rid).where(
         r.c.series.is_not(None), or_(r.c.retention_count.is_not(None), r.c.retention_seconds.is_not(None))
     )
-    return list(conn.execute(stmt).mappings())
+    return [str(x) for x in conn.execute(stmt.order_by(r.c.rid)).scalars()]

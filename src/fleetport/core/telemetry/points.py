@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, RowMapping
 
-from fleetport.core.errors import Invalid
+from fleetport.core.errors import Invalid, NotFound
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import values as tv
 from fleetport.core.telemetry.dispatch import Sending
@@ -69,6 +69,7 @@ class Points(TreeAccess):
         with self.store.write() as conn:
             row = self._series(conn, p, ref, "write")
             self._require_dataport(row)
+            (row,) = self._lock(conn, [row])
             self._ingest(conn, p, row, [[at, value]], at, effects, strict=True)
         self._after(effects)
 
@@ -82,6 +83,7 @@ class Points(TreeAccess):
                 row = self._series(conn, p, ref, "writegroup")
                 self._require_dataport(row)
                 rows.append(row)
+            rows = self._lock(conn, rows)
             for row, (_, value) in zip(rows, entries, strict=True):
                 self._ingest(conn, p, row, [[at, value]], at, effects, strict=True)
         self._after(effects)
@@ -103,9 +105,20 @@ class Points(TreeAccess):
         with self.store.write() as conn:
             row = self._series(conn, p, ref, "recordbatch" if not all_or_none else "record")
             self._require_dataport(row)
+            (row,) = self._lock(conn, [row])
             failures = self._ingest(conn, p, row, points, at, effects, strict=all_or_none)
         self._after(effects)
         return failures
+
+    def _lock(self, conn: Connection, rows: Sequence[RowMapping]) -> list[RowMapping]:
+        """Locks series resources and every resource their points flow on to, all at once in RID
+        order (``store.locks``), before a transaction writes points; the rows as they are once
+        locked."""
+        fresh = st.lock_flow(conn, rows, MAX_FLOW)
+        for row in rows:
+            if str(row["rid"]) not in fresh:
+                raise NotFound(f"resource {row['rid']} was dropped meanwhile")
+        return [fresh[str(row["rid"])] for row in rows]
 
     def _require_dataport(self, row: Mapping[Any, Any]) -> None:
         if row["type"] != "dataport":
@@ -293,7 +306,12 @@ class Points(TreeAccess):
         effects = Effects()
         fired = 0
         with self.store.write() as conn:
-            for row in st.due_rules(conn, at):
+            due = st.due_rules(conn, at)
+            locked = st.lock_flow(conn, due, MAX_FLOW)
+            for rid in (str(row["rid"]) for row in due):
+                row = st.get(conn, rid) if rid in locked else None  # as an earlier rule's flow left it
+                if row is None or row["deadline"] is None or row["deadline"] > at:
+                    continue  # dropped, or fired by another server, meanwhile
                 try:
                     rule = tv.parse_rule((row["description"] or {}).get("rule"))
                 except (Invalid, tv.ScriptRule):
@@ -375,11 +393,12 @@ class Points(TreeAccess):
                 conn, row["series"], row["format"], newer_than=newer_than, older_than=older_than
             )
 
-    def _enforce_retention(self, conn: Connection, row: Mapping[Any, Any], at: int) -> None:
+    def _enforce_retention(self, conn: Connection, row: Mapping[Any, Any], at: int) -> int:
+        """Deletes the points of a series beyond its retention; how many."""
         keep, seconds = row["retention_count"], row["retention_seconds"]
         if (keep is None and seconds is None) or row.get("series") is None:
-            return
-        series_store.trim(
+            return 0
+        return series_store.trim(
             conn,
             row["series"],
             row["format"],
@@ -392,16 +411,14 @@ class Points(TreeAccess):
         were deleted."""
         at = now() if at is None else at
         deleted = 0
+        with self.store.read() as conn:
+            rids = st.with_retention(conn)
+        for rid in rids:  # a short transaction each: writers of other series wait for none of them
+            with self.store.write() as conn:
+                fresh = st.lock(conn, [rid]).get(rid)
+                if fresh is not None:
+                    deleted += self._enforce_retention(conn, fresh, at)
         with self.store.write() as conn:
-            for row in st.with_retention(conn):
-                keep, seconds = row["retention_count"], row["retention_seconds"]
-                deleted += series_store.trim(
-                    conn,
-                    row["series"],
-                    row["format"],
-                    keep=keep,
-                    older_than=None if seconds is None else at - seconds,
-                )
             st.forget_usage(conn, at - 366 * 24 * 3600)
         return deleted
 

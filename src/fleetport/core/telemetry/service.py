@@ -68,7 +68,9 @@ from fleetport.core.telemetry.model import (
     series_of,
 )
 from fleetport.core.telemetry.points import Points
+from fleetport.store import queries as q
 from fleetport.store import series as series_store
+from fleetport.store import tables as t
 from fleetport.store import telemetry as st
 
 
@@ -114,6 +116,9 @@ class Telemetry(Points):
         row = st.of_machine(conn, machine["id"])
         if row is None:
             root = self._root(conn, machine["organization_id"])
+            q.lock_rows(conn, t.machines, [machine["id"]])  # made once, however many ask at once
+            row = st.of_machine(conn, machine["id"])
+        if row is None:
             rid, at = new_rid(), now()
             st.insert_resource(
                 conn,
@@ -129,6 +134,9 @@ class Telemetry(Points):
 
     def _root(self, conn: Connection, organization_id: str) -> RowMapping:
         row = st.root_of(conn, organization_id)
+        if row is None:
+            q.lock_rows(conn, t.organizations, [organization_id])  # made once (organization first)
+            row = st.root_of(conn, organization_id)
         if row is None:
             rid = new_rid()
             st.insert_resource(
@@ -250,6 +258,7 @@ class Telemetry(Points):
                 alias = check_text(alias, "alias", ALIAS_MAX)
                 if not alias:
                     raise Invalid("an alias may not be empty")
+                st.lock(conn, [owner])  # the same alias asked for at once is given once
                 if st.alias_target(conn, owner, alias) is not None:
                     raise Conflict(f"alias {alias!r} is already mapped")
                 st.add_alias(conn, owner, alias, rid)
@@ -440,6 +449,12 @@ class Telemetry(Points):
         with self.store.write() as conn:
             client, row = self._resolve(conn, p, ref, "move")
             _, dest = self._resolve(conn, p, destination, "move")
+            # the resource and the destination's line locked before the line is walked: two
+            # crossing moves queue, and the second sees the first's result (no cycle)
+            locked = st.lock(conn, [str(row["rid"]), *self._ancestors(conn, str(dest["rid"]))])
+            if str(row["rid"]) not in locked or str(dest["rid"]) not in locked:
+                raise NotFound("the resource or its destination was dropped meanwhile")
+            row, dest = locked[str(row["rid"])], locked[str(dest["rid"])]
             rid, old_owner = str(row["rid"]), row["parent_rid"]
             if rid == client:
                 raise PermissionDenied("a resource may not move itself")
@@ -458,6 +473,7 @@ class Telemetry(Points):
             client, row = self._resolve(conn, p, ref, "update")
             if row["rid"] == client:
                 raise PermissionDenied("a resource may not update itself")
+            row = self._locked(conn, row)  # its description is merged with the changes
             values: dict[str, Any] = {}
             if changes.name is not None:
                 values["name"] = check_text(changes.name, "name", NAME_MAX)
@@ -513,7 +529,7 @@ class Telemetry(Points):
             raise Invalid("tag action is add or remove")
         with self.store.write() as conn:
             _, row = self._resolve(conn, p, ref, "tag")
-            tags = list(row["tags"] or [])
+            tags = list(self._locked(conn, row)["tags"] or [])
             if action == "add" and name not in tags:
                 tags.append(name)
             elif action == "remove":
@@ -647,14 +663,15 @@ class Telemetry(Points):
             client = self._owner(conn, p, under, "activate")
             if codetype == "client":
                 row = st.by_cik(conn, code) if is_rid(code) else None
-                if row is None or row["status"] != "notactivated":
+                row = None if row is None else st.lock(conn, [str(row["rid"])]).get(str(row["rid"]))
+                if row is None or row["cik"] != code or row["status"] != "notactivated":
                     raise ShareInvalid("no client awaits activation with this key")
                 if row["parent_rid"] != client:
                     raise Unauthenticated("the calling client does not own this client")
                 if not st.activate_client(conn, row["rid"], now()):  # activated meanwhile
                     raise ShareInvalid("no client awaits activation with this key")
             elif codetype == "share":
-                share = st.share(conn, code) if isinstance(code, str) else None
+                share = st.share(conn, code, lock=True) if isinstance(code, str) else None
                 if share is None or share["activator_rid"] is not None:
                     raise ShareInvalid("no share awaits activation with this code")
                 if share["owner_rid"] == client:
@@ -676,7 +693,7 @@ class Telemetry(Points):
                     raise Unauthenticated("the calling client does not own this client")
                 st.update_resource(conn, row["rid"], {"status": "expired", "modified_at": now()})
             elif codetype == "share":
-                share = st.share(conn, code) if isinstance(code, str) else None
+                share = st.share(conn, code, lock=True) if isinstance(code, str) else None
                 if share is None or share["activator_rid"] != client:
                     raise ShareInvalid("the calling client has not activated this share")
                 st.update_share(conn, code, {"activator_rid": None, "activated_at": None})

@@ -85,6 +85,13 @@ class TreeAccess:
         self._permit(conn, p, action, rid)
         return client, row
 
+    def _locked(self, conn: Connection, row: RowMapping) -> RowMapping:
+        """Locks a resource that is read and then changed (``store.locks``); its row once locked."""
+        fresh = st.lock(conn, [str(row["rid"])]).get(str(row["rid"]))
+        if fresh is None:
+            raise NotFound(f"resource {row['rid']} was dropped meanwhile")
+        return fresh
+
     def _shared_with(self, conn: Connection, client: str, rid: str) -> bool:
         return st.shared_with(conn, client, self._ancestors(conn, rid))
 
