@@ -101,8 +101,7 @@ def new_machine(servers: Servers, *, device_client: bool = True) -> Machine:
         location = ok(http.post("/api/v1/locations", json=body, headers=ADMIN), 201)
         body = {"location_id": location["id"], "name": "rover"}
         machine = ok(http.post("/api/v1/machines", json=body, headers=ADMIN), 201)
-        parts = ok(http.get(f"/api/v1/machines/{machine['id']}/parts", headers=ADMIN))
-        parts = parts["items"] if isinstance(parts, dict) else parts
+        parts = ok(http.get(f"/api/v1/machines/{machine['id']}/parts", headers=ADMIN))["items"]
         if not device_client:
             return Machine(machine["id"], parts[0]["id"], "")
         client = ok(http.get(f"/api/v1/machines/{machine['id']}/telemetry/device-client", headers=ADMIN))

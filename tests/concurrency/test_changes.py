@@ -24,6 +24,8 @@ from tests.concurrency.helpers import (
     rpc_ok,
 )
 
+ROUNDS = 10  # a race one try may miss
+
 # --- provisioning and shares ---------------------------------------------------------------------
 
 
@@ -224,4 +226,32 @@ def test_one_user_and_one_namespace_per_name(servers: Servers, machine: Machine)
     assert len(hammer(servers, create, writes=1)) == 2
     for kind in codes:
         assert sorted(codes[kind]) == [201] + [409] * (WRITERS // 2 - 1), kind
+    servers.check_logs()
+
+
+def test_a_location_is_shared_once_with_an_organization(servers: Servers, machine: Machine) -> None:
+    """Shares of one location with one organization asked for at once (several rounds, a new
+    organization each): one is made, the others are told it exists."""
+    with servers.client() as http:
+        location = ok(http.get(f"/api/v1/machines/{machine.id}", headers=ADMIN))["location_id"]
+        guests = [
+            ok(http.post("/api/v1/organizations", json={"name": f"Guest {i}"}, headers=ADMIN), 201)["id"]
+            for i in range(ROUNDS)
+        ]
+    for guest in guests:
+        codes: list[int] = []
+
+        def share(http: httpx.Client, _writer: int, _n: int, guest: str = guest) -> bool:
+            body = {"organization_id": guest}
+            reply = http.post(f"/api/v1/locations/{location}/shares", json=body, headers=ADMIN)
+            codes.append(reply.status_code)
+            return reply.status_code == 204
+
+        assert len(hammer(servers, share, writes=1)) == 1
+        assert sorted(codes) == [204] + [409] * (WRITERS - 1)
+    with servers.client() as http:
+        for guest in guests:
+            params = {"organization_id": guest}
+            listed = ok(http.get("/api/v1/locations", params=params, headers=ADMIN))["items"]
+            assert [item["id"] for item in listed] == [location]
     servers.check_logs()

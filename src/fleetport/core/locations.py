@@ -158,6 +158,7 @@ class Locations:
                 raise NotFound(f"organization {organization_id} not found")
             if org_id == row["organization_id"]:
                 raise Invalid("a location is always visible to the organization that owns it")
+            q.lock_rows(conn, t.locations, [row["id"]])  # concurrent shares of it queue here
             if q.find_one(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
                 raise Conflict(f"location {row['id']} is already shared with organization {org_id}")
             q.insert_row(

@@ -16,7 +16,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
 from fleetport.core.errors import CoreError
-
 from fleetport.store.locks import release
 
 log = logging.getLogger("fleetport.store")
