@@ -241,7 +241,9 @@ def test_a_location_is_shared_once_with_an_organization(servers: Servers, machin
     for guest in guests:
         codes: list[int] = []
 
-        def share(http: httpx.Client, _writer: int, _n: int, guest: str = guest) -> bool:
+        def share(
+            http: httpx.Client, _writer: int, _n: int, guest: str = guest, codes: list[int] = codes
+        ) -> bool:
             body = {"organization_id": guest}
             reply = http.post(f"/api/v1/locations/{location}/shares", json=body, headers=ADMIN)
             codes.append(reply.status_code)
