@@ -63,3 +63,16 @@ def test_client_sends_through_the_given_transport() -> None:
         ("GET", "/api/v1/machines/missing"),
     ]
     assert {r.headers["authorization"] for r in seen} == {"Bearer the-key"}
+
+
+def test_async_login_goes_through_the_given_transport(fleet: Fleet) -> None:
+    async def scenario() -> tuple[bool, str | None]:
+        transport = httpx.ASGITransport(app=create_app(fleet))
+        fp = await AsyncClient.login(
+            "admin@example.com", "admin-password", "http://fleetport.test", transport=transport
+        )
+        async with fp:
+            return (await fp.whoami()).is_admin, fp.api_key
+
+    is_admin, token = asyncio.run(scenario())
+    assert is_admin and token and token != ADMIN_KEY
