@@ -3,15 +3,14 @@
 A resource method calls its transport: under ``Client`` the transport answers at once, under
 ``AsyncClient`` it answers with an awaitable (and pages with an async iterator). The decorators
 here say which shape an operation has, so that type checkers see ``client.machines.get(...)`` as a
-``Machine`` and ``async_client.machines.get(...)`` as an awaitable of one. At run time they bind the
-method as Python would.
+``Machine`` and ``async_client.machines.get(...)`` as an awaitable of one. They exist for type
+checkers only: at run time each returns the method unchanged, so a call costs what it did.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 if TYPE_CHECKING:
     from fleetport.client.transport import AsyncEventStream, EventStream
@@ -38,54 +37,58 @@ class Resource(Generic[Mode]):
         self._t = transport
 
 
-class _Operation(Generic[P, R]):
-    def __init__(self, method: Callable[Concatenate[Any, P], R]) -> None:
-        self._method = method
-        functools.update_wrapper(cast(Any, self), method)  # help() shows the method's name and docs
+if TYPE_CHECKING:
 
-    def _bind(self, resource: Resource[Any] | None, owner: type | None) -> Any:
-        return self if resource is None else self._method.__get__(resource, owner)
+    class call(Generic[P, R]):
+        """An operation with one answer: returned by ``Client``, awaited with ``AsyncClient``."""
 
+        def __init__(self, method: Callable[Concatenate[Any, P], R]) -> None: ...
+        @overload
+        def __get__(self, resource: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(self, resource: Resource[Sync], owner: type | None = None) -> Callable[P, R]: ...
+        @overload
+        def __get__(
+            self, resource: Resource[Async], owner: type | None = None
+        ) -> Callable[P, Awaitable[R]]: ...
+        def __get__(self, resource: Any, owner: type | None = None) -> Any: ...
 
-class call(_Operation[P, R]):
-    """An operation with one answer: returned by ``Client``, awaited with ``AsyncClient``."""
+    class listing(Generic[P, T]):
+        """A paged listing: an iterator under ``Client``, an async iterator with ``AsyncClient``."""
 
-    @overload
-    def __get__(self, resource: None, owner: type | None = None) -> Self: ...
-    @overload
-    def __get__(self, resource: Resource[Sync], owner: type | None = None) -> Callable[P, R]: ...
-    @overload
-    def __get__(self, resource: Resource[Async], owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
-    def __get__(self, resource: Any, owner: type | None = None) -> Any:
-        return self._bind(resource, owner)
+        def __init__(self, method: Callable[Concatenate[Any, P], Iterator[T]]) -> None: ...
+        @overload
+        def __get__(self, resource: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self, resource: Resource[Sync], owner: type | None = None
+        ) -> Callable[P, Iterator[T]]: ...
+        @overload
+        def __get__(
+            self, resource: Resource[Async], owner: type | None = None
+        ) -> Callable[P, AsyncIterator[T]]: ...
+        def __get__(self, resource: Any, owner: type | None = None) -> Any: ...
 
+    class stream(Generic[P, T]):
+        """A live stream of events: open when returned under ``Client``; awaited, then iterated
+        with ``async for``, with ``AsyncClient``."""
 
-class listing(_Operation[P, Iterator[T]]):
-    """A paged listing: an iterator under ``Client``, an async iterator with ``AsyncClient``."""
+        def __init__(self, method: Callable[Concatenate[Any, P], EventStream[T]]) -> None: ...
+        @overload
+        def __get__(self, resource: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self, resource: Resource[Sync], owner: type | None = None
+        ) -> Callable[P, EventStream[T]]: ...
+        @overload
+        def __get__(
+            self, resource: Resource[Async], owner: type | None = None
+        ) -> Callable[P, Awaitable[AsyncEventStream[T]]]: ...
+        def __get__(self, resource: Any, owner: type | None = None) -> Any: ...
 
-    @overload
-    def __get__(self, resource: None, owner: type | None = None) -> Self: ...
-    @overload
-    def __get__(self, resource: Resource[Sync], owner: type | None = None) -> Callable[P, Iterator[T]]: ...
-    @overload
-    def __get__(
-        self, resource: Resource[Async], owner: type | None = None
-    ) -> Callable[P, AsyncIterator[T]]: ...
-    def __get__(self, resource: Any, owner: type | None = None) -> Any:
-        return self._bind(resource, owner)
+else:
 
+    def call(method: Callable[..., Any]) -> Callable[..., Any]:
+        return method
 
-class stream(_Operation[P, "EventStream[T]"]):
-    """A live stream of events: open when returned under ``Client``; awaited, then iterated with
-    ``async for``, with ``AsyncClient``."""
-
-    @overload
-    def __get__(self, resource: None, owner: type | None = None) -> Self: ...
-    @overload
-    def __get__(self, resource: Resource[Sync], owner: type | None = None) -> Callable[P, EventStream[T]]: ...
-    @overload
-    def __get__(
-        self, resource: Resource[Async], owner: type | None = None
-    ) -> Callable[P, Awaitable[AsyncEventStream[T]]]: ...
-    def __get__(self, resource: Any, owner: type | None = None) -> Any:
-        return self._bind(resource, owner)
+    listing = stream = call
