@@ -8,24 +8,39 @@ from typing import Any
 import httpx
 
 from fleetport.client import models as m
+from fleetport.client.operations import Async
 from fleetport.client.resources import Api
 from fleetport.client.transport import AsyncTransport, headers, settings, tls
 
 
-class AsyncClient(Api):
+class AsyncClient(Api[Async]):
     """Like ``Client``; every call is awaited and listings are async iterators::
 
     async with AsyncClient() as fp:
         async for machine in fp.machines.list():
             ...
+
+    ``transport`` replaces the network with any ``httpx.AsyncBaseTransport``: an
+    ``httpx.ASGITransport(app)`` serves the calls from an ASGI app in the same process, an
+    ``httpx.MockTransport`` from a function.
     """
 
     def __init__(
-        self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0, verify: Any = True
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        verify: Any = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url, self.api_key = settings(url, api_key)
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=headers(self.api_key), timeout=timeout, verify=tls(verify)
+            base_url=self.url,
+            headers=headers(self.api_key),
+            timeout=timeout,
+            verify=tls(verify),
+            transport=transport,
         )
         super().__init__(AsyncTransport(self._http))
 

@@ -8,13 +8,14 @@ import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Generic, Literal
 from urllib.parse import quote
 
 from pydantic import BeforeValidator
 
 from fleetport.client import models as m
 from fleetport.client.errors import InvalidArgument
+from fleetport.client.operations import Mode, Resource, call, listing, stream
 from fleetport.client.transport import EventStream
 
 GrantLike = m.Grant | Mapping[str, str]
@@ -32,35 +33,37 @@ def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-class Resource:
-    def __init__(self, transport: Any) -> None:
-        self._t = transport
-
-
-class Users(Resource):
+class Users(Resource[Mode]):
+    @listing
     def list(self, *, limit: int | None = None) -> Iterator[m.User]:
         return self._t.pages("/users", m.User, {"limit": limit})
 
+    @call
     def create(
         self, email: str, password: str | None = None, *, name: str = "", is_admin: bool = False
     ) -> m.User:
         body = {"email": email, "name": name, "password": password, "is_admin": is_admin}
         return self._t.call("POST", "/users", m.User, json=body)
 
+    @call
     def get(self, user_id: str = "me") -> m.User:
         return self._t.call("GET", f"/users/{user_id}", m.User)
 
+    @call
     def delete(self, user_id: str) -> None:
         return self._t.call("DELETE", f"/users/{user_id}")
 
+    @call
     def set_password(self, user_id: str, password: str) -> None:
         return self._t.call("PUT", f"/users/{user_id}/password", json={"password": password})
 
 
-class Organizations(Resource):
+class Organizations(Resource[Mode]):
+    @listing
     def list(self, *, limit: int | None = None) -> Iterator[m.Organization]:
         return self._t.pages("/organizations", m.Organization, {"limit": limit})
 
+    @call
     def create(
         self,
         name: str,
@@ -72,9 +75,11 @@ class Organizations(Resource):
         body = _given(name=name, public_namespace=public_namespace, region=region, metadata=metadata)
         return self._t.call("POST", "/organizations", m.Organization, json=body)
 
+    @call
     def get(self, org_id: str) -> m.Organization:
         return self._t.call("GET", f"/organizations/{org_id}", m.Organization)
 
+    @call
     def update(
         self,
         org_id: str,
@@ -88,42 +93,53 @@ class Organizations(Resource):
         body = _given(name=name, public_namespace=public_namespace, region=region, cid=cid, metadata=metadata)
         return self._t.call("PATCH", f"/organizations/{org_id}", m.Organization, json=body)
 
+    @call
     def delete(self, org_id: str) -> None:
         return self._t.call("DELETE", f"/organizations/{org_id}")
 
+    @listing
     def members(self, org_id: str) -> Iterator[m.Member]:
         return self._t.pages(f"/organizations/{org_id}/members", m.Member)
 
+    @call
     def remove_member(self, org_id: str, user_id: str) -> None:
         return self._t.call("DELETE", f"/organizations/{org_id}/members/{user_id}")
 
+    @listing
     def invites(self, org_id: str) -> Iterator[m.Invite]:
         return self._t.pages(f"/organizations/{org_id}/invites", m.Invite)
 
+    @call
     def invite(self, org_id: str, email: str, authorizations: Iterable[GrantLike]) -> m.Invite:
         body = {"email": email, "authorizations": _grants(authorizations)}
         return self._t.call("POST", f"/organizations/{org_id}/invites", m.Invite, json=body)
 
+    @call
     def update_invite(
         self, org_id: str, invite_id: str, *, add: Iterable[GrantLike] = (), remove: Iterable[GrantLike] = ()
     ) -> m.Invite:
         body = {"add": _grants(add), "remove": _grants(remove)}
         return self._t.call("PATCH", f"/organizations/{org_id}/invites/{invite_id}", m.Invite, json=body)
 
+    @call
     def resend_invite(self, org_id: str, invite_id: str) -> m.Invite:
         return self._t.call("POST", f"/organizations/{org_id}/invites/{invite_id}/resend", m.Invite)
 
+    @call
     def delete_invite(self, org_id: str, invite_id: str) -> None:
         return self._t.call("DELETE", f"/organizations/{org_id}/invites/{invite_id}")
 
+    @call
     def accept_invite(self, invite_id: str) -> builtins.list[m.Authorization]:
         return self._t.call("POST", f"/invites/{invite_id}/accept", builtins.list[m.Authorization])
 
 
-class Authorizations(Resource):
+class Authorizations(Resource[Mode]):
+    @listing
     def list(self, org_id: str) -> Iterator[m.Authorization]:
         return self._t.pages(f"/organizations/{org_id}/authorizations", m.Authorization)
 
+    @call
     def add(
         self,
         org_id: str,
@@ -143,40 +159,50 @@ class Authorizations(Resource):
         }
         return self._t.call("POST", f"/organizations/{org_id}/authorizations", m.Authorization, json=body)
 
+    @call
     def remove(self, org_id: str, authorization_id: str) -> None:
         return self._t.call("DELETE", f"/organizations/{org_id}/authorizations/{authorization_id}")
 
+    @call
     def check(self, resource_type: str, resource_id: str, permissions: Iterable[str]) -> m.PermissionCheck:
         body = {"resource_type": resource_type, "resource_id": resource_id, "permissions": list(permissions)}
         return self._t.call("POST", "/permissions/check", m.PermissionCheck, json=body)
 
 
-class Keys(Resource):
+class Keys(Resource[Mode]):
+    @listing
     def list(self, org_id: str) -> Iterator[m.ApiKey]:
         return self._t.pages(f"/organizations/{org_id}/keys", m.ApiKey)
 
+    @call
     def create(self, org_id: str, name: str, authorizations: Iterable[GrantLike]) -> m.ApiKey:
         """The returned key's ``secret`` is shown only here."""
         body = {"name": name, "authorizations": _grants(authorizations)}
         return self._t.call("POST", f"/organizations/{org_id}/keys", m.ApiKey, json=body)
 
+    @call
     def get(self, key_id: str) -> m.ApiKey:
         return self._t.call("GET", f"/keys/{key_id}", m.ApiKey)
 
+    @call
     def delete(self, key_id: str) -> None:
         return self._t.call("DELETE", f"/keys/{key_id}")
 
+    @call
     def rotate(self, key_id: str) -> m.ApiKey:
         return self._t.call("POST", f"/keys/{key_id}/rotate", m.ApiKey)
 
+    @call
     def clone(self, key_id: str, name: str | None = None) -> m.ApiKey:
         return self._t.call("POST", f"/keys/{key_id}/clone", m.ApiKey, json=_given(name=name))
 
 
-class Locations(Resource):
+class Locations(Resource[Mode]):
+    @listing
     def list(self, *, organization_id: str | None = None, limit: int | None = None) -> Iterator[m.Location]:
         return self._t.pages("/locations", m.Location, {"organization_id": organization_id, "limit": limit})
 
+    @call
     def create(
         self,
         organization_id: str,
@@ -188,9 +214,11 @@ class Locations(Resource):
         body = _given(organization_id=organization_id, name=name, parent_id=parent_id, metadata=metadata)
         return self._t.call("POST", "/locations", m.Location, json=body)
 
+    @call
     def get(self, location_id: str) -> m.Location:
         return self._t.call("GET", f"/locations/{location_id}", m.Location)
 
+    @call
     def update(
         self,
         location_id: str,
@@ -203,28 +231,35 @@ class Locations(Resource):
         body = _given(name=name, parent_id=parent_id, metadata=metadata)
         return self._t.call("PATCH", f"/locations/{location_id}", m.Location, json=body)
 
+    @call
     def delete(self, location_id: str) -> None:
         return self._t.call("DELETE", f"/locations/{location_id}")
 
+    @call
     def share(self, location_id: str, organization_id: str) -> None:
         return self._t.call(
             "POST", f"/locations/{location_id}/shares", json={"organization_id": organization_id}
         )
 
+    @call
     def unshare(self, location_id: str, organization_id: str) -> None:
         return self._t.call("DELETE", f"/locations/{location_id}/shares/{organization_id}")
 
+    @call
     def secrets(self, location_id: str) -> builtins.list[m.Secret]:
         return self._t.call("GET", f"/locations/{location_id}/secrets", builtins.list[m.Secret])
 
+    @call
     def create_secret(self, location_id: str) -> m.Secret:
         return self._t.call("POST", f"/locations/{location_id}/secrets", m.Secret)
 
+    @call
     def delete_secret(self, location_id: str, secret_id: str) -> None:
         return self._t.call("DELETE", f"/locations/{location_id}/secrets/{secret_id}")
 
 
-class Machines(Resource):
+class Machines(Resource[Mode]):
+    @listing
     def list(
         self,
         *,
@@ -241,15 +276,18 @@ class Machines(Resource):
         }
         return self._t.pages("/machines", m.Machine, params)
 
+    @call
     def create(
         self, location_id: str, name: str, *, metadata: dict[str, Any] | None = None, rentable: bool = False
     ) -> m.Machine:
         body = _given(location_id=location_id, name=name, metadata=metadata, rentable=rentable)
         return self._t.call("POST", "/machines", m.Machine, json=body)
 
+    @call
     def get(self, machine_id: str) -> m.Machine:
         return self._t.call("GET", f"/machines/{machine_id}", m.Machine)
 
+    @call
     def update(
         self,
         machine_id: str,
@@ -262,21 +300,26 @@ class Machines(Resource):
         body = _given(name=name, location_id=location_id, metadata=metadata, rentable=rentable)
         return self._t.call("PATCH", f"/machines/{machine_id}", m.Machine, json=body)
 
+    @call
     def delete(self, machine_id: str) -> None:
         return self._t.call("DELETE", f"/machines/{machine_id}")
 
+    @listing
     def parts(self, machine_id: str, *, limit: int | None = None) -> Iterator[m.Part]:
         """The machine's parts, oldest first, fetched ``limit`` at a time."""
         return self._t.pages(f"/machines/{machine_id}/parts", m.Part, {"limit": limit})
 
 
-class Parts(Resource):
+class Parts(Resource[Mode]):
+    @call
     def create(self, machine_id: str, name: str) -> m.Part:
         return self._t.call("POST", f"/machines/{machine_id}/parts", m.Part, json={"name": name})
 
+    @call
     def get(self, part_id: str) -> m.Part:
         return self._t.call("GET", f"/parts/{part_id}", m.Part)
 
+    @call
     def update(
         self,
         part_id: str,
@@ -289,28 +332,36 @@ class Parts(Resource):
         body = _given(name=name, main_part=main_part, metadata=metadata, restart_required=restart_required)
         return self._t.call("PATCH", f"/parts/{part_id}", m.Part, json=body)
 
+    @call
     def delete(self, part_id: str) -> None:
         return self._t.call("DELETE", f"/parts/{part_id}")
 
+    @call
     def restart(self, part_id: str) -> m.Part:
         return self._t.call("POST", f"/parts/{part_id}/restart", m.Part)
 
+    @call
     def get_config(self, part_id: str) -> m.PartConfig:
         return self._t.call("GET", f"/parts/{part_id}/config", m.PartConfig)
 
+    @call
     def set_config(self, part_id: str, config: dict[str, Any]) -> m.Part:
         return self._t.call("PUT", f"/parts/{part_id}/config", m.Part, json={"config": config})
 
+    @listing
     def config_history(self, part_id: str, *, limit: int | None = None) -> Iterator[m.ConfigRevision]:
         """Newest first; each entry is the config as it was before that edit."""
         return self._t.pages(f"/parts/{part_id}/config/history", m.ConfigRevision, {"limit": limit})
 
+    @call
     def secrets(self, part_id: str) -> builtins.list[m.Secret]:
         return self._t.call("GET", f"/parts/{part_id}/secrets", builtins.list[m.Secret])
 
+    @call
     def create_secret(self, part_id: str) -> m.Secret:
         return self._t.call("POST", f"/parts/{part_id}/secrets", m.Secret)
 
+    @call
     def delete_secret(self, part_id: str, secret_id: str) -> None:
         return self._t.call("DELETE", f"/parts/{part_id}/secrets/{secret_id}")
 
@@ -339,9 +390,10 @@ def _iso(value: datetime | str | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-class Logs(Resource):
+class Logs(Resource[Mode]):
     """A part's log: append batches, list with filters, tail live."""
 
+    @call
     def append(self, part_id: str, entries: Iterable[LogEntryLike]) -> int:
         """Appends a batch, all or none; returns how many entries were stored. Each entry needs
         ``level`` and ``message``; optional ``time`` (a datetime or ISO 8601, naive is UTC; left
@@ -350,6 +402,7 @@ class Logs(Resource):
         body = {"entries": [_log_entry(e) for e in entries]}
         return self._t.call("POST", f"/parts/{part_id}/logs", _COUNT, json=body)
 
+    @listing
     def list(
         self,
         part_id: str,
@@ -374,6 +427,7 @@ class Logs(Resource):
         }
         return self._t.pages(f"/parts/{part_id}/logs", m.LogEntry, params)
 
+    @stream
     def tail(
         self, part_id: str, errors_only: bool = False, filter: str = ""
     ) -> EventStream[builtins.list[m.LogEntry]]:
@@ -398,7 +452,8 @@ def _chunks(file: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
         yield chunk
 
 
-class Fragments(Resource):
+class Fragments(Resource[Mode]):
+    @listing
     def list(
         self,
         organization_id: str,
@@ -414,6 +469,7 @@ class Fragments(Resource):
         }
         return self._t.pages("/fragments", m.Fragment, params)
 
+    @call
     def create(
         self,
         organization_id: str,
@@ -425,9 +481,11 @@ class Fragments(Resource):
         body = _given(organization_id=organization_id, name=name, config=config, visibility=visibility)
         return self._t.call("POST", "/fragments", m.Fragment, json=body)
 
+    @call
     def get(self, fragment_id: str) -> m.Fragment:
         return self._t.call("GET", f"/fragments/{fragment_id}", m.Fragment)
 
+    @call
     def update(
         self,
         fragment_id: str,
@@ -440,19 +498,22 @@ class Fragments(Resource):
         body = _given(name=name, config=config, visibility=visibility)
         return self._t.call("PATCH", f"/fragments/{fragment_id}", m.Fragment, json=body)
 
+    @call
     def delete(self, fragment_id: str) -> None:
         """Refused while a machine part's config uses the fragment."""
         return self._t.call("DELETE", f"/fragments/{fragment_id}")
 
+    @listing
     def history(self, fragment_id: str, *, limit: int | None = None) -> Iterator[m.FragmentRevision]:
         """Newest first; each entry is the fragment as it was before that edit."""
         return self._t.pages(f"/fragments/{fragment_id}/history", m.FragmentRevision, {"limit": limit})
 
 
-class Registry(Resource):
+class Registry(Resource[Mode]):
     """Registry items: modules, ML models, training scripts, ... Item ids are ``namespace:name``
     (or ``organization-id:name``)."""
 
+    @listing
     def list(
         self,
         organization_id: str | None = None,
@@ -475,13 +536,16 @@ class Registry(Resource):
         }
         return self._t.pages("/registry/items", m.RegistryItem, params)
 
+    @call
     def create(self, organization_id: str, name: str, type: str) -> m.RegistryItem:
         body = {"organization_id": organization_id, "name": name, "type": type}
         return self._t.call("POST", "/registry/items", m.RegistryItem, json=body)
 
+    @call
     def get(self, item_id: str) -> m.RegistryItem:
         return self._t.call("GET", f"/registry/items/{_ref(item_id)}", m.RegistryItem)
 
+    @call
     def update(
         self,
         item_id: str,
@@ -493,38 +557,47 @@ class Registry(Resource):
         body = _given(type=type, description=description, visibility=visibility)
         return self._t.call("PATCH", f"/registry/items/{_ref(item_id)}", m.RegistryItem, json=body)
 
+    @call
     def delete(self, item_id: str) -> None:
         return self._t.call("DELETE", f"/registry/items/{_ref(item_id)}")
 
+    @call
     def deprecate(self, item_id: str, message: str = "") -> m.RegistryItem:
         path = f"/registry/items/{_ref(item_id)}/deprecation"
         return self._t.call("PUT", path, m.RegistryItem, json={"message": message})
 
+    @call
     def undeprecate(self, item_id: str) -> m.RegistryItem:
         return self._t.call("DELETE", f"/registry/items/{_ref(item_id)}/deprecation", m.RegistryItem)
 
+    @call
     def deprecate_version(self, item_id: str, version: str, message: str = "") -> m.RegistryItem:
         path = f"/registry/items/{_ref(item_id)}/versions/{quote(version, safe='+')}/deprecation"
         return self._t.call("PUT", path, m.RegistryItem, json={"message": message})
 
+    @call
     def undeprecate_version(self, item_id: str, version: str) -> m.RegistryItem:
         path = f"/registry/items/{_ref(item_id)}/versions/{quote(version, safe='+')}/deprecation"
         return self._t.call("DELETE", path, m.RegistryItem)
 
 
-class Modules(Resource):
+class Modules(Resource[Mode]):
     """Modules (registry items of type module) and their files, one per version and platform."""
 
+    @listing
     def list(self, organization_id: str | None = None) -> Iterator[m.RegistryItem]:
         return self._t.pages("/modules", m.RegistryItem, {"organization_id": organization_id})
 
+    @call
     def create(self, organization_id: str, name: str) -> m.ModuleRef:
         body = {"organization_id": organization_id, "name": name}
         return self._t.call("POST", "/modules", m.ModuleRef, json=body)
 
+    @call
     def get(self, module_id: str) -> m.RegistryItem:
         return self._t.call("GET", f"/modules/{_ref(module_id)}", m.RegistryItem)
 
+    @call
     def update(
         self,
         module_id: str,
@@ -540,9 +613,11 @@ class Modules(Resource):
         )
         return self._t.call("PATCH", f"/modules/{_ref(module_id)}", m.ModuleRef, json=body)
 
+    @call
     def delete(self, module_id: str) -> None:
         return self._t.call("DELETE", f"/registry/items/{_ref(module_id)}")
 
+    @call
     def upload(
         self,
         module_id: str,
@@ -571,6 +646,7 @@ class Modules(Resource):
             "PUT", _file_path(module_id, version, platform), m.ModuleUpload, body, size=size
         )
 
+    @call
     def download(
         self, module_id: str, version: str, platform: str, file: BinaryIO, *, progress: Any = None
     ) -> int:
@@ -579,13 +655,15 @@ class Modules(Resource):
         return self._t.download(_file_path(module_id, version, platform), file, progress)
 
 
-class Telemetry(Resource):
+class Telemetry(Resource[Mode]):
     """The telemetry clients' keys (CIKs), for One Platform clients."""
 
+    @call
     def root_client(self, org_id: str) -> m.TelemetryClient:
         """The organization's root client; its ``cik`` only for holders of update_organization."""
         return self._t.call("GET", f"/organizations/{org_id}/telemetry/root-client", m.TelemetryClient)
 
+    @call
     def device_client(self, machine_id: str) -> m.TelemetryClient:
         """The machine's device client; its ``cik`` only for holders of update_robot."""
         return self._t.call("GET", f"/machines/{machine_id}/telemetry/device-client", m.TelemetryClient)
@@ -636,7 +714,7 @@ def _point(point: Any) -> dict[str, Any]:
     return out
 
 
-class Dataports(Resource):
+class Dataports(Resource[Mode]):
     """A machine's dataports (time series of its device client) and their points. A dataport is
     named by its alias or its RID; timestamps are Unix seconds, datetimes or ISO 8601 strings
     (naive, or without a zone: UTC)."""
@@ -644,9 +722,11 @@ class Dataports(Resource):
     def _path(self, machine_id: str, alias: str) -> str:
         return f"/machines/{machine_id}/dataports/{quote(alias, safe='')}"
 
+    @listing
     def list(self, machine_id: str, *, limit: int | None = None) -> Iterator[m.Dataport]:
         return self._t.pages(f"/machines/{machine_id}/dataports", m.Dataport, {"limit": limit})
 
+    @call
     def create(
         self,
         machine_id: str,
@@ -667,9 +747,11 @@ class Dataports(Resource):
         )
         return self._t.call("POST", f"/machines/{machine_id}/dataports", m.Dataport, json=body)
 
+    @call
     def get(self, machine_id: str, alias: str) -> m.Dataport:
         return self._t.call("GET", self._path(machine_id, alias), m.Dataport)
 
+    @call
     def update(
         self,
         machine_id: str,
@@ -686,9 +768,11 @@ class Dataports(Resource):
                 body[field] = None if value == "unlimited" else value
         return self._t.call("PATCH", self._path(machine_id, alias), m.Dataport, json=body)
 
+    @call
     def delete(self, machine_id: str, alias: str) -> None:
         return self._t.call("DELETE", self._path(machine_id, alias))
 
+    @call
     def write(self, machine_id: str, alias: str, points: Iterable[PointLike]) -> m.PointsWritten:
         """Stores a batch of at most 10,000 points: ``{"timestamp": ..., "value": ...}`` mappings
         (no timestamp: now), ``(timestamp, value)`` pairs or Points. Values that do not fit the
@@ -696,6 +780,7 @@ class Dataports(Resource):
         body = {"points": [_point(p) for p in points]}
         return self._t.call("POST", self._path(machine_id, alias) + "/points", m.PointsWritten, json=body)
 
+    @call
     def read(
         self,
         machine_id: str,
@@ -723,21 +808,21 @@ class Dataports(Resource):
         )
 
 
-class Api:
+class Api(Generic[Mode]):
     """The resource groups, bound to one transport."""
 
     def __init__(self, transport: Any) -> None:
         self._t = transport
-        self.users = Users(transport)
-        self.organizations = Organizations(transport)
-        self.authorizations = Authorizations(transport)
-        self.keys = Keys(transport)
-        self.locations = Locations(transport)
-        self.machines = Machines(transport)
-        self.parts = Parts(transport)
-        self.logs = Logs(transport)
-        self.fragments = Fragments(transport)
-        self.registry = Registry(transport)
-        self.modules = Modules(transport)
-        self.telemetry = Telemetry(transport)
-        self.dataports = Dataports(transport)
+        self.users: Users[Mode] = Users(transport)
+        self.organizations: Organizations[Mode] = Organizations(transport)
+        self.authorizations: Authorizations[Mode] = Authorizations(transport)
+        self.keys: Keys[Mode] = Keys(transport)
+        self.locations: Locations[Mode] = Locations(transport)
+        self.machines: Machines[Mode] = Machines(transport)
+        self.parts: Parts[Mode] = Parts(transport)
+        self.logs: Logs[Mode] = Logs(transport)
+        self.fragments: Fragments[Mode] = Fragments(transport)
+        self.registry: Registry[Mode] = Registry(transport)
+        self.modules: Modules[Mode] = Modules(transport)
+        self.telemetry: Telemetry[Mode] = Telemetry(transport)
+        self.dataports: Dataports[Mode] = Dataports(transport)

@@ -8,23 +8,36 @@ from typing import Any
 import httpx
 
 from fleetport.client import models as m
+from fleetport.client.operations import Sync
 from fleetport.client.resources import Api
 from fleetport.client.transport import SyncTransport, headers, settings, tls
 
 
-class Client(Api):
+class Client(Api[Sync]):
     """A connection to a Fleetport server.
 
     ``url`` and ``api_key`` default to ``FLEETPORT_URL`` and ``FLEETPORT_API_KEY``. ``verify`` is
     passed to httpx: a CA bundle path (a server's self-signed ``tls/cert.pem``) or False.
+    ``transport`` replaces the network with any ``httpx.BaseTransport``, e.g. an
+    ``httpx.MockTransport`` in a test.
     """
 
     def __init__(
-        self, url: str | None = None, api_key: str | None = None, *, timeout: float = 30.0, verify: Any = True
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        verify: Any = True,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url, self.api_key = settings(url, api_key)
         self._http = httpx.Client(
-            base_url=self.url, headers=headers(self.api_key), timeout=timeout, verify=tls(verify)
+            base_url=self.url,
+            headers=headers(self.api_key),
+            timeout=timeout,
+            verify=tls(verify),
+            transport=transport,
         )
         super().__init__(SyncTransport(self._http))
 

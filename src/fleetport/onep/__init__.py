@@ -1,12 +1,10 @@
-"""One Platform clients for Python, call-compatible with Exosite's ``pyonep`` 0.13.8 and built on httpx.
+"""One Platform clients for Python, call-compatible with Exosite's ``pyonep`` 0.13.8: write
+``from fleetport.onep import OnepV1, Provision`` in place of ``from pyonep import ...``.
 
-``from fleetport.onep import OnepV1, Provision`` in place of ``from pyonep import ...``: the same
-constructors, methods, arguments, return values and exceptions (:mod:`fleetport.onep.exceptions`),
-the same requests on the wire. It talks to a Fleetport server's One Platform dialect as well as to
-any other One Platform server.
+They live in :mod:`fleetport.client.onep`, with the native SDK; this name stays their public one.
 """
 
-from fleetport.onep.provision import Provision, ProvisionResponse
-from fleetport.onep.rpc import DeferredRequests, OnepV1
+from fleetport.client.onep import DeferredRequests, OnepV1, Provision, ProvisionResponse
+from fleetport.onep import exceptions
 
-__all__ = ["DeferredRequests", "OnepV1", "Provision", "ProvisionResponse"]
+__all__ = ["DeferredRequests", "OnepV1", "Provision", "ProvisionResponse", "exceptions"]

@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from fleetport.onep.exceptions import ProvisionException
-from fleetport.onep.rpc import Transport
+from fleetport.client.onep.exceptions import ProvisionException
+from fleetport.client.onep.rpc import Transport
 
 ACTIVATE = "/provision/activate"
 DOWNLOAD = "/provision/download"
@@ -71,7 +71,7 @@ class Provision:
         verbose: unused, accepted for compatibility.
         httptimeout: seconds to wait for a connection and for the answer.
         reuseconnection: keep one connection (close it with :meth:`close`) instead of one per request.
-        raise_api_exceptions: raise :class:`~fleetport.onep.exceptions.ProvisionException` for a
+        raise_api_exceptions: raise :class:`~fleetport.client.onep.exceptions.ProvisionException` for a
             status of 400 or more instead of returning it.
         curldebug: log every request as a curl command at DEBUG on the ``fleetport.onep`` logger.
         manage_by_sharecode: :meth:`model_create` names the template by share code (``code=``)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, overload
 
 import httpx
 
-from fleetport.onep.exceptions import JsonRPCRequestException, OneException, OnePlatformException
+from fleetport.client.onep.exceptions import JsonRPCRequestException, OneException, OnePlatformException
 
 log = logging.getLogger("fleetport.onep")
 
