@@ -107,7 +107,7 @@ def test_https_with_generated_certificate(https_server: RunningServer) -> None:
     untrusted = Client(
         https_server.https_url, ADMIN_KEY
     )  # the self-signed certificate is not trusted by default
-    with untrusted, pytest.raises(fleetport.UntrustedCertificate, match="not trusted.*verify="):
+    with untrusted, pytest.raises(fleetport.UntrustedCertificate, match=r"not trusted.*verify="):
         untrusted.whoami()
     localhost = https_server.https_url.replace("127.0.0.1", "localhost")
     assert httpx.get(localhost + "/health", verify=ssl.create_default_context(cafile=cert)).status_code == 200
