@@ -30,6 +30,10 @@ class Settings:
     default_page_size: int = 100
     session_ttl_seconds: int = 7 * 24 * 3600
     credential_cache_seconds: float = 5.0
+    # Redis shared by the server processes of one database for live events; empty: in-process only
+    redis_url: str = ""
+    redis_prefix: str = "fleetport:"  # of the Redis channels, to keep several fleets on one Redis apart
+    duty_lease_seconds: float = 5.0  # a dead process's background duties move on after this long
     log_level: str = "info"
     worker_threads: int = 8
     log_retention_count: int = 100_000  # part log entries kept per part (the newest); 0: no limit
