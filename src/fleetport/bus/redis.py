@@ -48,6 +48,11 @@ class RedisBus(Bus):
         self.connected = asyncio.Event()
 
     @property
+    def client_name(self) -> str:
+        """How this bus's connections are named on the Redis server (``CLIENT LIST``)."""
+        return f"fleetport-bus-{self.origin.decode()}"
+
+    @property
     def redacted_url(self) -> str:
         scheme, _, rest = self.url.partition("://")
         return f"{scheme}://{rest.rpartition('@')[2]}" if rest else self.url
@@ -55,7 +60,10 @@ class RedisBus(Bus):
     async def start(self) -> None:
         await super().start()
         self._redis = aioredis.Redis.from_url(
-            self.url, socket_connect_timeout=CONNECT_TIMEOUT, health_check_interval=15
+            self.url,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            health_check_interval=15,
+            client_name=self.client_name,
         )
         try:
             await self._redis.ping()

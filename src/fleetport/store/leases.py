@@ -33,7 +33,7 @@ def take(conn: Connection, duty: str, who: str, now: int, until: int) -> bool:
         return True
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(dl).values(duty=duty, holder=who, expires_at=until).on_conflict_do_nothing()
-    return int(conn.execute(stmt).rowcount) == 1
+    return conn.execute(stmt.returning(dl.c.duty)).first() is not None  # (no rowcount on PostgreSQL)
 
 
 def release(conn: Connection, duty: str, who: str) -> bool:
