@@ -30,7 +30,7 @@ from tests.conftest import ADMIN_KEY, RunningServer, free_port, fresh_pg_databas
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LEASE_SECONDS = 2.0
 CACHE_SECONDS = 60.0
-DUTIES = [duty.name for duty in server_duties(open_fleet(Settings(data_dir=Path("/nonexistent"))))]
+DUTIES = ["part-log-retention", "datarule-clock", "dataport-retention"]
 
 
 @dataclass
@@ -74,25 +74,26 @@ def _rover(url: str) -> tuple[str, str, str]:
 def test_a_log_tail_on_one_server_receives_lines_appended_through_the_other(pair: Pair) -> None:
     _, part, secret = _rover(pair.a.url)
     expected = [f"batch {b} line {i}" for b in range(10) for i in range(5)]
-    with Client(pair.a.url, ADMIN_KEY) as reader, Client(pair.b.url, secret) as agent:
-        with reader.logs.tail(part) as stream:  # on A, open once this returns
+    with (
+        Client(pair.a.url, ADMIN_KEY) as reader,
+        Client(pair.b.url, secret) as agent,
+        reader.logs.tail(part) as stream,  # on A, open once this returns
+    ):
 
-            def append() -> None:
-                now = datetime.now(UTC)
-                for b in range(10):
-                    entries = [
-                        {"time": now, "level": "info", "message": f"batch {b} line {i}"} for i in range(5)
-                    ]
-                    assert agent.logs.append(part, entries) == 5  # through B
+        def append() -> None:
+            now = datetime.now(UTC)
+            for b in range(10):
+                entries = [{"time": now, "level": "info", "message": f"batch {b} line {i}"} for i in range(5)]
+                assert agent.logs.append(part, entries) == 5  # through B
 
-            writer = threading.Thread(target=append)
-            writer.start()
-            received: list[str] = []
-            for batch in stream:
-                received += [entry.message for entry in batch]
-                if len(received) >= len(expected):
-                    break
-            writer.join()
+        writer = threading.Thread(target=append)
+        writer.start()
+        received: list[str] = []
+        for batch in stream:
+            received += [entry.message for entry in batch]
+            if len(received) >= len(expected):
+                break
+        writer.join()
     assert received == expected
 
 
@@ -181,7 +182,12 @@ def _pid(holder: str) -> int:
     return int(holder.split(":")[1])
 
 
-def test_each_duty_runs_on_one_server_and_moves_to_the_other_when_it_is_killed(pair: Pair) -> None:
+def test_each_duty_runs_on_one_server_and_moves_to_the_other_when_it_is_killed(
+    pair: Pair, tmp_path: Path
+) -> None:
+    fleet = open_fleet(Settings(data_dir=tmp_path))
+    assert [duty.name for duty in server_duties(fleet)] == DUTIES
+    fleet.store.dispose()
     servers = {pair.a.process.pid: pair.a, pair.b.process.pid: pair.b}
     deadline = time.monotonic() + 10
     while set(_holders(pair.database_url)) != set(DUTIES):
