@@ -5,6 +5,7 @@ them, moving to the other within seconds after its holder is killed (kill -9).""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from grpclib.client import Channel
+from viam.app.app_client import AppClient
 
 from fleetport import Client
 from fleetport.core.duties import server_duties
@@ -95,6 +98,41 @@ def test_a_log_tail_on_one_server_receives_lines_appended_through_the_other(pair
                 break
         writer.join()
     assert received == expected
+
+
+def test_a_viam_log_tail_on_one_server_receives_lines_appended_through_the_other(pair: Pair) -> None:
+    _, part, secret = _rover(pair.a.url)
+    expected = [f"line {i}" for i in range(20)]
+
+    def append() -> None:
+        with Client(pair.b.url, secret) as agent:  # through B
+            for message in expected:
+                agent.logs.append(part, [{"time": datetime.now(UTC), "level": "info", "message": message}])
+
+    async def tail() -> list[str]:
+        channel = Channel("127.0.0.1", pair.a.grpc_port)  # on A, the real viam-sdk client
+        try:
+            app = AppClient(channel, {"authorization": f"Bearer {ADMIN_KEY}"})
+            stream = await app.tail_robot_part_logs(part, errors_only=False)
+            got: list[str] = []
+            try:
+                iterator = stream.__aiter__()
+                first = asyncio.create_task(anext(iterator))  # the client opens the stream here
+                await asyncio.sleep(0.5)
+                writer = threading.Thread(target=append)
+                writer.start()
+                batch = await asyncio.wait_for(first, 15)
+                got += [entry.message for entry in batch]
+                while len(got) < len(expected):
+                    got += [entry.message for entry in await asyncio.wait_for(anext(iterator), 15)]
+                writer.join()
+                return got
+            finally:
+                await stream._stream.aclose()  # type: ignore[attr-defined]  # how the client ends a tail
+        finally:
+            channel.close()
+
+    assert asyncio.run(tail()) == expected
 
 
 def test_a_one_platform_wait_on_one_server_is_answered_by_a_write_on_the_other(pair: Pair) -> None:
