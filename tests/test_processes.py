@@ -29,6 +29,7 @@ from fleetport.server import open_fleet
 from fleetport.settings import Settings
 from fleetport.store import Store, leases
 from tests.conftest import ADMIN_KEY, RunningServer, free_port, fresh_pg_database, start_server, stop_server
+from tests.test_server_start import serve_once
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LEASE_SECONDS = 2.0
@@ -262,3 +263,11 @@ def test_redis_unreachable_at_start_stops_the_server_with_one_line(tmp_path: Pat
     log = str(raised.value)
     assert re.search(rf"^cannot reach Redis at {re.escape(url)} \(FLEETPORT_REDIS_URL\): .+$", log, re.M), log
     assert "Traceback" not in log
+
+
+def test_a_duty_lease_must_be_positive(tmp_path: Path) -> None:
+    result = serve_once(tmp_path / "data", {"FLEETPORT_DUTY_LEASE_SECONDS": "0"})
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0 and output.count("\n") == 0, output
+    assert output == "FLEETPORT_DUTY_LEASE_SECONDS must be positive, got 0.0"
+    assert not (tmp_path / "data").exists()

@@ -53,6 +53,8 @@ class Settings:
                 f"got {self.sqlite_synchronous!r}"
             )
         object.__setattr__(self, "sqlite_synchronous", self.sqlite_synchronous.upper())
+        if not self.duty_lease_seconds > 0:
+            raise SystemExit(f"FLEETPORT_DUTY_LEASE_SECONDS must be positive, got {self.duty_lease_seconds}")
 
     @property
     def resolved_database_url(self) -> str:
