@@ -217,5 +217,7 @@ def test_redis_unreachable_at_start_is_one_clear_error() -> None:
         assert "\n" not in message
         assert message.startswith(f"cannot reach Redis at redis://127.0.0.1:{url.rsplit(':', 1)[1]}")
         assert "FLEETPORT_REDIS_URL" in message and "s3cret" not in message
+        with pytest.raises(BusUnavailable, match=r"^FLEETPORT_REDIS_URL is not a Redis URL: .*redis://"):
+            await RedisBus("http://127.0.0.1:6379").start()
 
     asyncio.run(scenario())

@@ -26,7 +26,7 @@ class BusUnavailable(RuntimeError):
     """The link between server processes (Redis) cannot be made when the server starts."""
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -69,7 +69,7 @@ class Subscription:
         if waiter is None or waiter.done():
             return
         loop = waiter.get_loop()
-        if _running_loop() is loop:
+        if running_loop() is loop:
             waiter.set_result(None)
         else:  # the consumer iterates on another loop or thread than the one closing or pushing
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
@@ -169,7 +169,7 @@ class Bus:
         self._hand_over(loop, topic, message)
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop, topic: str, message: object) -> None:
-        if _running_loop() is loop:
+        if running_loop() is loop:
             self._deliver(topic, message)
             return
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping
@@ -179,7 +179,7 @@ class Bus:
         """A subscription to the messages published on ``topic`` from now on. Called on the event
         loop it attaches the bus to that loop, if none is attached yet."""
         if self._loop is None:
-            loop = _running_loop()
+            loop = running_loop()
             if loop is not None:
                 self.attach(loop)
         subscription = Subscription(self, topic, max_pending)

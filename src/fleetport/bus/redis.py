@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from fleetport.bus import wire
-from fleetport.bus.local import RECONNECTED, Bus, BusUnavailable, _running_loop
+from fleetport.bus.local import RECONNECTED, Bus, BusUnavailable, running_loop
 
 log = logging.getLogger("fleetport.bus")
 
@@ -59,20 +59,23 @@ class RedisBus(Bus):
 
     async def start(self) -> None:
         await super().start()
-        self._redis = aioredis.Redis.from_url(
-            self.url,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            health_check_interval=15,
-            client_name=self.client_name,
-        )
         try:
-            await self._redis.ping()
+            redis = aioredis.Redis.from_url(
+                self.url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                health_check_interval=15,
+                client_name=self.client_name,
+            )
+        except ValueError as exc:  # not a Redis URL
+            raise BusUnavailable(f"FLEETPORT_REDIS_URL is not a Redis URL: {_reason(exc)}") from None
+        try:
+            await redis.ping()
         except (RedisError, OSError, ValueError) as exc:
-            await self._redis.aclose()
-            self._redis = None
+            await redis.aclose()
             raise BusUnavailable(
                 f"cannot reach Redis at {self.redacted_url} (FLEETPORT_REDIS_URL): {_reason(exc)}"
             ) from None
+        self._redis = redis
         self._outgoing = asyncio.Queue()
         listening = asyncio.Event()
         self._tasks = [
@@ -119,7 +122,7 @@ class RedisBus(Bus):
         except (TypeError, ValueError):
             log.exception("an event on %s cannot be encoded: not sent to the other processes", topic)
             return
-        if _running_loop() is loop:
+        if running_loop() is loop:
             self._enqueue(self.prefix + topic, data)
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping
