@@ -23,9 +23,10 @@ class Undecodable(ValueError):
 
 @dataclass(frozen=True)
 class Codec:
-    """How the events of one topic family travel: ``encode`` turns an event into JSON-able plain
-    data (str, int, float, bool, None, lists, dicts with str keys, datetimes); ``decode`` checks
-    such data and rebuilds the event, raising ``Undecodable`` (or ValueError, TypeError) otherwise."""
+    """How the events of one topic family travel: ``encode`` turns an event into what orjson writes
+    as plain JSON (str, int, float, bool, None, lists, tuples, dicts with str keys, datetimes, and
+    dataclasses of these, written as objects of their fields); ``decode`` checks the JSON read back
+    and rebuilds the event, raising ``Undecodable`` (or ValueError, TypeError) otherwise."""
 
     family: str
     encode: Callable[[Any], Any]
