@@ -12,8 +12,7 @@ import pytest
 
 from fleetport.bus import Bus, Codec, SubscriberTooSlow, wire
 from fleetport.bus.redis import RedisBus
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.conftest import REDIS_URL
 
 
 def _plain(data: object) -> object:

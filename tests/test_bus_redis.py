@@ -24,9 +24,7 @@ from fleetport.core.identity import CredentialsChanged
 from fleetport.core.logs import LogEntry
 from fleetport.server import open_fleet
 from fleetport.settings import Settings
-from tests.conftest import free_port
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.conftest import REDIS_URL, free_port
 
 # A sample of each event the server publishes, by topic family: a family without samples here
 # fails test_every_published_family_has_samples.

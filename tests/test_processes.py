@@ -28,10 +28,17 @@ from fleetport.core.duties import server_duties
 from fleetport.server import open_fleet
 from fleetport.settings import Settings
 from fleetport.store import Store, leases
-from tests.conftest import ADMIN_KEY, RunningServer, free_port, fresh_pg_database, start_server, stop_server
+from tests.conftest import (
+    ADMIN_KEY,
+    REDIS_URL,
+    RunningServer,
+    free_port,
+    fresh_pg_database,
+    start_server,
+    stop_server,
+)
 from tests.test_server_start import serve_once
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 LEASE_SECONDS = 2.0
 CACHE_SECONDS = 60.0
 DUTIES = ["part-log-retention", "datarule-clock", "dataport-retention"]
