@@ -74,7 +74,8 @@ class Store:
 
     @property
     def credentials_generation(self) -> int:
-        """Goes up each time a committed transaction of this process changed credentials or grants."""
+        """Goes up each time a committed transaction of this process changed credentials or grants,
+        and each time another process is heard to have done so (``credentials_changed_elsewhere``)."""
         return self._credentials_generation
 
     def on_credentials_changed(self, listener: Callable[[], None]) -> None:
