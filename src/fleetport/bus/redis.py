@@ -92,6 +92,7 @@ class RedisBus(Bus):
 
     async def stop(self) -> None:
         self.close()
+        self._outgoing = None  # from now on, messages stay in this process
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
