@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from grpclib.client import Channel
 from viam.app.app_client import AppClient
 
@@ -211,6 +212,31 @@ def _refused_within(status: object, limit: float) -> float:
         assert time.monotonic() - started < limit, "the other server still accepts the key"
         time.sleep(0.01)
     return time.monotonic()
+
+
+def test_a_tail_outlives_the_loss_of_redis_and_hears_the_other_server_once_it_is_back(pair: Pair) -> None:
+    _, part, secret = _rover(pair.a.url)
+    (name,) = re.findall(r"live events shared through Redis at \S+ as (\S+)", pair.a.log_text())
+    with (
+        Client(pair.a.url, ADMIN_KEY) as reader,
+        Client(pair.b.url, secret) as agent,
+        reader.logs.tail(part) as stream,  # on A
+    ):
+        raw = redis.Redis.from_url(REDIS_URL)
+        try:  # A's connections to Redis drop
+            killed = [raw.client_kill_filter(_id=c["id"]) for c in raw.client_list() if c.get("name") == name]
+        finally:
+            raw.close()
+        assert killed
+        deadline = time.monotonic() + 10
+        while "Redis reachable again: hearing the other processes" not in pair.a.log_text():
+            assert time.monotonic() < deadline, pair.a.log_text()
+            time.sleep(0.05)
+        assert "lost Redis" in pair.a.log_text()
+        now = datetime.now(UTC)
+        assert agent.logs.append(part, [{"time": now, "level": "info", "message": "after the loss"}]) == 1
+        (batch,) = [next(iter(stream))]
+        assert [entry.message for entry in batch] == ["after the loss"]
 
 
 def _holders(database_url: str) -> dict[str, str]:

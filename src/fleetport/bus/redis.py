@@ -89,6 +89,7 @@ class RedisBus(Bus):
             raise BusUnavailable(
                 f"cannot subscribe on Redis at {self.redacted_url} (FLEETPORT_REDIS_URL)"
             ) from None
+        log.info("live events shared through Redis at %s as %s", self.redacted_url, self.client_name)
 
     async def stop(self) -> None:
         self.close()
