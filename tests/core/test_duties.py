@@ -4,13 +4,17 @@ holder stops renewing (it died) or gives the lease up (it stopped)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import Counter
 
+import pytest
+
 from fleetport.core.duties import Duties, Duty
 from fleetport.core.fleet import Fleet
 from fleetport.store import leases
+from fleetport.store.tables import duty_leases
 
 LEASE = 1.0  # seconds
 CHECK = 0.1
@@ -131,3 +135,29 @@ def test_a_failing_duty_is_logged_and_runs_again(fleet: Fleet) -> None:
         await asyncio.gather(running, return_exceptions=True)
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_while_the_lease_cannot_be_read_the_duty_waits_and_says_so_once(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: Counter[str] = Counter()
+    duty_leases.drop(fleet.store.engine)  # every look at the lease fails
+
+    async def scenario() -> None:
+        duties = _duties(fleet, "here", ran)
+        running = asyncio.create_task(duties.run())
+        await asyncio.sleep(CHECK * 6)  # several looks
+        assert ran["here"] == 0
+        duty_leases.create(fleet.store.engine)  # back
+        started = time.monotonic()
+        while ran["here"] == 0:
+            assert time.monotonic() - started < CHECK * 10, "the duty did not start once the lease was back"
+            await asyncio.sleep(0.01)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    with caplog.at_level(logging.WARNING, "fleetport.duties"):
+        asyncio.run(scenario())
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "duty count: its lease cannot be read or renewed"
+    ]

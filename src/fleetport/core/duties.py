@@ -81,6 +81,7 @@ class Duties:
         self.check_every = check_every if check_every is not None else min(1.0, lease_seconds / 5)
         self.holder = holder or process_name()
         self._held_until: dict[str, float] = {}  # duty -> when its lease ends, by time.time()
+        self._unreachable: set[str] = set()  # duties whose lease the database did not answer for
 
     @property
     def held(self) -> set[str]:
@@ -125,8 +126,12 @@ class Duties:
         try:
             until = await run_core(self.fleet, lambda: self._take(name, holding=before > time.time()))
         except Exception as exc:  # the database is unreachable: run nothing until it is back
-            log.warning("duty %s: lease not renewed (%s)", name, exc)
+            if name not in self._unreachable:  # said once, not at every look
+                log.warning("duty %s: its lease cannot be read or renewed (%s)", name, exc)
+                self._unreachable.add(name)
             until = None
+        else:
+            self._unreachable.discard(name)
         if until is None:
             self._held_until.pop(name, None)
             if before > time.time():
