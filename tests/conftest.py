@@ -28,6 +28,8 @@ from fleetport.settings import Settings
 
 ADMIN_KEY = "test-admin-key-" + "x" * 30
 PG_URL = os.environ.get("FLEETPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Redis for the bus between server processes; each test uses channels of its own prefix
+REDIS_URL = os.environ.get("FLEETPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -21,8 +22,10 @@ from fastapi_offline import FastAPIOffline
 from fleetport import __version__, api, data_dir, ports
 from fleetport.api import errors
 from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
+from fleetport.bus import BusUnavailable
+from fleetport.core.calls import run_core
+from fleetport.core.duties import Duties, server_duties
 from fleetport.core.fleet import Fleet
-from fleetport.core.scheduling import run_core
 from fleetport.dialects.onep import provision as onep_provision
 from fleetport.dialects.onep import routes as onep_routes
 from fleetport.settings import Settings
@@ -33,9 +36,6 @@ if TYPE_CHECKING:
     from fleetport.dialects.viam.listener import GrpcListener
 
 log = logging.getLogger("fleetport")
-LOG_SWEEP_SECONDS = 60.0
-RULE_TICK_SECONDS = 1.0  # how often datarule timeouts are checked
-TELEMETRY_SWEEP_SECONDS = 60.0  # how often dataport retention is enforced without writes
 DOCS_ASSETS = "/docs/assets"
 
 
@@ -171,9 +171,13 @@ async def _run(
     fleet: Fleet,
 ) -> None:
     loop = asyncio.get_running_loop()
-    fleet.bus.attach(loop)  # live events (log tails) are delivered on this loop
-    sweeper = asyncio.create_task(_sweep_logs(fleet))
-    clock = asyncio.create_task(_telemetry_clock(fleet))
+    try:
+        await fleet.bus.start()  # live events (log tails) are delivered on this loop
+    except BusUnavailable as exc:
+        raise SystemExit(str(exc)) from None
+    duties = asyncio.create_task(
+        Duties(fleet, server_duties(fleet), lease_seconds=settings.duty_lease_seconds).run()
+    )
     # Blocking core work (PostgreSQL calls, password hashing) runs on this many threads.
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
     if grpc is not None and bound.grpc is not None:
@@ -190,41 +194,15 @@ async def _run(
     try:
         await asyncio.gather(*(listener.serve(sockets=port.sockets) for listener, port in listeners))
     finally:
-        sweeper.cancel()
-        clock.cancel()
+        duties.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await duties  # gives up its leases: another process takes the duties over at once
+        await fleet.bus.stop()
         fleet.telemetry.dispatcher.close()
         if grpc is not None:
             await grpc.stop()
     if any(not listener.started for listener, _ in listeners):
         raise SystemExit("a listener failed to start (is the port in use?)")
-
-
-async def _sweep_logs(fleet: Fleet, every: float = LOG_SWEEP_SECONDS) -> None:
-    """Enforces part log retention every so often, on the thread pool (it deletes in bulk)."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await run_core(fleet, fleet.logs.sweep, long=True)
-        except Exception:  # a failed pass is retried at the next one; the server goes on
-            log.exception("log retention sweep failed")
-
-
-async def _telemetry_clock(
-    fleet: Fleet, every: float = RULE_TICK_SECONDS, sweep_every: float = TELEMETRY_SWEEP_SECONDS
-) -> None:
-    """Fires datarules whose timeout passed (every second) and enforces dataport retention on
-    points that no new write trims (every so often)."""
-    loop = asyncio.get_running_loop()
-    next_sweep = loop.time() + sweep_every
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await run_core(fleet, fleet.telemetry.fire_due)
-            if loop.time() >= next_sweep:
-                next_sweep = loop.time() + sweep_every
-                await run_core(fleet, fleet.telemetry.sweep, long=True)
-        except Exception:  # retried at the next tick; the server goes on
-            log.exception("telemetry clock failed")
 
 
 def announce(settings: Settings, fleet: Fleet) -> None:

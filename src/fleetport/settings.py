@@ -30,6 +30,10 @@ class Settings:
     default_page_size: int = 100
     session_ttl_seconds: int = 7 * 24 * 3600
     credential_cache_seconds: float = 5.0
+    # Redis shared by the server processes of one database for live events; empty: in-process only
+    redis_url: str = ""
+    redis_prefix: str = "fleetport:"  # of the Redis channels, to keep several fleets on one Redis apart
+    duty_lease_seconds: float = 5.0  # a dead process's background duties move on after this long
     log_level: str = "info"
     worker_threads: int = 8
     log_retention_count: int = 100_000  # part log entries kept per part (the newest); 0: no limit
@@ -49,6 +53,8 @@ class Settings:
                 f"got {self.sqlite_synchronous!r}"
             )
         object.__setattr__(self, "sqlite_synchronous", self.sqlite_synchronous.upper())
+        if not self.duty_lease_seconds > 0:
+            raise SystemExit(f"FLEETPORT_DUTY_LEASE_SECONDS must be positive, got {self.duty_lease_seconds}")
 
     @property
     def resolved_database_url(self) -> str:

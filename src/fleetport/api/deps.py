@@ -8,10 +8,10 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from fleetport.core.calls import Call
+from fleetport.core.calls import run_core as run_core  # routers use it for work without a caller
 from fleetport.core.errors import Invalid, Unauthenticated
 from fleetport.core.fleet import Fleet
-from fleetport.core.scheduling import Call
-from fleetport.core.scheduling import run_core as run_core  # routers use it for work without a caller
 
 T = TypeVar("T")
 bearer = HTTPBearer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleetport.blobs import Blobs
-from fleetport.bus import Bus
+from fleetport.bus import open_bus
 from fleetport.core.dataports import Dataports
 from fleetport.core.fragments import Fragments
 from fleetport.core.identity import Identity
@@ -22,11 +22,13 @@ class Fleet:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.identity = Identity(store, settings.session_ttl_seconds, settings.credential_cache_seconds)
+        self.bus = open_bus(settings.redis_url, settings.redis_prefix)
+        self.identity = Identity(
+            store, settings.session_ttl_seconds, settings.credential_cache_seconds, self.bus
+        )
         self.organizations = Organizations(store)
         self.locations = Locations(store)
         self.machines = Machines(store)
-        self.bus = Bus()
         self.logs = Logs(
             store,
             self.bus,

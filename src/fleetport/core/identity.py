@@ -13,7 +13,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, RowMapping
 
+from fleetport.bus import Bus, Codec, Undecodable
 from fleetport.core import access, validate
+from fleetport.core.calls import long_running
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
@@ -29,7 +31,6 @@ from fleetport.core.models import (
     utcnow,
 )
 from fleetport.core.permissions import ALL_PERMISSIONS, Grant, Principal, validate_grant
-from fleetport.core.scheduling import long_running
 from fleetport.store import Store
 from fleetport.store import queries as q
 from fleetport.store import tables as t
@@ -62,10 +63,11 @@ class CredentialCache:
     """Recently seen credentials (who they are and the grants they hold), so that most requests
     authenticate without a database round trip.
 
-    An entry is used only while no transaction of this process has changed credentials or grants
-    since it was read (``Store.credentials_generation``), which makes revocation immediate within
-    the process, and for at most ``ttl`` seconds, which bounds how long another process sharing the
-    database can take to notice. ``ttl=0`` turns the cache off.
+    An entry is used only while no transaction has changed credentials or grants since it was read
+    (``Store.credentials_generation``, which goes up on this process's commits and, through the
+    bus's ``credentials`` topic, on other processes' commits), which makes revocation immediate,
+    and for at most ``ttl`` seconds, which bounds how long another process can take to notice when
+    the bus between them is down. ``ttl=0`` turns the cache off.
     """
 
     def __init__(self, store: Store, ttl: float, max_entries: int = 10_000) -> None:
@@ -92,11 +94,45 @@ class CredentialCache:
         self._entries[digest] = (generation, time.monotonic() + self.ttl, found)
 
 
+CREDENTIALS_TOPIC = "credentials"  # a committed transaction changed credentials or grants
+
+
+@dataclass(frozen=True)
+class CredentialsChanged:
+    """The event on ``CREDENTIALS_TOPIC``: it carries nothing but the fact."""
+
+
+def _decode_credentials_changed(data: object) -> CredentialsChanged:
+    if data != {}:
+        raise Undecodable("a credentials change carries an empty object")
+    return CredentialsChanged()
+
+
+CREDENTIALS_CODEC = Codec(CREDENTIALS_TOPIC, lambda _: {}, _decode_credentials_changed)
+
+
 class Identity:
-    def __init__(self, store: Store, session_ttl_seconds: int, credential_cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        session_ttl_seconds: int,
+        credential_cache_seconds: float = 5.0,
+        bus: Bus | None = None,
+    ) -> None:
         self.store = store
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
         self._cache = CredentialCache(store, credential_cache_seconds)
+        if bus is not None:
+            self._share_credential_changes(bus)
+
+    def _share_credential_changes(self, bus: Bus) -> None:
+        """Each credential change committed here is published; one heard from another process (or
+        the bus coming back after missing some) makes this process forget what it cached."""
+        bus.define(CREDENTIALS_CODEC)
+        store = self.store
+        store.on_credentials_changed(lambda: bus.publish(CREDENTIALS_TOPIC, CredentialsChanged()))
+        bus.watch(CREDENTIALS_TOPIC, lambda _: store.credentials_changed_elsewhere())
+        bus.when_reconnected(lambda _: store.credentials_changed_elsewhere())
 
     # --- authentication -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetport.bus import Bus, Subscription
+from fleetport.bus import Bus, Codec, Subscription, wire
 from fleetport.core import access, validate
 from fleetport.core.errors import Invalid
 from fleetport.core.models import as_utc, utcnow
@@ -106,6 +106,31 @@ def topic(part_id: str) -> str:
     return f"part-logs:{part_id}"
 
 
+def _decode_batch(data: object) -> tuple[LogEntry, ...]:
+    if not isinstance(data, list):
+        raise wire.Undecodable("a log batch is a list of entries")
+    return tuple(
+        LogEntry(
+            id=wire.field(d, "id", int),
+            part_id=wire.field(d, "part_id", str),
+            time=wire.timestamp(d, "time"),
+            level=wire.field(d, "level", str),
+            message=wire.field(d, "message", str),
+            logger_name=wire.field(d, "logger_name", str),
+            host=wire.field(d, "host", str),
+            caller=wire.optional_object(d, "caller"),
+            stack=wire.field(d, "stack", str),
+            fields=wire.objects(d, "fields"),
+        )
+        for d in data
+    )
+
+
+# A batch of appended entries between processes: a list of the entries' fields (orjson writes the
+# dataclasses itself, times in RFC 3339), each checked and rebuilt on the way in.
+LOG_BATCH_CODEC = Codec("part-logs", lambda batch: batch, _decode_batch)
+
+
 def normalize_level(value: object, what: str = "level") -> str:
     """A level in its stored form; unknown levels are refused with Invalid."""
     if isinstance(value, str):
@@ -163,6 +188,7 @@ class Logs:
     ) -> None:
         self.store = store
         self.bus = bus
+        bus.define(LOG_BATCH_CODEC)
         self.retention_count = max(0, int(retention_count))
         self.retention_seconds = max(0.0, float(retention_seconds))
         self.max_batch = max_batch
@@ -190,7 +216,7 @@ class Logs:
             for row in rows:
                 row["part_id"] = pid
             ids = store_logs.insert_entries(conn, rows)
-        if rows and self.bus.subscribers(topic(pid)):  # a tail is open: publish the batch
+        if rows and self.bus.wanted(topic(pid)):  # a tail may be open: publish the batch
             self._publish(pid, ids, rows)
         if rows:
             self._written_to(pid, len(rows))

@@ -29,11 +29,11 @@ from sqlalchemy import Connection, RowMapping
 
 from fleetport.blobs import Blobs
 from fleetport.core import access, validate
+from fleetport.core.calls import long_running
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import is_uuid, new_id
 from fleetport.core.models import Row, as_utc, encode_cursor, page_after, utcnow
 from fleetport.core.permissions import Principal, deny
-from fleetport.core.scheduling import long_running
 from fleetport.store import Store
 from fleetport.store import catalog as c
 from fleetport.store import queries as q

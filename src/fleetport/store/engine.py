@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class Store:
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._credentials_generation = 0
         self._generation_lock = threading.Lock()
+        self._credential_listeners: list[Callable[[], None]] = []
         if self.is_sqlite:
             _configure_sqlite(self.engine, sqlite_synchronous)
 
@@ -73,12 +74,27 @@ class Store:
 
     @property
     def credentials_generation(self) -> int:
-        """Goes up each time a committed transaction of this process changed credentials or grants."""
+        """Goes up each time a committed transaction of this process changed credentials or grants,
+        and each time another process is heard to have done so (``credentials_changed_elsewhere``)."""
         return self._credentials_generation
 
-    def _credentials_changed(self) -> None:
+    def on_credentials_changed(self, listener: Callable[[], None]) -> None:
+        """Calls ``listener()`` after each committed transaction of this process that changed
+        credentials or grants (on the committing thread), to tell the other processes."""
+        self._credential_listeners.append(listener)
+
+    def credentials_changed_elsewhere(self) -> None:
+        """Another process changed credentials or grants: what this one remembers of them is stale."""
         with self._generation_lock:
             self._credentials_generation += 1
+
+    def _credentials_changed(self) -> None:
+        self.credentials_changed_elsewhere()
+        for listener in self._credential_listeners:
+            try:
+                listener()
+            except Exception:  # the change is committed and this process's cache dropped already
+                log.exception("telling other processes of a credential change failed")
 
     def ping(self) -> None:
         with self.read() as conn:

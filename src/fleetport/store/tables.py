@@ -530,4 +530,13 @@ provision_content = Table(
     UniqueConstraint("model_id", "content_id", name="uq_provision_content_model_content"),
 )
 
+# Which server process runs each background duty, until when (Unix milliseconds): store.leases
+duty_leases = Table(
+    "duty_leases",
+    metadata,
+    Column("duty", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
 guard(metadata)  # every column refuses what the two databases would not hold alike

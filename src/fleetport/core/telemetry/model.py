@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fleetport.bus import Codec, wire
 from fleetport.core.errors import CoreError, Invalid, Unauthenticated
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import values as tv
@@ -235,6 +236,22 @@ def now() -> int:
 def topic(rid: str) -> str:
     """The bus topic a resource's new points are published on: ``(timestamp, value)``."""
     return f"points:{rid}"
+
+
+def _decode_point(data: object) -> tuple[int, Value]:
+    if not isinstance(data, list) or len(data) != 2:
+        raise wire.Undecodable("a point is [timestamp, value]")
+    ts, value = data
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise wire.Undecodable("a point's timestamp is an integer")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise wire.Undecodable("a point's value is a number or a string")
+    return ts, value
+
+
+# A new point between processes: ``[timestamp, value]`` (values are finite numbers, 64-bit integers
+# or strings, which JSON carries as they are).
+POINT_CODEC = Codec("points", lambda point: [point[0], point[1]], _decode_point)
 
 
 def is_rid(value: object) -> bool:

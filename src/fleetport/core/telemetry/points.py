@@ -295,7 +295,7 @@ class Points(TreeAccess):
         """After commit: tell the waiters and send the dispatches."""
         if self.bus is not None:
             for rid, point in effects.published.items():
-                if self.bus.subscribers(topic(rid)):
+                if self.bus.wanted(topic(rid)):
                     self.bus.publish(topic(rid), point)
         for sending in effects.sendings:
             self.dispatcher.send(sending)

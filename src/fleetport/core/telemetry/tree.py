@@ -9,7 +9,15 @@ from fleetport.bus import Bus
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry.dispatch import Dispatcher
-from fleetport.core.telemetry.model import MAX_DEPTH, SERIES_TYPES, SHARED_ACTIONS, Alias, Ref, is_rid
+from fleetport.core.telemetry.model import (
+    MAX_DEPTH,
+    POINT_CODEC,
+    SERIES_TYPES,
+    SHARED_ACTIONS,
+    Alias,
+    Ref,
+    is_rid,
+)
 from fleetport.store import Store
 from fleetport.store import telemetry as st
 
@@ -20,6 +28,8 @@ class TreeAccess:
     def __init__(self, store: Store, bus: Bus | None = None, dispatcher: Dispatcher | None = None) -> None:
         self.store = store
         self.bus = bus
+        if bus is not None:
+            bus.define(POINT_CODEC)
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
 
     def _caller(self, p: Principal) -> str:

@@ -31,9 +31,9 @@ from starlette.concurrency import run_in_threadpool
 
 from fleetport.api.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.core import errors
+from fleetport.core.calls import run_core
 from fleetport.core.fleet import Fleet
 from fleetport.core.provision import Content, Serial
-from fleetport.core.scheduling import run_core
 from fleetport.core.validate import INT64_MAX
 from fleetport.settings import Settings
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fleetport.bus import SubscriberTooSlow
+from fleetport.core.calls import run_core
 from fleetport.core.errors import (
     Conflict,
     CoreError,
@@ -32,7 +33,6 @@ from fleetport.core.errors import (
     Unauthenticated,
 )
 from fleetport.core.permissions import Principal
-from fleetport.core.scheduling import run_core
 from fleetport.core.telemetry import (
     Alias,
     Expired,

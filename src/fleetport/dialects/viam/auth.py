@@ -13,8 +13,8 @@ from grpclib.server import Stream
 from viam.proto.rpc.auth import AuthenticateResponse, UnimplementedAuthServiceBase
 
 from fleetport.core import errors
+from fleetport.core.calls import run_core
 from fleetport.core.fleet import Fleet
-from fleetport.core.scheduling import run_core
 from fleetport.dialects.viam.service import _errors
 
 

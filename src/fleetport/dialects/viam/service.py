@@ -20,10 +20,10 @@ from viam.proto.common import LogEntry as LogEntryProto
 
 from fleetport.bus import SubscriberTooSlow
 from fleetport.core import errors, models
+from fleetport.core.calls import Call
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import ERROR_LEVELS, LogEntry
 from fleetport.core.permissions import Principal
-from fleetport.core.scheduling import Call
 from fleetport.dialects.viam import convert as cv
 
 log = logging.getLogger("fleetport.viam")

@@ -1,24 +1,19 @@
-"""In-process publish/subscribe for live events (log lines, new points, run events).
-
-Publishers are core services, which run on the event loop's thread (SQLite) or on worker threads
-(PostgreSQL); subscribers are async iterators on the event loop (an SSE log tail, a gRPC stream).
-``publish`` never blocks and never waits for a subscriber: each subscription queues at most
-``max_pending`` messages, and one that falls further behind is closed and raises
-``SubscriberTooSlow`` from its iterator, so that the writer and the other subscribers go on at full
-speed. Messages are shared between subscribers, never copied: publish immutable values.
-
-Messages published by one thread reach each subscriber in the order they were published.
-"""
+"""The in-process bus: subscriptions, watchers and delivery on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+from fleetport.bus.wire import Codec
 from fleetport.core.errors import CoreError
+
+log = logging.getLogger("fleetport.bus")
 
 
 class SubscriberTooSlow(CoreError):
@@ -27,7 +22,11 @@ class SubscriberTooSlow(CoreError):
     code = "subscriber_too_slow"
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+class BusUnavailable(RuntimeError):
+    """The link between server processes (Redis) cannot be made when the server starts."""
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -70,7 +69,7 @@ class Subscription:
         if waiter is None or waiter.done():
             return
         loop = waiter.get_loop()
-        if _running_loop() is loop:
+        if running_loop() is loop:
             waiter.set_result(None)
         else:  # the consumer iterates on another loop or thread than the one closing or pushing
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
@@ -115,29 +114,62 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+Watcher = Callable[[Any], None]
+RECONNECTED = "bus:reconnected"  # local only: the link to the other processes came back after a loss
+
+
 class Bus:
-    """Topics are plain strings (``part-logs:<part id>``); a message is any immutable value."""
+    """Topics are plain strings (``part-logs:<part id>``); a message is any immutable value. This
+    implementation delivers within the process; ``RedisBus`` carries messages between processes too."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._topics: dict[str, set[Subscription]] = {}
+        self._watchers: dict[str, list[Watcher]] = {}
+        self._codecs: dict[str, Codec] = {}
         self._lock = threading.Lock()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self._loop
 
+    @property
+    def codecs(self) -> dict[str, Codec]:
+        """The wire form of each topic family defined so far."""
+        return dict(self._codecs)
+
+    def define(self, codec: Codec) -> None:
+        """Declares how the events of a topic family travel between processes (see ``wire``).
+        Every service that publishes defines its families when it is made."""
+        self._codecs[codec.family] = codec
+
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Delivers messages on this loop from now on (called when the server starts)."""
+        """Delivers messages on this loop from now on."""
         self._loop = loop
+
+    async def start(self) -> None:
+        """Called by the server on its event loop before it serves: delivers on that loop."""
+        self.attach(asyncio.get_running_loop())
+
+    async def stop(self) -> None:
+        """Called by the server once it stopped serving."""
+        self.close()
+
+    def wanted(self, topic: str) -> bool:
+        """Whether a message published on ``topic`` may reach anyone: publishers skip building
+        messages nobody hears."""
+        return topic in self._topics or topic in self._watchers
 
     def publish(self, topic: str, message: object) -> None:
         """Hands the message to the topic's subscribers; returns at once, from any thread. Without
         an event loop attached (the core used on its own) there is nobody to tell: it does nothing."""
         loop = self._loop
-        if loop is None or topic not in self._topics:
+        if loop is None or not self.wanted(topic):
             return
-        if _running_loop() is loop:
+        self._hand_over(loop, topic, message)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, topic: str, message: object) -> None:
+        if running_loop() is loop:
             self._deliver(topic, message)
             return
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping
@@ -147,13 +179,24 @@ class Bus:
         """A subscription to the messages published on ``topic`` from now on. Called on the event
         loop it attaches the bus to that loop, if none is attached yet."""
         if self._loop is None:
-            loop = _running_loop()
+            loop = running_loop()
             if loop is not None:
                 self.attach(loop)
         subscription = Subscription(self, topic, max_pending)
         with self._lock:
             self._topics.setdefault(topic, set()).add(subscription)
         return subscription
+
+    def watch(self, topic: str, watcher: Watcher) -> None:
+        """Calls ``watcher(message)`` on the event loop for every message published on ``topic``,
+        for as long as the bus lives. A watcher must return quickly and not raise."""
+        with self._lock:
+            self._watchers.setdefault(topic, []).append(watcher)
+
+    def when_reconnected(self, watcher: Watcher) -> None:
+        """Calls ``watcher(None)`` each time the link to the other processes comes back after a
+        loss, during which their events were missed (never, in process)."""
+        self.watch(RECONNECTED, watcher)
 
     def subscribers(self, topic: str) -> int:
         with self._lock:
@@ -169,8 +212,14 @@ class Bus:
     def _deliver(self, topic: str, message: object) -> None:
         with self._lock:
             subscriptions = tuple(self._topics.get(topic, ()))
+            watchers = tuple(self._watchers.get(topic, ()))
         for subscription in subscriptions:
             subscription._push(message)
+        for watcher in watchers:
+            try:
+                watcher(message)
+            except Exception:  # a watcher's fault stays its own: delivery goes on
+                log.exception("watcher of %s failed", topic)
 
     def _remove(self, subscription: Subscription) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Where core work runs: the core is synchronous; the servers in front of it are asyncio."""
+"""How a request runs core work: the core is synchronous; the servers in front of it are asyncio."""
 
 from __future__ import annotations
 
