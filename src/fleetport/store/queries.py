@@ -1,4 +1,9 @@
-"""Queries shared by the core services. Everything that speaks SQL lives under store/."""
+"""Queries shared by the core services. Everything that speaks SQL lives under store/.
+
+Core names a table by its name (``Record``) and columns by keyword: the helpers here read and write
+rows whose columns equal given values. Anything more is a named query (here, or in the module of its
+area: ``store.fleet``, ``store.catalog``, ``store.logs``, ...). Which writes drop cached credentials
+is decided for every statement by ``store.credentials``, not here."""
 
 from __future__ import annotations
 
@@ -6,18 +11,7 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import (
-    Select,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    false,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Select, Table, and_, bindparam, delete, false, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
