@@ -28,7 +28,8 @@ def test_the_import_contracts_hold() -> None:
 
 
 def test_core_importing_the_database_library_breaks_a_contract(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=skip)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     ids = tmp_path / "src" / "fleetport" / "core" / "ids.py"
     ids.write_text(ids.read_text() + "\nimport sqlalchemy  # noqa\n")
