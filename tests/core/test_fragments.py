@@ -10,7 +10,6 @@ from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
 from fleetport.store import queries as q
-from fleetport.store import tables as t
 from tests.core.helpers import Two, login
 
 UNKNOWN = "00000000-0000-7000-8000-000000000000"
@@ -188,7 +187,7 @@ def test_usage_counts_follow_part_configs(fleet: Fleet, admin: Principal, two: T
     with pytest.raises(NotFound):
         fleet.fragments.get(two.ann, shared.id)
     with fleet.store.read() as conn:
-        assert q.count(conn, t.fragment_history, fragment_id=shared.id) == 0
+        assert q.count(conn, "fragment_history", fragment_id=shared.id) == 0
     # a part may keep naming a fragment that is gone: it counts nothing
     fleet.machines.set_config(admin, a_part, {"fragments": [shared.id]})
 

@@ -14,7 +14,6 @@ from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
 from fleetport.core.registry import RegistryItem
 from fleetport.store import queries as q
-from fleetport.store import tables as t
 from tests.core.helpers import Two, login
 
 UNKNOWN = "00000000-0000-7000-8000-000000000000"
@@ -32,7 +31,7 @@ def two(fleet: Fleet, admin: Principal) -> Two:
 
 def _row_id(fleet: Fleet, org_id: str, name: str) -> str:
     with fleet.store.read() as conn:
-        row = q.find_one(conn, t.registry_items, organization_id=org_id, name=name)
+        row = q.find_one(conn, "registry_items", organization_id=org_id, name=name)
     assert row is not None
     return str(row["id"])
 
@@ -40,9 +39,9 @@ def _row_id(fleet: Fleet, org_id: str, name: str) -> str:
 def _counts(fleet: Fleet) -> tuple[int, int, int]:
     with fleet.store.read() as conn:
         return (
-            q.count(conn, t.registry_items),
-            q.count(conn, t.registry_versions),
-            q.count(conn, t.module_files),
+            q.count(conn, "registry_items"),
+            q.count(conn, "registry_versions"),
+            q.count(conn, "module_files"),
         )
 
 

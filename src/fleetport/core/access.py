@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, RowMapping
-
 from fleetport.core import validate
 from fleetport.core.errors import Invalid, NotFound
 from fleetport.core.permissions import Principal, deny
+from fleetport.store import Row, Tx
 from fleetport.store import queries as q
-from fleetport.store import tables as t
 
 
-def _load(conn: Connection, table: t.Table, id_: str, what: str) -> RowMapping:
-    row = q.get(conn, table, validate.entity_id(id_, what))
+def _load(conn: Tx, record: q.Record, id_: str, what: str) -> Row:
+    row = q.get(conn, record, validate.entity_id(id_, what))
     if row is None:
         raise NotFound(f"{what} {id_} not found")
     return row
 
 
-def organization(conn: Connection, p: Principal, permission: str, org_id: str) -> RowMapping:
-    row = _load(conn, t.organizations, org_id, "organization")
+def organization(conn: Tx, p: Principal, permission: str, org_id: str) -> Row:
+    row = _load(conn, "organizations", org_id, "organization")
     if not p.scope(conn, permission).covers_organization(row["id"]):
         raise deny(permission, f"organization {org_id}")
     return row
 
 
-def location(conn: Connection, p: Principal, permission: str, location_id: str) -> RowMapping:
-    row = _load(conn, t.locations, location_id, "location")
+def location(conn: Tx, p: Principal, permission: str, location_id: str) -> Row:
+    row = _load(conn, "locations", location_id, "location")
     if not p.scope(conn, permission).covers_location(row["id"], row["organization_id"]):
         raise deny(permission, f"location {location_id}")
     return row
 
 
-def machine(conn: Connection, p: Principal, permission: str, machine_id: str) -> RowMapping:
-    row = _load(conn, t.machines, machine_id, "machine")
+def machine(conn: Tx, p: Principal, permission: str, machine_id: str) -> Row:
+    row = _load(conn, "machines", machine_id, "machine")
     if not p.scope(conn, permission).covers_robot(row["id"], row["location_id"], row["organization_id"]):
         raise deny(permission, f"machine {machine_id}")
     return row
@@ -43,20 +41,27 @@ def machine(conn: Connection, p: Principal, permission: str, machine_id: str) ->
 PART_SELF_PERMISSIONS = frozenset({"read_robot", "read_robot_config", "write_robot_logs"})
 
 
-def part(conn: Connection, p: Principal, permission: str, part_id: str) -> tuple[RowMapping, RowMapping]:
+def part(conn: Tx, p: Principal, permission: str, part_id: str) -> tuple[Row, Row]:
     """The part and its machine. A part authenticated by its own secret reads its own config and
     writes its own logs (``PART_SELF_PERMISSIONS``)."""
-    row = _load(conn, t.parts, part_id, "part")
+    row = _load(conn, "parts", part_id, "part")
     if p.kind == "part":
         if p.part_id == row["id"] and permission in PART_SELF_PERMISSIONS:
-            return row, _load(conn, t.machines, row["machine_id"], "machine")
+            return row, _load(conn, "machines", row["machine_id"], "machine")
         raise deny(permission, f"part {part_id}")
     return row, machine(conn, p, permission, row["machine_id"])
 
 
-def resource_organization(conn: Connection, resource_type: str, resource_id: str) -> str:
+_RECORDS: dict[str, q.Record] = {
+    "organization": "organizations",
+    "location": "locations",
+    "robot": "machines",
+}
+
+
+def resource_organization(conn: Tx, resource_type: str, resource_id: str) -> str:
     """The organization a resource belongs to (for checking that a grant stays inside one)."""
-    table = {"organization": t.organizations, "location": t.locations, "robot": t.machines}.get(resource_type)
+    table = _RECORDS.get(resource_type)
     if table is None:
         raise Invalid(f"unknown resource type {resource_type!r}")
     row = _load(conn, table, resource_id, resource_type)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 
 if TYPE_CHECKING:
     from fleetport.core.fleet import Fleet
@@ -56,4 +56,4 @@ async def run_core(fleet: Fleet, work: Callable[[], T], *, long: bool = False) -
     """
     if fleet.store.is_sqlite and not long:
         return work()
-    return await run_in_threadpool(work)
+    return await anyio.to_thread.run_sync(work)

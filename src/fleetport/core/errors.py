@@ -37,6 +37,12 @@ class Conflict(CoreError):
     code = "conflict"
 
 
+class Taken(Conflict):
+    """A write the database refused because a unique value (a name, an email, a version) was
+    taken by another transaction, typically one committed at the same moment. The store raises
+    it, with the message the core gave the transaction."""
+
+
 class Invalid(CoreError):
     """An argument has the right type but a value the domain does not accept."""
 

@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
-
 from fleetport.core import access, validate
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import is_uuid, new_id
 from fleetport.core.models import Row, as_utc, encode_cursor, page_after, utcnow
 from fleetport.core.permissions import Principal, deny
-from fleetport.store import Store
+from fleetport.store import Store, Tx
 from fleetport.store import catalog as c
 from fleetport.store import queries as q
-from fleetport.store import tables as t
 
 VISIBILITIES: tuple[str, ...] = ("private", "public", "public_unlisted")
 HISTORY_PAGE_DEFAULT = 10
@@ -114,11 +111,11 @@ def fragment_ids_in(config: dict[str, Any]) -> set[str]:
     return ids
 
 
-def record_part_fragments(conn: Connection, part_id: str, config: dict[str, Any]) -> None:
+def record_part_fragments(conn: Tx, part_id: str, config: dict[str, Any]) -> None:
     """Keeps the part_fragments table in step with a part's new config. The fragments it names are
     locked (after the part), so that a fragment is not deleted while a config comes to use it."""
     used = sorted(fragment_ids_in(config))
-    q.lock_rows(conn, t.fragments, used)
+    q.lock_rows(conn, "fragments", used)
     c.set_part_fragments(conn, part_id, used)
 
 
@@ -128,13 +125,13 @@ class Fragments:
 
     # --- loading and checking ----------------------------------------------------------------
 
-    def _load(self, conn: Connection, fragment_id: str) -> RowMapping:
+    def _load(self, conn: Tx, fragment_id: str) -> Row:
         row = c.fragment(conn, validate.entity_id(fragment_id, "fragment"))
         if row is None:
             raise NotFound(f"fragment {fragment_id} not found")
         return row
 
-    def _readable(self, conn: Connection, p: Principal, fragment_id: str) -> RowMapping:
+    def _readable(self, conn: Tx, p: Principal, fragment_id: str) -> Row:
         """Public and unlisted fragments are readable by anyone signed in; private ones with
         read_organization on their organization, or by a part whose config uses them."""
         row = self._load(conn, fragment_id)
@@ -146,7 +143,7 @@ class Fragments:
             return row
         raise deny("read_organization", f"the organization of fragment {fragment_id}")
 
-    def _writable(self, conn: Connection, p: Principal, fragment_id: str) -> RowMapping:
+    def _writable(self, conn: Tx, p: Principal, fragment_id: str) -> Row:
         row = self._load(conn, fragment_id)
         if not p.scope(conn, "update_organization").covers_organization(row["organization_id"]):
             # whoever cannot even read it learns no more than that
@@ -154,13 +151,13 @@ class Fragments:
             raise deny("update_organization", f"the organization of fragment {fragment_id}")
         return row
 
-    def _writable_locked(self, conn: Connection, p: Principal, fragment_id: str) -> RowMapping:
+    def _writable_locked(self, conn: Tx, p: Principal, fragment_id: str) -> Row:
         """``_writable``, the fragment locked and read once it is (``store.locks``)."""
-        q.lock_rows(conn, t.fragments, [self._writable(conn, p, fragment_id)["id"]])
+        q.lock_rows(conn, "fragments", [self._writable(conn, p, fragment_id)["id"]])
         return self._writable(conn, p, fragment_id)
 
     @staticmethod
-    def _build(conn: Connection, rows: Sequence[Row]) -> builtins.list[Fragment]:
+    def _build(conn: Tx, rows: Sequence[Row]) -> builtins.list[Fragment]:
         usage = c.fragment_usage(conn, [r["id"] for r in rows])
         return [Fragment.from_row(r, usage.get(r["id"], (0, 0, 0))) for r in rows]
 
@@ -188,7 +185,7 @@ class Fragments:
         with self.store.write() as conn:
             org = access.organization(conn, p, "update_organization", organization_id)
             row["organization_id"] = org["id"]
-            q.insert_row(conn, t.fragments, **row)
+            q.insert_row(conn, "fragments", **row)
         return Fragment.from_row({**row, "organization_name": org["name"]})
 
     def get(self, p: Principal, fragment_id: str) -> Fragment:
@@ -233,7 +230,7 @@ class Fragments:
             row = self._writable_locked(conn, p, fragment_id)  # what it was goes to the history
             q.insert_row(
                 conn,
-                t.fragment_history,
+                "fragment_history",
                 id=new_id(),
                 fragment_id=row["id"],
                 previous_name=row["name"],
@@ -242,7 +239,7 @@ class Fragments:
                 edited_by=p.display,
                 edited_at=now,
             )
-            q.update_row(conn, t.fragments, row["id"], **changes)
+            q.update_row(conn, "fragments", row["id"], **changes)
             return self._build(conn, [{**row, **changes}])[0]
 
     def delete(self, p: Principal, fragment_id: str) -> None:
@@ -255,8 +252,8 @@ class Fragments:
                     f"fragment {fragment_id} is used by {used} machine part(s): remove it from their "
                     "configs first"
                 )
-            q.delete_rows(conn, t.fragment_history, fragment_id=row["id"])
-            q.delete_rows(conn, t.fragments, id=row["id"])
+            q.delete_rows(conn, "fragment_history", fragment_id=row["id"])
+            q.delete_rows(conn, "fragments", id=row["id"])
 
     def history(
         self, p: Principal, fragment_id: str, *, page_token: str = "", page_limit: int = HISTORY_PAGE_DEFAULT
@@ -272,7 +269,7 @@ class Fragments:
         with self.store.read() as conn:
             row = self._readable(conn, p, fragment_id)
             rows = q.page_desc(
-                conn, t.fragment_history, limit=page_limit, before=before, fragment_id=row["id"]
+                conn, "fragment_history", limit=page_limit, before=before, fragment_id=row["id"]
             )
         more = len(rows) > page_limit
         rows = rows[:page_limit]

@@ -11,12 +11,11 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, RowMapping
 
 from fleetport.bus import Bus, Codec, Undecodable
 from fleetport.core import access, validate
 from fleetport.core.calls import long_running
-from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Taken, Unauthenticated
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
     ApiKey,
@@ -31,9 +30,8 @@ from fleetport.core.models import (
     utcnow,
 )
 from fleetport.core.permissions import ALL_PERMISSIONS, Grant, Principal, validate_grant
-from fleetport.store import Store
+from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
-from fleetport.store import tables as t
 
 SESSION_PREFIX = "fps_"
 KEY_PREFIX = "fpk_"
@@ -74,9 +72,9 @@ class CredentialCache:
         self.store = store
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[int, float, tuple[str, list[RowMapping]]]] = {}
+        self._entries: dict[str, tuple[int, float, tuple[str, list[Row]]]] = {}
 
-    def get(self, digest: str) -> tuple[str, list[RowMapping]] | None:
+    def get(self, digest: str) -> tuple[str, list[Row]] | None:
         entry = self._entries.get(digest)
         if entry is None:
             return None
@@ -86,7 +84,7 @@ class CredentialCache:
             return None
         return found
 
-    def put(self, digest: str, found: tuple[str, list[RowMapping]], generation: int) -> None:
+    def put(self, digest: str, found: tuple[str, list[Row]], generation: int) -> None:
         if self.ttl <= 0:
             return
         if len(self._entries) >= self.max_entries:
@@ -156,12 +154,12 @@ class Identity:
         # a key acts with its own authorizations only, never as the user who made it
         return _principal("api_key", rows, first["name"], api_key_id=first["id"])
 
-    def _lookup(self, token: str, digest: str) -> tuple[str, list[RowMapping]]:
+    def _lookup(self, token: str, digest: str) -> tuple[str, list[Row]]:
         generation = self.store.credentials_generation
         with self.store.read() as conn:
             if token.startswith(PART_SECRET_PREFIX):
                 part = q.part_by_secret(conn, digest)
-                found: tuple[str, list[RowMapping]] = ("part", [part] if part else [])
+                found: tuple[str, list[Row]] = ("part", [part] if part else [])
             elif token.startswith(SESSION_PREFIX):
                 found = ("user", q.session_user(conn, digest))
             else:
@@ -184,17 +182,14 @@ class Identity:
         self, p: Principal, email: str, name: str, password: str | None, is_admin: bool = False
     ) -> User:
         access.require_admin(p, "creating users")
-        try:
-            with self.store.write() as conn:
-                return self._insert_user(conn, email, name, password, is_admin)
-        except q.IntegrityError:  # the same email added by another request at the same moment
-            raise Conflict(f"a user with email {email} already exists") from None
+        with self.store.write(conflict=f"a user with email {email} already exists") as conn:
+            return self._insert_user(conn, email, name, password, is_admin)
 
     def _insert_user(
-        self, conn: Connection, email: str, name: str, password: str | None, is_admin: bool
+        self, conn: Tx, email: str, name: str, password: str | None, is_admin: bool
     ) -> User:
         email = validate.email(email)
-        if q.find_one(conn, t.users, email=email) is not None:
+        if q.find_one(conn, "users", email=email) is not None:
             raise Conflict(f"a user with email {email} already exists")
         row = {
             "id": new_id(),
@@ -204,7 +199,7 @@ class Identity:
             "is_admin": is_admin,
             "created_at": utcnow(),
         }
-        q.insert_row(conn, t.users, **row)
+        q.insert_row(conn, "users", **row)
         return User.from_row(row)
 
     def get_user(self, p: Principal, user_id: str) -> User:
@@ -215,20 +210,20 @@ class Identity:
         if not p.is_admin and user_id != p.user_id:
             raise PermissionDenied("only administrators read other users")
         with self.store.read() as conn:
-            row = q.get(conn, t.users, validate.entity_id(user_id, "user"))
+            row = q.get(conn, "users", validate.entity_id(user_id, "user"))
         if row is None:
             raise NotFound(f"user {user_id} not found")
         return User.from_row(row)
 
     def find_user_by_email(self, email: str) -> User | None:
         with self.store.read() as conn:
-            row = q.find_one(conn, t.users, email=validate.email(email))
+            row = q.find_one(conn, "users", email=validate.email(email))
         return User.from_row(row) if row else None
 
     def list_users(self, p: Principal, limit: int, cursor: str | None) -> Page[User]:
         access.require_admin(p, "listing users")
         with self.store.read() as conn:
-            rows = q.page(conn, t.users, limit=limit, after=decode_cursor(cursor))
+            rows = q.page(conn, "users", limit=limit, after=decode_cursor(cursor))
         return make_page(rows, limit, User.from_row)
 
     def delete_user(self, p: Principal, user_id: str) -> None:
@@ -237,8 +232,8 @@ class Identity:
             user_id = validate.entity_id(user_id, "user")
             if user_id == p.user_id:
                 raise Conflict("you cannot delete the user you are logged in as")
-            q.delete_rows(conn, t.authorizations, subject_type="user", subject_id=user_id)
-            if q.delete_rows(conn, t.users, id=user_id) == 0:
+            q.delete_rows(conn, "authorizations", subject_type="user", subject_id=user_id)
+            if q.delete_rows(conn, "users", id=user_id) == 0:
                 raise NotFound(f"user {user_id} not found")
 
     @long_running
@@ -247,15 +242,15 @@ class Identity:
             raise PermissionDenied("only administrators change other users' passwords")
         with self.store.write() as conn:
             hashed = _hasher.hash(validate.password(password))
-            if q.update_row(conn, t.users, validate.entity_id(user_id, "user"), password_hash=hashed) == 0:
+            if q.update_row(conn, "users", validate.entity_id(user_id, "user"), password_hash=hashed) == 0:
                 raise NotFound(f"user {user_id} not found")
-            q.delete_rows(conn, t.sessions, user_id=user_id)
+            q.delete_rows(conn, "sessions", user_id=user_id)
 
     @long_running
     def login(self, email: str, password: str) -> Session:
         failure = Unauthenticated("email or password is wrong")
         with self.store.read() as conn:
-            row = q.find_one(conn, t.users, email=(email or "").strip().lower())
+            row = q.find_one(conn, "users", email=(email or "").strip().lower())
         if row is None or not row["password_hash"]:
             raise failure
         try:
@@ -268,7 +263,7 @@ class Identity:
         with self.store.write() as conn:
             q.insert_row(
                 conn,
-                t.sessions,
+                "sessions",
                 id=new_id(),
                 token_hash=hash_secret(token),
                 user_id=row["id"],
@@ -276,14 +271,14 @@ class Identity:
                 expires_at=expires,
             )
             if _hasher.check_needs_rehash(row["password_hash"]):
-                q.update_row(conn, t.users, row["id"], password_hash=_hasher.hash(password))
+                q.update_row(conn, "users", row["id"], password_hash=_hasher.hash(password))
         return Session(token=token, expires_at=expires, user=User.from_row(row))
 
     def logout(self, p: Principal, token: str) -> None:
         if p.kind != "user":
             raise Invalid("only login sessions log out; delete or rotate an API key instead")
         with self.store.write() as conn:
-            q.delete_rows(conn, t.sessions, token_hash=hash_secret(token))
+            q.delete_rows(conn, "sessions", token_hash=hash_secret(token))
 
     # --- API keys -------------------------------------------------------------------------
 
@@ -295,7 +290,7 @@ class Identity:
             return self._insert_key(conn, p, org["id"], name, grants)
 
     def _insert_key(
-        self, conn: Connection, p: Principal, org_id: str, name: str, grants: list[GrantSpec]
+        self, conn: Tx, p: Principal, org_id: str, name: str, grants: list[GrantSpec]
     ) -> ApiKey:
         key_id, secret, now = new_id(), new_secret(KEY_PREFIX), utcnow()
         row = {
@@ -307,7 +302,7 @@ class Identity:
             "is_admin": False,
             "created_at": now,
         }
-        q.insert_row(conn, t.api_keys, **row)
+        q.insert_row(conn, "api_keys", **row)
         auths = [self._grant(conn, p, org_id, "api_key", key_id, g) for g in grants]
         key = ApiKey.from_row(row, auths)
         key.secret = secret
@@ -317,7 +312,7 @@ class Identity:
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_api_keys", organization_id)
             rows = q.page(
-                conn, t.api_keys, limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "api_keys", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
             )
             page = make_page(rows, limit, lambda r: ApiKey.from_row(r, []))
             by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in page.items}
@@ -325,8 +320,8 @@ class Identity:
                 by_key[a["subject_id"]].append(Authorization.from_row(a))
         return page
 
-    def _key_row(self, conn: Connection, p: Principal, key_id: str) -> dict:  # type: ignore[type-arg]
-        row = q.get(conn, t.api_keys, validate.entity_id(key_id, "API key"))
+    def _key_row(self, conn: Tx, p: Principal, key_id: str) -> dict:  # type: ignore[type-arg]
+        row = q.get(conn, "api_keys", validate.entity_id(key_id, "API key"))
         if row is None:
             raise NotFound(f"API key {key_id} not found")
         if row["organization_id"] is None:
@@ -344,15 +339,15 @@ class Identity:
     def delete_key(self, p: Principal, key_id: str) -> None:
         with self.store.write() as conn:
             row = self._key_row(conn, p, key_id)
-            q.delete_rows(conn, t.authorizations, subject_type="api_key", subject_id=row["id"])
-            q.delete_rows(conn, t.api_keys, id=row["id"])
+            q.delete_rows(conn, "authorizations", subject_type="api_key", subject_id=row["id"])
+            q.delete_rows(conn, "api_keys", id=row["id"])
 
     def rotate_key(self, p: Principal, key_id: str) -> ApiKey:
         """A new secret for the same key id; the old secret stops working at once."""
         with self.store.write() as conn:
             row = self._key_row(conn, p, key_id)
             secret = new_secret(KEY_PREFIX)
-            q.update_row(conn, t.api_keys, row["id"], secret_hash=hash_secret(secret))
+            q.update_row(conn, "api_keys", row["id"], secret_hash=hash_secret(secret))
             auths = [Authorization.from_row(a) for a in q.authorizations_of(conn, "api_key", [row["id"]])]
         key = ApiKey.from_row(row, auths)
         key.secret = secret
@@ -373,17 +368,17 @@ class Identity:
     # --- authorizations -------------------------------------------------------------------
 
     def _grant(
-        self, conn: Connection, p: Principal, org_id: str, subject_type: str, subject_id: str, g: GrantSpec
+        self, conn: Tx, p: Principal, org_id: str, subject_type: str, subject_id: str, g: GrantSpec
     ) -> Authorization:
         validate_grant(g.role, g.resource_type)
         resource_id = validate.entity_id(g.resource_id, g.resource_type)
         if access.resource_organization(conn, g.resource_type, resource_id) != org_id:
             raise Invalid(f"{g.resource_type} {resource_id} does not belong to organization {org_id}")
         # the subject locked, so that the same grant made twice at once is inserted once
-        q.lock_rows(conn, t.users if subject_type == "user" else t.api_keys, [subject_id])
+        q.lock_rows(conn, "users" if subject_type == "user" else "api_keys", [subject_id])
         existing = q.find_one(
             conn,
-            t.authorizations,
+            "authorizations",
             subject_type=subject_type,
             subject_id=subject_id,
             role=g.role,
@@ -402,7 +397,7 @@ class Identity:
             "organization_id": org_id,
             "created_at": utcnow(),
         }
-        q.insert_row(conn, t.authorizations, **row)
+        q.insert_row(conn, "authorizations", **row)
         return Authorization.from_row(row)
 
     def add_authorization(
@@ -412,7 +407,7 @@ class Identity:
             raise Invalid("subject_type must be 'user' or 'api_key'")
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", organization_id)
-            table = t.users if subject_type == "user" else t.api_keys
+            table: q.Record = "users" if subject_type == "user" else "api_keys"
             subject = q.get(conn, table, validate.entity_id(subject_id, subject_type))
             if subject is None:
                 raise NotFound(f"{subject_type} {subject_id} not found")
@@ -424,14 +419,14 @@ class Identity:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", organization_id)
             auth_id = validate.entity_id(authorization_id, "authorization")
-            if q.delete_rows(conn, t.authorizations, id=auth_id, organization_id=org["id"]) == 0:
+            if q.delete_rows(conn, "authorizations", id=auth_id, organization_id=org["id"]) == 0:
                 raise NotFound(f"authorization {authorization_id} not found in organization {org['id']}")
 
-    def _subject_type(self, conn: Connection, subject_id: str) -> str:
+    def _subject_type(self, conn: Tx, subject_id: str) -> str:
         subject_id = validate.entity_id(subject_id, "user or API key")
-        if q.get(conn, t.users, subject_id) is not None:
+        if q.get(conn, "users", subject_id) is not None:
             return "user"
-        if q.get(conn, t.api_keys, subject_id) is not None:
+        if q.get(conn, "api_keys", subject_id) is not None:
             return "api_key"
         raise NotFound(f"no user or API key has id {subject_id}")
 
@@ -449,11 +444,11 @@ class Identity:
             org = access.organization(conn, p, "manage_organization_members", organization_id)
             self._revoke(conn, org["id"], subject_id, grant)
 
-    def _revoke(self, conn: Connection, org_id: str, subject_id: str, grant: GrantSpec) -> None:
+    def _revoke(self, conn: Tx, org_id: str, subject_id: str, grant: GrantSpec) -> None:
         subject_type = self._subject_type(conn, subject_id)
         removed = q.delete_rows(
             conn,
-            t.authorizations,
+            "authorizations",
             organization_id=org_id,
             subject_type=subject_type,
             subject_id=subject_id.lower(),
@@ -490,7 +485,7 @@ class Identity:
             access.organization(conn, p, "manage_api_keys", machine["organization_id"])
             chain = {a["id"] for a in q.location_ancestors(conn, machine["location_id"])}
             reach = {machine["id"], machine["organization_id"], *chain}
-            keys = q.find(conn, t.api_keys, organization_id=machine["organization_id"])
+            keys = q.find(conn, "api_keys", organization_id=machine["organization_id"])
             grants = q.authorizations_of(conn, "api_key", [k["id"] for k in keys])
         by_key: dict[str, builtins.list[Authorization]] = {}
         for a in grants:
@@ -507,7 +502,7 @@ class Identity:
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", organization_id)
             rows = q.page(
-                conn, t.authorizations, limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "authorizations", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
             )
         return make_page(rows, limit, Authorization.from_row)
 
@@ -551,12 +546,12 @@ class Identity:
         same moment on the same database that made them first wins)."""
         try:
             return self._bootstrap(email, password, api_key)
-        except q.IntegrityError:
+        except Taken:  # made first by a server starting at the same moment
             return Bootstrap(created=False, email=email)
 
     def _bootstrap(self, email: str, password: str | None, api_key: str | None) -> Bootstrap:
         with self.store.write() as conn:
-            if q.count(conn, t.users, is_admin=True) > 0:
+            if q.count(conn, "users", is_admin=True) > 0:
                 return Bootstrap(created=False, email=email)
             if api_key is not None and (len(api_key) < MIN_KEY_LENGTH or not _url_safe(api_key)):
                 raise Invalid(
@@ -568,7 +563,7 @@ class Identity:
             key_id = new_id()
             q.insert_row(
                 conn,
-                t.api_keys,
+                "api_keys",
                 id=key_id,
                 name="bootstrap admin key",
                 secret_hash=hash_secret(secret),
@@ -582,7 +577,7 @@ class Identity:
 
 def _principal(
     kind: Literal["user", "api_key"],
-    rows: list[RowMapping],
+    rows: list[Row],
     display: str,
     *,
     user_id: str | None = None,

@@ -5,16 +5,14 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import Connection
-
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import new_id, new_secret
 from fleetport.core.models import Location, Page, Secret, decode_cursor, make_page, utcnow
 from fleetport.core.permissions import Principal
-from fleetport.store import Store
+from fleetport.store import Store, Tx
 from fleetport.store import queries as q
-from fleetport.store import tables as t
+from fleetport.store.fleet import Within, locations_page
 
 
 class Locations:
@@ -40,7 +38,7 @@ class Locations:
         with self.store.write() as conn:
             if parent_id:
                 parent = access.location(conn, p, "update_location", parent_id)
-                q.lock_rows(conn, t.locations, [parent["id"]])  # not deleted meanwhile
+                q.lock_rows(conn, "locations", [parent["id"]])  # not deleted meanwhile
                 if parent["organization_id"] != validate.entity_id(organization_id, "organization"):
                     raise Invalid(f"parent location {parent_id} belongs to another organization")
                 row["parent_id"] = parent["id"]
@@ -49,7 +47,7 @@ class Locations:
                 row["organization_id"] = access.organization(conn, p, "create_location", organization_id)[
                     "id"
                 ]
-            q.insert_row(conn, t.locations, **row)
+            q.insert_row(conn, "locations", **row)
             _insert_secret(conn, str(row["id"]))  # a new location comes with one secret
         return Location.from_row(row)
 
@@ -58,7 +56,7 @@ class Locations:
             loc = Location.from_row(access.location(conn, p, "read_location", location_id))
             loc.shared_with = [
                 s["organization_id"]
-                for s in q.find(conn, t.location_shares, order_by="created_at", location_id=loc.id)
+                for s in q.find(conn, "location_shares", order_by="created_at", location_id=loc.id)
             ]
         return loc
 
@@ -71,29 +69,16 @@ class Locations:
             scope = p.scope(conn, "read_location")
             if organization_id is not None:
                 org_id = validate.entity_id(organization_id, "organization")
-                if q.get(conn, t.organizations, org_id) is None:
+                if q.get(conn, "organizations", org_id) is None:
                     raise NotFound(f"organization {organization_id} not found")
                 shared = q.location_descendants(conn, q.locations_shared_with(conn, [org_id]))
-                in_org = q.any_of(t.locations.c.organization_id == org_id, q.in_(t.locations.c.id, shared))
                 if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
                     raise access.deny("read_location", f"organization {org_id}")
             else:
-                in_org = None
-            visible = (
-                None
-                if scope.everything
-                else q.any_of(
-                    q.in_(t.locations.c.organization_id, scope.organizations),
-                    q.in_(t.locations.c.id, scope.locations),
-                )
-            )
-            clauses = [c for c in (in_org, visible) if c is not None]
-            rows = q.page(
-                conn,
-                t.locations,
-                limit=limit,
-                after=decode_cursor(cursor),
-                scope=q.all_of(*clauses) if clauses else None,
+                org_id, shared = None, set()
+            within = None if scope.everything else Within(scope.organizations, scope.locations)
+            rows = locations_page(
+                conn, within, limit=limit, after=decode_cursor(cursor), organization_id=org_id, shared=shared
             )
         return make_page(rows, limit, Location.from_row)
 
@@ -124,29 +109,29 @@ class Locations:
                         )
                     # it and the new parent's line locked before the line is read: crossing moves queue
                     line = [a["id"] for a in q.location_ancestors(conn, parent["id"])]
-                    q.lock_rows(conn, t.locations, [row["id"], *line])
+                    q.lock_rows(conn, "locations", [row["id"], *line])
                     if row["id"] in {a["id"] for a in q.location_ancestors(conn, parent["id"])}:
                         raise Invalid("a location cannot be nested under itself or one of its sub-locations")
                     changes["parent_id"] = parent["id"]
             if metadata is not None:
                 changes["metadata"] = validate.json_object(metadata, "metadata")
             if changes:
-                q.update_row(conn, t.locations, row["id"], **changes)
+                q.update_row(conn, "locations", row["id"], **changes)
                 row.update(changes)
         return Location.from_row(row)
 
     def delete(self, p: Principal, location_id: str) -> None:
         with self.store.write() as conn:
             row = access.location(conn, p, "delete_location", location_id)
-            q.lock_rows(conn, t.locations, [row["id"]])  # no machine or sub-location comes meanwhile
-            if q.count(conn, t.machines, location_id=row["id"]):
+            q.lock_rows(conn, "locations", [row["id"]])  # no machine or sub-location comes meanwhile
+            if q.count(conn, "machines", location_id=row["id"]):
                 raise FailedPrecondition(
                     f"location {row['id']} still has machines; move or delete them first"
                 )
-            if q.count(conn, t.locations, parent_id=row["id"]):
+            if q.count(conn, "locations", parent_id=row["id"]):
                 raise FailedPrecondition(f"location {row['id']} has sub-locations; delete or move them first")
-            q.delete_rows(conn, t.authorizations, resource_id=row["id"])
-            q.delete_rows(conn, t.locations, id=row["id"])
+            q.delete_rows(conn, "authorizations", resource_id=row["id"])
+            q.delete_rows(conn, "locations", id=row["id"])
 
     # --- sharing --------------------------------------------------------------------------
 
@@ -154,28 +139,28 @@ class Locations:
         with self.store.write() as conn:
             row = access.location(conn, p, "update_location", location_id)
             org_id = validate.entity_id(organization_id, "organization")
-            if q.get(conn, t.organizations, org_id) is None:
+            if q.get(conn, "organizations", org_id) is None:
                 raise NotFound(f"organization {organization_id} not found")
             if org_id == row["organization_id"]:
                 raise Invalid("a location is always visible to the organization that owns it")
-            q.lock_rows(conn, t.locations, [row["id"]])  # concurrent shares of it queue here
-            if q.find_one(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
+            q.lock_rows(conn, "locations", [row["id"]])  # concurrent shares of it queue here
+            if q.find_one(conn, "location_shares", location_id=row["id"], organization_id=org_id):
                 raise Conflict(f"location {row['id']} is already shared with organization {org_id}")
             q.insert_row(
-                conn, t.location_shares, location_id=row["id"], organization_id=org_id, created_at=utcnow()
+                conn, "location_shares", location_id=row["id"], organization_id=org_id, created_at=utcnow()
             )
 
     def unshare(self, p: Principal, location_id: str, organization_id: str) -> None:
         with self.store.write() as conn:
             row = access.location(conn, p, "update_location", location_id)
             org_id = validate.entity_id(organization_id, "organization")
-            if not q.delete_rows(conn, t.location_shares, location_id=row["id"], organization_id=org_id):
+            if not q.delete_rows(conn, "location_shares", location_id=row["id"], organization_id=org_id):
                 raise NotFound(f"location {row['id']} is not shared with organization {org_id}")
 
     def robot_count(self, p: Principal, location_id: str) -> int:
         with self.store.read() as conn:
             loc = access.location(conn, p, "read_location", location_id)
-            return q.count(conn, t.machines, location_id=loc["id"])
+            return q.count(conn, "machines", location_id=loc["id"])
 
     def organizations_with_access(self, p: Principal, location_id: str) -> builtins.list[tuple[str, str]]:
         """(id, name) of the owning organization, then of those the location is shared with."""
@@ -183,11 +168,11 @@ class Locations:
             loc = access.location(conn, p, "read_location", location_id)
             shared = [
                 s["organization_id"]
-                for s in q.find(conn, t.location_shares, order_by="created_at", location_id=loc["id"])
+                for s in q.find(conn, "location_shares", order_by="created_at", location_id=loc["id"])
             ]
             names = {
                 o["id"]: o["name"]
-                for o in q.find(conn, t.organizations, id=[loc["organization_id"], *shared])
+                for o in q.find(conn, "organizations", id=[loc["organization_id"], *shared])
             }
         return [(org_id, names[org_id]) for org_id in [loc["organization_id"], *shared]]
 
@@ -201,17 +186,17 @@ class Locations:
     def secrets(self, p: Principal, location_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
-            return [Secret.from_row(r) for r in q.find(conn, t.location_secrets, location_id=loc["id"])]
+            return [Secret.from_row(r) for r in q.find(conn, "location_secrets", location_id=loc["id"])]
 
     def delete_secret(self, p: Principal, location_id: str, secret_id: str) -> None:
         with self.store.write() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
             sid = validate.entity_id(secret_id, "location secret")
-            if not q.delete_rows(conn, t.location_secrets, id=sid, location_id=loc["id"]):
+            if not q.delete_rows(conn, "location_secrets", id=sid, location_id=loc["id"]):
                 raise NotFound(f"secret {secret_id} not found on location {loc['id']}")
 
 
-def _insert_secret(conn: Connection, location_id: str) -> Secret:
+def _insert_secret(conn: Tx, location_id: str) -> Secret:
     row = {"id": new_id(), "secret": new_secret(), "created_at": utcnow()}
-    q.insert_row(conn, t.location_secrets, location_id=location_id, **row)
+    q.insert_row(conn, "location_secrets", location_id=location_id, **row)
     return Secret.from_row(row)

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from fleetport.bus import Bus, Codec, Subscription, wire
 from fleetport.core import access, validate
 from fleetport.core.errors import Invalid
@@ -251,7 +249,7 @@ class Logs:
         if due:
             try:
                 self._trim(part_id, by_count=True)
-            except SQLAlchemyError:  # the entries are stored; the next pass or the sweep trims
+            except Exception:  # the entries are stored; the next pass or the sweep trims
                 log.warning("could not enforce log retention on part %s", part_id, exc_info=True)
 
     def _cutoff(self) -> datetime | None:

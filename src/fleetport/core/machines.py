@@ -6,8 +6,6 @@ import builtins
 import re
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
-
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fragments import record_part_fragments
@@ -24,9 +22,9 @@ from fleetport.core.models import (
     utcnow,
 )
 from fleetport.core.permissions import Principal
-from fleetport.store import Store
+from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
-from fleetport.store import tables as t
+from fleetport.store.fleet import Within, machines_page
 
 DOMAIN = "fleetport.local"
 
@@ -68,9 +66,9 @@ class Machines:
         }
         with self.store.write() as conn:
             loc = access.location(conn, p, "create_robot", location_id)
-            q.lock_rows(conn, t.locations, [loc["id"]])  # not deleted meanwhile (parents first)
+            q.lock_rows(conn, "locations", [loc["id"]])  # not deleted meanwhile (parents first)
             row.update(organization_id=loc["organization_id"], location_id=loc["id"])
-            q.insert_row(conn, t.machines, **row)
+            q.insert_row(conn, "machines", **row)
             self._insert_part(conn, row, main_part_name or f"{row['name']}-main", main=True)
         return Machine.from_row(row)
 
@@ -94,7 +92,7 @@ class Machines:
             scope = p.scope(conn, "read_robot")
             where: dict[str, Any] = {}
             if location_id is not None:
-                loc = q.get(conn, t.locations, validate.entity_id(location_id, "location"))
+                loc = q.get(conn, "locations", validate.entity_id(location_id, "location"))
                 if loc is None:
                     raise NotFound(f"location {location_id} not found")
                 # a caller granted single robots may look for them by location; others need the location
@@ -103,24 +101,15 @@ class Machines:
                 where["location_id"] = loc["id"]
             if organization_id is not None:
                 org_id = validate.entity_id(organization_id, "organization")
-                if q.get(conn, t.organizations, org_id) is None:
+                if q.get(conn, "organizations", org_id) is None:
                     raise NotFound(f"organization {organization_id} not found")
                 if not p.reaches_organization("read_robot", org_id):
                     raise access.deny("read_robot", f"organization {organization_id}")
                 where["organization_id"] = org_id
             if rentable is not None:
                 where["rentable"] = rentable
-            m = t.machines
-            visible = (
-                None
-                if scope.everything
-                else q.any_of(
-                    q.in_(m.c.organization_id, scope.organizations),
-                    q.in_(m.c.location_id, scope.locations),
-                    q.in_(m.c.id, scope.robots),
-                )
-            )
-            rows = q.page(conn, m, limit=limit, after=decode_cursor(cursor), scope=visible, **where)
+            within = None if scope.everything else Within(scope.organizations, scope.locations, scope.robots)
+            rows = machines_page(conn, within, limit=limit, after=decode_cursor(cursor), **where)
         return make_page(rows, limit, Machine.from_row)
 
     def update(
@@ -136,7 +125,7 @@ class Machines:
         with self.store.write() as conn:
             found = access.machine(conn, p, "update_robot", machine_id)
             if location_id is not None:  # the new location before the machine (parents first)
-                q.lock_rows(conn, t.locations, [validate.entity_id(location_id, "location")])
+                q.lock_rows(conn, "locations", [validate.entity_id(location_id, "location")])
             row = self._locked_machine(conn, found["id"])
             changes: dict[str, Any] = {}
             if name is not None:
@@ -154,13 +143,13 @@ class Machines:
             if rentable is not None:
                 changes["rentable"] = rentable
             if changes:
-                q.update_row(conn, t.machines, row["id"], **changes)
+                q.update_row(conn, "machines", row["id"], **changes)
                 row.update(changes)
                 if "name" in changes or "location_id" in changes:
-                    for part in q.find(conn, t.parts, machine_id=row["id"]):
+                    for part in q.find(conn, "parts", machine_id=row["id"]):
                         q.update_row(
                             conn,
-                            t.parts,
+                            "parts",
                             part["id"],
                             **_addresses(row["name"], part["name"], row["location_id"]),
                         )
@@ -169,35 +158,35 @@ class Machines:
     def delete(self, p: Principal, machine_id: str) -> None:
         with self.store.write() as conn:
             row = access.machine(conn, p, "delete_robot", machine_id)
-            q.delete_rows(conn, t.authorizations, resource_id=row["id"])
-            q.delete_rows(conn, t.machines, id=row["id"])
+            q.delete_rows(conn, "authorizations", resource_id=row["id"])
+            q.delete_rows(conn, "machines", id=row["id"])
 
     # --- parts ----------------------------------------------------------------------------
 
-    def _locked_machine(self, conn: Connection, machine_id: str) -> dict[str, Any]:
+    def _locked_machine(self, conn: Tx, machine_id: str) -> dict[str, Any]:
         """Locks a machine whose row or parts (their names, which one is main) are read and then
         changed (``store.locks``: the machine before its parts); its row once locked."""
-        row = q.get_locked(conn, t.machines, machine_id)
+        row = q.get_locked(conn, "machines", machine_id)
         if row is None:
             raise NotFound(f"machine {machine_id} was deleted meanwhile")
         return dict(row)
 
     def _part_to_change(
-        self, conn: Connection, p: Principal, action: str, part_id: str
+        self, conn: Tx, p: Principal, action: str, part_id: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The part and its machine, the machine locked and both read once it is."""
         found, machine = access.part(conn, p, action, part_id)
         locked_machine = self._locked_machine(conn, machine["id"])
-        row = q.get(conn, t.parts, found["id"])
+        row = q.get(conn, "parts", found["id"])
         if row is None:
             raise NotFound(f"part {part_id} was deleted meanwhile")
         return dict(row), locked_machine
 
     def _insert_part(
-        self, conn: Connection, machine: RowMapping | dict[str, Any], name: str, main: bool
+        self, conn: Tx, machine: Row | dict[str, Any], name: str, main: bool
     ) -> dict[str, Any]:
         name = validate.name(name, "part name")
-        if q.find_one(conn, t.parts, machine_id=machine["id"], name=name):
+        if q.find_one(conn, "parts", machine_id=machine["id"], name=name):
             raise Conflict(f"machine {machine['id']} already has a part named {name!r}")
         row = {
             "id": new_id(),
@@ -212,7 +201,7 @@ class Machines:
             "created_at": utcnow(),
             **_addresses(machine["name"], name, machine["location_id"]),
         }
-        q.insert_row(conn, t.parts, **row)
+        q.insert_row(conn, "parts", **row)
         _insert_secret(conn, row["id"])  # a new part comes with one secret to connect with
         return row
 
@@ -236,19 +225,19 @@ class Machines:
             except PermissionDenied:
                 secrets = []
             else:
-                secrets = [Secret.from_row(r) for r in q.find(conn, t.part_secrets, part_id=row["id"])]
+                secrets = [Secret.from_row(r) for r in q.find(conn, "part_secrets", part_id=row["id"])]
         return Part.from_row(row), Machine.from_row(machine), secrets
 
     def parts(self, p: Principal, machine_id: str) -> builtins.list[Part]:
         with self.store.read() as conn:
             machine = access.machine(conn, p, "read_robot", machine_id)
-            return [Part.from_row(r) for r in q.find(conn, t.parts, machine_id=machine["id"])]
+            return [Part.from_row(r) for r in q.find(conn, "parts", machine_id=machine["id"])]
 
     def list_parts(self, p: Principal, machine_id: str, limit: int, cursor: str | None) -> Page[Part]:
         """A machine's parts, a page at a time, oldest first."""
         with self.store.read() as conn:
             machine = access.machine(conn, p, "read_robot", machine_id)
-            rows = q.page(conn, t.parts, limit=limit, after=decode_cursor(cursor), machine_id=machine["id"])
+            rows = q.page(conn, "parts", limit=limit, after=decode_cursor(cursor), machine_id=machine["id"])
         return make_page(rows, limit, Part.from_row)
 
     def update_part(
@@ -267,20 +256,20 @@ class Machines:
             changes: dict[str, Any] = {}
             if name is not None and name != row["name"]:
                 changes["name"] = validate.name(name, "part name")
-                if q.find_one(conn, t.parts, machine_id=machine["id"], name=changes["name"]):
+                if q.find_one(conn, "parts", machine_id=machine["id"], name=changes["name"]):
                     raise Conflict(f"machine {machine['id']} already has a part named {changes['name']!r}")
                 changes.update(_addresses(machine["name"], changes["name"], machine["location_id"]))
             if main_part is not None and main_part != row["main_part"]:
                 if not main_part:
                     raise FailedPrecondition("a machine needs a main part: mark another part main instead")
-                q.update_where(conn, t.parts, {"machine_id": machine["id"]}, main_part=False)
+                q.update_where(conn, "parts", {"machine_id": machine["id"]}, main_part=False)
                 changes["main_part"] = True
             if metadata is not None:
                 changes["metadata"] = validate.json_object(metadata, "metadata")
             if restart_required is not None:
                 changes["restart_required"] = restart_required
             if changes:
-                q.update_row(conn, t.parts, row["id"], **changes)
+                q.update_row(conn, "parts", row["id"], **changes)
                 row.update(changes)
         return Part.from_row(row)
 
@@ -289,12 +278,12 @@ class Machines:
             row, _ = self._part_to_change(conn, p, "update_robot", part_id)
             if row["main_part"]:
                 raise FailedPrecondition("the main part cannot be deleted: mark another part main first")
-            q.delete_rows(conn, t.parts, id=row["id"])
+            q.delete_rows(conn, "parts", id=row["id"])
 
     def mark_restart(self, p: Principal, part_id: str) -> Part:
         with self.store.write() as conn:
             row, _ = access.part(conn, p, "control_robot", part_id)
-            q.update_row(conn, t.parts, row["id"], restart_required=True)
+            q.update_row(conn, "parts", row["id"], restart_required=True)
         return Part.from_row({**row, "restart_required": True})
 
     # --- config ---------------------------------------------------------------------------
@@ -304,7 +293,7 @@ class Machines:
             row, _ = access.part(conn, p, "read_robot_config", part_id)
         if p.kind == "part":
             with self.store.write() as conn:
-                q.update_row(conn, t.parts, row["id"], last_access=utcnow())
+                q.update_row(conn, "parts", row["id"], last_access=utcnow())
         return dict(row["config"] or {})
 
     def set_config(self, p: Principal, part_id: str, config: dict[str, Any]) -> Part:
@@ -313,19 +302,19 @@ class Machines:
         now = utcnow()
         with self.store.write() as conn:
             found, _ = access.part(conn, p, "update_robot_config", part_id)
-            row = q.get_locked(conn, t.parts, found["id"])  # the config it replaces goes to the history
+            row = q.get_locked(conn, "parts", found["id"])  # the config it replaces goes to the history
             if row is None:
                 raise NotFound(f"part {part_id} was deleted meanwhile")
             q.insert_row(
                 conn,
-                t.part_config_history,
+                "part_config_history",
                 id=new_id(),
                 part_id=row["id"],
                 previous_config=row["config"] or {},
                 edited_by=p.display,
                 edited_at=now,
             )
-            q.update_row(conn, t.parts, row["id"], config=config, config_updated_at=now)
+            q.update_row(conn, "parts", row["id"], config=config, config_updated_at=now)
             record_part_fragments(conn, row["id"], config)
         return Part.from_row({**row, "config": config, "config_updated_at": now})
 
@@ -336,7 +325,7 @@ class Machines:
         with self.store.read() as conn:
             row, _ = access.part(conn, p, "read_robot_config", part_id)
             rows = q.page_desc(
-                conn, t.part_config_history, limit=limit, before=decode_cursor(cursor), part_id=row["id"]
+                conn, "part_config_history", limit=limit, before=decode_cursor(cursor), part_id=row["id"]
             )
         return make_page(rows, limit, ConfigRevision.from_row)
 
@@ -350,18 +339,18 @@ class Machines:
     def secrets(self, p: Principal, part_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
-            return [Secret.from_row(r) for r in q.find(conn, t.part_secrets, part_id=part["id"])]
+            return [Secret.from_row(r) for r in q.find(conn, "part_secrets", part_id=part["id"])]
 
     def delete_secret(self, p: Principal, part_id: str, secret_id: str) -> None:
         with self.store.write() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
             sid = validate.entity_id(secret_id, "part secret")
-            if not q.delete_rows(conn, t.part_secrets, id=sid, part_id=part["id"]):
+            if not q.delete_rows(conn, "part_secrets", id=sid, part_id=part["id"]):
                 raise NotFound(f"secret {secret_id} not found on part {part['id']}")
 
 
-def _insert_secret(conn: Connection, part_id: str) -> Secret:
+def _insert_secret(conn: Tx, part_id: str) -> Secret:
     secret = new_secret(PART_SECRET_PREFIX)
     row = {"id": new_id(), "secret": secret, "created_at": utcnow()}
-    q.insert_row(conn, t.part_secrets, part_id=part_id, secret_hash=hash_secret(secret), **row)
+    q.insert_row(conn, "part_secrets", part_id=part_id, secret_hash=hash_secret(secret), **row)
     return Secret.from_row(row)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.ids import new_id
@@ -25,7 +23,7 @@ from fleetport.core.models import (
 from fleetport.core.permissions import Principal, validate_grant
 from fleetport.store import Store
 from fleetport.store import queries as q
-from fleetport.store import tables as t
+from fleetport.store.fleet import Within, organizations_page
 
 _UNSET: Any = object()
 
@@ -54,19 +52,17 @@ class Organizations:
             "metadata": validate.json_object(metadata or {}, "metadata"),
             "created_at": utcnow(),
         }
-        with self.store.write() as conn:
+        taken = f"public namespace {row['public_namespace']!r} is taken"
+        with self.store.write(conflict=taken) as conn:  # or taken by another request at the same moment
             if row["public_namespace"] and q.find_one(
-                conn, t.organizations, public_namespace=row["public_namespace"]
+                conn, "organizations", public_namespace=row["public_namespace"]
             ):
-                raise Conflict(f"public namespace {row['public_namespace']!r} is taken")
-            try:
-                q.insert_row(conn, t.organizations, **row)
-            except IntegrityError:  # taken by another request at the same moment
-                raise Conflict(f"public namespace {row['public_namespace']!r} is taken") from None
+                raise Conflict(taken)
+            q.insert_row(conn, "organizations", **row)
             if p.user_id is not None:
                 q.insert_row(
                     conn,
-                    t.authorizations,
+                    "authorizations",
                     id=new_id(),
                     subject_type="user",
                     subject_id=p.user_id,
@@ -85,10 +81,10 @@ class Organizations:
     def list(self, p: Principal, limit: int, cursor: str | None) -> Page[Organization]:
         with self.store.read() as conn:
             scope = p.scope(conn, "read_organization")
-            visible = None if scope.everything else q.in_(t.organizations.c.id, scope.organizations)
-            if visible is None and not scope.everything:
+            if not (scope.everything or scope.organizations):
                 return Page([], None)
-            rows = q.page(conn, t.organizations, limit=limit, after=decode_cursor(cursor), scope=visible)
+            within = None if scope.everything else Within(scope.organizations)
+            rows = organizations_page(conn, within, limit=limit, after=decode_cursor(cursor))
         return make_page(rows, limit, Organization.from_row)
 
     def update(
@@ -102,9 +98,10 @@ class Organizations:
         cid: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Organization:
-        with self.store.write() as conn:
+        taken = f"public namespace {public_namespace!r} is taken"
+        with self.store.write(conflict=taken) as conn:  # or taken by another request at the same moment
             found = access.organization(conn, p, "update_organization", org_id)
-            row = dict(q.get_locked(conn, t.organizations, found["id"]) or found)  # namespace set once
+            row = dict(q.get_locked(conn, "organizations", found["id"]) or found)  # namespace set once
             changes: dict[str, Any] = {}
             if name is not None:
                 changes["name"] = validate.name(name, "organization name")
@@ -114,8 +111,8 @@ class Organizations:
                         f"public namespace is already set to {row['public_namespace']!r} and cannot change"
                     )
                 changes["public_namespace"] = validate.namespace(public_namespace)
-                if q.find_one(conn, t.organizations, public_namespace=public_namespace):
-                    raise Conflict(f"public namespace {public_namespace!r} is taken")
+                if q.find_one(conn, "organizations", public_namespace=public_namespace):
+                    raise Conflict(taken)
             if region is not None:
                 changes["region"] = region
             if cid is not None:
@@ -123,10 +120,7 @@ class Organizations:
             if metadata is not None:
                 changes["metadata"] = validate.json_object(metadata, "metadata")
             if changes:
-                try:
-                    q.update_row(conn, t.organizations, row["id"], **changes)
-                except IntegrityError:
-                    raise Conflict(f"public namespace {public_namespace!r} is taken") from None
+                q.update_row(conn, "organizations", row["id"], **changes)
                 row.update(changes)
         return Organization.from_row(row)
 
@@ -134,25 +128,25 @@ class Organizations:
         """Deletes the organization with its locations, machines, keys and invites."""
         with self.store.write() as conn:
             row = access.organization(conn, p, "delete_organization", org_id)
-            q.delete_rows(conn, t.organizations, id=row["id"])
+            q.delete_rows(conn, "organizations", id=row["id"])
 
     def list_for_user(self, p: Principal, user_id: str) -> builtins.list[Organization]:
         """The organizations a user belongs to, as far as the caller may see them."""
         with self.store.read() as conn:
             user_id = validate.entity_id(user_id, "user")
-            if q.get(conn, t.users, user_id) is None:
+            if q.get(conn, "users", user_id) is None:
                 raise NotFound(f"user {user_id} not found")
             scope = p.scope(conn, "read_organization")
             org_ids = {a["organization_id"] for a in q.authorizations_of(conn, "user", [user_id])}
             if not scope.everything:
                 org_ids &= scope.organizations
-            rows = q.find(conn, t.organizations, id=org_ids)
+            rows = q.find(conn, "organizations", id=org_ids)
         return [Organization.from_row(r) for r in rows]
 
     def namespace_available(self, p: Principal, public_namespace: str) -> bool:
         validate.namespace(public_namespace)
         with self.store.read() as conn:
-            return q.find_one(conn, t.organizations, public_namespace=public_namespace) is None
+            return q.find_one(conn, "organizations", public_namespace=public_namespace) is None
 
     # --- members --------------------------------------------------------------------------
 
@@ -170,18 +164,18 @@ class Organizations:
     def remove_member(self, p: Principal, org_id: str, user_id: str) -> None:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
-            q.lock_rows(conn, t.organizations, [org["id"]])  # two removals cannot both leave no owner
+            q.lock_rows(conn, "organizations", [org["id"]])  # two removals cannot both leave no owner
             user_id = validate.entity_id(user_id, "user")
             owner_grant = {"organization_id": org["id"], "role": "owner", "resource_type": "organization"}
             was_owner = q.find_one(
-                conn, t.authorizations, subject_type="user", subject_id=user_id, **owner_grant
+                conn, "authorizations", subject_type="user", subject_id=user_id, **owner_grant
             )
             removed = q.delete_rows(
-                conn, t.authorizations, organization_id=org["id"], subject_type="user", subject_id=user_id
+                conn, "authorizations", organization_id=org["id"], subject_type="user", subject_id=user_id
             )
             if removed == 0:
                 raise NotFound(f"user {user_id} is not a member of organization {org['id']}")
-            if was_owner and not q.find_one(conn, t.authorizations, subject_type="user", **owner_grant):
+            if was_owner and not q.find_one(conn, "authorizations", subject_type="user", **owner_grant):
                 raise FailedPrecondition(
                     "this is the organization's last owner: make another member owner first"
                 )
@@ -223,28 +217,28 @@ class Organizations:
             "created_at": now,
         }
         with self.store.write() as conn:
-            q.lock_rows(conn, t.organizations, [org["id"]])  # one invite per email, however many ask
-            if q.find_one(conn, t.invites, organization_id=org["id"], email=email):
+            q.lock_rows(conn, "organizations", [org["id"]])  # one invite per email, however many ask
+            if q.find_one(conn, "invites", organization_id=org["id"], email=email):
                 raise Conflict(f"{email} already has an invite to this organization; resend it instead")
-            user = q.find_one(conn, t.users, email=email)
+            user = q.find_one(conn, "users", email=email)
             if user is not None and q.find_one(
-                conn, t.authorizations, subject_type="user", subject_id=user["id"], organization_id=org["id"]
+                conn, "authorizations", subject_type="user", subject_id=user["id"], organization_id=org["id"]
             ):
                 raise Conflict(f"{email} is already a member of this organization")
-            q.insert_row(conn, t.invites, **row)
+            q.insert_row(conn, "invites", **row)
         return Invite.from_row(row)
 
     def invites(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Invite]:
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
             rows = q.page(
-                conn, t.invites, limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "invites", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
             )
         return make_page(rows, limit, Invite.from_row)
 
     def _invite_row(self, conn: Any, org_id: str, invite_id: str) -> dict[str, Any]:
         """The invite, locked (it is read and then changed, ``store.locks``)."""
-        row = q.get_locked(conn, t.invites, validate.entity_id(invite_id, "invite"))
+        row = q.get_locked(conn, "invites", validate.entity_id(invite_id, "invite"))
         if row is None or row["organization_id"] != org_id:
             raise NotFound(f"invite {invite_id} not found in organization {org_id}")
         return dict(row)
@@ -253,7 +247,7 @@ class Organizations:
         """The organization's invite to an email address."""
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
-            row = q.find_one(conn, t.invites, organization_id=org["id"], email=validate.email(email))
+            row = q.find_one(conn, "invites", organization_id=org["id"], email=validate.email(email))
         if row is None:
             raise NotFound(f"organization {org_id} has no invite for {email}")
         return Invite.from_row(row)
@@ -264,7 +258,7 @@ class Organizations:
             row = self._invite_row(conn, org["id"], invite_id)
             row.update(sent_count=row["sent_count"] + 1, last_sent_at=utcnow())
             q.update_row(
-                conn, t.invites, row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"]
+                conn, "invites", row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"]
             )
         return Invite.from_row(row)
 
@@ -290,22 +284,22 @@ class Organizations:
             grants += [g for g in added if g not in grants]
             if not grants:
                 raise Invalid("an invite must keep at least one authorization; delete the invite instead")
-            q.update_row(conn, t.invites, row["id"], authorizations=grants)
+            q.update_row(conn, "invites", row["id"], authorizations=grants)
             row["authorizations"] = grants
         return Invite.from_row(row)
 
     def delete_invite(self, p: Principal, org_id: str, invite_id: str) -> None:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
-            q.delete_rows(conn, t.invites, id=self._invite_row(conn, org["id"], invite_id)["id"])
+            q.delete_rows(conn, "invites", id=self._invite_row(conn, org["id"], invite_id)["id"])
 
     def accept_invite(self, p: Principal, invite_id: str) -> builtins.list[Authorization]:
         """The invited user, logged in, takes the invite's authorizations."""
         if p.user_id is None:
             raise PermissionDenied("invites are accepted by the invited user's own login")
         with self.store.write() as conn:
-            row = q.get_locked(conn, t.invites, validate.entity_id(invite_id, "invite"))  # accepted once
-            user = q.get(conn, t.users, p.user_id)
+            row = q.get_locked(conn, "invites", validate.entity_id(invite_id, "invite"))  # accepted once
+            user = q.get(conn, "users", p.user_id)
             if row is None:
                 raise NotFound(f"invite {invite_id} not found")
             if user is None or user["email"] != row["email"]:
@@ -314,7 +308,7 @@ class Organizations:
             for g in row["authorizations"]:
                 existing = q.find_one(
                     conn,
-                    t.authorizations,
+                    "authorizations",
                     subject_type="user",
                     subject_id=user["id"],
                     role=g["role"],
@@ -331,7 +325,7 @@ class Organizations:
                         "organization_id": row["organization_id"],
                         "created_at": utcnow(),
                     }
-                    q.insert_row(conn, t.authorizations, **grant)
+                    q.insert_row(conn, "authorizations", **grant)
                 auths.append(Authorization.from_row(grant))
-            q.delete_rows(conn, t.invites, id=row["id"])
+            q.delete_rows(conn, "invites", id=row["id"])
         return auths

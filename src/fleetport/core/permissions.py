@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Connection
-
 from fleetport.core.errors import Invalid, PermissionDenied
+from fleetport.store import Tx
 from fleetport.store import queries as q
 
 Role = Literal["owner", "operator"]
@@ -110,7 +109,7 @@ class Principal:
     def holds(self, permission: str) -> list[Grant]:
         return [g for g in self.grants if permission in ROLE_PERMISSIONS[g.role]]
 
-    def scope(self, conn: Connection, permission: str) -> Scope:
+    def scope(self, conn: Tx, permission: str) -> Scope:
         if permission not in ALL_PERMISSIONS:
             raise ValueError(f"unknown permission {permission}")
         cached = self._scopes.get(permission)

@@ -39,9 +39,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError
-
 from fleetport.blobs import Blobs
 from fleetport.core.errors import (
     Conflict,
@@ -53,7 +50,7 @@ from fleetport.core.errors import (
 )
 from fleetport.core.ids import new_id
 from fleetport.core.telemetry import Telemetry, is_rid, now
-from fleetport.store import Store
+from fleetport.store import Row, Store, Tx
 from fleetport.store import provision as sp
 from fleetport.store import telemetry as st
 
@@ -118,7 +115,7 @@ class Content:
 @dataclass(frozen=True)
 class _Caller:
     client_rid: str
-    vendor: RowMapping | None
+    vendor: Row | None
     by_token: bool
 
 
@@ -215,7 +212,7 @@ class Provision:
 
     # --- keys -------------------------------------------------------------------------------
 
-    def _caller(self, conn: Connection, key: str | None) -> _Caller:
+    def _caller(self, conn: Tx, key: str | None) -> _Caller:
         """Who a management key is: a vendor token, or a client's CIK (whose client may or may
         not be a vendor)."""
         if not key:
@@ -238,19 +235,19 @@ class Provision:
         rid = str(client["rid"])
         return _Caller(rid, sp.vendor_by_client(conn, rid), False)
 
-    def _vendor(self, conn: Connection, key: str | None) -> RowMapping:
+    def _vendor(self, conn: Tx, key: str | None) -> Row:
         caller = self._caller(conn, key)
         if caller.vendor is None:
             raise PermissionDenied("the key's client is not a vendor: register it as a vendor first")
         return caller.vendor
 
-    def _model(self, conn: Connection, vendor: Mapping[Any, Any], name: str) -> RowMapping:
+    def _model(self, conn: Tx, vendor: Mapping[Any, Any], name: str) -> Row:
         row = sp.model(conn, vendor["id"], name) if isinstance(name, str) else None
         if row is None:
             raise NotFound(f"vendor {vendor['name']} has no model {name!r}")
         return row
 
-    def _serial(self, conn: Connection, model: Mapping[Any, Any], sn: str) -> RowMapping:
+    def _serial(self, conn: Tx, model: Mapping[Any, Any], sn: str) -> Row:
         row = sp.serial(conn, model["id"], sn) if isinstance(sn, str) else None
         if row is None:
             raise NotFound(f"model {model['name']} has no serial number {sn!r}")
@@ -261,26 +258,24 @@ class Provision:
     def register(self, key: str | None, name: str) -> Vendor:
         """Registers the key's client as a vendor under ``name``, with a new vendor token."""
         name = _text(name, "the vendor name", VENDOR_MAX)
-        try:
-            with self.store.write() as conn:
-                caller = self._caller(conn, key)
-                if caller.vendor is not None:
-                    raise Conflict(
-                        f"this client is vendor {caller.vendor['name']} already: a client registers "
-                        "one vendor"
-                    )
-                if sp.vendor_by_name(conn, name) is not None:
-                    raise Conflict(f"the vendor name {name!r} is taken")
-                row = {
-                    "id": new_id(),
-                    "name": name,
-                    "client_rid": caller.client_rid,
-                    "token": secrets.token_hex(20),
-                    "created_at": now(),
-                }
-                sp.insert_vendor(conn, row)
-        except IntegrityError:  # a concurrent registration took the name or the client
-            raise Conflict(f"the vendor name {name!r} is taken, or this client is a vendor already") from None
+        taken = f"the vendor name {name!r} is taken, or this client is a vendor already"
+        with self.store.write(conflict=taken) as conn:
+            caller = self._caller(conn, key)
+            if caller.vendor is not None:
+                raise Conflict(
+                    f"this client is vendor {caller.vendor['name']} already: a client registers "
+                    "one vendor"
+                )
+            if sp.vendor_by_name(conn, name) is not None:
+                raise Conflict(f"the vendor name {name!r} is taken")
+            row = {
+                "id": new_id(),
+                "name": name,
+                "client_rid": caller.client_rid,
+                "token": secrets.token_hex(20),
+                "created_at": now(),
+            }
+            sp.insert_vendor(conn, row)
         return _vendor_of(row)
 
     def vendor(self, key: str | None) -> Vendor:
@@ -321,7 +316,7 @@ class Provision:
     # --- models -----------------------------------------------------------------------------
 
     def _template(
-        self, conn: Connection, vendor: Mapping[Any, Any], *, rid: str | None, code: str | None
+        self, conn: Tx, vendor: Mapping[Any, Any], *, rid: str | None, code: str | None
     ) -> tuple[str, str | None]:
         """The template client's RID and the share code it was named by, if any. An ``rid`` that
         is a share code counts as the code (pyonep's model_update sends a code as ``rid``)."""
@@ -358,26 +353,23 @@ class Provision:
     ) -> None:
         name = _text(name, "the model name", NAME_MAX, path=True)
         chosen = _options(options)
-        try:
-            with self.store.write() as conn:
-                vendor = self._vendor(conn, key)
-                if sp.model(conn, vendor["id"], name) is not None:
-                    raise Conflict(f"vendor {vendor['name']} has a model {name!r} already")
-                template, share_code = self._template(conn, vendor, rid=rid, code=code)
-                sp.insert_model(
-                    conn,
-                    {
-                        "id": new_id(),
-                        "vendor_id": vendor["id"],
-                        "name": name,
-                        "template_rid": template,
-                        "share_code": share_code,
-                        "options": chosen,
-                        "created_at": now(),
-                    },
-                )
-        except IntegrityError:
-            raise Conflict(f"a model {name!r} exists already") from None
+        with self.store.write(conflict=f"a model {name!r} exists already") as conn:
+            vendor = self._vendor(conn, key)
+            if sp.model(conn, vendor["id"], name) is not None:
+                raise Conflict(f"vendor {vendor['name']} has a model {name!r} already")
+            template, share_code = self._template(conn, vendor, rid=rid, code=code)
+            sp.insert_model(
+                conn,
+                {
+                    "id": new_id(),
+                    "vendor_id": vendor["id"],
+                    "name": name,
+                    "template_rid": template,
+                    "share_code": share_code,
+                    "options": chosen,
+                    "created_at": now(),
+                },
+            )
 
     def models(self, key: str | None) -> list[str]:
         with self.store.read() as conn:
@@ -432,32 +424,29 @@ class Provision:
         twice = [sn for sn, n in Counter(sn for sn, _ in checked).items() if n > 1]
         if twice:
             raise Conflict(f"serial numbers given twice: {_few(twice)}")
-        try:
-            with self.store.write() as conn:
-                vendor = self._vendor(conn, key)
-                row = self._model(conn, vendor, model)
-                existing = sp.existing_serials(conn, row["id"], [sn for sn, _ in checked])
-                if existing:
-                    raise Conflict(f"model {model} has these serial numbers already: {_few(existing)}")
-                at = now()
-                sp.insert_serials(
-                    conn,
-                    [
-                        {
-                            "id": new_id(),
-                            "model_id": row["id"],
-                            "sn": sn,
-                            "extra": extra,
-                            "rid": None,
-                            "owner_rid": None,
-                            "enabled": False,
-                            "created_at": at,
-                        }
-                        for sn, extra in checked
-                    ],
-                )
-        except IntegrityError:  # a concurrent request added one of them
-            raise Conflict(f"model {model} has one of these serial numbers already") from None
+        with self.store.write(conflict=f"model {model} has one of these serial numbers already") as conn:
+            vendor = self._vendor(conn, key)
+            row = self._model(conn, vendor, model)
+            existing = sp.existing_serials(conn, row["id"], [sn for sn, _ in checked])
+            if existing:
+                raise Conflict(f"model {model} has these serial numbers already: {_few(existing)}")
+            at = now()
+            sp.insert_serials(
+                conn,
+                [
+                    {
+                        "id": new_id(),
+                        "model_id": row["id"],
+                        "sn": sn,
+                        "extra": extra,
+                        "rid": None,
+                        "owner_rid": None,
+                        "enabled": False,
+                        "created_at": at,
+                    }
+                    for sn, extra in checked
+                ],
+            )
 
     def remove_serials(self, key: str | None, model: str, sns: Sequence[str]) -> None:
         """Removes serial numbers, all or none: each must exist. Their clients stay."""
@@ -541,7 +530,7 @@ class Provision:
                 raise Conflict(f"serial number {sn} was enabled by another request meanwhile")
             return rid
 
-    def _template_client(self, conn: Connection, model: Mapping[Any, Any]) -> str:
+    def _template_client(self, conn: Tx, model: Mapping[Any, Any]) -> str:
         code = model["share_code"]
         if code is not None:
             share = st.share(conn, code)
@@ -636,7 +625,7 @@ class Provision:
 
     # --- content ----------------------------------------------------------------------------
 
-    def _content(self, conn: Connection, model: Mapping[Any, Any], content_id: str) -> RowMapping:
+    def _content(self, conn: Tx, model: Mapping[Any, Any], content_id: str) -> Row:
         row = sp.content(conn, model["id"], content_id) if isinstance(content_id, str) else None
         if row is None:
             raise NotFound(f"model {model['name']} has no content {content_id!r}")
@@ -648,28 +637,25 @@ class Provision:
         content_id = _text(content_id, "the content id", NAME_MAX, path=True)
         if not isinstance(meta, str) or len(meta) > META_MAX:
             raise Invalid(f"meta is text of at most {META_MAX} characters")
-        try:
-            with self.store.write() as conn:
-                vendor = self._vendor(conn, key)
-                row = self._model(conn, vendor, model)
-                if sp.content(conn, row["id"], content_id) is not None:
-                    raise Conflict(f"model {model} has content {content_id!r} already")
-                sp.insert_content(
-                    conn,
-                    {
-                        "id": new_id(),
-                        "model_id": row["id"],
-                        "content_id": content_id,
-                        "meta": meta,
-                        "protected": bool(protected),
-                        "content_type": None,
-                        "size": 0,
-                        "blob": None,
-                        "updated_at": now(),
-                    },
-                )
-        except IntegrityError:
-            raise Conflict(f"model {model} has content {content_id!r} already") from None
+        with self.store.write(conflict=f"model {model} has content {content_id!r} already") as conn:
+            vendor = self._vendor(conn, key)
+            row = self._model(conn, vendor, model)
+            if sp.content(conn, row["id"], content_id) is not None:
+                raise Conflict(f"model {model} has content {content_id!r} already")
+            sp.insert_content(
+                conn,
+                {
+                    "id": new_id(),
+                    "model_id": row["id"],
+                    "content_id": content_id,
+                    "meta": meta,
+                    "protected": bool(protected),
+                    "content_type": None,
+                    "size": 0,
+                    "blob": None,
+                    "updated_at": now(),
+                },
+            )
 
     def contents(self, key: str | None, model: str) -> list[str]:
         with self.store.read() as conn:
@@ -707,8 +693,8 @@ class Provision:
             sp.delete_content(conn, self._content(conn, self._model(conn, vendor, model), content_id)["id"])
 
     def _downloader(
-        self, conn: Connection, key: str | None, vendor: str, model: str
-    ) -> tuple[RowMapping, RowMapping | None]:
+        self, conn: Tx, key: str | None, vendor: str, model: str
+    ) -> tuple[Row, Row | None]:
         """The model and, for a device, its serial number (None for the vendor's own keys)."""
         vendor_row = sp.vendor_by_name(conn, vendor) if isinstance(vendor, str) else None
         model_row = None if vendor_row is None else sp.model(conn, vendor_row["id"], model)

@@ -25,8 +25,6 @@ from datetime import datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, RowMapping
-
 from fleetport.blobs import Blobs
 from fleetport.core import access, validate
 from fleetport.core.calls import long_running
@@ -34,10 +32,9 @@ from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFoun
 from fleetport.core.ids import is_uuid, new_id
 from fleetport.core.models import Row, as_utc, encode_cursor, page_after, utcnow
 from fleetport.core.permissions import Principal, deny
-from fleetport.store import Store
+from fleetport.store import Store, Tx
 from fleetport.store import catalog as c
 from fleetport.store import queries as q
-from fleetport.store import tables as t
 
 ITEM_TYPES: tuple[str, ...] = ("module", "ml_model", "ml_training", "slam_map", "archive", "project")
 VISIBILITIES: tuple[str, ...] = ("private", "public", "public_unlisted")
@@ -226,8 +223,8 @@ class Registry:
 
     # --- loading and checking ----------------------------------------------------------------
 
-    def _find(self, conn: Connection, item_id: str) -> RowMapping:
-        row: RowMapping | None = None
+    def _find(self, conn: Tx, item_id: str) -> Row:
+        row: Row | None = None
         if isinstance(item_id, str) and len(item_id) <= _REF_MAX and item_id.isprintable():
             if is_uuid(item_id) and ":" not in item_id:
                 row = c.registry_item(conn, item_id.lower())
@@ -244,7 +241,7 @@ class Registry:
             )
         return row
 
-    def _readable(self, conn: Connection, p: Principal, item_id: str) -> RowMapping:
+    def _readable(self, conn: Tx, p: Principal, item_id: str) -> Row:
         row = self._find(conn, item_id)
         if row["visibility"] in ("public", "public_unlisted"):
             return row
@@ -252,25 +249,25 @@ class Registry:
             raise deny("read_organization", f"the organization of registry item {item_id}")
         return row
 
-    def _writable(self, conn: Connection, p: Principal, item_id: str) -> RowMapping:
+    def _writable(self, conn: Tx, p: Principal, item_id: str) -> Row:
         row = self._readable(conn, p, item_id)
         if not p.scope(conn, "update_organization").covers_organization(row["organization_id"]):
             raise deny("update_organization", f"the organization of registry item {item_id}")
         return row
 
-    def _writable_locked(self, conn: Connection, p: Principal, item_id: str) -> RowMapping:
+    def _writable_locked(self, conn: Tx, p: Principal, item_id: str) -> Row:
         """``_writable``, the item locked and read once it is: its type and its versions are read
         and then changed (``store.locks``)."""
-        q.lock_rows(conn, t.registry_items, [self._writable(conn, p, item_id)["id"]])
+        q.lock_rows(conn, "registry_items", [self._writable(conn, p, item_id)["id"]])
         return self._writable(conn, p, item_id)
 
     @staticmethod
-    def _module(row: RowMapping, module_id: str) -> RowMapping:
+    def _module(row: Row, module_id: str) -> Row:
         if row["type"] != "module":
             raise NotFound(f"{module_id} is a registry item of type {row['type']}, not a module")
         return row
 
-    def _build(self, conn: Connection, rows: Sequence[Row]) -> builtins.list[RegistryItem]:
+    def _build(self, conn: Tx, rows: Sequence[Row]) -> builtins.list[RegistryItem]:
         ids = [r["id"] for r in rows]
         files: dict[tuple[str, str], builtins.list[ModuleFile]] = defaultdict(list)
         for f in c.module_files(conn, ids):
@@ -311,7 +308,7 @@ class Registry:
             )
         return items
 
-    def _reload(self, conn: Connection, item_uuid: str) -> RegistryItem:
+    def _reload(self, conn: Tx, item_uuid: str) -> RegistryItem:
         row = c.registry_item(conn, item_uuid)
         assert row is not None
         return self._build(conn, [row])[0]
@@ -322,10 +319,12 @@ class Registry:
         """A new private item, in development. Conflict if the organization has one of that name."""
         name, type = check_name(name), check_type(type)
         now = utcnow()
-        with self.store.write() as conn:
-            org = access.organization(conn, p, "update_organization", organization_id)
+        org_id = validate.entity_id(organization_id, "organization")
+        taken = f"organization {org_id} already has a registry item named {name!r}"
+        with self.store.write(conflict=taken) as conn:  # or created meanwhile by another request
+            org = access.organization(conn, p, "update_organization", org_id)
             if c.registry_item_named(conn, name, organization_id=org["id"]) is not None:
-                raise Conflict(f"organization {org['id']} already has a registry item named {name!r}")
+                raise Conflict(taken)
             row = {
                 "id": new_id(),
                 "organization_id": org["id"],
@@ -342,12 +341,7 @@ class Registry:
                 "created_at": now,
                 "updated_at": now,
             }
-            try:
-                q.insert_row(conn, t.registry_items, **row)
-            except q.IntegrityError:  # created meanwhile by another request
-                raise Conflict(
-                    f"organization {org['id']} already has a registry item named {name!r}"
-                ) from None
+            q.insert_row(conn, "registry_items", **row)
             return self._build(conn, [{**row, "public_namespace": org["public_namespace"]}])[0]
 
     def get_item(self, p: Principal, item_id: str) -> RegistryItem:
@@ -364,11 +358,11 @@ class Registry:
         }
         with self.store.write() as conn:
             row = self._writable_locked(conn, p, item_id)
-            if changes["type"] != row["type"] and q.count(conn, t.registry_versions, item_id=row["id"]):
+            if changes["type"] != row["type"] and q.count(conn, "registry_versions", item_id=row["id"]):
                 raise FailedPrecondition(
                     f"registry item {item_id} has versions: its type ({row['type']}) cannot change"
                 )
-            q.update_row(conn, t.registry_items, row["id"], updated_at=utcnow(), **changes)
+            q.update_row(conn, "registry_items", row["id"], updated_at=utcnow(), **changes)
             return self._reload(conn, row["id"])
 
     def list_items(
@@ -424,9 +418,9 @@ class Registry:
         in the blob store, which other records may share.)"""
         with self.store.write() as conn:
             row = self._writable(conn, p, item_id)
-            q.delete_rows(conn, t.module_files, item_id=row["id"])
-            q.delete_rows(conn, t.registry_versions, item_id=row["id"])
-            q.delete_rows(conn, t.registry_items, id=row["id"])
+            q.delete_rows(conn, "module_files", item_id=row["id"])
+            q.delete_rows(conn, "registry_versions", item_id=row["id"])
+            q.delete_rows(conn, "registry_items", id=row["id"])
 
     def _set_item_deprecation(
         self, p: Principal, item_id: str, deprecated: bool, message: str
@@ -436,7 +430,7 @@ class Registry:
             row = self._writable(conn, p, item_id)
             q.update_row(
                 conn,
-                t.registry_items,
+                "registry_items",
                 row["id"],
                 deprecated=deprecated,
                 deprecation_message=message,
@@ -459,14 +453,14 @@ class Registry:
             row = self._writable(conn, p, item_id)
             changed = q.update_where(
                 conn,
-                t.registry_versions,
+                "registry_versions",
                 {"item_id": row["id"], "version": version},
                 deprecated=deprecated,
                 deprecation_message=message,
             )
             if not changed:
                 raise NotFound(f"registry item {item_id} has no version {version}")
-            q.update_row(conn, t.registry_items, row["id"], updated_at=utcnow())
+            q.update_row(conn, "registry_items", row["id"], updated_at=utcnow())
             return self._reload(conn, row["id"])
 
     def deprecate_version(self, p: Principal, item_id: str, version: str, message: str = "") -> RegistryItem:
@@ -514,7 +508,7 @@ class Registry:
         }
         with self.store.write() as conn:
             row = self._module(self._writable(conn, p, module_id), module_id)
-            q.update_row(conn, t.registry_items, row["id"], updated_at=utcnow(), **changes)
+            q.update_row(conn, "registry_items", row["id"], updated_at=utcnow(), **changes)
             return self.module_url(item_id_of(row))
 
     def get_module(self, p: Principal, module_id: str) -> RegistryItem:
@@ -567,29 +561,26 @@ class Registry:
         if not isinstance(size, int) or size < 0:
             raise Invalid(f"size must be a non-negative integer, got {size!r}")
         now = utcnow()
-        with self.store.write() as conn:
+        # the same version uploaded at the same moment
+        raced = f"another upload of {module_id} {version} was recorded at the same time: try again"
+        with self.store.write(conflict=raced) as conn:
             row = self._module(self._writable_locked(conn, p, module_id), module_id)
-            try:
-                if q.find_one(conn, t.registry_versions, item_id=row["id"], version=version) is None:
-                    q.insert_row(
-                        conn,
-                        t.registry_versions,
-                        id=new_id(),
-                        item_id=row["id"],
-                        version=version,
-                        deprecated=False,
-                        deprecation_message="",
-                        created_at=now,
-                    )
-                file = {"blob": blob, "size": size, "uploaded_by": p.display, "created_at": now}
-                where = {"item_id": row["id"], "version": version, "platform": platform}
-                if not q.update_where(conn, t.module_files, where, **file):
-                    q.insert_row(conn, t.module_files, id=new_id(), **where, **file)
-            except q.IntegrityError:  # the same version was uploaded at the same moment
-                raise Conflict(
-                    f"another upload of {module_id} {version} was recorded at the same time: try again"
-                ) from None
-            q.update_row(conn, t.registry_items, row["id"], status="published", updated_at=now)
+            if q.find_one(conn, "registry_versions", item_id=row["id"], version=version) is None:
+                q.insert_row(
+                    conn,
+                    "registry_versions",
+                    id=new_id(),
+                    item_id=row["id"],
+                    version=version,
+                    deprecated=False,
+                    deprecation_message="",
+                    created_at=now,
+                )
+            file = {"blob": blob, "size": size, "uploaded_by": p.display, "created_at": now}
+            where = {"item_id": row["id"], "version": version, "platform": platform}
+            if not q.update_where(conn, "module_files", where, **file):
+                q.insert_row(conn, "module_files", id=new_id(), **where, **file)
+            q.update_row(conn, "registry_items", row["id"], status="published", updated_at=now)
             return self.module_file_url(item_id_of(row), version, platform)
 
     def open_module_file(
@@ -600,7 +591,7 @@ class Registry:
         version, platform = check_version(version), check_platform(platform)
         with self.store.read() as conn:
             row = self._module(self._readable(conn, p, module_id), module_id)
-            file = q.find_one(conn, t.module_files, item_id=row["id"], version=version, platform=platform)
+            file = q.find_one(conn, "module_files", item_id=row["id"], version=version, platform=platform)
         if file is None:
             raise NotFound(f"module {module_id} has no file for version {version} and platform {platform}")
         try:

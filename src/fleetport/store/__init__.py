@@ -9,6 +9,6 @@ On SQLite, write transactions start with ``BEGIN IMMEDIATE`` and so run one at a
 are no-ops there.
 """
 
-from fleetport.store.engine import Store
+from fleetport.store.engine import Row, Store, Tx
 
-__all__ = ["Store"]
+__all__ = ["Row", "Store", "Tx"]

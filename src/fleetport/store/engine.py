@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, RowMapping, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 
-from fleetport.core.errors import CoreError
+from fleetport.core.errors import Conflict, CoreError, Taken
+from fleetport.store import credentials
 from fleetport.store.locks import release
 
 log = logging.getLogger("fleetport.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# What core holds: a transaction (``Store.read``/``Store.write``), handed to the store's queries, and
+# the rows they return (read by column name). Core names these, never the library behind them.
+Tx: TypeAlias = Connection
+Row: TypeAlias = RowMapping
 
 
 class Store:
@@ -51,23 +58,27 @@ class Store:
         self._credentials_generation = 0
         self._generation_lock = threading.Lock()
         self._credential_listeners: list[Callable[[], None]] = []
+        credentials.watch(self.engine)
         if self.is_sqlite:
             _configure_sqlite(self.engine, sqlite_synchronous)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Tx]:
         with _core_errors_unwrapped(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        with _core_errors_unwrapped(), self.engine.connect() as conn:
+    def write(self, *, conflict: str | None = None) -> Iterator[Tx]:
+        """A write transaction. A write a unique constraint refuses (the same name made by another
+        request at the same moment) rolls it back and raises ``Conflict``: with the ``conflict``
+        message when given, else one naming the table and columns."""
+        with _core_errors_unwrapped(), _conflicts(conflict), self.engine.connect() as conn:
             conn = conn.execution_options(fleetport_write=True)
             try:
                 with conn.begin():
                     yield conn
             finally:
-                changed = conn.info.pop("credentials_changed", False)
+                changed = credentials.take(conn)
                 release(conn)
             if changed:
                 self._credentials_changed()
@@ -121,6 +132,47 @@ def _core_errors_unwrapped() -> Iterator[None]:
         if isinstance(exc.orig, CoreError):
             raise exc.orig from None
         raise
+
+
+@contextmanager
+def _conflicts(message: str | None) -> Iterator[None]:
+    """Integrity errors as the core's ``Conflict``: a unique value taken (``Taken``, with ``message``
+    or one the store derives) or a row referred to that another transaction removed meanwhile."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if _is_unique_violation(exc):
+            raise Taken(message or _taken(exc)) from None
+        if _is_reference_violation(exc):
+            raise Conflict("something this change refers to was removed meanwhile: try again") from None
+        raise
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _is_reference_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_PG_KEY = re.compile(r"Key \((.+?)\)=")
+
+
+def _taken(exc: IntegrityError) -> str:
+    """``<table> already has a row with this <columns>``, from either database's report."""
+    found = _SQLITE_UNIQUE.search(str(exc.orig))
+    if found:
+        names = [name.strip() for name in found.group(1).split(",")]
+        table = names[0].split(".")[0]
+        columns = ", ".join(name.split(".")[-1] for name in names)
+    else:
+        diag = getattr(exc.orig, "diag", None)
+        table = getattr(diag, "table_name", None) or "the table"
+        key = _PG_KEY.search(getattr(diag, "message_detail", None) or "")
+        columns = key.group(1) if key else "values"
+    return f"{table} already has a row with this {columns}"
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

@@ -1,34 +1,25 @@
-"""Queries shared by the core services. Everything that speaks SQL lives under store/."""
+"""Queries shared by the core services. Everything that speaks SQL lives under store/.
+
+Core names a table by its name (``Record``) and columns by keyword: the helpers here read and write
+rows whose columns equal given values. Anything more is a named query (here, or in the module of its
+area: ``store.fleet``, ``store.catalog``, ``store.logs``, ...). Which writes drop cached credentials
+is decided for every statement by ``store.credentials``, not here."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import (
-    Connection,
-    RowMapping,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    false,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, Table, and_, bindparam, delete, false, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
+from fleetport.store.engine import Row, Tx
 from fleetport.store.locks import lock, locked
 
 __all__ = [
-    "IntegrityError",
+    "Record",
     "count",
     "delete_rows",
     "find",
@@ -37,55 +28,74 @@ __all__ = [
     "get_locked",
     "insert_row",
     "location_descendants",
+    "lock_rows",
     "page",
+    "page_desc",
     "update_row",
+    "update_where",
+]
+
+# The tables whose rows core reads and writes one by one through the helpers below, named by their
+# table name: a name outside this list fails type checking. Anything more than equality on columns
+# is a named query of its area.
+Record = Literal[
+    "api_keys",
+    "authorizations",
+    "fragment_history",
+    "fragments",
+    "invites",
+    "location_secrets",
+    "location_shares",
+    "locations",
+    "machines",
+    "module_files",
+    "organizations",
+    "part_config_history",
+    "part_secrets",
+    "parts",
+    "registry_items",
+    "registry_versions",
+    "sessions",
+    "users",
 ]
 
 
-# Writes that can change who a credential is or what it may do: the authentication cache
-# (core/identity) is dropped when a transaction that made one commits.
-CREDENTIAL_TABLES = frozenset({"users", "sessions", "api_keys", "authorizations", "part_secrets"})
-# Deleting these cascades to credentials or grants.
-CASCADING_TABLES = frozenset({"organizations", "locations", "machines", "parts"})
+def table(name: Record) -> Table:
+    return t.metadata.tables[name]
 
 
-def _touch(conn: Connection, table: Table, *, deleting: bool = False) -> None:
-    if table.name in CREDENTIAL_TABLES or (deleting and table.name in CASCADING_TABLES):
-        conn.info["credentials_changed"] = True
-
-
-def insert_row(conn: Connection, table: Table, **values: Any) -> None:
-    _touch(conn, table)
-    conn.execute(insert(table).values(**values))
+def insert_row(conn: Tx, record: Record, **values: Any) -> None:
+    conn.execute(insert(table(record)).values(**values))
 
 
 @cache
-def _by_id(table: Table) -> Select[Any]:
+def _by_id(record: Record) -> Select[Any]:
     """Statements built once: SQLAlchemy then reuses their compiled form on every call."""
-    return select(table).where(table.c.id == bindparam("id"))
+    rows = table(record)
+    return select(rows).where(rows.c.id == bindparam("id"))
 
 
-def get(conn: Connection, table: Table, id_: str) -> RowMapping | None:
-    return conn.execute(_by_id(table), {"id": id_}).mappings().first()
+def get(conn: Tx, record: Record, id_: str) -> Row | None:
+    return conn.execute(_by_id(record), {"id": id_}).mappings().first()
 
 
-def lock_rows(conn: Connection, table: Table, ids: Iterable[str]) -> None:
+def lock_rows(conn: Tx, record: Record, ids: Iterable[str]) -> None:
     """Locks the rows (in id order) until the transaction ends, before what they own is read and
     changed (``store.locks``)."""
-    lock(conn, table.c.id, ids)
+    lock(conn, table(record).c.id, ids)
 
 
-def get_locked(conn: Connection, table: Table, id_: str) -> RowMapping | None:
+def get_locked(conn: Tx, record: Record, id_: str) -> Row | None:
     """The row, locked until the transaction ends, as it is once locked: what a read-modify-write
     of it reads (``store.locks``)."""
-    found = locked(conn, table.c.id, [id_])
+    found = locked(conn, table(record).c.id, [id_])
     return found[0] if found else None
 
 
-def _eq(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+def _eq(rows: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     for name, value in where.items():
-        column = table.c[name]
+        column = rows.c[name]
         if isinstance(value, (set, frozenset, list, tuple)):
             clauses.append(column.in_(list(value)) if value else false())
         else:
@@ -93,80 +103,73 @@ def _eq(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def find_one(conn: Connection, table: Table, **where: Any) -> RowMapping | None:
-    return conn.execute(select(table).where(*_eq(table, where)).limit(1)).mappings().first()
+def find_one(conn: Tx, record: Record, **where: Any) -> Row | None:
+    rows = table(record)
+    return conn.execute(select(rows).where(*_eq(rows, where)).limit(1)).mappings().first()
 
 
-def find(conn: Connection, table: Table, order_by: str = "id", **where: Any) -> list[RowMapping]:
-    stmt = select(table).where(*_eq(table, where)).order_by(table.c[order_by])
+def find(conn: Tx, record: Record, order_by: str = "id", **where: Any) -> list[Row]:
+    rows = table(record)
+    stmt = select(rows).where(*_eq(rows, where)).order_by(rows.c[order_by])
     return list(conn.execute(stmt).mappings())
 
 
-def count(conn: Connection, table: Table, **where: Any) -> int:
-    return int(conn.execute(select(func.count()).select_from(table).where(*_eq(table, where))).scalar_one())
+def count(conn: Tx, record: Record, **where: Any) -> int:
+    rows = table(record)
+    return int(conn.execute(select(func.count()).select_from(rows).where(*_eq(rows, where))).scalar_one())
 
 
-def update_row(conn: Connection, table: Table, id_: str, **values: Any) -> int:
-    _touch(conn, table)
-    return conn.execute(update(table).where(table.c.id == id_).values(**values)).rowcount
+def update_row(conn: Tx, record: Record, id_: str, **values: Any) -> int:
+    rows = table(record)
+    return conn.execute(update(rows).where(rows.c.id == id_).values(**values)).rowcount
 
 
-def update_where(conn: Connection, table: Table, where: Mapping[str, Any], **values: Any) -> int:
-    _touch(conn, table)
-    return conn.execute(update(table).where(*_eq(table, where)).values(**values)).rowcount
+def update_where(conn: Tx, record: Record, where: Mapping[str, Any], **values: Any) -> int:
+    rows = table(record)
+    return conn.execute(update(rows).where(*_eq(rows, where)).values(**values)).rowcount
 
 
-def delete_rows(conn: Connection, table: Table, **where: Any) -> int:
-    _touch(conn, table, deleting=True)
-    return conn.execute(delete(table).where(*_eq(table, where))).rowcount
+def delete_rows(conn: Tx, record: Record, **where: Any) -> int:
+    rows = table(record)
+    return conn.execute(delete(rows).where(*_eq(rows, where))).rowcount
 
 
-def page(
-    conn: Connection,
-    table: Table,
+def page(conn: Tx, record: Record, *, limit: int, after: str | None = None, **where: Any) -> list[Row]:
+    """Rows in id order (ids are time-ordered), keyset-paginated. Fetches ``limit + 1`` rows so
+    the caller can tell whether another page follows."""
+    return page_within(conn, table(record), None, limit=limit, after=after, **where)
+
+
+def page_within(
+    conn: Tx,
+    rows: Table,
+    scope: ColumnElement[bool] | None,
     *,
     limit: int,
     after: str | None = None,
-    scope: ColumnElement[bool] | None = None,
     **where: Any,
-) -> list[RowMapping]:
-    """Rows in id order (ids are time-ordered), keyset-paginated. Fetches ``limit + 1`` rows so
-    the caller can tell whether another page follows."""
-    stmt = select(table).where(*_eq(table, where))
+) -> list[Row]:
+    """``page`` of the rows ``scope`` admits as well (the store's named queries build it)."""
+    stmt = select(rows).where(*_eq(rows, where))
     if scope is not None:
         stmt = stmt.where(scope)
     if after is not None:
-        stmt = stmt.where(table.c.id > after)
-    stmt = stmt.order_by(table.c.id).limit(limit + 1)
+        stmt = stmt.where(rows.c.id > after)
+    stmt = stmt.order_by(rows.c.id).limit(limit + 1)
     return list(conn.execute(stmt).mappings())
 
 
-def page_desc(
-    conn: Connection, table: Table, *, limit: int, before: str | None = None, **where: Any
-) -> list[RowMapping]:
+def page_desc(conn: Tx, record: Record, *, limit: int, before: str | None = None, **where: Any) -> list[Row]:
     """Like ``page``, newest first."""
-    stmt = select(table).where(*_eq(table, where))
+    rows = table(record)
+    stmt = select(rows).where(*_eq(rows, where))
     if before is not None:
-        stmt = stmt.where(table.c.id < before)
-    stmt = stmt.order_by(table.c.id.desc()).limit(limit + 1)
+        stmt = stmt.where(rows.c.id < before)
+    stmt = stmt.order_by(rows.c.id.desc()).limit(limit + 1)
     return list(conn.execute(stmt).mappings())
 
 
-def any_of(*clauses: ColumnElement[bool] | None) -> ColumnElement[bool]:
-    present = [c for c in clauses if c is not None]
-    return or_(*present) if present else false()
-
-
-def all_of(*clauses: ColumnElement[bool]) -> ColumnElement[bool]:
-    return and_(*clauses)
-
-
-def in_(column: Any, values: Iterable[str]) -> ColumnElement[bool] | None:
-    values = list(values)
-    return column.in_(values) if values else None
-
-
-def location_ancestors(conn: Connection, location_id: str) -> list[RowMapping]:
+def location_ancestors(conn: Tx, location_id: str) -> list[Row]:
     """The location and its parents, nearest first."""
     loc = t.locations
     chain = select(loc.c.id, loc.c.parent_id, loc.c.organization_id).where(loc.c.id == location_id)
@@ -180,7 +183,7 @@ def location_ancestors(conn: Connection, location_id: str) -> list[RowMapping]:
     return list(conn.execute(select(chain_cte)).mappings())
 
 
-def location_descendants(conn: Connection, roots: Iterable[str]) -> set[str]:
+def location_descendants(conn: Tx, roots: Iterable[str]) -> set[str]:
     """The given locations and every location nested below them."""
     roots = list(roots)
     if not roots:
@@ -192,7 +195,7 @@ def location_descendants(conn: Connection, roots: Iterable[str]) -> set[str]:
     return set(conn.execute(select(tree.c.id)).scalars())
 
 
-def locations_shared_with(conn: Connection, organization_ids: Iterable[str]) -> set[str]:
+def locations_shared_with(conn: Tx, organization_ids: Iterable[str]) -> set[str]:
     org_ids = list(organization_ids)
     if not org_ids:
         return set()
@@ -200,7 +203,7 @@ def locations_shared_with(conn: Connection, organization_ids: Iterable[str]) -> 
     return set(conn.execute(select(s.c.location_id).where(s.c.organization_id.in_(org_ids))).scalars())
 
 
-def members_of(conn: Connection, organization_id: str, *, limit: int, after: str | None) -> list[RowMapping]:
+def members_of(conn: Tx, organization_id: str, *, limit: int, after: str | None) -> list[Row]:
     """Users holding any authorization in the organization, in user-id order."""
     a, u = t.authorizations, t.users
     holders = select(a.c.subject_id).where(
@@ -212,7 +215,7 @@ def members_of(conn: Connection, organization_id: str, *, limit: int, after: str
     return list(conn.execute(stmt.order_by(u.c.id).limit(limit + 1)).mappings())
 
 
-def authorizations_of(conn: Connection, subject_type: str, subject_ids: Iterable[str]) -> list[RowMapping]:
+def authorizations_of(conn: Tx, subject_type: str, subject_ids: Iterable[str]) -> list[Row]:
     a = t.authorizations
     ids = list(subject_ids)
     if not ids:
@@ -239,17 +242,17 @@ _USER_BY_SESSION = (
 )
 
 
-def api_key_by_secret(conn: Connection, secret_hash: str) -> list[RowMapping]:
+def api_key_by_secret(conn: Tx, secret_hash: str) -> list[Row]:
     """The key's columns and its grants (role, resource_type, resource_id, grant_org), a row each."""
     return list(conn.execute(_KEY_BY_SECRET, {"digest": secret_hash}).mappings())
 
 
-def session_user(conn: Connection, token_hash: str) -> list[RowMapping]:
+def session_user(conn: Tx, token_hash: str) -> list[Row]:
     """The session's user, its expiry and the user's grants, a row each."""
     return list(conn.execute(_USER_BY_SESSION, {"digest": token_hash}).mappings())
 
 
-def part_by_secret(conn: Connection, secret_hash: str) -> RowMapping | None:
+def part_by_secret(conn: Tx, secret_hash: str) -> Row | None:
     p, ps, m = t.parts, t.part_secrets, t.machines
     stmt = (
         select(p.c.id, p.c.machine_id, m.c.organization_id, m.c.location_id)

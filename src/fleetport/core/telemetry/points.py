@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
-
 from fleetport.core.errors import Invalid, NotFound
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import values as tv
@@ -29,6 +27,7 @@ from fleetport.core.telemetry.model import (
     topic,
 )
 from fleetport.core.telemetry.tree import TreeAccess
+from fleetport.store import Row, Tx
 from fleetport.store import series as series_store
 from fleetport.store import telemetry as st
 
@@ -110,7 +109,7 @@ class Points(TreeAccess):
         self._after(effects)
         return failures
 
-    def _lock(self, conn: Connection, rows: Sequence[RowMapping]) -> list[RowMapping]:
+    def _lock(self, conn: Tx, rows: Sequence[Row]) -> list[Row]:
         """Locks series resources and every resource their points flow on to, all at once in RID
         order (``store.locks``), before a transaction writes points; the rows as they are once
         locked."""
@@ -126,7 +125,7 @@ class Points(TreeAccess):
 
     def _ingest(
         self,
-        conn: Connection,
+        conn: Tx,
         p: Principal | None,
         row: Mapping[Any, Any],
         points: Sequence[object],
@@ -190,7 +189,7 @@ class Points(TreeAccess):
                 self._flow(conn, subscriber, incoming, at, effects, depth + 1)
         return failures
 
-    def _operand(self, conn: Connection, row: Mapping[Any, Any], operand: Any) -> Any:
+    def _operand(self, conn: Tx, row: Mapping[Any, Any], operand: Any) -> Any:
         """A preprocess operand: a constant, or the newest value of a resource in the owner's tree."""
         if not isinstance(operand, dict | str) or (isinstance(operand, str) and not is_rid(operand)):
             return operand
@@ -206,7 +205,7 @@ class Points(TreeAccess):
 
     def _flow(
         self,
-        conn: Connection,
+        conn: Tx,
         subscriber: Mapping[Any, Any],
         incoming: Sequence[tuple[int, Value]],
         at: int,
@@ -233,7 +232,7 @@ class Points(TreeAccess):
 
     def _evaluate(
         self,
-        conn: Connection,
+        conn: Tx,
         rule_row: Mapping[Any, Any],
         incoming: Sequence[tuple[int, Value]],
         at: int,
@@ -256,7 +255,7 @@ class Points(TreeAccess):
 
     def _dispatch(
         self,
-        conn: Connection,
+        conn: Tx,
         dispatch: Mapping[Any, Any],
         incoming: Sequence[tuple[int, Value]],
         at: int,
@@ -393,7 +392,7 @@ class Points(TreeAccess):
                 conn, row["series"], row["format"], newer_than=newer_than, older_than=older_than
             )
 
-    def _enforce_retention(self, conn: Connection, row: Mapping[Any, Any], at: int) -> int:
+    def _enforce_retention(self, conn: Tx, row: Mapping[Any, Any], at: int) -> int:
         """Deletes the points of a series beyond its retention; how many."""
         keep, seconds = row["retention_count"], row["retention_seconds"]
         if (keep is None and seconds is None) or row.get("series") is None:

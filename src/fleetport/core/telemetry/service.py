@@ -22,9 +22,6 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError
-
 from fleetport.core import access
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from fleetport.core.ids import hash_secret
@@ -68,9 +65,9 @@ from fleetport.core.telemetry.model import (
     series_of,
 )
 from fleetport.core.telemetry.points import Points
+from fleetport.store import Row, Tx
 from fleetport.store import queries as q
 from fleetport.store import series as series_store
-from fleetport.store import tables as t
 from fleetport.store import telemetry as st
 
 
@@ -112,11 +109,11 @@ class Telemetry(Points):
         actions = None if write else {rid: frozenset(SHARED_ACTIONS)}
         return client_principal(rid, display=f"{p.display} as client {rid}", permissions=actions)
 
-    def _device(self, conn: Connection, machine: Mapping[Any, Any]) -> RowMapping:
+    def _device(self, conn: Tx, machine: Mapping[Any, Any]) -> Row:
         row = st.of_machine(conn, machine["id"])
         if row is None:
             root = self._root(conn, machine["organization_id"])
-            q.lock_rows(conn, t.machines, [machine["id"]])  # made once, however many ask at once
+            q.lock_rows(conn, "machines", [machine["id"]])  # made once, however many ask at once
             row = st.of_machine(conn, machine["id"])
         if row is None:
             rid, at = new_rid(), now()
@@ -132,10 +129,10 @@ class Telemetry(Points):
             assert row is not None
         return row
 
-    def _root(self, conn: Connection, organization_id: str) -> RowMapping:
+    def _root(self, conn: Tx, organization_id: str) -> Row:
         row = st.root_of(conn, organization_id)
         if row is None:
-            q.lock_rows(conn, t.organizations, [organization_id])  # made once (organization first)
+            q.lock_rows(conn, "organizations", [organization_id])  # made once (organization first)
             row = st.root_of(conn, organization_id)
         if row is None:
             rid = new_rid()
@@ -268,7 +265,7 @@ class Telemetry(Points):
         return rid
 
     def _insert(
-        self, conn: Connection, kind: str, owner: Mapping[Any, Any], values: Mapping[Any, Any]
+        self, conn: Tx, kind: str, owner: Mapping[Any, Any], values: Mapping[Any, Any]
     ) -> tuple[str, int]:
         """Inserts a resource under ``owner`` with a fresh RID (and series, and key)."""
         at = now()
@@ -285,7 +282,7 @@ class Telemetry(Points):
             return rid, at
         raise Conflict("could not find a free resource id")  # pragma: no cover - 2**60 space
 
-    def _arm(self, conn: Connection, rid: str, rule: tv.Rule, at: int) -> None:
+    def _arm(self, conn: Tx, rid: str, rule: tv.Rule, at: int) -> None:
         """A timeout rule starts its clock when it is made."""
         if rule.kind == "timeout":
             assert rule.timeout is not None
@@ -416,15 +413,12 @@ class Telemetry(Points):
         alias = check_text(alias, "alias", ALIAS_MAX)
         if not alias:
             raise Invalid("an alias may not be empty")
-        try:
-            with self.store.write() as conn:
-                owner = self._owner(conn, p, under, "map")
-                _, row = self._resolve(conn, p, ref, "map")
-                if st.alias_target(conn, owner, alias) is not None:
-                    raise Conflict(f"alias {alias!r} is already mapped")
-                st.add_alias(conn, owner, alias, row["rid"])
-        except IntegrityError:
-            raise Conflict(f"alias {alias!r} is already mapped") from None
+        with self.store.write(conflict=f"alias {alias!r} is already mapped") as conn:
+            owner = self._owner(conn, p, under, "map")
+            _, row = self._resolve(conn, p, ref, "map")
+            if st.alias_target(conn, owner, alias) is not None:
+                raise Conflict(f"alias {alias!r} is already mapped")
+            st.add_alias(conn, owner, alias, row["rid"])
 
     def unmap_alias(self, p: Principal, alias: str, *, under: Ref | None = None) -> None:
         alias = check_text(alias, "alias", ALIAS_MAX)
@@ -558,7 +552,7 @@ class Telemetry(Points):
 
     def clone_into(
         self,
-        conn: Connection,
+        conn: Tx,
         p: Principal | None,
         owner: Mapping[Any, Any],
         *,
@@ -736,7 +730,7 @@ class Telemetry(Points):
                 return None
             raise Invalid("codetype is client, share or token")
 
-    def regenerate_key(self, conn: Connection, rid: str, *, status: str) -> str:
+    def regenerate_key(self, conn: Tx, rid: str, *, status: str) -> str:
         """A new key for a client, with a status (provisioning: ``notactivated`` until activated)."""
         key = secrets.token_hex(20)
         st.update_resource(conn, rid, {"cik": key, "status": status, "modified_at": now()})

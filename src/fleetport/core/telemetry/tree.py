@@ -3,8 +3,6 @@ shared with it, and the limits of a token. The base of the telemetry services.""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, RowMapping
-
 from fleetport.bus import Bus
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.permissions import Principal
@@ -18,7 +16,7 @@ from fleetport.core.telemetry.model import (
     Ref,
     is_rid,
 )
-from fleetport.store import Store
+from fleetport.store import Row, Store, Tx
 from fleetport.store import telemetry as st
 
 
@@ -37,7 +35,7 @@ class TreeAccess:
             raise PermissionDenied("the telemetry resource tree is reached through a client key")
         return p.client_rid
 
-    def reaches(self, conn: Connection, client: str, rid: str) -> bool:
+    def reaches(self, conn: Tx, client: str, rid: str) -> bool:
         """Whether ``client`` is ``rid`` or one of its ancestors."""
         current: str | None = rid
         for _ in range(MAX_DEPTH + 1):
@@ -48,7 +46,7 @@ class TreeAccess:
             current = st.parent_of(conn, current)
         return False
 
-    def _ancestors(self, conn: Connection, rid: str) -> list[str]:
+    def _ancestors(self, conn: Tx, rid: str) -> list[str]:
         """``rid`` and its ancestors, nearest first."""
         out: list[str] = []
         current: str | None = rid
@@ -57,7 +55,7 @@ class TreeAccess:
             current = st.parent_of(conn, current)
         return out
 
-    def _permit(self, conn: Connection, p: Principal, action: str, rid: str) -> None:
+    def _permit(self, conn: Tx, p: Principal, action: str, rid: str) -> None:
         """A token allows ``action`` on ``rid`` when one of its grants covers ``rid``'s sub-tree."""
         if p.token_permissions is None:
             return
@@ -67,7 +65,7 @@ class TreeAccess:
                 return
         raise PermissionDenied(f"this token does not allow {action} on {rid}")
 
-    def _target(self, conn: Connection, client: str, ref: Ref) -> str:
+    def _target(self, conn: Tx, client: str, ref: Ref) -> str:
         if isinstance(ref, Alias):
             if ref.name == "":
                 return client
@@ -79,7 +77,7 @@ class TreeAccess:
             raise Invalid("a resource is a 40-hex RID or an alias")
         return ref
 
-    def _resolve(self, conn: Connection, p: Principal, ref: Ref, action: str) -> tuple[str, RowMapping]:
+    def _resolve(self, conn: Tx, p: Principal, ref: Ref, action: str) -> tuple[str, Row]:
         """The caller's client and the resource named, which the caller must reach (or, to read,
         have activated a share of)."""
         client = self._caller(p)
@@ -95,23 +93,23 @@ class TreeAccess:
         self._permit(conn, p, action, rid)
         return client, row
 
-    def _locked(self, conn: Connection, row: RowMapping) -> RowMapping:
+    def _locked(self, conn: Tx, row: Row) -> Row:
         """Locks a resource that is read and then changed (``store.locks``); its row once locked."""
         fresh = st.lock(conn, [str(row["rid"])]).get(str(row["rid"]))
         if fresh is None:
             raise NotFound(f"resource {row['rid']} was dropped meanwhile")
         return fresh
 
-    def _shared_with(self, conn: Connection, client: str, rid: str) -> bool:
+    def _shared_with(self, conn: Tx, client: str, rid: str) -> bool:
         return st.shared_with(conn, client, self._ancestors(conn, rid))
 
-    def _series(self, conn: Connection, p: Principal, ref: Ref, action: str) -> RowMapping:
+    def _series(self, conn: Tx, p: Principal, ref: Ref, action: str) -> Row:
         _, row = self._resolve(conn, p, ref, action)
         if row["type"] not in SERIES_TYPES:
             raise Invalid(f"resource {row['rid']} is a {row['type']}, which holds no points")
         return row
 
-    def _own(self, conn: Connection, p: Principal, action: str) -> tuple[str, RowMapping]:
+    def _own(self, conn: Tx, p: Principal, action: str) -> tuple[str, Row]:
         """The calling client, for procedures that act on it implicitly."""
         client = self._caller(p)
         row = st.get(conn, client)
@@ -120,7 +118,7 @@ class TreeAccess:
         self._permit(conn, p, action, client)
         return client, row
 
-    def _owner(self, conn: Connection, p: Principal, under: Ref | None, action: str) -> str:
+    def _owner(self, conn: Tx, p: Principal, under: Ref | None, action: str) -> str:
         """The client whose aliases a call works on: ``under`` or the calling client."""
         if under is None:
             client, _ = self._own(conn, p, action)

@@ -1,0 +1,74 @@
+"""Queries of the fleet's records: organizations, locations and machines as a caller sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, and_, false, or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from fleetport.store import tables as t
+from fleetport.store.engine import Row, Tx
+from fleetport.store.queries import page_within
+
+
+@dataclass(frozen=True)
+class Within:
+    """The rows a caller reaches: those of these organizations, of these locations, or these
+    robots (ids). ``None`` in its place means every row."""
+
+    organizations: Collection[str] = ()
+    locations: Collection[str] = ()
+    robots: Collection[str] = ()
+
+
+def _any_in(*pairs: tuple[Column[Any], Collection[str]]) -> ColumnElement[bool]:
+    present = [column.in_(list(values)) for column, values in pairs if values]
+    return or_(*present) if present else false()
+
+
+def organizations_page(tx: Tx, within: Within | None, *, limit: int, after: str | None) -> list[Row]:
+    """Organizations in id order, keyset-paginated (``limit + 1`` rows)."""
+    o = t.organizations
+    scope = None if within is None else _any_in((o.c.id, within.organizations))
+    return page_within(tx, o, scope, limit=limit, after=after)
+
+
+def locations_page(
+    tx: Tx,
+    within: Within | None,
+    *,
+    limit: int,
+    after: str | None,
+    organization_id: str | None = None,
+    shared: Collection[str] = (),
+) -> list[Row]:
+    """Locations in id order, keyset-paginated (``limit + 1`` rows); with ``organization_id``, only
+    those it owns or that are ``shared`` with it."""
+    loc = t.locations
+    clauses = []
+    if organization_id is not None:
+        clauses.append(or_(loc.c.organization_id == organization_id, _any_in((loc.c.id, shared))))
+    if within is not None:
+        clauses.append(_any_in((loc.c.organization_id, within.organizations), (loc.c.id, within.locations)))
+    scope = and_(*clauses) if clauses else None
+    return page_within(tx, loc, scope, limit=limit, after=after)
+
+
+def machines_page(
+    tx: Tx, within: Within | None, *, limit: int, after: str | None, **where: Any
+) -> list[Row]:
+    """Machines in id order, keyset-paginated (``limit + 1`` rows), with columns equal to ``where``."""
+    m = t.machines
+    scope = (
+        None
+        if within is None
+        else _any_in(
+            (m.c.organization_id, within.organizations),
+            (m.c.location_id, within.locations),
+            (m.c.id, within.robots),
+        )
+    )
+    return page_within(tx, m, scope, limit=limit, after=after, **where)
