@@ -52,7 +52,7 @@ def open_fleet(settings: Settings) -> Fleet:
     return Fleet(store, settings)
 
 
-def serving(settings: Settings) -> list[Dialect]:
+def served_dialects(settings: Settings) -> list[Dialect]:
     """The dialects the settings leave on."""
     return [dialect for dialect in DIALECTS if dialect.enabled(settings)]
 
@@ -61,7 +61,7 @@ def create_app(fleet: Fleet) -> FastAPI:
     """The HTTP application: the server's own paths (``/health``, ``/docs``, ``/openapi.json``),
     and every dialect's application under its paths. Paths no dialect owns are answered in the
     native API's shape."""
-    dialects = serving(fleet.settings)
+    dialects = served_dialects(fleet.settings)
     # Swagger UI's script, style sheet and icon come from this server (fastapi-offline ships them),
     # so /docs works on a network without a way to the internet.
     app = FastAPIOffline(
@@ -152,7 +152,7 @@ def tune_garbage_collector() -> None:
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
-    own_ports = [port for dialect in serving(settings) for port in dialect.ports(settings)]
+    own_ports = [port for dialect in served_dialects(settings) for port in dialect.ports(settings)]
     # a busy port stops the server here, before anything is written
     with ports.bound(settings, own_ports) as bound:
         os.umask(data_dir.PRIVATE_UMASK)
@@ -185,7 +185,7 @@ def _serve(settings: Settings, bound: ports.BoundPorts) -> None:
         listeners.append((_Listener(https), bound.https))
     own_listeners = [
         listener
-        for dialect in serving(settings)
+        for dialect in served_dialects(settings)
         for listener in dialect.listeners(fleet, bound.of(dialect.name), (cert, key))
     ]
     try:
