@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fleetport.dialect import owns
+from fleetport.dialect import HttpOnly, collisions, owns
+from fleetport.server import DIALECTS
 from tests.conftest import RunningServer, serving
 
 JSON = "application/json"
@@ -95,6 +96,25 @@ def test_a_prefix_owns_its_subtree_only() -> None:
     assert owns("/onep:v1", "/onep:v1") and owns("/onep:v1", "/onep:v1/rpc/process")
     assert not owns("/onep:v1", "/onep:v1x") and not owns("/api/v1", "/api/v10/machines")
     assert owns("/", "/") and not owns("/", "/api/v1")
+
+
+class Claims(HttpOnly):
+    """A dialect that only names its paths."""
+
+    def __init__(self, name: str, *paths: str) -> None:
+        self.name, self.paths = name, paths
+
+
+def test_no_two_dialects_share_a_path() -> None:
+    assert collisions(DIALECTS) == []
+    coming = [
+        Claims("scout", "/api/v0", "/"),
+        Claims("rerobots", "/rerobots"),
+        Claims("amigocloud", "/amigocloud"),
+    ]
+    assert collisions([*DIALECTS, *coming]) == []
+    clash = collisions([*DIALECTS, Claims("amigocloud", "/api/v1/me")])
+    assert clash == ["native /api/v1 and amigocloud /api/v1/me"]
 
 
 def _listening(port: int) -> bool:

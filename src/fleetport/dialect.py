@@ -90,6 +90,17 @@ def owns(prefix: str, path: str) -> bool:
     return path == prefix or (prefix != "/" and path.startswith(prefix) and path[len(prefix)] == "/")
 
 
+def collisions(dialects: Sequence[Dialect]) -> list[str]:
+    """The paths two dialects would both own, described (none in a well-formed list)."""
+    owned = [(dialect.name, path) for dialect in dialects for path in dialect.paths]
+    return [
+        f"{first} {path} and {second} {other}"
+        for index, (first, path) in enumerate(owned)
+        for second, other in owned[index + 1 :]
+        if owns(path, other) or owns(other, path)
+    ]
+
+
 def path_pattern(prefix: str) -> re.Pattern[str]:
     """The paths a prefix owns, as a pattern (for rules matched on the raw path)."""
     if prefix == "/":

@@ -26,7 +26,7 @@ from fleetport.api import errors
 from fleetport.api.edge import EdgeMiddleware, FaultShape, RequestIdFilter
 from fleetport.core.fleet import Fleet
 from fleetport.core.scheduling import run_core
-from fleetport.dialect import Dialect, Listener, Mounted, path_pattern
+from fleetport.dialect import Dialect, Listener, Mounted, collisions, path_pattern
 from fleetport.dialects.onep.dialect import dialect as onep
 from fleetport.dialects.viam.dialect import dialect as viam
 from fleetport.settings import Settings
@@ -62,6 +62,8 @@ def create_app(fleet: Fleet) -> FastAPI:
     and every dialect's application under its paths. Paths no dialect owns are answered in the
     native API's shape."""
     dialects = served_dialects(fleet.settings)
+    if clashes := collisions(dialects):
+        raise RuntimeError(f"dialects share paths: {'; '.join(clashes)}")
     # Swagger UI's script, style sheet and icon come from this server (fastapi-offline ships them),
     # so /docs works on a network without a way to the internet.
     app = FastAPIOffline(
