@@ -133,3 +133,8 @@ def test_serve_stops_with_one_line_naming_a_bad_variable(tmp_path: Path, variabl
     assert result.returncode == 1 and output.count("\n") == 0 and "Traceback" not in output, output
     assert output.startswith(f"{variable}={value!r} is not valid"), output
     assert not (tmp_path / "data").exists()
+
+
+def test_a_section_as_one_variable_is_a_json_object() -> None:
+    assert Settings.from_env({"FLEETPORT_ONEP": '{"max_body_bytes": 5000}'}).onep.max_body_bytes == 5000
+    assert problem({"FLEETPORT_ONEP": "small"}).startswith("FLEETPORT_ONEP must be a JSON object")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import EnvSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -120,13 +120,31 @@ class Settings(BaseSettings):
         options, by their flat names). Raises SystemExit with one line for a value that does not
         parse."""
         env = os.environ if environ is None else environ
-        values = _merge(_flat_aliases(env), _Environment(cls, env)())
+        try:
+            from_variables = _Environment(cls, env)()
+        except SettingsError:  # a whole section given as one variable, and not as a JSON object
+            named = {name.upper() for name in env}
+            section = next((name for name in sections() if env_name((name,)) in named), "<section>")
+            raise SystemExit(
+                f"{env_name((section,))} must be a JSON object of the section's settings, "
+                f"or give them one by one as {env_name((section, 'SETTING'))}"
+            ) from None
+        values = _merge(_flat_aliases(env), from_variables)
         given = {name: value for name, value in flags.items() if value is not None}
         values = _merge(values, _sectioned(given))
         try:
             return cls(**values)
         except ValidationError as exc:
             raise SystemExit(_problem(exc, env)) from None
+
+
+def sections() -> list[str]:
+    """The names of the dialects' sections."""
+    return [
+        name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, DialectSettings)
+    ]
 
 
 # The flat names that stand for a setting in a section: (section, setting) by flat setting name.
