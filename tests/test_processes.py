@@ -302,5 +302,5 @@ def test_a_duty_lease_must_be_positive(tmp_path: Path) -> None:
     result = serve_once(tmp_path / "data", {"FLEETPORT_DUTY_LEASE_SECONDS": "0"})
     output = (result.stdout + result.stderr).strip()
     assert result.returncode != 0 and output.count("\n") == 0, output
-    assert output == "FLEETPORT_DUTY_LEASE_SECONDS must be positive, got 0.0"
+    assert output == "FLEETPORT_DUTY_LEASE_SECONDS='0' is not valid: input should be greater than 0"
     assert not (tmp_path / "data").exists()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -19,9 +19,10 @@ from fleetport.settings import Settings
 
 @dataclass
 class Port:
-    protocol: str  # HTTP, HTTPS or gRPC
+    protocol: str  # HTTP, HTTPS or a dialect's own (gRPC)
     number: int
-    setting: str  # the Settings field that sets it
+    setting: str  # the setting that sets it, by its flat name
+    owner: str = "server"  # the dialect that listens on it
     sockets: list[socket.socket] = field(default_factory=list)
 
     @property
@@ -33,10 +34,13 @@ class Port:
 class BoundPorts:
     http: Port
     https: Port | None
-    grpc: Port | None
+    dialects: list[Port] = field(default_factory=list)  # the dialects' own ports
 
     def all(self) -> list[Port]:
-        return [p for p in (self.http, self.https, self.grpc) if p is not None]
+        return [p for p in (self.http, self.https, *self.dialects) if p is not None]
+
+    def of(self, dialect: str) -> list[Port]:
+        return [port for port in self.dialects if port.owner == dialect]
 
     def close(self) -> None:
         for port in self.all():
@@ -44,21 +48,22 @@ class BoundPorts:
                 sock.close()
 
 
-def wanted(settings: Settings) -> BoundPorts:
-    """The ports the settings ask for (a port of 0 turns HTTPS or gRPC off), not bound yet."""
+def wanted(settings: Settings, dialects: Sequence[Port] = ()) -> BoundPorts:
+    """The ports the settings ask for (a port of 0 turns HTTPS off) and the ``dialects`` own ports,
+    not bound yet."""
     return BoundPorts(
         Port("HTTP", settings.http_port, "http_port"),
         Port("HTTPS", settings.https_port, "https_port") if settings.https_port else None,
-        Port("gRPC", settings.grpc_port, "grpc_port") if settings.grpc_port else None,
+        list(dialects),
     )
 
 
 @contextmanager
-def bound(settings: Settings) -> Iterator[BoundPorts]:
+def bound(settings: Settings, dialects: Sequence[Port] = ()) -> Iterator[BoundPorts]:
     """Binds every port of the settings (not listening yet: connections are refused until the
     listeners start); the sockets are closed on leaving. Raises SystemExit with one line when a
     port cannot be bound."""
-    ports = wanted(settings)
+    ports = wanted(settings, dialects)
     seen: dict[int, Port] = {}
     for port in ports.all():
         if port.number in seen:

@@ -11,29 +11,34 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 
 from fleetport import __version__, api, data_dir, ports
 from fleetport.api import errors
-from fleetport.api.edge import EdgeMiddleware, RequestIdFilter
 from fleetport.bus import BusUnavailable
 from fleetport.core.calls import run_core
 from fleetport.core.duties import Duties, server_duties
 from fleetport.core.fleet import Fleet
-from fleetport.dialects.onep import provision as onep_provision
-from fleetport.dialects.onep import routes as onep_routes
+from fleetport.dialect import Dialect, Listener, Mounted, collisions, path_pattern
+from fleetport.dialects.onep.dialect import dialect as onep
+from fleetport.dialects.viam.dialect import dialect as viam
+from fleetport.edge import EdgeMiddleware, FaultShape, RequestIdFilter
 from fleetport.settings import Settings
 from fleetport.store import Store
 from fleetport.tls import ensure_certificate
 
-if TYPE_CHECKING:
-    from fleetport.dialects.viam.listener import GrpcListener
+# Every API the server speaks. Each owns its paths (and its errors there), its body limits, its
+# ports and its section of the settings; a new dialect is its folder and one entry here.
+DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam)
 
 log = logging.getLogger("fleetport")
 DOCS_ASSETS = "/docs/assets"
@@ -47,7 +52,18 @@ def open_fleet(settings: Settings) -> Fleet:
     return Fleet(store, settings)
 
 
+def served_dialects(settings: Settings) -> list[Dialect]:
+    """The dialects the settings leave on."""
+    return [dialect for dialect in DIALECTS if dialect.enabled(settings)]
+
+
 def create_app(fleet: Fleet) -> FastAPI:
+    """The HTTP application: the server's own paths (``/health``, ``/docs``, ``/openapi.json``),
+    and every dialect's application under its paths. Paths no dialect owns are answered in the
+    native API's shape."""
+    dialects = served_dialects(fleet.settings)
+    if clashes := collisions(dialects):
+        raise RuntimeError(f"dialects share paths: {'; '.join(clashes)}")
     # Swagger UI's script, style sheet and icon come from this server (fastapi-offline ships them),
     # so /docs works on a network without a way to the internet.
     app = FastAPIOffline(
@@ -60,9 +76,11 @@ def create_app(fleet: Fleet) -> FastAPI:
         static_url=DOCS_ASSETS,
     )
     app.state.fleet = fleet
-    errors.install(app)
-    api.install(app)
-    onep_routes.install(app)
+    app.add_exception_handler(HTTPException, errors.on_http_error)
+    for dialect in dialects:
+        dialect_app = dialect.app(fleet)
+        if dialect_app is not None and dialect.paths:
+            app.router.routes.append(Mounted(dialect.name, dialect.paths, dialect_app))
 
     @app.get("/health", tags=["server"])
     async def health() -> JSONResponse:
@@ -76,17 +94,31 @@ def create_app(fleet: Fleet) -> FastAPI:
             )
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
+    def openapi() -> dict[str, Any]:
+        """The document of the server's routes and of the routes mounted dialects publish."""
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=_published(app.routes),
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=fleet.settings.max_body_bytes,
-        body_limits=[
-            *api.body_limits(fleet.settings),
-            *onep_provision.body_limits(fleet.settings),
-            *onep_routes.body_limits(fleet.settings),
+        body_limits=[limit for dialect in dialects for limit in dialect.body_limits(fleet.settings)],
+        fault_shapes=[
+            FaultShape(path_pattern(path), dialect.fault) for dialect in dialects for path in dialect.paths
         ],
-        fault_shapes=onep_routes.fault_shapes(),
     )
     return app
+
+
+def _published(routes: list[BaseRoute]) -> list[BaseRoute]:
+    return [inner for route in routes for inner in (route.routes if isinstance(route, Mounted) else [route])]
 
 
 def configure_logging(level: str) -> None:
@@ -122,7 +154,9 @@ def tune_garbage_collector() -> None:
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
-    with ports.bound(settings) as bound:  # a busy port stops the server here, before anything is written
+    own_ports = [port for dialect in served_dialects(settings) for port in dialect.ports(settings)]
+    # a busy port stops the server here, before anything is written
+    with ports.bound(settings, own_ports) as bound:
         os.umask(data_dir.PRIVATE_UMASK)
         _serve(settings, bound)
 
@@ -151,13 +185,13 @@ def _serve(settings: Settings, bound: ports.BoundPorts) -> None:
             app, port=bound.https.number, ssl_certfile=str(cert), ssl_keyfile=str(key), **common
         )
         listeners.append((_Listener(https), bound.https))
-    grpc = None
-    if bound.grpc is not None:
-        from fleetport.dialects.viam.listener import GrpcListener, tls_context
-
-        grpc = GrpcListener(fleet, tls_context(cert, key))
+    own_listeners = [
+        listener
+        for dialect in served_dialects(settings)
+        for listener in dialect.listeners(fleet, bound.of(dialect.name), (cert, key))
+    ]
     try:
-        asyncio.run(_run(listeners, grpc, bound, settings, fleet))
+        asyncio.run(_run(listeners, own_listeners, settings, fleet))
     finally:
         fleet.store.dispose()
         log.info("stopped")
@@ -165,8 +199,7 @@ def _serve(settings: Settings, bound: ports.BoundPorts) -> None:
 
 async def _run(
     listeners: list[tuple[_Listener, ports.Port]],
-    grpc: GrpcListener | None,
-    bound: ports.BoundPorts,
+    own_listeners: list[Listener],
     settings: Settings,
     fleet: Fleet,
 ) -> None:
@@ -180,8 +213,8 @@ async def _run(
     )
     # Blocking core work (PostgreSQL calls, password hashing) runs on this many threads.
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-    if grpc is not None and bound.grpc is not None:
-        await grpc.start(bound.grpc.sockets)
+    for own in own_listeners:
+        await own.start()
 
     def stop() -> None:
         log.info("stopping: finishing requests in flight")
@@ -199,8 +232,8 @@ async def _run(
             await duties  # gives up its leases: another process takes the duties over at once
         await fleet.bus.stop()
         fleet.telemetry.dispatcher.close()
-        if grpc is not None:
-            await grpc.stop()
+        for own in own_listeners:
+            await own.stop()
     if any(not listener.started for listener, _ in listeners):
         raise SystemExit("a listener failed to start (is the port in use?)")
 
@@ -216,8 +249,8 @@ def announce(settings: Settings, fleet: Fleet) -> None:
     ]
     if settings.https_port:
         lines.append(f"  HTTPS:    https://{host}:{settings.https_port}")
-    if settings.grpc_port:
-        lines.append(f"  gRPC:     {host}:{settings.grpc_port}  (Viam AppService; plaintext and TLS)")
+    if settings.viam.enabled and settings.viam.grpc_port:
+        lines.append(f"  gRPC:     {host}:{settings.viam.grpc_port}  (Viam AppService; plaintext and TLS)")
     if boot.created:
         lines += [
             "",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -84,7 +83,7 @@ def test_module_file_round_trip(api: TestClient, org: dict[str, Any]) -> None:
 
 
 def test_uploads_over_the_limit_are_refused(fleet: Fleet, org: dict[str, Any]) -> None:
-    small = Fleet(fleet.store, dataclasses.replace(fleet.settings, max_upload_bytes=2 * MB))
+    small = Fleet(fleet.store, fleet.settings.model_copy(update={"max_upload_bytes": 2 * MB}))
     with TestClient(create_app(small), headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
         ok(api.post("/api/v1/modules", json={"organization_id": org["id"], "name": "big"}), 201)
         path = "/api/v1/modules/acme:big/versions/1.0.0/files/linux/amd64"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
@@ -180,7 +178,9 @@ def test_credential_cache_revokes_at_once_here_and_within_ttl_elsewhere(
     org_id, loc_id = _org_with_location(fleet, admin)
     key = fleet.identity.create_key(admin, org_id, "k", [GrantSpec("operator", "location", loc_id)])
     assert key.secret
-    other = FleetOf(Store(settings.resolved_database_url), replace(settings, credential_cache_seconds=0.5))
+    other = FleetOf(
+        Store(settings.resolved_database_url), settings.model_copy(update={"credential_cache_seconds": 0.5})
+    )
     try:
         assert fleet.identity.authenticate(key.secret).api_key_id == key.id  # now cached here
         assert other.identity.authenticate(key.secret).api_key_id == key.id  # and there

@@ -1,6 +1,11 @@
-"""The native REST API, mounted under /api/v1."""
+"""The native REST API, under /api/v1."""
 
-from fastapi import APIRouter, FastAPI
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter
+from starlette.types import ASGIApp
 
 from fleetport.api import (
     fragments,
@@ -12,19 +17,46 @@ from fleetport.api import (
     registry,
     telemetry,
 )
-from fleetport.api.edge import BodyLimit
+from fleetport.api.errors import native_errors
+from fleetport.core.fleet import Fleet
+from fleetport.dialect import HttpOnly
+from fleetport.edge import BodyLimit, native_fault
 from fleetport.settings import Settings
 
+PREFIX = "/api/v1"
 
-def install(app: FastAPI) -> None:
-    """Adds every /api/v1 route to the app itself. (Routes of an included router are matched
-    through that router on every request, which costs more than the request's own work.)"""
-    api = APIRouter(prefix="/api/v1")
+
+def router() -> APIRouter:
+    """Every /api/v1 route in one router. (The routes of the modules are copied into it, so that a
+    request is matched against one flat list, not through a router per module.)"""
+    api = APIRouter(prefix=PREFIX)
     for module in (identity, organizations, locations, machines, logs, fragments, registry, telemetry):
         api.include_router(module.router)
-    app.router.routes.extend(api.routes)
+    return api
 
 
 def body_limits(settings: Settings) -> list[BodyLimit]:
     """Routes whose bodies have a size limit of their own (file uploads), for the edge middleware."""
     return [*registry.body_limits(settings), *logs.body_limits(settings), *telemetry.body_limits(settings)]
+
+
+class NativeApi(HttpOnly):
+    """The native API as a dialect: its routes answer errors as ``{"error": {...}}``."""
+
+    name = "native"
+    paths: tuple[str, ...] = (PREFIX,)
+
+    def enabled(self, settings: Settings) -> bool:
+        return True
+
+    def app(self, fleet: Fleet) -> ASGIApp:
+        return native_errors(router())
+
+    def body_limits(self, settings: Settings) -> Sequence[BodyLimit]:
+        return body_limits(settings)
+
+    def fault(self, path: str, request_id: str) -> tuple[bytes, bytes]:
+        return native_fault(path, request_id)
+
+
+dialect = NativeApi()

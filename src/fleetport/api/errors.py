@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp, ExceptionHandler
 
-from fleetport.api.edge import error_body
 from fleetport.core import errors as core
+from fleetport.edge import error_body
 
 STATUS = {
     core.Invalid: 422,
@@ -42,28 +45,41 @@ def _json(
     )
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(core.CoreError)
-    async def on_core_error(_: Request, exc: core.CoreError) -> Response:
-        status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return _json(status, exc.code, exc.message, headers)
+async def on_core_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, core.CoreError)
+    status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return _json(status, exc.code, exc.message, headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid_request(_: Request, exc: RequestValidationError) -> Response:
-        problems = exc.errors()
-        if any(p.get("type") == "json_invalid" for p in problems):
-            return _json(400, "malformed_body", "request body is not valid JSON")
-        details = [
-            {"location": ".".join(str(part) for part in p.get("loc", ())), "problem": p.get("msg", "")}
-            for p in problems
-        ]
-        summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
-        return _json(422, "invalid_argument", summary or "request is invalid", details=details)
 
-    @app.exception_handler(HTTPException)
-    async def on_http_error(_: Request, exc: HTTPException) -> Response:
-        code = HTTP_CODES.get(exc.status_code, "error")
-        return _json(exc.status_code, code, str(exc.detail), exc.headers)
+async def on_invalid_request(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return _json(400, "malformed_body", "request body is not valid JSON")
+    details = [
+        {"location": ".".join(str(part) for part in p.get("loc", ())), "problem": p.get("msg", "")}
+        for p in problems
+    ]
+    summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
+    return _json(422, "invalid_argument", summary or "request is invalid", details=details)
 
-    # Unexpected errors are answered by the edge middleware (api.edge), which knows the request.
+
+async def on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    return _json(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+# The native API's handlers, by the exception they answer. Unexpected errors are answered by the
+# edge middleware (fleetport.edge), which knows the request.
+HANDLERS: dict[Any, ExceptionHandler] = {
+    core.CoreError: on_core_error,
+    RequestValidationError: on_invalid_request,
+    HTTPException: on_http_error,
+}
+
+
+def native_errors(app: ASGIApp) -> ASGIApp:
+    """``app`` with every error it raises answered in the native API's shape."""
+    return ExceptionMiddleware(app, handlers=HANDLERS)

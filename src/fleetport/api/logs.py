@@ -14,11 +14,11 @@ from fastapi.responses import StreamingResponse
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.api.edge import BodyLimit, error_body
 from fleetport.bus import SubscriberTooSlow
 from fleetport.client import models as m
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import FILTER_MAX, LogTail, NewLogEntry
+from fleetport.edge import BodyLimit, error_body
 from fleetport.settings import Settings
 
 router = APIRouter()

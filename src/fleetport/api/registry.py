@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.api.edge import BodyLimit, BodyTooLarge
 from fleetport.client import models as m
 from fleetport.core.errors import TooLarge
 from fleetport.core.permissions import Principal
 from fleetport.core.registry import RegistryItem
+from fleetport.edge import BodyLimit, BodyTooLarge
 from fleetport.settings import Settings
 
 router = APIRouter()

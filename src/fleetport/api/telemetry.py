@@ -12,10 +12,10 @@ from fastapi.responses import Response
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.api.edge import BodyLimit, error_body
 from fleetport.client import models as m
 from fleetport.core import dataports as dp
 from fleetport.core.errors import Invalid
+from fleetport.edge import BodyLimit, error_body
 from fleetport.settings import Settings
 
 router = APIRouter()

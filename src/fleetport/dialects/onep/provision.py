@@ -29,12 +29,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from fleetport.api.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.core import errors
 from fleetport.core.calls import run_core
 from fleetport.core.fleet import Fleet
 from fleetport.core.provision import Content, Serial
 from fleetport.core.validate import INT64_MAX
+from fleetport.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.settings import Settings
 
 log = logging.getLogger("fleetport.onep")

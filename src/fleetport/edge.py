@@ -46,12 +46,12 @@ def fault_message(rid: str) -> str:
     return f"internal error; the server log has the details under request id {rid}"
 
 
-# The body of a 500 answer (content type, body) for a request id, in the shape of the routes'
-# dialect; the native API's shape where none is given.
-FaultAnswer = Callable[[str], tuple[bytes, bytes]]
+# The body of a 500 answer (content type, body) for a path and request id, in the shape of the
+# dialect that owns the path; the native API's shape where none is given.
+FaultAnswer = Callable[[str, str], tuple[bytes, bytes]]
 
 
-def native_fault(rid: str) -> tuple[bytes, bytes]:
+def native_fault(path: str, rid: str) -> tuple[bytes, bytes]:
     return b"application/json", error_body("internal", fault_message(rid))
 
 
@@ -176,7 +176,7 @@ class EdgeMiddleware:
                     raise  # the answer is under way: the server can only close the connection
                 status = 500
                 response_started = True
-                content_type, body = self.fault_answer(scope)(rid)
+                content_type, body = self.fault_answer(scope)(scope["path"], rid)
                 empty = declared in (None, "0") and _header(scope, b"transfer-encoding") is None
                 await _answer(send, 500, content_type, body, rid, close=not (body_read or empty))
         finally:
