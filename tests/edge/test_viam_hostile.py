@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from grpclib.client import Channel
-from grpclib.const import Status
+from grpclib.const import Cardinality, Status
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
 from viam.app.app_client import APIKeyAuthorization, AppClient
 from viam.proto.app.packages import PackageType
@@ -141,3 +142,63 @@ def _number_outcomes(side: Side, n: Any) -> dict[str, Any]:
 @fuzz_numbers
 def test_hostile_numbers_through_the_viam_app_client(sides: list[Side], n: Any) -> None:
     same_on_both(sides, lambda side: _number_outcomes(side, n))
+
+
+class _RawBytes(ProtoCodec):
+    """Sends request bodies as the bytes given, so that what no well-behaved client would encode
+    (a string field that is not UTF-8, a truncated message) reaches the server as it is."""
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        return bytes(message)
+
+    def decode(self, data: bytes, message_type: Any) -> bytes:
+        return data
+
+
+def _string_field(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+# A lone surrogate as a lenient encoder writes it (CESU-8), bytes that are not UTF-8 at all, an
+# overlong encoding, and messages that are not protocol buffers.
+UNDECODABLE_REQUESTS = (
+    _string_field(1, b"\xed\xa0\x80"),
+    _string_field(1, b"\xff"),
+    _string_field(1, b"\xc0\xaf"),
+    b"\xff\xff\xff",
+    b"\x0a\xff\xff\xff\xff\x0f",
+)
+
+
+def test_requests_the_server_cannot_decode_are_invalid_arguments(sides: list[Side]) -> None:
+    async def outcomes(side: Side) -> list[Any]:
+        channel = Channel("127.0.0.1", side.server.grpc_port, codec=_RawBytes())
+        metadata = {"authorization": f"Bearer {side.ids['key']}"}
+        found = []
+        try:
+            for method in ("GetLocation", "GetRobotPart", "CreateOrganization", "GetUserIDByEmail"):
+                for body in UNDECODABLE_REQUESTS:
+                    path = f"/viam.app.v1.AppService/{method}"
+                    unary = Cardinality.UNARY_UNARY
+                    async with channel.request(path, unary, bytes, bytes, metadata=metadata) as s:
+                        await s.send_message(body, end=True)
+                        try:
+                            await s.recv_message()
+                            await s.recv_trailing_metadata()
+                            found.append((method, body, "answered"))
+                        except GRPCError as exc:
+                            found.append((method, body, exc.status.name))
+            authenticate = "/proto.rpc.v1.AuthService/Authenticate"
+            async with channel.request(authenticate, Cardinality.UNARY_UNARY, bytes, bytes) as s:
+                await s.send_message(_string_field(1, b"\xed\xa0\x80"), end=True)
+                try:
+                    await s.recv_message()
+                except GRPCError as exc:
+                    found.append(("Authenticate", exc.status.name))
+        finally:
+            channel.close()
+        return found
+
+    for side in sides:
+        found = asyncio.run(outcomes(side))
+        assert found and all(outcome[-1] == "INVALID_ARGUMENT" for outcome in found), found
