@@ -1554,7 +1554,8 @@ def main() -> None:
     except UntrustedCertificate as exc:
         fail(
             f"the TLS certificate of {exc.url} is not trusted ({exc.reason}): pass the server's "
-            "certificate with --ca-cert (a Fleetport server's own is <data dir>/tls/cert.pem)"
+            "certificate before the command, fleetport --ca-cert <file> ..., or in FLEETPORT_CA_CERT "
+            "(a Fleetport server's own is <data dir>/tls/cert.pem)"
         )
     except FleetportError as exc:
         message = exc.message or str(exc)
