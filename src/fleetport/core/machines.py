@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping
@@ -285,12 +286,17 @@ class Machines:
                 q.update_row(conn, t.parts, row["id"], last_access=utcnow())
         return dict(row["config"] or {})
 
-    def set_config(self, p: Principal, part_id: str, config: dict[str, Any]) -> Part:
-        """Replaces the part's config; the config it replaces goes into the history."""
+    def set_config(
+        self, p: Principal, part_id: str, config: dict[str, Any], *, unchanged_since: datetime | None = None
+    ) -> Part:
+        """Replaces the part's config; the config it replaces goes into the history. With
+        ``unchanged_since``, refused when the config changed after that time."""
         config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
         now = utcnow()
         with self.store.write() as conn:
             row, _ = access.part(conn, p, "update_robot_config", part_id)
+            last_change = row["config_updated_at"] or row["created_at"]
+            validate.unchanged_since(last_change, unchanged_since, f"the config of part {part_id}")
             q.insert_row(
                 conn,
                 t.part_config_history,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from fleetport.core.errors import Invalid, MalformedId
+from fleetport.core.errors import FailedPrecondition, Invalid, MalformedId
 from fleetport.core.ids import is_uuid
+from fleetport.core.models import as_utc
 
 NAME_MAX = 200
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -145,3 +147,16 @@ def storable_json(value: Any, what: str) -> Any:
         elif isinstance(item, list | tuple):
             pending.extend(item)
     return value
+
+
+def unchanged_since(changed_at: datetime, since: datetime | None, what: str) -> None:
+    """Refuses a write made from a copy older than the last change (``since``: the time of the last
+    change the writer saw; None: no such check)."""
+    if since is None:
+        return
+    changed_at = as_utc(changed_at)
+    if changed_at > since:
+        raise FailedPrecondition(
+            f"{what} changed at {changed_at.isoformat()}, after the last update you know of "
+            f"({since.isoformat()}): read it again and repeat the change"
+        )

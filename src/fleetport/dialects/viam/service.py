@@ -4,11 +4,12 @@ the bearer token, and answers in Viam's messages. Core errors become gRPC status
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from grpclib.const import Status
@@ -19,7 +20,7 @@ from viam.proto.app import UnimplementedAppServiceBase
 from viam.proto.common import LogEntry as LogEntryProto
 
 from fleetport.bus import SubscriberTooSlow
-from fleetport.core import errors, models
+from fleetport.core import errors, models, validate
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import ERROR_LEVELS, LogEntry
 from fleetport.core.permissions import Principal
@@ -101,6 +102,24 @@ class _errors:
                 Status.INTERNAL, f"internal error; the server log has the details under {rid}"
             ) from None
         return False
+
+
+def _part_config(req: pb.UpdateRobotPartRequest) -> dict[str, Any] | None:
+    """The config an update sets: ``robot_config_json`` (JSON text in the user's key order) wins
+    over ``robot_config``; None when it sets none."""
+    if req.HasField("robot_config_json"):
+        try:
+            config = json.loads(req.robot_config_json)
+        except ValueError as exc:
+            raise errors.Invalid(f"robot_config_json is not JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise errors.Invalid("robot_config_json must be a JSON object")
+        return config
+    return cv.from_struct(req.robot_config) if req.HasField("robot_config") else None
+
+
+def _last_known_update(req: pb.UpdateRobotPartRequest | pb.UpdateFragmentRequest) -> datetime | None:
+    return req.last_known_update.ToDatetime(tzinfo=UTC) if req.HasField("last_known_update") else None
 
 
 def _required(value: str, what: str) -> str:
@@ -499,12 +518,14 @@ class AppService(UnimplementedAppServiceBase):
     @unary
     async def UpdateRobotPart(self, call: Call, req: pb.UpdateRobotPartRequest) -> pb.UpdateRobotPartResponse:
         part_id = _required(req.id, "id")
-        config = cv.from_struct(req.robot_config) if req.HasField("robot_config") else None
+        config = _part_config(req)
+        unchanged_since = _last_known_update(req)
 
         def update(p: Principal) -> pb.RobotPart:
+            if config is not None:  # first: a stale config refuses the whole update
+                validate.name(req.name, "part name")
+                self.fleet.machines.set_config(p, part_id, config, unchanged_since=unchanged_since)
             self.fleet.machines.update_part(p, part_id, name=req.name)  # an empty name is refused
-            if config is not None:
-                self.fleet.machines.set_config(p, part_id, config)
             return self._part(p, part_id)
 
         return pb.UpdateRobotPartResponse(part=await call(update))
@@ -809,6 +830,7 @@ class AppService(UnimplementedAppServiceBase):
             name=req.name,
             config=cv.from_struct(req.config) if req.HasField("config") else None,
             visibility=visibility,
+            unchanged_since=_last_known_update(req),
         )
         return pb.UpdateFragmentResponse(fragment=cv.fragment(updated))
 
