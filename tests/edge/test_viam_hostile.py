@@ -202,3 +202,66 @@ def test_requests_the_server_cannot_decode_are_invalid_arguments(sides: list[Sid
     for side in sides:
         found = asyncio.run(outcomes(side))
         assert found and all(outcome[-1] == "INVALID_ARGUMENT" for outcome in found), found
+
+
+def _nested(depth: int) -> Any:
+    """A JSON document ``depth`` objects and arrays deep."""
+    value: Any = 1
+    for level in range(depth):
+        value = {"d": value} if level % 2 else [value]
+    return {"doc": value}
+
+
+def test_documents_nested_too_deep_for_a_client_are_refused_and_the_rest_read_back(sides: list[Side]) -> None:
+    """Configs, fragments, metadata and log fields nested deeper than every API can carry are refused
+    when written, so that no later read through the Viam dialect fails on them."""
+
+    def outcomes(side: Side) -> dict[str, Any]:
+        ids = side.ids
+        refused = {
+            "config": side.native("PUT", f"/parts/{ids['part']}/config", {"config": _nested(40)}),
+            "fragment": side.native(
+                "POST", "/fragments", {"organization_id": ids["org"], "name": "deep", "config": _nested(40)}
+            ),
+            "metadata": side.native("PATCH", f"/organizations/{ids['org']}", {"metadata": _nested(40)}),
+            "log fields": side.native(
+                "POST",
+                f"/parts/{ids['part']}/logs",
+                {"entries": [{"level": "info", "message": "deep", "fields": [_nested(40)]}]},
+            ),
+        }
+        out: dict[str, Any] = {name: answer.status_code for name, answer in refused.items()}
+        deepest = _nested(28)  # with the log entry's list of fields, 31 deep
+        side.native("PUT", f"/parts/{ids['part']}/config", {"config": deepest})
+        side.native("PUT", f"/parts/{ids['part']}/config", {"config": {}})
+        fragment = {"organization_id": ids["org"], "name": "deepest", "config": deepest}
+        side.native("POST", "/fragments", fragment)
+        side.native(
+            "POST",
+            f"/parts/{ids['part']}/logs",
+            {"entries": [{"level": "info", "message": "deepest", "fields": [deepest]}]},
+        )
+
+        async def reads(app: AppClient) -> dict[str, Any]:
+            history = await app.get_robot_part_history(ids["part"])
+            fragments = await app.list_fragments(ids["org"], show_public=False)
+            logs = await app.get_robot_part_logs(ids["part"], filter="deepest")
+            return {
+                "history": any(h.old.robot_config == deepest for h in history),
+                "fragments": [f.fragment for f in fragments if f.name == "deepest"] == [deepest],
+                "logs": [entry.message for entry in logs],
+            }
+
+        out.update(_run(side, reads))
+        return out
+
+    for side in sides:
+        assert outcomes(side) == {
+            "config": 422,
+            "fragment": 422,
+            "metadata": 422,
+            "log fields": 422,
+            "history": True,
+            "fragments": True,
+            "logs": ["deepest"],
+        }

@@ -17,6 +17,9 @@ NAME_MAX = 200
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_MAX_BYTES = 64 * 1024
 CONFIG_MAX_BYTES = 512 * 1024
+# objects and arrays nested in a JSON document: well within what a protocol buffers Struct may
+# carry to a Viam client (a Struct costs two levels of its limit of 100 per level of nesting)
+JSON_DEPTH_MAX = 32
 _NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -68,6 +71,9 @@ def json_object(value: Any, what: str, limit: int = METADATA_MAX_BYTES) -> dict[
         raise Invalid(f"{what} is not storable JSON: {exc}") from None
     if b"null" in encoded and _has_non_finite(value):  # orjson writes NaN and Infinity as null
         raise Invalid(f"{what} must not contain NaN or Infinity")
+    depth = _depth(value)
+    if depth > JSON_DEPTH_MAX:
+        raise Invalid(f"{what} is nested {depth} objects and arrays deep; the limit is {JSON_DEPTH_MAX}")
     size = len(encoded)
     if size > limit:
         raise Invalid(f"{what} is {size} bytes encoded; the limit is {limit}")
@@ -80,6 +86,19 @@ def password(value: str) -> str:
     if len(value) > 1024:
         raise Invalid("password must be at most 1024 characters")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep a JSON value is nested (a scalar: 0)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _has_non_finite(value: Any) -> bool:
