@@ -9,11 +9,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
 from viam.app.app_client import APIKeyAuthorization, AppClient
+from viam.proto import app as pb
+from viam.proto.app import AppServiceStub
 from viam.proto.app.packages import PackageType
 
 from tests.edge.conftest import Side, fuzz_numbers, fuzz_text, same_on_both
@@ -265,3 +269,54 @@ def test_documents_nested_too_deep_for_a_client_are_refused_and_the_rest_read_ba
             "fragments": True,
             "logs": ["deepest"],
         }
+
+
+def test_times_out_of_range_are_invalid_arguments(sides: list[Side]) -> None:
+    """Timestamps a datetime cannot hold (past year 9999, before year 1, nanos out of range) in any
+    request field that takes a time."""
+    bad_times = (
+        Timestamp(seconds=253402300800 * 10),
+        Timestamp(seconds=-62135596800 * 2),
+        Timestamp(seconds=0, nanos=2_000_000_000),
+    )
+
+    async def outcomes(side: Side) -> list[str]:
+        ids = side.ids
+        channel = Channel("127.0.0.1", side.server.grpc_port)
+        stub = AppServiceStub(channel)
+        metadata = {"authorization": f"Bearer {side.ids['key']}"}
+        config = Struct()
+        config.update({"k": 1})
+        found = []
+        try:
+            for time in bad_times:
+                requests = (
+                    stub.GetRobotPartLogs(
+                        pb.GetRobotPartLogsRequest(id=ids["part"], start=time), metadata=metadata
+                    ),
+                    stub.GetRobotPartLogs(
+                        pb.GetRobotPartLogsRequest(id=ids["part"], end=time), metadata=metadata
+                    ),
+                    stub.GetRobotPartHistory(
+                        pb.GetRobotPartHistoryRequest(id=ids["part"], start=time), metadata=metadata
+                    ),
+                    stub.UpdateRobotPart(
+                        pb.UpdateRobotPartRequest(
+                            id=ids["part"], name="main", robot_config=config, last_known_update=time
+                        ),
+                        metadata=metadata,
+                    ),
+                )
+                for request in requests:
+                    try:
+                        await request
+                        found.append("answered")
+                    except GRPCError as exc:
+                        found.append(exc.status.name)
+        finally:
+            channel.close()
+        return found
+
+    for side in sides:
+        found = asyncio.run(outcomes(side))
+        assert found == ["INVALID_ARGUMENT"] * len(found), found

@@ -118,8 +118,14 @@ def _part_config(req: pb.UpdateRobotPartRequest) -> dict[str, Any] | None:
     return cv.from_struct(req.robot_config) if req.HasField("robot_config") else None
 
 
-def _last_known_update(req: pb.UpdateRobotPartRequest | pb.UpdateFragmentRequest) -> datetime | None:
-    return req.last_known_update.ToDatetime(tzinfo=UTC) if req.HasField("last_known_update") else None
+def _time(req: Any, field: str) -> datetime | None:
+    """A request's time field (None when unset); one a datetime cannot hold is refused."""
+    if not req.HasField(field):
+        return None
+    try:
+        return getattr(req, field).ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as exc:
+        raise errors.Invalid(f"{field} is not a valid time: {exc}") from None
 
 
 def _required(value: str, what: str) -> str:
@@ -487,8 +493,7 @@ class AppService(UnimplementedAppServiceBase):
         self, call: Call, req: pb.GetRobotPartHistoryRequest
     ) -> pb.GetRobotPartHistoryResponse:
         part_id = _required(req.id, "id")
-        start = req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None
-        end = req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None
+        start, end = _time(req, "start"), _time(req, "end")
         limit = req.page_limit if req.page_limit > 0 else None
 
         def history(p: Principal) -> list[pb.RobotPartHistoryEntry]:
@@ -519,7 +524,7 @@ class AppService(UnimplementedAppServiceBase):
     async def UpdateRobotPart(self, call: Call, req: pb.UpdateRobotPartRequest) -> pb.UpdateRobotPartResponse:
         part_id = _required(req.id, "id")
         config = _part_config(req)
-        unchanged_since = _last_known_update(req)
+        unchanged_since = _time(req, "last_known_update")
 
         def update(p: Principal) -> pb.RobotPart:
             if config is not None:  # first: a stale config refuses the whole update
@@ -748,8 +753,8 @@ class AppService(UnimplementedAppServiceBase):
             filter=req.filter,
             levels=[level for level in req.levels if level]
             or (list(ERROR_LEVELS) if req.errors_only else None),
-            start=req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None,
-            end=req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None,
+            start=_time(req, "start"),
+            end=_time(req, "end"),
             order=order,
             limit=req.limit if req.limit > 0 else LOG_PAGE,
             page_token=req.page_token,
@@ -830,7 +835,7 @@ class AppService(UnimplementedAppServiceBase):
             name=req.name,
             config=cv.from_struct(req.config) if req.HasField("config") else None,
             visibility=visibility,
-            unchanged_since=_last_known_update(req),
+            unchanged_since=_time(req, "last_known_update"),
         )
         return pb.UpdateFragmentResponse(fragment=cv.fragment(updated))
 
