@@ -320,3 +320,25 @@ def test_times_out_of_range_are_invalid_arguments(sides: list[Side]) -> None:
     for side in sides:
         found = asyncio.run(outcomes(side))
         assert found == ["INVALID_ARGUMENT"] * len(found), found
+
+
+def test_an_organization_region_or_cid_too_long_for_its_column_is_refused(sides: list[Side]) -> None:
+    """The Viam dialect has no body schema in front of the core: the core bounds them alike."""
+
+    def outcomes(side: Side) -> list[Any]:
+        async def attempts(app: AppClient) -> list[Any]:
+            org_id = side.ids["org"]
+
+            async def cid(_: Any) -> str:
+                return (await app.get_organization(org_id)).cid
+
+            return [
+                await _attempt(app.update_organization(org_id, region="r" * 65)),
+                await _attempt(app.update_organization(org_id, cid="c" * 65)),
+                await _attempt(app.update_organization(org_id, region="r" * 64, cid="c" * 64), cid),
+            ]
+
+        return _run(side, attempts)
+
+    same_on_both(sides, outcomes)
+    assert outcomes(sides[0]) == ["INVALID_ARGUMENT", "INVALID_ARGUMENT", ("ok", "c" * 64)]

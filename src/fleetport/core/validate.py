@@ -14,6 +14,7 @@ from fleetport.core.ids import is_uuid
 from fleetport.core.models import as_utc
 
 NAME_MAX = 200
+ORG_TAG_MAX = 64  # an organization's region and cid
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_MAX_BYTES = 64 * 1024
 CONFIG_MAX_BYTES = 512 * 1024
@@ -133,6 +134,14 @@ def storable_text(value: str, what: str) -> str:
     problem = text_problem(value)
     if problem is not None:
         raise Invalid(f"{what} {problem}")
+    return value
+
+
+def bounded_text(value: str, what: str, limit: int) -> str:
+    """Text both databases hold alike, of at most ``limit`` characters."""
+    storable_text(value, what)
+    if len(value) > limit:
+        raise Invalid(f"{what} is {len(value)} characters; the limit is {limit}")
     return value
 
 
