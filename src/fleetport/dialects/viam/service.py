@@ -22,7 +22,7 @@ from viam.proto.common import LogEntry as LogEntryProto
 from fleetport.bus import SubscriberTooSlow
 from fleetport.core import errors, models, validate
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import ERROR_LEVELS, LogEntry
+from fleetport.core.logs import ERROR_LEVELS, LogEntry, open_tail
 from fleetport.core.permissions import Principal
 from fleetport.core.scheduling import Call
 from fleetport.dialects.viam import convert as cv
@@ -768,11 +768,8 @@ class AppService(UnimplementedAppServiceBase):
         assert request is not None
         async with _errors():
             call = Call(self.fleet, bearer(stream))
-            tail = await call(
-                self.fleet.logs.tail,
-                _required(request.id, "id"),
-                errors_only=request.errors_only,
-                filter=request.filter,
+            tail = await open_tail(
+                call, _required(request.id, "id"), errors_only=request.errors_only, filter=request.filter
             )
         try:
             async for batch in tail:
@@ -784,6 +781,8 @@ class AppService(UnimplementedAppServiceBase):
                 Status.RESOURCE_EXHAUSTED,
                 "this tail fell too far behind the log and was closed; open a new one",
             ) from None
+        except errors.CoreError as exc:  # the caller may no longer read the log
+            raise grpc_error(exc) from None
         finally:
             tail.close()
 
