@@ -322,7 +322,7 @@ def test_times_out_of_range_are_invalid_arguments(sides: list[Side]) -> None:
         assert found == ["INVALID_ARGUMENT"] * len(found), found
 
 
-def test_an_organization_region_or_cid_too_long_for_its_column_is_refused(sides: list[Side]) -> None:
+def test_an_organization_region_or_cid_the_databases_cannot_hold_alike_is_refused(sides: list[Side]) -> None:
     """The Viam dialect has no body schema in front of the core: the core bounds them alike."""
 
     def outcomes(side: Side) -> list[Any]:
@@ -335,10 +335,12 @@ def test_an_organization_region_or_cid_too_long_for_its_column_is_refused(sides:
             return [
                 await _attempt(app.update_organization(org_id, region="r" * 65)),
                 await _attempt(app.update_organization(org_id, cid="c" * 65)),
+                await _attempt(app.update_organization(org_id, region="a\x00b")),
+                await _attempt(app.update_organization(org_id, cid="a\x00b")),
                 await _attempt(app.update_organization(org_id, region="r" * 64, cid="c" * 64), cid),
             ]
 
         return _run(side, attempts)
 
     same_on_both(sides, outcomes)
-    assert outcomes(sides[0]) == ["INVALID_ARGUMENT", "INVALID_ARGUMENT", ("ok", "c" * 64)]
+    assert outcomes(sides[0]) == ["INVALID_ARGUMENT"] * 4 + [("ok", "c" * 64)]
