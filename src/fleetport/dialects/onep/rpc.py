@@ -15,6 +15,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fleetport.bus import SubscriberTooSlow
+from fleetport.core import validate
 from fleetport.core.errors import (
     Conflict,
     CoreError,
@@ -401,7 +403,10 @@ def _retention(desc: Mapping[str, Any]) -> tuple[int | None, int | None, bool, b
     if not duration_inf:
         if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
             raise BadArguments('retention duration is a number of hours or "infinity"')
-        seconds = int(duration * HOUR)
+        hours = duration * HOUR
+        if not math.isfinite(hours) or hours > validate.INT64_MAX:
+            raise BadArguments("retention duration is out of range")
+        seconds = int(hours)
     return (None if count_inf else _int(count, "retention count")), seconds, count_inf, duration_inf
 
 
