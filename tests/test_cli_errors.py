@@ -65,6 +65,8 @@ def test_a_self_signed_certificate_points_to_ca_cert(https_server: RunningServer
     url = https_server.https_url
     line = _one_line_error(_cli("--url", url, "orgs", "list", FLEETPORT_API_KEY=ADMIN_KEY))
     assert "not trusted" in line and "--ca-cert" in line and url in line
+    # it says where the option goes (before the command: after it, it is an unknown option)
+    assert "fleetport --ca-cert" in line and "FLEETPORT_CA_CERT" in line
 
     cert = https_server.data_dir / "tls" / "cert.pem"
     trusted = _cli(

@@ -103,6 +103,23 @@ def test_two_settings_on_one_port_stop_the_server_with_one_line(tmp_path: Path) 
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "number"), [("HTTP", "70000"), ("HTTP", "-1"), ("HTTPS", "65536"), ("GRPC", "-5")]
+)
+def test_a_port_number_out_of_range_stops_the_server_with_one_line(
+    tmp_path: Path, setting: str, number: str
+) -> None:
+    """Not bound to the number modulo 65536, nor blamed on the host: the setting is named."""
+    names = ("FLEETPORT_HTTP_PORT", "FLEETPORT_HTTPS_PORT", "FLEETPORT_GRPC_PORT")
+    env = dict(zip(names, map(str, free_ports(3)), strict=True))
+    env[f"FLEETPORT_{setting}_PORT"] = number
+    result = serve_once(tmp_path / "data", env)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0 and output.count("\n") == 0, output
+    assert f"FLEETPORT_{setting}_PORT" in output and number in output and "65535" in output
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_free_port_is_not_held_after_a_refused_start(tmp_path: Path) -> None:
     """The ports bound before the busy one are let go: the next start on them works."""
     http, grpc = free_ports(2)

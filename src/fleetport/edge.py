@@ -142,7 +142,7 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", _raw(rid))]
             await send(message)
 
         try:
@@ -206,12 +206,17 @@ async def _answer(
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", rid.encode()),
+        (b"x-request-id", _raw(rid)),
     ]
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _raw(rid: str) -> bytes:
+    """A request id as header bytes: the caller's own come back as they were sent."""
+    return rid.encode("latin-1")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -109,3 +109,20 @@ def test_guest_listings_show_what_is_shared_without_secrets(api: TestClient) -> 
     scoped_secret, _ = make_key(api, ids, WAYS["LB owner"])
     scoped = TestClient(api.app, headers={"Authorization": f"Bearer {scoped_secret}"})
     assert {m["name"] for m in scoped.get("/api/v1/machines").json()["items"]} == {"RB"}
+
+
+def test_a_guest_does_not_see_the_other_guests(api: TestClient) -> None:
+    """Whom else a location is shared with is the owning organization's business: a guest sees the
+    share with itself only; a role in the owning organization sees every guest."""
+    ids = build_world(api)
+    shared = api.post(f"/api/v1/locations/{ids['LA']}/shares", json={"organization_id": ids["C"]})
+    assert shared.status_code == 204, shared.text
+    for way, shown in (
+        ("B owner", [ids["B"]]),
+        ("B operator", [ids["B"]]),
+        ("A operator", [ids["B"], ids["C"]]),
+        ("LA operator", [ids["B"], ids["C"]]),
+    ):
+        secret, _ = make_key(api, ids, WAYS[way])
+        caller = TestClient(api.app, headers={"Authorization": f"Bearer {secret}"})
+        assert caller.get(f"/api/v1/locations/{ids['LA']}").json()["shared_with"] == shown, way

@@ -142,3 +142,12 @@ def test_one_platform_faults_answer_in_its_shapes(broken: RunningServer) -> None
             _fault(vendor, broken)
             assert vendor.headers["content-type"].startswith("text/plain")
             assert client.get("/health").status_code == 200
+
+
+def test_a_request_id_is_echoed_byte_for_byte(broken: RunningServer) -> None:
+    """Yours, as sent: header bytes beyond ASCII are not re-encoded on the way back."""
+    sent = b"req-\xe9\xff"
+    with httpx.Client(base_url=broken.url, timeout=10) as client:
+        for path in ("/health", "/api/v1/organizations", "/api/v1/fragments"):
+            answer = client.get(path, headers={**AUTH, "X-Request-ID": sent})
+            assert dict(answer.headers.raw)[b"x-request-id"] == sent, answer.headers.raw

@@ -176,11 +176,9 @@ def _number_outcomes(side: Side, n: Any) -> dict[str, Any]:
             ("usage", [ids["rid"], "dataport", n, n]),
             ("grant", [ids["rid"], {port: ["read"]}, {"ttl": n}]),
             ("wait", [port, {"since": n, "timeout": 0}]),
-            (
+            (  # a timeout that is no timeout answers at once; a valid one could hold for minutes
                 "wait",
-                [port, {"timeout": n, "since": 0}]
-                if not isinstance(n, int) or n < 0
-                else [port, {"since": 0, "timeout": 0}],
+                [port, {"timeout": n, "since": 0}] if n < 0 else [port, {"since": 0, "timeout": 0}],
             ),
             ("listing", [["dataport"], {"limit": n}]),
         )

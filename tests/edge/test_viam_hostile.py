@@ -9,10 +9,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpclib.client import Channel
-from grpclib.const import Status
+from grpclib.const import Cardinality, Status
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
 from viam.app.app_client import APIKeyAuthorization, AppClient
+from viam.proto import app as pb
+from viam.proto.app import AppServiceStub
 from viam.proto.app.packages import PackageType
 
 from tests.edge.conftest import Side, fuzz_numbers, fuzz_text, same_on_both
@@ -141,3 +146,201 @@ def _number_outcomes(side: Side, n: Any) -> dict[str, Any]:
 @fuzz_numbers
 def test_hostile_numbers_through_the_viam_app_client(sides: list[Side], n: Any) -> None:
     same_on_both(sides, lambda side: _number_outcomes(side, n))
+
+
+class _RawBytes(ProtoCodec):
+    """Sends request bodies as the bytes given, so that what no well-behaved client would encode
+    (a string field that is not UTF-8, a truncated message) reaches the server as it is."""
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        return bytes(message)
+
+    def decode(self, data: bytes, message_type: Any) -> bytes:
+        return data
+
+
+def _string_field(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+# A lone surrogate as a lenient encoder writes it (CESU-8), bytes that are not UTF-8 at all, an
+# overlong encoding, and messages that are not protocol buffers.
+UNDECODABLE_REQUESTS = (
+    _string_field(1, b"\xed\xa0\x80"),
+    _string_field(1, b"\xff"),
+    _string_field(1, b"\xc0\xaf"),
+    b"\xff\xff\xff",
+    b"\x0a\xff\xff\xff\xff\x0f",
+)
+
+
+def test_requests_the_server_cannot_decode_are_invalid_arguments(sides: list[Side]) -> None:
+    async def outcomes(side: Side) -> list[Any]:
+        channel = Channel("127.0.0.1", side.server.grpc_port, codec=_RawBytes())
+        metadata = {"authorization": f"Bearer {side.ids['key']}"}
+        found = []
+        try:
+            for method in ("GetLocation", "GetRobotPart", "CreateOrganization", "GetUserIDByEmail"):
+                for body in UNDECODABLE_REQUESTS:
+                    path = f"/viam.app.v1.AppService/{method}"
+                    unary = Cardinality.UNARY_UNARY
+                    async with channel.request(path, unary, bytes, bytes, metadata=metadata) as s:
+                        await s.send_message(body, end=True)
+                        try:
+                            await s.recv_message()
+                            await s.recv_trailing_metadata()
+                            found.append((method, body, "answered"))
+                        except GRPCError as exc:
+                            found.append((method, body, exc.status.name))
+            authenticate = "/proto.rpc.v1.AuthService/Authenticate"
+            async with channel.request(authenticate, Cardinality.UNARY_UNARY, bytes, bytes) as s:
+                await s.send_message(_string_field(1, b"\xed\xa0\x80"), end=True)
+                try:
+                    await s.recv_message()
+                except GRPCError as exc:
+                    found.append(("Authenticate", exc.status.name))
+        finally:
+            channel.close()
+        return found
+
+    for side in sides:
+        found = asyncio.run(outcomes(side))
+        assert found and all(outcome[-1] == "INVALID_ARGUMENT" for outcome in found), found
+
+
+def _nested(depth: int) -> Any:
+    """A JSON document ``depth`` objects and arrays deep."""
+    value: Any = 1
+    for level in range(depth):
+        value = {"d": value} if level % 2 else [value]
+    return {"doc": value}
+
+
+def test_documents_nested_too_deep_for_a_client_are_refused_and_the_rest_read_back(sides: list[Side]) -> None:
+    """Configs, fragments, metadata and log fields nested deeper than every API can carry are refused
+    when written, so that no later read through the Viam dialect fails on them."""
+
+    def outcomes(side: Side) -> dict[str, Any]:
+        ids = side.ids
+        refused = {
+            "config": side.native("PUT", f"/parts/{ids['part']}/config", {"config": _nested(40)}),
+            "fragment": side.native(
+                "POST", "/fragments", {"organization_id": ids["org"], "name": "deep", "config": _nested(40)}
+            ),
+            "metadata": side.native("PATCH", f"/organizations/{ids['org']}", {"metadata": _nested(40)}),
+            "log fields": side.native(
+                "POST",
+                f"/parts/{ids['part']}/logs",
+                {"entries": [{"level": "info", "message": "deep", "fields": [_nested(40)]}]},
+            ),
+        }
+        out: dict[str, Any] = {name: answer.status_code for name, answer in refused.items()}
+        deepest = _nested(28)  # with the log entry's list of fields, 31 deep
+        side.native("PUT", f"/parts/{ids['part']}/config", {"config": deepest})
+        side.native("PUT", f"/parts/{ids['part']}/config", {"config": {}})
+        fragment = {"organization_id": ids["org"], "name": "deepest", "config": deepest}
+        side.native("POST", "/fragments", fragment)
+        side.native(
+            "POST",
+            f"/parts/{ids['part']}/logs",
+            {"entries": [{"level": "info", "message": "deepest", "fields": [deepest]}]},
+        )
+
+        async def reads(app: AppClient) -> dict[str, Any]:
+            history = await app.get_robot_part_history(ids["part"])
+            fragments = await app.list_fragments(ids["org"], show_public=False)
+            logs = await app.get_robot_part_logs(ids["part"], filter="deepest")
+            return {
+                "history": any(h.old.robot_config == deepest for h in history),
+                "fragments": [f.fragment for f in fragments if f.name == "deepest"] == [deepest],
+                "logs": [entry.message for entry in logs],
+            }
+
+        out.update(_run(side, reads))
+        return out
+
+    for side in sides:
+        assert outcomes(side) == {
+            "config": 422,
+            "fragment": 422,
+            "metadata": 422,
+            "log fields": 422,
+            "history": True,
+            "fragments": True,
+            "logs": ["deepest"],
+        }
+
+
+def test_times_out_of_range_are_invalid_arguments(sides: list[Side]) -> None:
+    """Timestamps a datetime cannot hold (past year 9999, before year 1, nanos out of range) in any
+    request field that takes a time."""
+    bad_times = (
+        Timestamp(seconds=253402300800 * 10),
+        Timestamp(seconds=-62135596800 * 2),
+        Timestamp(seconds=0, nanos=2_000_000_000),
+    )
+
+    async def outcomes(side: Side) -> list[str]:
+        ids = side.ids
+        channel = Channel("127.0.0.1", side.server.grpc_port)
+        stub = AppServiceStub(channel)
+        metadata = {"authorization": f"Bearer {side.ids['key']}"}
+        config = Struct()
+        config.update({"k": 1})
+        found = []
+        try:
+            for time in bad_times:
+                requests = (
+                    stub.GetRobotPartLogs(
+                        pb.GetRobotPartLogsRequest(id=ids["part"], start=time), metadata=metadata
+                    ),
+                    stub.GetRobotPartLogs(
+                        pb.GetRobotPartLogsRequest(id=ids["part"], end=time), metadata=metadata
+                    ),
+                    stub.GetRobotPartHistory(
+                        pb.GetRobotPartHistoryRequest(id=ids["part"], start=time), metadata=metadata
+                    ),
+                    stub.UpdateRobotPart(
+                        pb.UpdateRobotPartRequest(
+                            id=ids["part"], name="main", robot_config=config, last_known_update=time
+                        ),
+                        metadata=metadata,
+                    ),
+                )
+                for request in requests:
+                    try:
+                        await request
+                        found.append("answered")
+                    except GRPCError as exc:
+                        found.append(exc.status.name)
+        finally:
+            channel.close()
+        return found
+
+    for side in sides:
+        found = asyncio.run(outcomes(side))
+        assert found == ["INVALID_ARGUMENT"] * len(found), found
+
+
+def test_an_organization_region_or_cid_the_databases_cannot_hold_alike_is_refused(sides: list[Side]) -> None:
+    """The Viam dialect has no body schema in front of the core: the core bounds them alike."""
+
+    def outcomes(side: Side) -> list[Any]:
+        async def attempts(app: AppClient) -> list[Any]:
+            org_id = side.ids["org"]
+
+            async def cid(_: Any) -> str:
+                return (await app.get_organization(org_id)).cid
+
+            return [
+                await _attempt(app.update_organization(org_id, region="r" * 65)),
+                await _attempt(app.update_organization(org_id, cid="c" * 65)),
+                await _attempt(app.update_organization(org_id, region="a\x00b")),
+                await _attempt(app.update_organization(org_id, cid="a\x00b")),
+                await _attempt(app.update_organization(org_id, region="r" * 64, cid="c" * 64), cid),
+            ]
+
+        return _run(side, attempts)
+
+    same_on_both(sides, outcomes)
+    assert outcomes(sides[0]) == ["INVALID_ARGUMENT"] * 4 + [("ok", "c" * 64)]

@@ -14,10 +14,10 @@ from fastapi.responses import StreamingResponse
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
-from fleetport.bus import SubscriberTooSlow
 from fleetport.client import models as m
+from fleetport.core.errors import CoreError
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import FILTER_MAX, LogTail, NewLogEntry
+from fleetport.core.logs import FILTER_MAX, LogTail, NewLogEntry, open_tail
 from fleetport.edge import BodyLimit, error_body
 from fleetport.settings import Settings
 
@@ -105,7 +105,7 @@ async def tail_logs(
 ) -> EventStream:
     """Entries appended to the part's log from now on, as they arrive, until you disconnect."""
     _attach_bus(fleet)
-    tail = await caller(fleet.logs.tail, part_id, errors_only=errors_only, filter=text)
+    tail = await open_tail(caller, part_id, errors_only=errors_only, filter=text)
     return EventStream(_events(tail), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -128,7 +128,7 @@ async def _events(tail: LogTail) -> AsyncIterator[bytes]:
                 continue
             except StopAsyncIteration:  # the server is stopping
                 return
-            except SubscriberTooSlow as exc:
+            except CoreError as exc:  # too slow a reader, or one that may no longer read the log
                 yield b"event: error\ndata: " + error_body(exc.code, exc.message) + b"\n\n"
                 return
             yield b"data: " + orjson.dumps(batch, option=orjson.OPT_UTC_Z) + b"\n\n"

@@ -39,7 +39,8 @@ def report(exc: FleetportError) -> NoReturn:
     if isinstance(exc, UntrustedCertificate):
         fail(
             f"the TLS certificate of {exc.url} is not trusted ({exc.reason}): pass the server's "
-            "certificate with --ca-cert (a Fleetport server's own is <data dir>/tls/cert.pem)"
+            "certificate before the command, fleetport --ca-cert <file> ..., or in FLEETPORT_CA_CERT "
+            "(a Fleetport server's own is <data dir>/tls/cert.pem)"
         )
     message = exc.message or str(exc)
     if isinstance(exc, Unauthenticated):

@@ -217,9 +217,11 @@ class Fragments:
         name: str,
         config: dict[str, Any] | None = None,
         visibility: str | None = None,
+        unchanged_since: datetime | None = None,
     ) -> Fragment:
         """Renames the fragment and replaces its config and visibility where given; the previous
-        name, config and visibility go into its history with who edited and when."""
+        name, config and visibility go into its history with who edited and when. With
+        ``unchanged_since``, refused when the fragment changed after that time."""
         changes: dict[str, Any] = {"name": validate.name(name, "fragment name")}
         if config is not None:
             changes["config"] = validate.json_object(config, "fragment config", validate.CONFIG_MAX_BYTES)
@@ -228,6 +230,7 @@ class Fragments:
         now = changes["updated_at"] = utcnow()
         with self.store.write() as conn:
             row = self._writable_locked(conn, p, fragment_id)  # what it was goes to the history
+            validate.unchanged_since(row["updated_at"], unchanged_since, f"fragment {fragment_id}")
             q.insert_row(
                 conn,
                 "fragment_history",

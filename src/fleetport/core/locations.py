@@ -54,10 +54,7 @@ class Locations:
     def get(self, p: Principal, location_id: str) -> Location:
         with self.store.read() as conn:
             loc = Location.from_row(access.location(conn, p, "read_location", location_id))
-            loc.shared_with = [
-                s["organization_id"]
-                for s in q.find(conn, "location_shares", order_by="created_at", location_id=loc.id)
-            ]
+            loc.shared_with = _guests_seen(conn, p, loc.id, loc.organization_id)
         return loc
 
     def list(
@@ -166,10 +163,7 @@ class Locations:
         """(id, name) of the owning organization, then of those the location is shared with."""
         with self.store.read() as conn:
             loc = access.location(conn, p, "read_location", location_id)
-            shared = [
-                s["organization_id"]
-                for s in q.find(conn, "location_shares", order_by="created_at", location_id=loc["id"])
-            ]
+            shared = _guests_seen(conn, p, loc["id"], loc["organization_id"])
             names = {
                 o["id"]: o["name"]
                 for o in q.find(conn, "organizations", id=[loc["organization_id"], *shared])
@@ -194,6 +188,19 @@ class Locations:
             sid = validate.entity_id(secret_id, "location secret")
             if not q.delete_rows(conn, "location_secrets", id=sid, location_id=loc["id"]):
                 raise NotFound(f"secret {secret_id} not found on location {loc['id']}")
+
+
+def _guests_seen(conn: Tx, p: Principal, location_id: str, owner_id: str) -> builtins.list[str]:
+    """The organizations a location is shared with, as the caller may know them: every one for a
+    role in the owning organization; for a guest, only the organizations it holds roles in (whom
+    else the owner shares with is not the guest's business)."""
+    shared = [
+        s["organization_id"]
+        for s in q.find(conn, "location_shares", order_by="created_at", location_id=location_id)
+    ]
+    if p.reaches_organization("read_location", owner_id):
+        return shared
+    return [org_id for org_id in shared if p.reaches_organization("read_location", org_id)]
 
 
 def _insert_secret(conn: Tx, location_id: str) -> Secret:

@@ -16,10 +16,10 @@ import base64
 import binascii
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetport.bus import Bus, Codec, Subscription, wire
 from fleetport.core import access, validate
@@ -29,6 +29,9 @@ from fleetport.core.permissions import Principal
 from fleetport.store import Store
 from fleetport.store import logs as store_logs
 from fleetport.store.logs import fold
+
+if TYPE_CHECKING:
+    from fleetport.core.scheduling import Call
 
 log = logging.getLogger("fleetport.logs")
 
@@ -150,6 +153,8 @@ class LogTail:
         self._subscription = subscription
         self.errors_only = errors_only
         self.text = fold(text)
+        # checks that the caller still may read the log; raises a CoreError when it may not
+        self.recheck: Callable[[], Awaitable[object]] | None = None
 
     def _keep(self, entry: LogEntry) -> bool:
         if self.errors_only and entry.level not in ERROR_LEVELS:
@@ -164,6 +169,8 @@ class LogTail:
             batch: Sequence[LogEntry] = await self._subscription.__anext__()
             kept = [entry for entry in batch if self._keep(entry)]
             if kept:
+                if self.recheck is not None:
+                    await self.recheck()
                 return kept
 
     def close(self) -> None:
@@ -342,6 +349,22 @@ class Logs:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
         subscription = self.bus.subscribe(topic(part["id"]), max_pending=TAIL_MAX_PENDING)
         return LogTail(subscription, errors_only=errors_only, text=text)
+
+    def check_tail(self, p: Principal, part_id: str) -> None:
+        """Raises unless ``p`` may read the part's log (a tail asks again before each batch)."""
+        with self.store.read() as conn:
+            access.part(conn, p, "read_robot_logs", part_id)
+
+
+async def open_tail(call: Call, part_id: str, *, errors_only: bool = False, filter: str = "") -> LogTail:
+    """A live tail for the caller of ``call`` that lasts as long as the caller may read the log:
+    before each batch its credential is authenticated and checked again, so a withdrawn share, a
+    removed role or a deleted key ends the tail (with the CoreError that says why) instead of
+    letting it read on."""
+    logs = call.fleet.logs
+    tail = await call(logs.tail, part_id, errors_only=errors_only, filter=filter)
+    tail.recheck = lambda: call(logs.check_tail, part_id)
+    return tail
 
 
 # --- checks ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from datetime import datetime
 from typing import Any
 
 from fleetport.core import access, validate
@@ -296,8 +297,11 @@ class Machines:
                 q.update_row(conn, "parts", row["id"], last_access=utcnow())
         return dict(row["config"] or {})
 
-    def set_config(self, p: Principal, part_id: str, config: dict[str, Any]) -> Part:
-        """Replaces the part's config; the config it replaces goes into the history."""
+    def set_config(
+        self, p: Principal, part_id: str, config: dict[str, Any], *, unchanged_since: datetime | None = None
+    ) -> Part:
+        """Replaces the part's config; the config it replaces goes into the history. With
+        ``unchanged_since``, refused when the config changed after that time."""
         config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
         now = utcnow()
         with self.store.write() as conn:
@@ -305,6 +309,8 @@ class Machines:
             row = q.get_locked(conn, "parts", found["id"])  # the config it replaces goes to the history
             if row is None:
                 raise NotFound(f"part {part_id} was deleted meanwhile")
+            last_change = row["config_updated_at"] or row["created_at"]
+            validate.unchanged_since(last_change, unchanged_since, f"the config of part {part_id}")
             q.insert_row(
                 conn,
                 "part_config_history",

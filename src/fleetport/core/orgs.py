@@ -47,7 +47,7 @@ class Organizations:
             "id": new_id(),
             "name": validate.name(name, "organization name"),
             "public_namespace": validate.namespace(public_namespace) if public_namespace else None,
-            "region": region or "",
+            "region": validate.bounded_text(region or "", "region", validate.ORG_TAG_MAX),
             "cid": "",
             "metadata": validate.json_object(metadata or {}, "metadata"),
             "created_at": utcnow(),
@@ -114,9 +114,9 @@ class Organizations:
                 if q.find_one(conn, "organizations", public_namespace=public_namespace):
                     raise Conflict(taken)
             if region is not None:
-                changes["region"] = region
+                changes["region"] = validate.bounded_text(region, "region", validate.ORG_TAG_MAX)
             if cid is not None:
-                changes["cid"] = cid
+                changes["cid"] = validate.bounded_text(cid, "cid", validate.ORG_TAG_MAX)
             if metadata is not None:
                 changes["metadata"] = validate.json_object(metadata, "metadata")
             if changes:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from fleetport.core.errors import Invalid, MalformedId
+from fleetport.core.errors import FailedPrecondition, Invalid, MalformedId
 from fleetport.core.ids import is_uuid
+from fleetport.core.models import as_utc
 
 NAME_MAX = 200
+ORG_TAG_MAX = 64  # an organization's region and cid
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_MAX_BYTES = 64 * 1024
 CONFIG_MAX_BYTES = 512 * 1024
+# objects and arrays nested in a JSON document: well within what a protocol buffers Struct may
+# carry to a Viam client (a Struct costs two levels of its limit of 100 per level of nesting)
+JSON_DEPTH_MAX = 32
 _NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -66,6 +72,9 @@ def json_object(value: Any, what: str, limit: int = METADATA_MAX_BYTES) -> dict[
         raise Invalid(f"{what} is not storable JSON: {exc}") from None
     if b"null" in encoded and _has_non_finite(value):  # orjson writes NaN and Infinity as null
         raise Invalid(f"{what} must not contain NaN or Infinity")
+    depth = _depth(value)
+    if depth > JSON_DEPTH_MAX:
+        raise Invalid(f"{what} is nested {depth} objects and arrays deep; the limit is {JSON_DEPTH_MAX}")
     size = len(encoded)
     if size > limit:
         raise Invalid(f"{what} is {size} bytes encoded; the limit is {limit}")
@@ -78,6 +87,19 @@ def password(value: str) -> str:
     if len(value) > 1024:
         raise Invalid("password must be at most 1024 characters")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep a JSON value is nested (a scalar: 0)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -115,6 +137,14 @@ def storable_text(value: str, what: str) -> str:
     return value
 
 
+def bounded_text(value: str, what: str, limit: int) -> str:
+    """Text both databases hold alike, of at most ``limit`` characters."""
+    storable_text(value, what)
+    if len(value) > limit:
+        raise Invalid(f"{what} is {len(value)} characters; the limit is {limit}")
+    return value
+
+
 def storable_integer(value: int, what: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
     if not low <= value <= high:
         raise Invalid(f"{what} is out of range: it must lie between {low} and {high}")
@@ -145,3 +175,16 @@ def storable_json(value: Any, what: str) -> Any:
         elif isinstance(item, list | tuple):
             pending.extend(item)
     return value
+
+
+def unchanged_since(changed_at: datetime, since: datetime | None, what: str) -> None:
+    """Refuses a write made from a copy older than the last change (``since``: the time of the last
+    change the writer saw; None: no such check)."""
+    if since is None:
+        return
+    changed_at = as_utc(changed_at)
+    if changed_at > since:
+        raise FailedPrecondition(
+            f"{what} changed at {changed_at.isoformat()}, after the last update you know of "
+            f"({since.isoformat()}): read it again and repeat the change"
+        )

@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import MetaData, create_engine, select
 
@@ -219,3 +222,33 @@ def test_revoking_a_token_by_itself_or_by_its_listed_id(onep: OneP) -> None:
     assert onep.one("revoke", ["token", left])["status"] == "ok"
     assert onep.ok("listing", [{"alias": ""}, ["token"], {}])["token"] == []
     assert "error" in onep.post(json.dumps({"auth": {"token": second}, "calls": []}))
+
+
+@pytest.mark.parametrize("revoked", ["token", "client"])
+def test_a_wait_whose_credential_is_revoked_meanwhile_answers_noauth(onep: OneP, revoked: str) -> None:
+    """The point that arrives after the token or CIK was revoked is not handed to the waiter."""
+    child = onep.ok("create", ["client", {"name": "device"}])
+    device_cik = onep.ok("info", [child, {"key": True}])["key"]
+    device = OneP(onep.server, onep.http, device_cik, child)
+    device.dataport("t")
+    token = device.ok("grant", [child, {child: ["read", "write", "wait"]}, {"ttl": 300}])
+    auth = {"token": token} if revoked == "token" else {"cik": device_cik}
+    answers: list[Any] = []
+
+    def wait() -> None:
+        with httpx.Client(base_url=onep.server.url, timeout=30) as http:
+            waiter = OneP(onep.server, http, device_cik, child)
+            answers.append(waiter.one("wait", [{"alias": "t"}, {"timeout": 10_000}], auth=auth))
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    time.sleep(1.0)  # the wait is under way
+    if revoked == "token":
+        assert device.one("revoke", ["token", token])["status"] == "ok"
+    else:
+        assert onep.one("revoke", ["client", device_cik])["status"] == "ok"
+    written = onep.one("write", [{"alias": "t"}, 1.5], auth={"cik": onep.cik, "client_id": child})
+    assert written["status"] == "ok", written
+    waiting.join(20)
+    (answer,) = answers
+    assert answer["status"] == "noauth" and "result" not in answer, answer

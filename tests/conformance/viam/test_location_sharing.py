@@ -143,3 +143,25 @@ def test_guest_sees_what_is_shared_but_no_secrets(viam_server: RunningServer, ad
         "part secrets": ("", []),
         "orgs": [ids["A"], ids["B"]],
     }
+
+
+def test_a_guest_does_not_see_the_other_guests(viam_server: RunningServer, admin: httpx.Client) -> None:
+    ids = build_world(admin)
+    shared = admin.post(f"/api/v1/locations/{ids['LA']}/shares", json={"organization_id": ids["C"]})
+    assert shared.status_code == 204, shared.text
+
+    async def seen_by(secret: str) -> tuple[list[str], list[str]]:
+        channel = Channel("127.0.0.1", viam_server.grpc_port)
+        app = AppClient(channel, {"authorization": f"Bearer {secret}"})
+        try:
+            location = await app.get_location(ids["LA"])
+            with_access = await app.get_organizations_with_access_to_location(ids["LA"])
+            return [o.organization_id for o in location.organizations], [o.id for o in with_access]
+        finally:
+            channel.close()
+
+    guest, _ = make_key(admin, ids, WAYS["B operator"])
+    owner, _ = make_key(admin, ids, WAYS["LA operator"])
+    assert asyncio.run(seen_by(guest)) == ([ids["A"], ids["B"]], [ids["A"], ids["B"]])
+    everyone = [ids["A"], ids["B"], ids["C"]]
+    assert asyncio.run(seen_by(owner)) == (everyone, everyone)

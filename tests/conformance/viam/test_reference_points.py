@@ -3,10 +3,14 @@ the words of the reference for defaults, empty values and what is refused."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 from viam.app.app_client import AppClient, Fragment
 from viam.proto.app import RegistryItemStatus, Visibility
 from viam.proto.app.packages import PackageType
@@ -159,3 +163,76 @@ def test_part_logs_newest_first_by_their_time_with_a_filter_folding_every_script
     assert messages(filter="äRGER") == ["ÄRGER 1", "ärger 0"]
     assert messages(filter="STRASSE") == ["Straße 3"]
     assert messages(filter="σοφια") == ["ΣΟΦΙΑ 2"]
+
+
+async def _refusal(work: Awaitable[Any]) -> Status | None:
+    """The status a call is refused with (None when it succeeds)."""
+    try:
+        await work
+    except GRPCError as exc:
+        return exc.status
+    return None
+
+
+def test_update_robot_part_takes_a_config_as_json_text(viam: Viam) -> None:
+    """The viam-sdk's ``robot_config_json`` (raw JSON text, the user's key order) sets the config, and
+    wins over ``robot_config``; text that is not a JSON object is refused."""
+
+    async def scenario(app: AppClient) -> tuple[Any, Any, Any, Any]:
+        location = await app.create_location(viam.org.id, "json configs")
+        part = (await app.get_robot_parts(await app.new_robot("json", location.id)))[0]
+        text = '{"z": 1, "a": [2]}'
+        set_by_text = await app.update_robot_part(part.id, part.name, robot_config_json=text)
+        struct = {"from": "struct"}
+        both = await app.update_robot_part(part.id, part.name, struct, robot_config_json='{"b": 3}')
+        refused = [
+            await _refusal(app.update_robot_part(part.id, part.name, robot_config_json=text))
+            for text in ("not json", "[1, 2]", '{"n": 1e999}')
+        ]
+        # a Struct is a map (no order): the key order comes back in robot_config_json
+        keys = list(json.loads(set_by_text.robot_config_json))
+        return set_by_text.robot_config, keys, both.robot_config, refused
+
+    config, keys, both, refused = viam.run(scenario)
+    assert config == {"z": 1, "a": [2]} and keys == ["z", "a"]
+    assert both == {"b": 3}
+    assert refused == [Status.INVALID_ARGUMENT] * 3
+
+
+def test_a_stale_last_known_update_is_refused_and_changes_nothing(viam: Viam) -> None:
+    """``last_known_update`` older than the config (or fragment) on the server: the write is refused
+    and leaves everything as it was; the time the server last gave out is accepted."""
+
+    async def scenario(app: AppClient) -> dict[str, Any]:
+        location = await app.create_location(viam.org.id, "stale writes")
+        part = (await app.get_robot_parts(await app.new_robot("stale", location.id)))[0]
+        first = await app.update_robot_part(part.id, part.name, {"v": 1})
+        long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+        out: dict[str, Any] = {}
+        out["stale part"] = await _refusal(
+            app.update_robot_part(part.id, "renamed", {"v": 2}, last_known_update=long_ago)
+        )
+        now = await app.get_robot_part(part.id)
+        out["part after"] = (now.name, now.robot_config)
+        seen = first.last_updated
+        fresh = await app.update_robot_part(part.id, part.name, {"v": 3}, last_known_update=seen)
+        out["fresh part"] = fresh.robot_config
+        fragment = await app.create_fragment(viam.org.id, "stale fragment", {"v": 1})
+        out["stale fragment"] = await _refusal(
+            app.update_fragment(fragment.id, "renamed", {"v": 2}, last_known_update=long_ago)
+        )
+        kept = await app.get_fragment(fragment.id)
+        out["fragment after"] = (kept.name, kept.fragment)
+        updated = await app.update_fragment(
+            fragment.id, "fresh", {"v": 3}, last_known_update=kept.last_updated
+        )
+        out["fresh fragment"] = (updated.name, updated.fragment)
+        return out
+
+    out = viam.run(scenario)
+    assert out["stale part"] == Status.FAILED_PRECONDITION
+    assert out["part after"][1] == {"v": 1} and out["part after"][0] != "renamed"
+    assert out["fresh part"] == {"v": 3}
+    assert out["stale fragment"] == Status.FAILED_PRECONDITION
+    assert out["fragment after"] == ("stale fragment", {"v": 1})
+    assert out["fresh fragment"] == ("fresh", {"v": 3})

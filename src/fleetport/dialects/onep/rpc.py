@@ -15,6 +15,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fleetport.bus import SubscriberTooSlow
+from fleetport.core import validate
 from fleetport.core.calls import run_core
 from fleetport.core.errors import (
     Conflict,
@@ -107,6 +109,7 @@ def _loads(body: bytes) -> Any:
 class Envelope:
     principal: Principal
     calls: list[Any]
+    auth: Mapping[str, Any]
 
 
 def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
@@ -130,7 +133,7 @@ def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
         return request_error(401, "Expired", "auth")
     except (Unauthenticated, BadArguments):
         return request_error(401, "Invalid", "auth")
-    return Envelope(p, calls)
+    return Envelope(p, calls, auth)
 
 
 def process(telemetry: Telemetry, body: bytes) -> Any:
@@ -180,15 +183,19 @@ async def process_async(fleet: Fleet, body: bytes) -> Any:
             replies.extend(await run_core(fleet, functools.partial(_run_calls, telemetry, p, run)))
             run = []
         if call is not None:
-            reply = await _wait(fleet, p, call)
+            reply = await _wait(fleet, p, call, started.auth)
             if reply is not None:
                 replies.append(reply)
     return replies
 
 
-async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, Any] | None:
+async def _wait(
+    fleet: Fleet, p: Principal, call: dict[str, Any], auth: Mapping[str, Any]
+) -> dict[str, Any] | None:
     """``wait [R, {timeout, since}]``: the newest point after ``since`` (or after the call
-    arrived), or status ``expire`` once ``timeout`` milliseconds pass."""
+    arrived), or status ``expire`` once ``timeout`` milliseconds pass. A point that arrives after
+    the caller's credential (``auth``) was revoked, or lost the resource, is not handed over: the
+    call answers ``noauth`` or ``restricted``."""
     telemetry = fleet.telemetry
     id_ = call.get("id")
     reply: dict[str, Any] = {"id": id_}
@@ -202,6 +209,10 @@ async def _wait(fleet: Fleet, p: Principal, call: dict[str, Any]) -> dict[str, A
             _, found = await run_core(fleet, lambda: telemetry.wait_start(p, ref, since))
             if found is None:
                 found = await _next_point(subscription, arrived if since is None else since + 1, timeout)
+                if found is not None:
+                    await run_core(
+                        fleet, lambda: telemetry.resolve(_authenticate(telemetry, auth), ref, "wait")
+                    )
         finally:
             subscription.close()
     except ErrorStatus as exc:
@@ -392,7 +403,10 @@ def _retention(desc: Mapping[str, Any]) -> tuple[int | None, int | None, bool, b
     if not duration_inf:
         if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
             raise BadArguments('retention duration is a number of hours or "infinity"')
-        seconds = int(duration * HOUR)
+        hours = duration * HOUR
+        if not math.isfinite(hours) or hours > validate.INT64_MAX:
+            raise BadArguments("retention duration is out of range")
+        seconds = int(hours)
     return (None if count_inf else _int(count, "retention count")), seconds, count_inf, duration_inf
 
 

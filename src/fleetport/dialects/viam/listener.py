@@ -8,7 +8,12 @@ import logging
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
+from google.protobuf.message import DecodeError
+from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
+from grpclib.exceptions import GRPCError
 from grpclib.server import Server
 
 from fleetport.core.fleet import Fleet
@@ -27,9 +32,24 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
+class RequestCodec(ProtoCodec):
+    """Protocol buffers, with a request that does not decode (a string field that is not UTF-8, as a
+    lone surrogate becomes; a truncated or garbled message) refused as INVALID_ARGUMENT."""
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        try:
+            return super().decode(data, message_type)
+        except DecodeError:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"the request is not a valid {message_type.DESCRIPTOR.full_name} message"
+                " (malformed, or a string field that is not UTF-8)",
+            ) from None
+
+
 class GrpcListener:
     def __init__(self, fleet: Fleet, tls: ssl.SSLContext | None) -> None:
-        self.server = Server([AppService(fleet), AuthService(fleet)])
+        self.server = Server([AppService(fleet), AuthService(fleet)], codec=RequestCodec())
         self.tls = tls
         self._sockets: list[socket.socket] = []
         self._accepting: list[asyncio.Task[None]] = []

@@ -4,11 +4,12 @@ the bearer token, and answers in Viam's messages. Core errors become gRPC status
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from grpclib.const import Status
@@ -19,10 +20,10 @@ from viam.proto.app import UnimplementedAppServiceBase
 from viam.proto.common import LogEntry as LogEntryProto
 
 from fleetport.bus import SubscriberTooSlow
-from fleetport.core import errors, models
+from fleetport.core import errors, models, validate
 from fleetport.core.calls import Call
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import ERROR_LEVELS, LogEntry
+from fleetport.core.logs import ERROR_LEVELS, LogEntry, open_tail
 from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
 
@@ -101,6 +102,30 @@ class _errors:
                 Status.INTERNAL, f"internal error; the server log has the details under {rid}"
             ) from None
         return False
+
+
+def _part_config(req: pb.UpdateRobotPartRequest) -> dict[str, Any] | None:
+    """The config an update sets: ``robot_config_json`` (JSON text in the user's key order) wins
+    over ``robot_config``; None when it sets none."""
+    if req.HasField("robot_config_json"):
+        try:
+            config = json.loads(req.robot_config_json)
+        except ValueError as exc:
+            raise errors.Invalid(f"robot_config_json is not JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise errors.Invalid("robot_config_json must be a JSON object")
+        return config
+    return cv.from_struct(req.robot_config) if req.HasField("robot_config") else None
+
+
+def _time(req: Any, field: str) -> datetime | None:
+    """A request's time field (None when unset); one a datetime cannot hold is refused."""
+    if not req.HasField(field):
+        return None
+    try:
+        return getattr(req, field).ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as exc:
+        raise errors.Invalid(f"{field} is not a valid time: {exc}") from None
 
 
 def _required(value: str, what: str) -> str:
@@ -468,8 +493,7 @@ class AppService(UnimplementedAppServiceBase):
         self, call: Call, req: pb.GetRobotPartHistoryRequest
     ) -> pb.GetRobotPartHistoryResponse:
         part_id = _required(req.id, "id")
-        start = req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None
-        end = req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None
+        start, end = _time(req, "start"), _time(req, "end")
         limit = req.page_limit if req.page_limit > 0 else None
 
         def history(p: Principal) -> list[pb.RobotPartHistoryEntry]:
@@ -499,12 +523,14 @@ class AppService(UnimplementedAppServiceBase):
     @unary
     async def UpdateRobotPart(self, call: Call, req: pb.UpdateRobotPartRequest) -> pb.UpdateRobotPartResponse:
         part_id = _required(req.id, "id")
-        config = cv.from_struct(req.robot_config) if req.HasField("robot_config") else None
+        config = _part_config(req)
+        unchanged_since = _time(req, "last_known_update")
 
         def update(p: Principal) -> pb.RobotPart:
+            if config is not None:  # first: a stale config refuses the whole update
+                validate.name(req.name, "part name")
+                self.fleet.machines.set_config(p, part_id, config, unchanged_since=unchanged_since)
             self.fleet.machines.update_part(p, part_id, name=req.name)  # an empty name is refused
-            if config is not None:
-                self.fleet.machines.set_config(p, part_id, config)
             return self._part(p, part_id)
 
         return pb.UpdateRobotPartResponse(part=await call(update))
@@ -727,8 +753,8 @@ class AppService(UnimplementedAppServiceBase):
             filter=req.filter,
             levels=[level for level in req.levels if level]
             or (list(ERROR_LEVELS) if req.errors_only else None),
-            start=req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None,
-            end=req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None,
+            start=_time(req, "start"),
+            end=_time(req, "end"),
             order=order,
             limit=req.limit if req.limit > 0 else LOG_PAGE,
             page_token=req.page_token,
@@ -742,11 +768,8 @@ class AppService(UnimplementedAppServiceBase):
         assert request is not None
         async with _errors():
             call = Call(self.fleet, bearer(stream))
-            tail = await call(
-                self.fleet.logs.tail,
-                _required(request.id, "id"),
-                errors_only=request.errors_only,
-                filter=request.filter,
+            tail = await open_tail(
+                call, _required(request.id, "id"), errors_only=request.errors_only, filter=request.filter
             )
         try:
             async for batch in tail:
@@ -758,6 +781,8 @@ class AppService(UnimplementedAppServiceBase):
                 Status.RESOURCE_EXHAUSTED,
                 "this tail fell too far behind the log and was closed; open a new one",
             ) from None
+        except errors.CoreError as exc:  # the caller may no longer read the log
+            raise grpc_error(exc) from None
         finally:
             tail.close()
 
@@ -809,6 +834,7 @@ class AppService(UnimplementedAppServiceBase):
             name=req.name,
             config=cv.from_struct(req.config) if req.HasField("config") else None,
             visibility=visibility,
+            unchanged_since=_time(req, "last_known_update"),
         )
         return pb.UpdateFragmentResponse(fragment=cv.fragment(updated))
 
