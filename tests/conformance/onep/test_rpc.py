@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.conformance.onep.conftest import OneP
 
 
@@ -192,6 +194,40 @@ def test_calls_are_answered_in_order_and_unknown_ones_fail(onep: OneP) -> None:
     assert unknown["error"]["code"] == 501 and unknown["error"]["context"] == "procedure"
     assert read["id"] == 8 and [v for _, v in read["result"]] == [1.5, 2.5]
     assert onep.rpc() == []
+
+
+@pytest.mark.parametrize(
+    "bad_id", [str(2**70), str(-(2**63) - 1), "1.5", "1e3", "true", '"' + "x" * 41 + '"']
+)
+def test_a_call_whose_id_cannot_be_echoed_refuses_the_request_before_anything_runs(
+    onep: OneP, bad_id: str
+) -> None:
+    """An id is an integer of at most 64 bits or a string of up to 40 characters. A call with some
+    other id could not be answered: the request is refused whole and none of its calls runs."""
+    onep.dataport("x")
+    calls = [
+        {"id": 1, "procedure": "write", "arguments": [{"alias": "x"}, 1.5, {}]},
+        {"id": "BAD-ID", "procedure": "write", "arguments": [{"alias": "x"}, 2.5, {}]},
+    ]
+    body = json.dumps({"auth": {"cik": onep.cik}, "calls": calls}).replace('"BAD-ID"', bad_id)
+    error = onep.post(body)["error"]
+    assert error["code"] == 400 and error["context"] == "calls", error
+    assert "call 1" in error["message"]
+    assert onep.ok("read", [{"alias": "x"}, {"limit": 5}]) == []
+
+
+def test_the_widest_ids_are_echoed(onep: OneP) -> None:
+    body = json.dumps(
+        {
+            "auth": {"cik": onep.cik},
+            "calls": [
+                {"id": 2**63 - 1, "procedure": "listing", "arguments": [["dataport"], {}]},
+                {"id": -(2**63), "procedure": "listing", "arguments": [["dataport"], {}]},
+                {"id": "x" * 40, "procedure": "listing", "arguments": [["dataport"], {}]},
+            ],
+        }
+    )
+    assert [reply["id"] for reply in onep.post(body)] == [2**63 - 1, -(2**63), "x" * 40]
 
 
 def test_oversized_requests_get_a_clear_limit_error(onep: OneP) -> None:

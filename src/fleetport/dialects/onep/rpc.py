@@ -127,6 +127,14 @@ def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
         return request_error(400, "calls must be a list of {id, procedure, arguments}", "calls")
     if len(calls) > MAX_CALLS:
         return request_error(413, f"one request carries at most {MAX_CALLS} calls", "calls")
+    for index, call in enumerate(calls):
+        # a call without an id runs unanswered; one whose id could not be echoed must not run at all
+        if isinstance(call, dict) and "id" in call and not _answered(call["id"]):
+            return request_error(
+                400,
+                f"call {index}: an id is an integer of at most 64 bits or a string of up to 40 characters",
+                "calls",
+            )
     try:
         p = _authenticate(telemetry, auth)
     except Expired:
@@ -296,8 +304,11 @@ def _internal_error(procedure: str) -> dict[str, Any]:
 
 
 def _answered(id_: object) -> bool:
-    """Whether a call's id gets a reply: an integer or a string of up to 40 characters."""
-    return (isinstance(id_, int) and not isinstance(id_, bool)) or (isinstance(id_, str) and len(id_) <= 40)
+    """Whether a call's id gets a reply: an integer of at most 64 bits or a string of up to 40
+    characters."""
+    if isinstance(id_, int) and not isinstance(id_, bool):
+        return -(2**63) <= id_ < 2**63
+    return isinstance(id_, str) and len(id_) <= 40
 
 
 def _call(telemetry: Telemetry, p: Principal, call: object) -> dict[str, Any] | None:
