@@ -128,8 +128,9 @@ def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
     if len(calls) > MAX_CALLS:
         return request_error(413, f"one request carries at most {MAX_CALLS} calls", "calls")
     for index, call in enumerate(calls):
-        # a call without an id runs unanswered; one whose id could not be echoed must not run at all
-        if isinstance(call, dict) and "id" in call and not _answered(call["id"]):
+        # a call without an id (or with a null one) runs unanswered; one whose id could not be
+        # echoed must not run at all
+        if isinstance(call, dict) and call.get("id") is not None and not _answered(call["id"]):
             return request_error(
                 400,
                 f"call {index}: an id is an integer of at most 64 bits or a string of up to 40 characters",
