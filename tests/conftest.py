@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from fleetport import testing
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import SYSTEM, Principal
 from fleetport.server import create_app, open_fleet
@@ -108,17 +109,12 @@ def serving(database: str, data_dir: Path, env: dict[str, str] | None = None) ->
     """A real server on ``database`` ("sqlite", or "postgres" on a fresh database of its own),
     stopped afterwards."""
     with contextlib.ExitStack() as stack:
-        environ = dict(env or {})
-        if database != "sqlite":
-            environ["FLEETPORT_DATABASE_URL"] = stack.enter_context(fresh_pg_database())
-        server = start_server(data_dir, env=environ)
-        stack.callback(stop_server, server)
-        yield server
+        database_url = stack.enter_context(fresh_pg_database()) if database != "sqlite" else None
+        yield stack.enter_context(testing.server(database_url=database_url, data_dir=data_dir, env=env))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real `fleetport serve` process on SQLite, shared by a test module."""
-    running = start_server(tmp_path_factory.mktemp("server"))
-    yield running
-    stop_server(running)
+    with testing.server(data_dir=tmp_path_factory.mktemp("server")) as running:
+        yield running
