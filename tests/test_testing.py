@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import tomllib
@@ -109,3 +110,17 @@ def test_the_context_manager_serves_viam_sdk_and_one_platform(database: str) -> 
         process, data_dir = fp.process, fp.data_dir
     assert process.poll() is not None
     assert not data_dir.exists()
+
+
+def test_the_callers_fleetport_settings_stay_out_of_the_test_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own server configuration in the environment (a database, a port of the Viam
+    dialect taken by their running server) never reaches the test server."""
+    monkeypatch.setenv("FLEETPORT_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("FLEETPORT_VIAM__GRPC_PORT", "1")
+    with fleetport.testing.server() as fp:
+        assert fp.database_url is None
+        org = fp.client.organizations.create("Acme Robotics")
+        assert [o.id for o in fp.client.organizations.list()] == [org.id]
+        with socket.create_connection((fp.host, fp.grpc_port), timeout=5):
+            pass  # the Viam dialect listens on the port handed out, not on the developer's
+        assert (fp.data_dir / "fleetport.db").exists()
