@@ -1,32 +1,37 @@
 """Shared fixtures: a Fleet on SQLite or on PostgreSQL, the ASGI app in front of it, and a real
-server process for end-to-end tests."""
+server process for end-to-end tests (started by :mod:`fleetport.testing`, whose names stay
+importable from here)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from fleetport import testing
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import SYSTEM, Principal
 from fleetport.server import create_app, open_fleet
 from fleetport.settings import Settings
+from fleetport.testing import (
+    ADMIN_KEY,
+    RunningServer,
+    free_port,
+    free_ports,
+    start_server,
+    stop_server,
+)
 
-ADMIN_KEY = "test-admin-key-" + "x" * 30
+__all__ = ["ADMIN_KEY", "RunningServer", "free_port", "free_ports", "start_server", "stop_server"]
+
 PG_URL = os.environ.get("FLEETPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Redis for the bus between server processes; each test uses channels of its own prefix
 REDIS_URL = os.environ.get("FLEETPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -99,103 +104,17 @@ def api(fleet: Fleet) -> Iterator[TestClient]:
         yield client
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free ports: the sockets stay bound until all are chosen, so none comes twice."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            s = stack.enter_context(socket.socket())
-            s.bind(("127.0.0.1", 0))
-            ports.append(int(s.getsockname()[1]))
-        return ports
-
-
-@dataclass
-class RunningServer:
-    url: str
-    https_url: str | None
-    grpc_port: int
-    data_dir: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_server(
-    data_dir: Path, *, https: bool = False, env: dict[str, str] | None = None, timeout: float = 30.0
-) -> RunningServer:
-    port, https_port, grpc_port = free_ports(3)
-    https_port = https_port if https else 0
-    environ = {
-        **os.environ,
-        "FLEETPORT_DATA_DIR": str(data_dir),
-        "FLEETPORT_HTTP_PORT": str(port),
-        "FLEETPORT_HTTPS_PORT": str(https_port),
-        "FLEETPORT_GRPC_PORT": str(grpc_port),
-        "FLEETPORT_ADMIN_API_KEY": ADMIN_KEY,
-        "FLEETPORT_ADMIN_PASSWORD": "admin-password",
-        "FLEETPORT_ADMIN_EMAIL": "admin@example.com",
-        **(env or {}),
-    }
-    log = data_dir / "server.log"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fleetport.cli", "serve"],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError(f"server did not become healthy in {timeout}s:\n{log.read_text()}")
-    https_url = f"https://127.0.0.1:{https_port}" if https else None
-    return RunningServer(url, https_url, grpc_port, data_dir, process, log)
-
-
 @contextmanager
 def serving(database: str, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
     """A real server on ``database`` ("sqlite", or "postgres" on a fresh database of its own),
     stopped afterwards."""
     with contextlib.ExitStack() as stack:
-        environ = dict(env or {})
-        if database != "sqlite":
-            environ["FLEETPORT_DATABASE_URL"] = stack.enter_context(fresh_pg_database())
-        server = start_server(data_dir, env=environ)
-        stack.callback(stop_server, server)
-        yield server
-
-
-def stop_server(server: RunningServer) -> int:
-    server.process.terminate()
-    try:
-        return server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        return server.process.wait()
+        database_url = stack.enter_context(fresh_pg_database()) if database != "sqlite" else None
+        yield stack.enter_context(testing.server(database_url=database_url, data_dir=data_dir, env=env))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real `fleetport serve` process on SQLite, shared by a test module."""
-    running = start_server(tmp_path_factory.mktemp("server"))
-    yield running
-    stop_server(running)
+    with testing.server(data_dir=tmp_path_factory.mktemp("server")) as running:
+        yield running

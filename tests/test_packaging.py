@@ -162,3 +162,48 @@ def test_serve_says_how_to_install_the_server(client_env: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: the server is not installed here")
     assert lines[0].endswith("pip install 'fleetport[server]'")
+
+
+def test_the_pytest_plugin_loads_without_the_server(client_env: Path, tmp_path: Path) -> None:
+    """pytest where only the SDK is installed: the wheel's pytest11 entry point loads
+    ``fleetport.testing``; a test without the fixture passes, and one with it fails saying how to
+    install the server."""
+    tests = _pytest_site(tmp_path / "pytest-site")
+    (tmp_path / "test_user.py").write_text(
+        "import fleetport.testing\n\n"
+        "def test_without_a_server():\n"
+        "    assert fleetport.testing.ADMIN_KEY\n\n"
+        "def test_with_a_server(fleetport_server):\n"
+        "    fleetport_server.client.organizations.create('Acme')\n"
+    )
+    env = {**_clean_env(), "PYTHONPATH": str(tests)}
+    pytest_argv = [str(client_env / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider"]
+    help_text = subprocess.run(
+        [*pytest_argv, "--help"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert help_text.returncode == 0, help_text.stderr
+    assert "--fleetport-database-url" in help_text.stdout
+    result = subprocess.run(
+        [*pytest_argv, "-q", "-rE", "test_user.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 passed, 1 error" in result.stdout, result.stdout
+    assert "ServerNotInstalled" in result.stdout
+    assert "pip install 'fleetport[server]'" in result.stdout
+
+
+def _pytest_site(site: Path) -> Path:
+    """A directory of links to pytest and what it needs, installed here, for the client-only
+    environment's PYTHONPATH."""
+    site.mkdir()
+    for dist in _dependency_closure(["pytest"]).values():
+        for path in _top_level_paths(dist):
+            link = site / path.name
+            if not link.exists():
+                link.symlink_to(path)
+    return site
