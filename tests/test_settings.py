@@ -61,7 +61,11 @@ def test_numbers_and_paths_are_parsed() -> None:
         ({"FLEETPORT_CREDENTIAL_CACHE_SECONDS": "soon"}, "FLEETPORT_CREDENTIAL_CACHE_SECONDS", "number"),
         ({"FLEETPORT_ONEP__MAX_BODY_BYTES": "big"}, "FLEETPORT_ONEP__MAX_BODY_BYTES='big'", "integer"),
         ({"FLEETPORT_ONEP_MAX_BODY_BYTES": "big"}, "FLEETPORT_ONEP_MAX_BODY_BYTES='big'", "integer"),
-        ({"FLEETPORT_GRPC_PORT": "-1"}, "FLEETPORT_GRPC_PORT='-1'", "greater than or equal to 0"),
+        (
+            {"FLEETPORT_GRPC_PORT": "-1"},
+            "FLEETPORT_GRPC_PORT='-1'",
+            "a port number is 1 to 65535 (0 turns its listener off)",
+        ),
         ({"FLEETPORT_SQLITE_SYNCHRONOUS": "OFF"}, "FLEETPORT_SQLITE_SYNCHRONOUS='OFF'", "NORMAL or FULL"),
     ],
 )

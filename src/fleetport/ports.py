@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 
 from fleetport.settings import Settings
 
-PORT_MAX = 65535
-
 
 @dataclass
 class Port:
@@ -68,11 +66,6 @@ def bound(settings: Settings, dialects: Sequence[Port] = ()) -> Iterator[BoundPo
     ports = wanted(settings, dialects)
     seen: dict[int, Port] = {}
     for port in ports.all():
-        if not 0 <= port.number <= PORT_MAX:
-            raise SystemExit(
-                f"{port.protocol} port {port.number} is not a port number: set {port.how_to_change} "
-                f"to one from 1 to {PORT_MAX}"
-            )
         if port.number in seen:
             first = seen[port.number]
             raise SystemExit(

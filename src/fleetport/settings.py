@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import EnvSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
@@ -26,7 +26,16 @@ from pydantic_settings.sources.utils import parse_env_vars
 ENV_PREFIX = "FLEETPORT_"
 SECTION_DELIMITER = "__"
 SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
-PortNumber = Annotated[int, Field(ge=0, le=65535)]
+PORT_MAX = 65535
+
+
+def _port_number(value: int) -> int:
+    if not 0 <= value <= PORT_MAX:
+        raise ValueError(f"a port number is 1 to {PORT_MAX} (0 turns its listener off)")
+    return value
+
+
+PortNumber = Annotated[int, AfterValidator(_port_number)]
 Positive = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(ge=0)]

@@ -20,8 +20,14 @@ from fleetport.store.credentials import CASCADING_TABLES, CREDENTIAL_TABLES
 
 
 def _user(email: str) -> dict[str, object]:
-    return {"id": new_id(), "email": email, "name": "", "password_hash": None, "is_admin": False,
-            "created_at": datetime.now(UTC)}
+    return {
+        "id": new_id(),
+        "email": email,
+        "name": "",
+        "password_hash": None,
+        "is_admin": False,
+        "created_at": datetime.now(UTC),
+    }
 
 
 def test_every_write_to_a_credential_table_drops_cached_credentials(fleet: Fleet) -> None:
@@ -99,8 +105,13 @@ def test_a_taken_unique_value_without_a_message_names_table_and_column(fleet: Fl
 
 
 def test_a_row_referring_to_a_removed_one_is_a_conflict(fleet: Fleet) -> None:
-    session = {"id": new_id(), "token_hash": "0" * 64, "user_id": new_id(),
-               "created_at": datetime.now(UTC), "expires_at": datetime.now(UTC) + timedelta(hours=1)}
+    session = {
+        "id": new_id(),
+        "token_hash": "0" * 64,
+        "user_id": new_id(),
+        "created_at": datetime.now(UTC),
+        "expires_at": datetime.now(UTC) + timedelta(hours=1),
+    }
     with pytest.raises(Conflict, match="removed meanwhile") as raised, fleet.store.write() as tx:
         q.insert_row(tx, "sessions", **session)
     assert not isinstance(raised.value, Taken)

@@ -185,9 +185,7 @@ class Identity:
         with self.store.write(conflict=f"a user with email {email} already exists") as conn:
             return self._insert_user(conn, email, name, password, is_admin)
 
-    def _insert_user(
-        self, conn: Tx, email: str, name: str, password: str | None, is_admin: bool
-    ) -> User:
+    def _insert_user(self, conn: Tx, email: str, name: str, password: str | None, is_admin: bool) -> User:
         email = validate.email(email)
         if q.find_one(conn, "users", email=email) is not None:
             raise Conflict(f"a user with email {email} already exists")
@@ -289,9 +287,7 @@ class Identity:
             org = access.organization(conn, p, "manage_api_keys", organization_id)
             return self._insert_key(conn, p, org["id"], name, grants)
 
-    def _insert_key(
-        self, conn: Tx, p: Principal, org_id: str, name: str, grants: list[GrantSpec]
-    ) -> ApiKey:
+    def _insert_key(self, conn: Tx, p: Principal, org_id: str, name: str, grants: list[GrantSpec]) -> ApiKey:
         key_id, secret, now = new_id(), new_secret(KEY_PREFIX), utcnow()
         row = {
             "id": key_id,

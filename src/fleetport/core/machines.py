@@ -183,9 +183,7 @@ class Machines:
             raise NotFound(f"part {part_id} was deleted meanwhile")
         return dict(row), locked_machine
 
-    def _insert_part(
-        self, conn: Tx, machine: Row | dict[str, Any], name: str, main: bool
-    ) -> dict[str, Any]:
+    def _insert_part(self, conn: Tx, machine: Row | dict[str, Any], name: str, main: bool) -> dict[str, Any]:
         name = validate.name(name, "part name")
         if q.find_one(conn, "parts", machine_id=machine["id"], name=name):
             raise Conflict(f"machine {machine['id']} already has a part named {name!r}")

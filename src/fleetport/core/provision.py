@@ -263,8 +263,7 @@ class Provision:
             caller = self._caller(conn, key)
             if caller.vendor is not None:
                 raise Conflict(
-                    f"this client is vendor {caller.vendor['name']} already: a client registers "
-                    "one vendor"
+                    f"this client is vendor {caller.vendor['name']} already: a client registers one vendor"
                 )
             if sp.vendor_by_name(conn, name) is not None:
                 raise Conflict(f"the vendor name {name!r} is taken")
@@ -692,9 +691,7 @@ class Provision:
             vendor = self._vendor(conn, key)
             sp.delete_content(conn, self._content(conn, self._model(conn, vendor, model), content_id)["id"])
 
-    def _downloader(
-        self, conn: Tx, key: str | None, vendor: str, model: str
-    ) -> tuple[Row, Row | None]:
+    def _downloader(self, conn: Tx, key: str | None, vendor: str, model: str) -> tuple[Row, Row | None]:
         """The model and, for a device, its serial number (None for the vendor's own keys)."""
         vendor_row = sp.vendor_by_name(conn, vendor) if isinstance(vendor, str) else None
         model_row = None if vendor_row is None else sp.model(conn, vendor_row["id"], model)

@@ -57,9 +57,7 @@ def locations_page(
     return page_within(tx, loc, scope, limit=limit, after=after)
 
 
-def machines_page(
-    tx: Tx, within: Within | None, *, limit: int, after: str | None, **where: Any
-) -> list[Row]:
+def machines_page(tx: Tx, within: Within | None, *, limit: int, after: str | None, **where: Any) -> list[Row]:
     """Machines in id order, keyset-paginated (``limit + 1`` rows), with columns equal to ``where``."""
     m = t.machines
     scope = (
