@@ -127,3 +127,23 @@ def test_a_role_changes_within_its_organization(fleet: Fleet, admin: Principal) 
         if x.subject_id == ann.id
     ]
     assert held_now == [("operator", "location", lab.id)]
+
+
+def test_part_details_show_secrets_only_to_who_manages_them(fleet: Fleet, admin: Principal) -> None:
+    org = fleet.organizations.create(admin, "rovers")
+    lab = fleet.locations.create(admin, org.id, "lab")
+    machine = fleet.machines.create(admin, lab.id, "rover")
+    fleet.machines.create_part(admin, machine.id, "arm")
+    fleet.identity.create_user(admin, "olga@example.com", "olga", "password1")
+    olga_user = fleet.identity.find_user_by_email("olga@example.com")
+    assert olga_user is not None
+    fleet.identity.grant_to(admin, org.id, olga_user.id, GrantSpec("operator", "organization", org.id))
+    olga = login(fleet, "olga@example.com")
+    owned = fleet.machines.parts_details(admin, machine.id)
+    assert [len(d.secrets) for d in owned] == [1, 1]
+    assert [d.secrets for d in fleet.machines.parts_details(olga, machine.id)] == [[], []]
+    main = owned[0].part
+    assert fleet.machines.part_details(admin, main.id).secrets == owned[0].secrets
+    assert fleet.machines.part_details(olga, main.id).secrets == []
+    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, main.id).secret)
+    assert fleet.machines.part_details(as_part, main.id).secrets == []

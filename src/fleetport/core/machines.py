@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from fleetport.core import access, validate
-from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
+from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.fragments import record_part_fragments
 from fleetport.core.identity import PART_SECRET_PREFIX
 from fleetport.core.ids import hash_secret, new_id, new_secret
@@ -278,11 +278,8 @@ class Machines:
 
     def _details(self, conn: Tx, p: Principal, part_id: str) -> PartDetails:
         row, machine = access.part(conn, p, "read_robot", part_id)
-        try:
-            access.part(conn, p, "manage_robot_secrets", part_id)
-        except PermissionDenied:
-            secrets = []
-        else:
+        secrets = []
+        if _manages_secrets(conn, p, machine):
             secrets = [Secret.from_row(r) for r in q.find(conn, "part_secrets", part_id=row["id"])]
         return PartDetails(Part.from_row(row), Machine.from_row(machine), secrets)
 
@@ -292,11 +289,8 @@ class Machines:
             row = access.machine(conn, p, "read_robot", machine_id)
             machine = Machine.from_row(row)
             parts = [Part.from_row(r) for r in q.find(conn, "parts", machine_id=machine.id)]
-            manages = p.kind != "part" and p.scope(conn, "manage_robot_secrets").covers_robot(
-                machine.id, machine.location_id, machine.organization_id
-            )
             secrets: dict[str, builtins.list[Secret]] = {part.id: [] for part in parts}
-            if manages and parts:
+            if parts and _manages_secrets(conn, p, row):
                 for r in q.find(conn, "part_secrets", part_id=list(secrets)):
                     secrets[r["part_id"]].append(Secret.from_row(r))
         return [PartDetails(part, machine, secrets[part.id]) for part in parts]
@@ -458,6 +452,15 @@ class Machines:
             sid = validate.entity_id(secret_id, "part secret")
             if not q.delete_rows(conn, "part_secrets", id=sid, part_id=part["id"]):
                 raise NotFound(f"secret {secret_id} not found on part {part['id']}")
+
+
+def _manages_secrets(conn: Tx, p: Principal, machine: Row) -> bool:
+    """Whether the caller may manage the secrets of the machine's parts (``access.part`` with
+    ``manage_robot_secrets``, on rows already read): a part's own secret never may."""
+    if p.kind == "part":
+        return False
+    scope = p.scope(conn, "manage_robot_secrets")
+    return scope.covers_robot(machine["id"], machine["location_id"], machine["organization_id"])
 
 
 def _summary(row: Row) -> MachineSummary:
