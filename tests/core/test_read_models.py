@@ -147,3 +147,22 @@ def test_part_details_show_secrets_only_to_who_manages_them(fleet: Fleet, admin:
     assert fleet.machines.part_details(olga, main.id).secrets == []
     as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, main.id).secret)
     assert fleet.machines.part_details(as_part, main.id).secrets == []
+
+
+def test_part_history_is_newest_first_within_its_window(fleet: Fleet, admin: Principal) -> None:
+    org = fleet.organizations.create(admin, "rovers")
+    lab = fleet.locations.create(admin, org.id, "lab")
+    machine = fleet.machines.create(admin, lab.id, "rover")
+    main = fleet.machines.parts(admin, machine.id)[0]
+    for n in range(1, 4):
+        fleet.machines.set_config(admin, main.id, {"n": n})
+    everything = fleet.machines.part_history(admin, main.id)
+    assert (everything.part.id, everything.machine.id) == (main.id, machine.id)
+    assert [r.previous_config for r in everything.revisions] == [{"n": 2}, {"n": 1}, {}]
+    newest, middle, oldest = (r.edited_at for r in everything.revisions)
+    assert len(fleet.machines.part_history(admin, main.id, limit=2).revisions) == 2
+    window = fleet.machines.part_history(admin, main.id, start=middle, end=newest).revisions
+    assert [r.previous_config for r in window] == [{"n": 1}]
+    fleet.identity.create_user(admin, "eve@example.com", "eve", "password1")
+    with pytest.raises(PermissionDenied):
+        fleet.machines.part_history(login(fleet, "eve@example.com"), main.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from datetime import datetime
 from typing import Any
 
 from fleetport.core import access, validate
@@ -18,6 +19,7 @@ from fleetport.core.models import (
     Page,
     Part,
     PartDetails,
+    PartHistory,
     Secret,
     as_utc,
     decode_cursor,
@@ -433,6 +435,29 @@ class Machines:
                 conn, "part_config_history", limit=limit, before=decode_cursor(cursor), part_id=row["id"]
             )
         return make_page(rows, limit, ConfigRevision.from_row)
+
+    def part_history(
+        self,
+        p: Principal,
+        part_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> PartHistory:
+        """The part, its machine and its config revisions edited from ``start`` until before ``end``,
+        newest first, at most ``limit`` of them, in one read."""
+        with self.store.read() as conn:
+            row, machine = access.part(conn, p, "read_robot_config", part_id)
+            rows = q.find(conn, "part_config_history", part_id=row["id"])
+        revisions = []
+        for revision in map(ConfigRevision.from_row, reversed(rows)):
+            if (start and revision.edited_at < start) or (end and revision.edited_at >= end):
+                continue
+            revisions.append(revision)
+            if limit and len(revisions) >= limit:
+                break
+        return PartHistory(Part.from_row(row), Machine.from_row(machine), revisions)
 
     # --- secrets --------------------------------------------------------------------------
 

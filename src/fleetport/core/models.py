@@ -335,3 +335,11 @@ class PartDetails(NamedTuple):
     part: Part
     machine: Machine
     secrets: list[Secret]
+
+
+class PartHistory(NamedTuple):
+    """A part with its machine and the revisions of its config, newest first."""
+
+    part: Part
+    machine: Machine
+    revisions: list[ConfigRevision]

@@ -9,7 +9,7 @@ from viam.proto import app as pb
 from fleetport.core.calls import Call
 from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
-from fleetport.dialects.viam.rpc import Area, all_pages, required, unary
+from fleetport.dialects.viam.rpc import Area, required, unary
 
 
 class RobotRpcs(Area):
@@ -54,34 +54,24 @@ class RobotRpcs(Area):
     async def GetRobotPartHistory(
         self, call: Call, req: pb.GetRobotPartHistoryRequest
     ) -> pb.GetRobotPartHistoryResponse:
-        part_id = required(req.id, "id")
-        start = req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None
-        end = req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None
-        limit = req.page_limit if req.page_limit > 0 else None
-
-        def history(p: Principal) -> list[pb.RobotPartHistoryEntry]:
-            part = self.fleet.machines.get_part(p, part_id)
-            machine = self.fleet.machines.get(p, part.machine_id)
-            entries = []
-            for rev in all_pages(
-                p, lambda p_, lim, cursor: self.fleet.machines.config_history(p_, part_id, lim, cursor)
-            ):
-                if (start and rev.edited_at < start) or (end and rev.edited_at >= end):
-                    continue
-                entries.append(
-                    pb.RobotPartHistoryEntry(
-                        part=part.id,
-                        robot=machine.id,
-                        when=cv.ts(rev.edited_at),
-                        old=cv.robot_part(part, machine, [], config=rev.previous_config),
-                        edited_by=cv.authenticator(rev.edited_by),
-                    )
-                )
-                if limit and len(entries) >= limit:
-                    break
-            return entries
-
-        return pb.GetRobotPartHistoryResponse(history=await call(history))
+        part, machine, revisions = await call(
+            self.fleet.machines.part_history,
+            required(req.id, "id"),
+            start=req.start.ToDatetime(tzinfo=UTC) if req.HasField("start") else None,
+            end=req.end.ToDatetime(tzinfo=UTC) if req.HasField("end") else None,
+            limit=req.page_limit if req.page_limit > 0 else None,
+        )
+        history = [
+            pb.RobotPartHistoryEntry(
+                part=part.id,
+                robot=machine.id,
+                when=cv.ts(rev.edited_at),
+                old=cv.robot_part(part, machine, [], config=rev.previous_config),
+                edited_by=cv.authenticator(rev.edited_by),
+            )
+            for rev in revisions
+        ]
+        return pb.GetRobotPartHistoryResponse(history=history)
 
     @unary
     async def UpdateRobotPart(self, call: Call, req: pb.UpdateRobotPartRequest) -> pb.UpdateRobotPartResponse:
