@@ -159,7 +159,7 @@ def test_part_history_is_newest_first_within_its_window(fleet: Fleet, admin: Pri
     everything = fleet.machines.part_history(admin, main.id)
     assert (everything.part.id, everything.machine.id) == (main.id, machine.id)
     assert [r.previous_config for r in everything.revisions] == [{"n": 2}, {"n": 1}, {}]
-    newest, middle, oldest = (r.edited_at for r in everything.revisions)
+    newest, middle, _ = (r.edited_at for r in everything.revisions)
     assert len(fleet.machines.part_history(admin, main.id, limit=2).revisions) == 2
     window = fleet.machines.part_history(admin, main.id, start=middle, end=newest).revisions
     assert [r.previous_config for r in window] == [{"n": 1}]
