@@ -166,3 +166,27 @@ def test_part_history_is_newest_first_within_its_window(fleet: Fleet, admin: Pri
     fleet.identity.create_user(admin, "eve@example.com", "eve", "password1")
     with pytest.raises(PermissionDenied):
         fleet.machines.part_history(login(fleet, "eve@example.com"), main.id)
+
+
+def test_rentals_are_the_rentable_machines_for_who_reads_the_organization(
+    fleet: Fleet, admin: Principal
+) -> None:
+    org = fleet.organizations.create(admin, "rovers")
+    lab = fleet.locations.create(admin, org.id, "lab")
+    rentable = fleet.machines.create(admin, lab.id, "for rent", rentable=True)
+    fleet.machines.create(admin, lab.id, "kept")
+    (found,) = fleet.machines.rentals(admin, org.id)
+    assert (found.machine.id, found.main_part_id) == (
+        rentable.id,
+        fleet.machines.parts(admin, rentable.id)[0].id,
+    )
+    fleet.identity.create_user(admin, "leo@example.com", "leo", "password1")
+    leo_user = fleet.identity.find_user_by_email("leo@example.com")
+    assert leo_user is not None
+    fleet.identity.grant_to(admin, org.id, leo_user.id, GrantSpec("operator", "location", lab.id))
+    leo = login(fleet, "leo@example.com")
+    assert [s.machine.id for s in fleet.machines.summaries(leo, organization_id=org.id, rentable=True)] == [
+        rentable.id
+    ]
+    with pytest.raises(PermissionDenied):
+        fleet.machines.rentals(leo, org.id)

@@ -112,6 +112,14 @@ class Machines:
             within, where = self._listing(conn, p, location_id, organization_id, rentable)
             return [_summary(row) for row in machines_with_parts(conn, within, **where)]
 
+    def rentals(self, p: Principal, organization_id: str) -> builtins.list[MachineSummary]:
+        """The rentable machines of an organization, as ``summaries`` gives them, for callers who may
+        read the organization itself."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", organization_id)
+            within, where = self._listing(conn, p, None, org["id"], True)
+            return [_summary(row) for row in machines_with_parts(conn, within, **where)]
+
     def summary(self, p: Principal, machine_id: str) -> MachineSummary:
         with self.store.read() as conn:
             machine = access.machine(conn, p, "read_robot", machine_id)

@@ -25,9 +25,7 @@ class RobotRpcs(Area):
     async def GetRoverRentalRobots(
         self, call: Call, req: pb.GetRoverRentalRobotsRequest
     ) -> pb.GetRoverRentalRobotsResponse:
-        found = await call(
-            self.fleet.machines.summaries, organization_id=required(req.org_id, "org_id"), rentable=True
-        )
+        found = await call(self.fleet.machines.rentals, required(req.org_id, "org_id"))
         return pb.GetRoverRentalRobotsResponse(
             robots=[
                 pb.RoverRentalRobot(
