@@ -4,9 +4,11 @@ Starts a real Fleetport server (``python -m fleetport.cli serve``, in a subproce
 ports) and drives its gRPC port with the real viam-sdk client (``viam.app.app_client.AppClient`` on a
 ``grpclib`` channel):
 
-1. **unary**: ``get_robot_part`` from N concurrent callers for a fixed duration, against a bare grpclib
-   server (another subprocess, no database) that answers the same RPC with a fixed message; requests
-   per second and p50/p99 latency, the median over several runs, and the ratio Fleetport/grpclib;
+1. **unary**: ``get_robot_part`` (or, with ``--rpc list_robots``, ``list_robots`` of a location of
+   ``--machines`` machines) from N concurrent callers for a fixed duration, against a bare grpclib
+   server (another subprocess, no database) that answers the same RPC with a fixed message of the same
+   size class; requests per second and p50/p99 latency, the median over several runs, and the ratio
+   Fleetport/grpclib;
 2. **tail**: M concurrent ``tail_robot_part_logs`` streams while a writer (a third subprocess) appends
    log lines through the native HTTP API at a fixed rate, each line carrying its send time; lines
    delivered to each stream and the delivery latency (receive wall time minus send wall time).
@@ -15,7 +17,8 @@ Prints numbers; asserts nothing about timings. Exit status: 1 when a server answ
 missed lines or a write failed (the figures are then invalid), 2 when the benchmark could not run (a
 server did not start or died, set-up failed), 130 when interrupted.
 
-    .venv/bin/python bench/viam.py [--duration 5] [--runs 3] [--subscribers 200] [--database-url URL]
+    .venv/bin/python bench/viam.py [--duration 5] [--runs 3] [--rpc list_robots] [--subscribers 200]
+                                   [--database-url URL]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sys
 import time
 from array import array
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,13 +93,23 @@ def viam_app(channel: Channel, api_key: str) -> AppClient:
 # --- the baseline server ------------------------------------------------------------------------
 
 
-def serve_baseline(port: int) -> None:
+def serve_baseline(port: int, machines: int) -> None:
     """A bare grpclib server with Viam's AppService, answering GetRobotPart with a fixed message of
-    the same type (the part's id as asked, a name, an empty config); every other RPC unimplemented.
-    Plain asyncio, as Fleetport's server runs: grpclib and loopback, no application."""
+    the same type (the part's id as asked, a name, an empty config) and ListRobots with ``machines``
+    fixed robots; every other RPC unimplemented. Plain asyncio, as Fleetport's server runs: grpclib
+    and loopback, no application."""
+    from google.protobuf.timestamp_pb2 import Timestamp
     from grpclib.server import Server as GrpcServer
     from grpclib.server import Stream
-    from viam.proto.app import GetRobotPartResponse, RobotPart, UnimplementedAppServiceBase
+    from viam.proto.app import (
+        GetRobotPartResponse,
+        ListRobotsResponse,
+        Robot,
+        RobotPart,
+        UnimplementedAppServiceBase,
+    )
+
+    now = Timestamp(seconds=int(time.time()))
 
     class Baseline(UnimplementedAppServiceBase):
         async def GetRobotPart(self, stream: Stream[Any, Any]) -> None:
@@ -104,6 +118,21 @@ def serve_baseline(port: int) -> None:
             await stream.send_message(
                 GetRobotPartResponse(part=RobotPart(id=request.id, name=PART_NAME), config_json="{}")
             )
+
+        async def ListRobots(self, stream: Stream[Any, Any]) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            robots = [
+                Robot(
+                    id=f"{n:08d}-0000-4000-8000-000000000000",
+                    name=f"rover {n}",
+                    location=request.location_id,
+                    created_on=now,
+                    last_access=now,
+                )
+                for n in range(machines)
+            ]
+            await stream.send_message(ListRobotsResponse(robots=robots))
 
     async def main() -> None:
         server = GrpcServer([Baseline()])
@@ -186,11 +215,13 @@ def write_logs(spec: dict[str, Any]) -> None:
 # --- processes ----------------------------------------------------------------------------------
 
 
-async def first_rpc(server: Process, api_key: str, part_id: str) -> int:
-    """Waits for ``GetRobotPart`` to succeed on the server's gRPC port; returns the answer's size in
-    bytes (the protobuf message)."""
+async def first_rpc(server: Process, api_key: str, target: Target) -> int:
+    """Waits for ``GetRobotPart`` to succeed on the server's gRPC port; returns the size in bytes of
+    the measured RPC's answer (the protobuf message)."""
     from grpclib.exceptions import GRPCError
-    from viam.proto.app import AppServiceStub, GetRobotPartRequest
+    from viam.proto.app import AppServiceStub, GetRobotPartRequest, ListRobotsRequest
+
+    part_id = target.part_id
 
     deadline = time.monotonic() + STARTUP_TIMEOUT
     channel = Channel("127.0.0.1", server.port)
@@ -203,6 +234,11 @@ async def first_rpc(server: Process, api_key: str, part_id: str) -> int:
                 response = await stub.GetRobotPart(
                     GetRobotPartRequest(id=part_id), metadata=metadata, timeout=5
                 )
+                if target.rpc == "list_robots":
+                    listed = await stub.ListRobots(
+                        ListRobotsRequest(location_id=target.location_id), metadata=metadata, timeout=5
+                    )
+                    return int(listed.ByteSize())
                 return int(response.ByteSize())
             except GRPCError as exc:
                 raise BenchFailure(
@@ -223,8 +259,24 @@ async def first_rpc(server: Process, api_key: str, part_id: str) -> int:
 # --- set-up through the native SDK --------------------------------------------------------------
 
 
-def create_part(server: Process, api_key: str) -> str:
-    """An organization, a location and a machine; returns the id of the machine's (main) part."""
+@dataclass(frozen=True)
+class Target:
+    """What the unary phase asks for: ``get_robot_part`` of ``part_id`` or ``list_robots`` of
+    ``location_id``."""
+
+    rpc: str
+    part_id: str
+    location_id: str
+
+    def call(self, app: AppClient) -> Awaitable[Any]:
+        if self.rpc == "list_robots":
+            return app.list_robots(self.location_id)
+        return app.get_robot_part(self.part_id)
+
+
+def create_part(server: Process, api_key: str, rpc: str, machines: int) -> Target:
+    """An organization, a location and a machine (``machines`` of them for ``list_robots``); returns
+    what the unary phase asks for."""
     from fleetport import Client
     from fleetport.client.errors import FleetportError
 
@@ -234,11 +286,13 @@ def create_part(server: Process, api_key: str) -> str:
             location = fp.locations.create(org.id, "lab")
             machine = fp.machines.create(location.id, "rover")
             parts = list(fp.machines.parts(machine.id))
+            for n in range(1, machines if rpc == "list_robots" else 1):
+                fp.machines.create(location.id, f"rover {n}")
     except (FleetportError, httpx.HTTPError) as exc:
         raise BenchFailure(f"set-up through the native API failed: {exc}\n{server.log_tail()}") from exc
     if not parts:
         raise BenchFailure(f"machine {machine.id} was created without a part")
-    return str(parts[0].id)
+    return Target(rpc, str(parts[0].id), str(location.id))
 
 
 # --- unary: get_robot_part ----------------------------------------------------------------------
@@ -267,14 +321,14 @@ class Measurement:
     server_cpu: float  # CPU seconds of the server process per second of the run
 
 
-async def call_loop(app: AppClient, part_id: str, deadline: float, tally: Tally | None) -> None:
-    """``get_robot_part`` back to back until ``deadline``; recorded in ``tally`` unless it is None."""
+async def call_loop(app: AppClient, target: Target, deadline: float, tally: Tally | None) -> None:
+    """The target's RPC back to back until ``deadline``; recorded in ``tally`` unless it is None."""
     clock = time.perf_counter
     latencies = tally.latencies if tally is not None else None
     while clock() < deadline:
         started = clock()
         try:
-            await app.get_robot_part(part_id)
+            await target.call(app)
         except Exception as exc:  # every failure is counted, and the figures then declared invalid
             if tally is not None:
                 tally.fail(f"{type(exc).__name__}: {exc}")
@@ -285,7 +339,7 @@ async def call_loop(app: AppClient, part_id: str, deadline: float, tally: Tally 
 
 
 async def unary_phase(
-    apps: list[AppClient], part_id: str, callers: int, length: float, tally: Tally | None
+    apps: list[AppClient], target: Target, callers: int, length: float, tally: Tally | None
 ) -> float:
     """Runs ``callers`` call loops for ``length`` seconds, spread evenly over the clients; returns the
     time until the last answer."""
@@ -293,22 +347,22 @@ async def unary_phase(
     deadline = started + length
     async with asyncio.timeout(length + PHASE_GRACE), asyncio.TaskGroup() as group:
         for n in range(callers):
-            group.create_task(call_loop(apps[n % len(apps)], part_id, deadline, tally))
+            group.create_task(call_loop(apps[n % len(apps)], target, deadline, tally))
     return time.perf_counter() - started
 
 
 async def measure_unary(
-    server: Process, api_key: str, part_id: str, args: argparse.Namespace
+    server: Process, api_key: str, target: Target, args: argparse.Namespace
 ) -> tuple[Measurement, Counter[str]]:
     """Warms up, then measures, on the same channels, made here: a grpclib channel belongs to the
     event loop it is made on."""
     channels = [Channel("127.0.0.1", server.port) for _ in range(args.channels)]
     apps = [viam_app(channel, api_key) for channel in channels]
     try:
-        await unary_phase(apps, part_id, args.concurrency, args.warmup, None)
+        await unary_phase(apps, target, args.concurrency, args.warmup, None)
         tally = Tally()
         cpu, server_cpu = time.process_time(), server.cpu_seconds()
-        elapsed = await unary_phase(apps, part_id, args.concurrency, args.duration, tally)
+        elapsed = await unary_phase(apps, target, args.concurrency, args.duration, tally)
         cpu, server_cpu = time.process_time() - cpu, server.cpu_seconds() - server_cpu
     finally:
         for channel in channels:
@@ -331,7 +385,7 @@ Failures = dict[str, Counter[str]]
 
 
 def measure_all_unary(
-    runner: asyncio.Runner, args: argparse.Namespace, servers: list[Process], api_key: str, part_id: str
+    runner: asyncio.Runner, args: argparse.Namespace, servers: list[Process], api_key: str, target: Target
 ) -> tuple[Results, Failures]:
     results: Results = {}
     failures: Failures = {}
@@ -339,17 +393,17 @@ def measure_all_unary(
         for server in servers:  # interleaved, so that drift in the machine's load hits both alike
             server.ensure_running()
             try:
-                result, failed = runner.run(measure_unary(server, api_key, part_id, args))
+                result, failed = runner.run(measure_unary(server, api_key, target, args))
             except TimeoutError:
                 raise BenchFailure(
-                    f"get_robot_part on {server.name}: calls still unanswered {PHASE_GRACE:.0f} s after "
+                    f"{args.rpc} on {server.name}: calls still unanswered {PHASE_GRACE:.0f} s after "
                     f"the end of the run:\n{server.log_tail()}"
                 ) from None
             server.ensure_running()  # a server that died during the run: say so, not just "errors"
             results.setdefault(server.name, []).append(result)
             failures.setdefault(server.name, Counter()).update(failed)
             print(
-                f"  run {number}/{args.runs}  get_robot_part {server.name:<10} {result.rps:7.0f} rps  "
+                f"  run {number}/{args.runs}  {args.rpc} {server.name:<10} {result.rps:7.0f} rps  "
                 f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
                 f"client CPU {result.client_cpu:4.0%}  server CPU {result.server_cpu:4.0%}",
                 file=sys.stderr,
@@ -584,7 +638,14 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
                 baseline_port = free_port()
                 baseline = start_process(
                     "grpclib",
-                    [sys.executable, os.path.abspath(__file__), "--serve-baseline", str(baseline_port)],
+                    [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        "--serve-baseline",
+                        str(baseline_port),
+                        "--machines",
+                        str(args.machines),
+                    ],
                     dict(os.environ),
                     baseline_port,
                     work_dir,
@@ -592,12 +653,13 @@ def run(args: argparse.Namespace, work_dir: Path, processes: list[Process]) -> i
                 processes.append(baseline)
                 servers.append(baseline)
             wait_healthy(fleetport)
-            part_id = create_part(fleetport, api_key)
+            target = create_part(fleetport, api_key, args.rpc, args.machines)
+            part_id = target.part_id
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-                sizes = {server.name: runner.run(first_rpc(server, api_key, part_id)) for server in servers}
+                sizes = {server.name: runner.run(first_rpc(server, api_key, target)) for server in servers}
                 print_setting(args, database)
                 if args.only != "tail":
-                    results, failures = measure_all_unary(runner, args, servers, api_key, part_id)
+                    results, failures = measure_all_unary(runner, args, servers, api_key, target)
                     report_unary(args, servers, results, sizes)
                     status |= report_unary_failures(failures, {s.name: s for s in servers})
                 if args.only != "unary":
@@ -641,13 +703,12 @@ def report_unary(
 ) -> None:
     per_channel = math.ceil(args.concurrency / args.channels)
     print(
-        f"unary: get_robot_part, {args.concurrency} concurrent callers on {args.channels} channel(s) "
+        f"unary: {args.rpc}{f' of {args.machines} machines' if args.rpc == 'list_robots' else ''}, "
+        f"{args.concurrency} concurrent callers on {args.channels} channel(s) "
         f"(up to {per_channel} HTTP/2 streams in flight on each), {args.warmup:g} s warm-up + "
         f"{args.duration:g} s, {args.runs} runs, medians shown"
     )
-    print(
-        "       baseline 'grpclib': a bare grpclib server answering a fixed GetRobotPartResponse, no database"
-    )
+    print("       baseline 'grpclib': a bare grpclib server answering a fixed response, no database")
     print()
     print(
         f"{'server':<10} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'client CPU':>10} "
@@ -685,7 +746,7 @@ def report_unary_failures(failures: Failures, servers: dict[str, Process]) -> in
         return 0
     print("FAILED CALLS (the figures above are not valid); the first kinds seen, with counts:")
     for name, found in failing.items():
-        print(f"  get_robot_part on {name}:")
+        print(f"  the measured RPC on {name}:")
         for failure, count in found.most_common(ERROR_SAMPLES):
             print(f"    {count:6d} x {failure[:300]}")
     for name in failing:
@@ -773,7 +834,11 @@ def report_tail(args: argparse.Namespace, tail: TailResult, server: Process) -> 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    unary = parser.add_argument_group("unary (get_robot_part)")
+    unary = parser.add_argument_group("unary (get_robot_part or list_robots)")
+    unary.add_argument(
+        "--rpc", choices=["get_robot_part", "list_robots"], default="get_robot_part", help="the RPC measured"
+    )
+    unary.add_argument("--machines", type=int, default=50, help="machines in the location list_robots lists")
     unary.add_argument("--duration", type=float, default=5.0, help="seconds measured per server and run")
     unary.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured calls before each")
     unary.add_argument("--runs", type=int, default=3, help="measurements per server; medians are shown")
@@ -804,9 +869,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "--duration, --tail-duration and --rate must be positive, "
             "--warmup and --drain-timeout not negative"
         )
-    if min(args.runs, args.concurrency, args.channels, args.subscribers, args.tail_channels, args.batch) < 1:
+    counts = (args.machines, args.runs, args.concurrency, args.channels, args.subscribers, args.tail_channels)
+    if min(*counts, args.batch) < 1:
         parser.error(
-            "--runs, --concurrency, --channels, --subscribers, --tail-channels and --batch must be at least 1"
+            "--machines, --runs, --concurrency, --channels, --subscribers, --tail-channels and --batch"
+            " must be at least 1"
         )
     return args
 
@@ -814,7 +881,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.serve_baseline is not None:
-        serve_baseline(args.serve_baseline)
+        serve_baseline(args.serve_baseline, args.machines)
         return 0
     if args.write_logs:
         write_logs(json.loads(os.environ[WRITER_SPEC]))

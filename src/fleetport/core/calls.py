@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from fleetport.core.permissions import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -28,7 +29,8 @@ def runs_long(method: Callable[..., Any]) -> bool:
 
 class Call:
     """The caller of one request, by its bearer token. ``await call(service_method, *args)``
-    authenticates the token and runs ``service_method(principal, *args)`` in one go."""
+    authenticates the token and runs ``service_method(principal, *args)`` in one go; the arguments
+    are checked against the method's own (a type checker refuses a wrong one)."""
 
     __slots__ = ("fleet", "token")
 
@@ -39,7 +41,9 @@ class Call:
     def principal(self) -> Principal:
         return self.fleet.identity.authenticate(self.token)
 
-    async def __call__(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def __call__(
+        self, method: Callable[Concatenate[Principal, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         def invoke() -> T:
             return method(self.principal(), *args, **kwargs)
 

@@ -366,6 +366,7 @@ class Identity:
     def _grant(
         self, conn: Tx, p: Principal, org_id: str, subject_type: str, subject_id: str, g: GrantSpec
     ) -> Authorization:
+        _check_organization(org_id, g)
         validate_grant(g.role, g.resource_type)
         resource_id = validate.entity_id(g.resource_id, g.resource_type)
         if access.resource_organization(conn, g.resource_type, resource_id) != org_id:
@@ -441,6 +442,7 @@ class Identity:
             self._revoke(conn, org["id"], subject_id, grant)
 
     def _revoke(self, conn: Tx, org_id: str, subject_id: str, grant: GrantSpec) -> None:
+        _check_organization(org_id, grant)
         subject_type = self._subject_type(conn, subject_id)
         removed = q.delete_rows(
             conn,
@@ -470,6 +472,7 @@ class Identity:
         """Replaces one authorization by another, in one transaction."""
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", organization_id)
+            _check_organization(org["id"], new)
             self._revoke(conn, org["id"], old_subject_id, old)
             subject_type = self._subject_type(conn, new_subject_id)
             return self._grant(conn, p, org["id"], subject_type, new_subject_id.lower(), new)
@@ -596,3 +599,13 @@ def _principal(
 
 def _url_safe(value: str) -> bool:
     return all(c.isascii() and (c.isalnum() or c in "-_.~") for c in value)
+
+
+def _check_organization(org_id: str, grant: GrantSpec) -> None:
+    """A key's authorizations, and a role and the one it changes into, stay in one organization."""
+    if grant.organization_id is not None and grant.organization_id.lower() != org_id:
+        raise Invalid(
+            f"an authorization in organization {org_id} cannot name organization {grant.organization_id}:"
+            " every authorization of a key, and a role and the one it changes into, name the same"
+            " organization"
+        )

@@ -8,11 +8,21 @@ from typing import Any
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import new_id, new_secret
-from fleetport.core.models import Location, Page, Secret, decode_cursor, make_page, utcnow
+from fleetport.core.models import (
+    Location,
+    LocationSummary,
+    Page,
+    Secret,
+    decode_cursor,
+    make_page,
+    utcnow,
+)
 from fleetport.core.permissions import Principal
 from fleetport.store import Store, Tx
 from fleetport.store import queries as q
-from fleetport.store.fleet import Within, locations_page
+from fleetport.store.fleet import Within, locations_page, robot_counts
+
+SUMMARY_PAGE = 500  # locations read per statement while listing them all with their counts
 
 
 class Locations:
@@ -53,9 +63,21 @@ class Locations:
 
     def get(self, p: Principal, location_id: str) -> Location:
         with self.store.read() as conn:
-            loc = Location.from_row(access.location(conn, p, "read_location", location_id))
-            loc.shared_with = _guests_seen(conn, p, loc.id, loc.organization_id)
+            return self._get(conn, p, location_id)
+
+    def _get(self, conn: Tx, p: Principal, location_id: str) -> Location:
+        loc = Location.from_row(access.location(conn, p, "read_location", location_id))
+        loc.shared_with = _guests_seen(conn, p, loc.id, loc.organization_id)
         return loc
+
+    def summary(self, p: Principal, location_id: str) -> LocationSummary:
+        """The location, with the organizations it is shared with, and its number of machines."""
+        with self.store.read() as conn:
+            return self._summary(conn, p, location_id)
+
+    def _summary(self, conn: Tx, p: Principal, location_id: str) -> LocationSummary:
+        loc = self._get(conn, p, location_id)
+        return LocationSummary(loc, robot_counts(conn, [loc.id]).get(loc.id, 0))
 
     def list(
         self, p: Principal, limit: int, cursor: str | None, *, organization_id: str | None = None
@@ -63,20 +85,39 @@ class Locations:
         """Locations the caller may read; with ``organization_id``, those owned by or shared with it
         (with the locations nested in them)."""
         with self.store.read() as conn:
-            scope = p.scope(conn, "read_location")
-            if organization_id is not None:
-                org_id = validate.entity_id(organization_id, "organization")
-                if q.get(conn, "organizations", org_id) is None:
-                    raise NotFound(f"organization {organization_id} not found")
-                shared = q.location_descendants(conn, q.locations_shared_with(conn, [org_id]))
-                if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
-                    raise access.deny("read_location", f"organization {org_id}")
-            else:
-                org_id, shared = None, set()
-            within = None if scope.everything else Within(scope.organizations, scope.locations)
-            rows = locations_page(
-                conn, within, limit=limit, after=decode_cursor(cursor), organization_id=org_id, shared=shared
-            )
+            return self._page(conn, p, limit, cursor, organization_id)
+
+    def summaries(self, p: Principal, organization_id: str | None = None) -> builtins.list[LocationSummary]:
+        """Every location ``list`` would page through, each with its number of machines, in one read."""
+        found: builtins.list[Location] = []
+        cursor = None
+        with self.store.read() as conn:
+            while True:
+                page = self._page(conn, p, SUMMARY_PAGE, cursor, organization_id)
+                found += page.items
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+            counts = robot_counts(conn, [loc.id for loc in found])
+        return [LocationSummary(loc, counts.get(loc.id, 0)) for loc in found]
+
+    def _page(
+        self, conn: Tx, p: Principal, limit: int, cursor: str | None, organization_id: str | None
+    ) -> Page[Location]:
+        scope = p.scope(conn, "read_location")
+        if organization_id is not None:
+            org_id = validate.entity_id(organization_id, "organization")
+            if q.get(conn, "organizations", org_id) is None:
+                raise NotFound(f"organization {organization_id} not found")
+            shared = q.location_descendants(conn, q.locations_shared_with(conn, [org_id]))
+            if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
+                raise access.deny("read_location", f"organization {org_id}")
+        else:
+            org_id, shared = None, set()
+        within = None if scope.everything else Within(scope.organizations, scope.locations)
+        rows = locations_page(
+            conn, within, limit=limit, after=decode_cursor(cursor), organization_id=org_id, shared=shared
+        )
         return make_page(rows, limit, Location.from_row)
 
     def update(
@@ -91,30 +132,48 @@ class Locations:
         """``parent_id`` moves the location under another one of its organization; pass "" to make it a
         top-level location."""
         with self.store.write() as conn:
-            row = dict(access.location(conn, p, "update_location", location_id))
-            changes: dict[str, Any] = {}
-            if name is not None:
-                changes["name"] = validate.name(name, "location name")
-            if parent_id is not None:
-                if parent_id == "":
-                    changes["parent_id"] = None
-                else:
-                    parent = access.location(conn, p, "update_location", parent_id)
-                    if parent["organization_id"] != row["organization_id"]:
-                        raise Invalid(
-                            "a location can only be nested under a location of its own organization"
-                        )
-                    # it and the new parent's line locked before the line is read: crossing moves queue
-                    line = [a["id"] for a in q.location_ancestors(conn, parent["id"])]
-                    q.lock_rows(conn, "locations", [row["id"], *line])
-                    if row["id"] in {a["id"] for a in q.location_ancestors(conn, parent["id"])}:
-                        raise Invalid("a location cannot be nested under itself or one of its sub-locations")
-                    changes["parent_id"] = parent["id"]
-            if metadata is not None:
-                changes["metadata"] = validate.json_object(metadata, "metadata")
-            if changes:
-                q.update_row(conn, "locations", row["id"], **changes)
-                row.update(changes)
+            return self._update(conn, p, location_id, name=name, parent_id=parent_id, metadata=metadata)
+
+    def edit(
+        self, p: Principal, location_id: str, *, name: str | None = None, parent_id: str | None = None
+    ) -> LocationSummary:
+        """``update``, answered with the location as ``summary`` gives it, in one transaction."""
+        with self.store.write() as conn:
+            self._update(conn, p, location_id, name=name, parent_id=parent_id)
+            return self._summary(conn, p, location_id)
+
+    def _update(
+        self,
+        conn: Tx,
+        p: Principal,
+        location_id: str,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Location:
+        row = dict(access.location(conn, p, "update_location", location_id))
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = validate.name(name, "location name")
+        if parent_id is not None:
+            if parent_id == "":
+                changes["parent_id"] = None
+            else:
+                parent = access.location(conn, p, "update_location", parent_id)
+                if parent["organization_id"] != row["organization_id"]:
+                    raise Invalid("a location can only be nested under a location of its own organization")
+                # it and the new parent's line locked before the line is read: crossing moves queue
+                line = [a["id"] for a in q.location_ancestors(conn, parent["id"])]
+                q.lock_rows(conn, "locations", [row["id"], *line])
+                if row["id"] in {a["id"] for a in q.location_ancestors(conn, parent["id"])}:
+                    raise Invalid("a location cannot be nested under itself or one of its sub-locations")
+                changes["parent_id"] = parent["id"]
+        if metadata is not None:
+            changes["metadata"] = validate.json_object(metadata, "metadata")
+        if changes:
+            q.update_row(conn, "locations", row["id"], **changes)
+            row.update(changes)
         return Location.from_row(row)
 
     def delete(self, p: Principal, location_id: str) -> None:
@@ -153,11 +212,6 @@ class Locations:
             org_id = validate.entity_id(organization_id, "organization")
             if not q.delete_rows(conn, "location_shares", location_id=row["id"], organization_id=org_id):
                 raise NotFound(f"location {row['id']} is not shared with organization {org_id}")
-
-    def robot_count(self, p: Principal, location_id: str) -> int:
-        with self.store.read() as conn:
-            loc = access.location(conn, p, "read_location", location_id)
-            return q.count(conn, "machines", location_id=loc["id"])
 
     def organizations_with_access(self, p: Principal, location_id: str) -> builtins.list[tuple[str, str]]:
         """(id, name) of the owning organization, then of those the location is shared with."""

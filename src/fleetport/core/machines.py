@@ -8,16 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from fleetport.core import access, validate
-from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
+from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.fragments import record_part_fragments
 from fleetport.core.identity import PART_SECRET_PREFIX
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
     ConfigRevision,
     Machine,
+    MachineSummary,
     Page,
     Part,
+    PartDetails,
+    PartHistory,
     Secret,
+    as_utc,
     decode_cursor,
     make_page,
     utcnow,
@@ -25,7 +29,7 @@ from fleetport.core.models import (
 from fleetport.core.permissions import Principal
 from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
-from fleetport.store.fleet import Within, machines_page
+from fleetport.store.fleet import Within, machines_page, machines_with_parts
 
 DOMAIN = "fleetport.local"
 
@@ -90,28 +94,67 @@ class Machines:
         """Machines the caller may read, narrowed by location, organization or the rentable flag.
         Naming a location or organization the caller has no access to at all is refused."""
         with self.store.read() as conn:
-            scope = p.scope(conn, "read_robot")
-            where: dict[str, Any] = {}
-            if location_id is not None:
-                loc = q.get(conn, "locations", validate.entity_id(location_id, "location"))
-                if loc is None:
-                    raise NotFound(f"location {location_id} not found")
-                # a caller granted single robots may look for them by location; others need the location
-                if not (scope.covers_location(loc["id"], loc["organization_id"]) or scope.robots):
-                    raise access.deny("read_robot", f"location {location_id}")
-                where["location_id"] = loc["id"]
-            if organization_id is not None:
-                org_id = validate.entity_id(organization_id, "organization")
-                if q.get(conn, "organizations", org_id) is None:
-                    raise NotFound(f"organization {organization_id} not found")
-                if not p.reaches_organization("read_robot", org_id):
-                    raise access.deny("read_robot", f"organization {organization_id}")
-                where["organization_id"] = org_id
-            if rentable is not None:
-                where["rentable"] = rentable
-            within = None if scope.everything else Within(scope.organizations, scope.locations, scope.robots)
+            within, where = self._listing(conn, p, location_id, organization_id, rentable)
             rows = machines_page(conn, within, limit=limit, after=decode_cursor(cursor), **where)
         return make_page(rows, limit, Machine.from_row)
+
+    def summaries(
+        self,
+        p: Principal,
+        *,
+        location_id: str | None = None,
+        organization_id: str | None = None,
+        rentable: bool | None = None,
+    ) -> builtins.list[MachineSummary]:
+        """Every machine ``list`` would page through, each with its parts' last access and main part,
+        read in one statement whatever their number."""
+        with self.store.read() as conn:
+            within, where = self._listing(conn, p, location_id, organization_id, rentable)
+            return [_summary(row) for row in machines_with_parts(conn, within, **where)]
+
+    def rentals(self, p: Principal, organization_id: str) -> builtins.list[MachineSummary]:
+        """The rentable machines of an organization, as ``summaries`` gives them, for callers who may
+        read the organization itself."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", organization_id)
+            within, where = self._listing(conn, p, None, org["id"], True)
+            return [_summary(row) for row in machines_with_parts(conn, within, **where)]
+
+    def summary(self, p: Principal, machine_id: str) -> MachineSummary:
+        with self.store.read() as conn:
+            machine = access.machine(conn, p, "read_robot", machine_id)
+            return _summary(machines_with_parts(conn, None, id=machine["id"])[0])
+
+    def _listing(
+        self,
+        conn: Tx,
+        p: Principal,
+        location_id: str | None,
+        organization_id: str | None,
+        rentable: bool | None,
+    ) -> tuple[Within | None, dict[str, Any]]:
+        """The machines a listing reaches: the caller's scope and the columns asked for."""
+        scope = p.scope(conn, "read_robot")
+        where: dict[str, Any] = {}
+        if location_id is not None:
+            loc = q.get(conn, "locations", validate.entity_id(location_id, "location"))
+            if loc is None:
+                raise NotFound(f"location {location_id} not found")
+            # a caller granted single robots may look for them by location; others need the location
+            if not (scope.covers_location(loc["id"], loc["organization_id"]) or scope.robots):
+                raise access.deny("read_robot", f"location {location_id}")
+            where["location_id"] = loc["id"]
+        if organization_id is not None:
+            org_id = validate.entity_id(organization_id, "organization")
+            if q.get(conn, "organizations", org_id) is None:
+                raise NotFound(f"organization {organization_id} not found")
+            if not p.reaches_organization("read_robot", org_id):
+                raise access.deny("read_robot", f"organization {organization_id}")
+            where["organization_id"] = org_id
+        if rentable is not None:
+            where["rentable"] = rentable
+        within = None if scope.everything else Within(scope.organizations, scope.locations, scope.robots)
+        return within, where
 
     def update(
         self,
@@ -124,36 +167,59 @@ class Machines:
         rentable: bool | None = None,
     ) -> Machine:
         with self.store.write() as conn:
-            found = access.machine(conn, p, "update_robot", machine_id)
-            if location_id is not None:  # the new location before the machine (parents first)
-                q.lock_rows(conn, "locations", [validate.entity_id(location_id, "location")])
-            row = self._locked_machine(conn, found["id"])
-            changes: dict[str, Any] = {}
-            if name is not None:
-                changes["name"] = validate.name(name, "machine name")
-            if location_id is not None and location_id != row["location_id"]:
-                target = access.location(conn, p, "create_robot", location_id)
-                if target["organization_id"] != row["organization_id"]:
-                    raise Invalid(
-                        f"machine {row['id']} can only move to a location of its own organization"
-                        f" {row['organization_id']}"
+            return self._update(
+                conn, p, machine_id, name=name, location_id=location_id, metadata=metadata, rentable=rentable
+            )
+
+    def edit(
+        self, p: Principal, machine_id: str, *, name: str | None = None, location_id: str | None = None
+    ) -> MachineSummary:
+        """``update``, answered with the machine as ``summary`` gives it, in one transaction."""
+        with self.store.write() as conn:
+            machine = self._update(conn, p, machine_id, name=name, location_id=location_id)
+            return _summary(machines_with_parts(conn, None, id=machine.id)[0])
+
+    def _update(
+        self,
+        conn: Tx,
+        p: Principal,
+        machine_id: str,
+        *,
+        name: str | None = None,
+        location_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        rentable: bool | None = None,
+    ) -> Machine:
+        found = access.machine(conn, p, "update_robot", machine_id)
+        if location_id is not None:  # the new location before the machine (parents first)
+            q.lock_rows(conn, "locations", [validate.entity_id(location_id, "location")])
+        row = self._locked_machine(conn, found["id"])
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = validate.name(name, "machine name")
+        if location_id is not None and location_id != row["location_id"]:
+            target = access.location(conn, p, "create_robot", location_id)
+            if target["organization_id"] != row["organization_id"]:
+                raise Invalid(
+                    f"machine {row['id']} can only move to a location of its own organization"
+                    f" {row['organization_id']}"
+                )
+            changes["location_id"] = target["id"]
+        if metadata is not None:
+            changes["metadata"] = validate.json_object(metadata, "metadata")
+        if rentable is not None:
+            changes["rentable"] = rentable
+        if changes:
+            q.update_row(conn, "machines", row["id"], **changes)
+            row.update(changes)
+            if "name" in changes or "location_id" in changes:
+                for part in q.find(conn, "parts", machine_id=row["id"]):
+                    q.update_row(
+                        conn,
+                        "parts",
+                        part["id"],
+                        **_addresses(row["name"], part["name"], row["location_id"]),
                     )
-                changes["location_id"] = target["id"]
-            if metadata is not None:
-                changes["metadata"] = validate.json_object(metadata, "metadata")
-            if rentable is not None:
-                changes["rentable"] = rentable
-            if changes:
-                q.update_row(conn, "machines", row["id"], **changes)
-                row.update(changes)
-                if "name" in changes or "location_id" in changes:
-                    for part in q.find(conn, "parts", machine_id=row["id"]):
-                        q.update_row(
-                            conn,
-                            "parts",
-                            part["id"],
-                            **_addresses(row["name"], part["name"], row["location_id"]),
-                        )
         return Machine.from_row(row)
 
     def delete(self, p: Principal, machine_id: str) -> None:
@@ -214,18 +280,30 @@ class Machines:
             row, _ = access.part(conn, p, "read_robot", part_id)
         return Part.from_row(row)
 
-    def part_details(self, p: Principal, part_id: str) -> tuple[Part, Machine, builtins.list[Secret]]:
+    def part_details(self, p: Principal, part_id: str) -> PartDetails:
         """A part, its machine and its secrets, in one read; the secrets only for callers who
         may manage them (others get an empty list)."""
         with self.store.read() as conn:
-            row, machine = access.part(conn, p, "read_robot", part_id)
-            try:
-                access.part(conn, p, "manage_robot_secrets", part_id)
-            except PermissionDenied:
-                secrets = []
-            else:
-                secrets = [Secret.from_row(r) for r in q.find(conn, "part_secrets", part_id=row["id"])]
-        return Part.from_row(row), Machine.from_row(machine), secrets
+            return self._details(conn, p, part_id)
+
+    def _details(self, conn: Tx, p: Principal, part_id: str) -> PartDetails:
+        row, machine = access.part(conn, p, "read_robot", part_id)
+        secrets = []
+        if _manages_secrets(conn, p, machine):
+            secrets = [Secret.from_row(r) for r in q.find(conn, "part_secrets", part_id=row["id"])]
+        return PartDetails(Part.from_row(row), Machine.from_row(machine), secrets)
+
+    def parts_details(self, p: Principal, machine_id: str) -> builtins.list[PartDetails]:
+        """Every part of the machine as ``part_details`` gives it, in one read of three statements."""
+        with self.store.read() as conn:
+            row = access.machine(conn, p, "read_robot", machine_id)
+            machine = Machine.from_row(row)
+            parts = [Part.from_row(r) for r in q.find(conn, "parts", machine_id=machine.id)]
+            secrets: dict[str, builtins.list[Secret]] = {part.id: [] for part in parts}
+            if parts and _manages_secrets(conn, p, row):
+                for r in q.find(conn, "part_secrets", part_id=list(secrets)):
+                    secrets[r["part_id"]].append(Secret.from_row(r))
+        return [PartDetails(part, machine, secrets[part.id]) for part in parts]
 
     def parts(self, p: Principal, machine_id: str) -> builtins.list[Part]:
         with self.store.read() as conn:
@@ -251,25 +329,67 @@ class Machines:
     ) -> Part:
         """``main_part=True`` makes this the main part; the previous main part stops being one."""
         with self.store.write() as conn:
-            row, machine = self._part_to_change(conn, p, "update_robot", part_id)
-            changes: dict[str, Any] = {}
-            if name is not None and name != row["name"]:
-                changes["name"] = validate.name(name, "part name")
-                if q.find_one(conn, "parts", machine_id=machine["id"], name=changes["name"]):
-                    raise Conflict(f"machine {machine['id']} already has a part named {changes['name']!r}")
-                changes.update(_addresses(machine["name"], changes["name"], machine["location_id"]))
-            if main_part is not None and main_part != row["main_part"]:
-                if not main_part:
-                    raise FailedPrecondition("a machine needs a main part: mark another part main instead")
-                q.update_where(conn, "parts", {"machine_id": machine["id"]}, main_part=False)
-                changes["main_part"] = True
-            if metadata is not None:
-                changes["metadata"] = validate.json_object(metadata, "metadata")
-            if restart_required is not None:
-                changes["restart_required"] = restart_required
-            if changes:
-                q.update_row(conn, "parts", row["id"], **changes)
-                row.update(changes)
+            return self._update_part(
+                conn,
+                p,
+                part_id,
+                name=name,
+                main_part=main_part,
+                metadata=metadata,
+                restart_required=restart_required,
+            )
+
+    def edit_part(
+        self,
+        p: Principal,
+        part_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        unchanged_since: datetime | None = None,
+    ) -> PartDetails:
+        """Renames the part and replaces its config (the one it replaces goes into the history), in
+        one transaction: both happen or neither does. With ``unchanged_since``, a config that
+        changed after that time refuses the whole edit. Returns the part as it is then, with its
+        machine and secrets."""
+        if config is not None:
+            config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
+        with self.store.write() as conn:
+            self._update_part(conn, p, part_id, name=name)
+            if config is not None:
+                self._replace_config(conn, p, part_id, config, unchanged_since)
+            return self._details(conn, p, part_id)
+
+    def _update_part(
+        self,
+        conn: Tx,
+        p: Principal,
+        part_id: str,
+        *,
+        name: str | None = None,
+        main_part: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        restart_required: bool | None = None,
+    ) -> Part:
+        row, machine = self._part_to_change(conn, p, "update_robot", part_id)
+        changes: dict[str, Any] = {}
+        if name is not None and name != row["name"]:
+            changes["name"] = validate.name(name, "part name")
+            if q.find_one(conn, "parts", machine_id=machine["id"], name=changes["name"]):
+                raise Conflict(f"machine {machine['id']} already has a part named {changes['name']!r}")
+            changes.update(_addresses(machine["name"], changes["name"], machine["location_id"]))
+        if main_part is not None and main_part != row["main_part"]:
+            if not main_part:
+                raise FailedPrecondition("a machine needs a main part: mark another part main instead")
+            q.update_where(conn, "parts", {"machine_id": machine["id"]}, main_part=False)
+            changes["main_part"] = True
+        if metadata is not None:
+            changes["metadata"] = validate.json_object(metadata, "metadata")
+        if restart_required is not None:
+            changes["restart_required"] = restart_required
+        if changes:
+            q.update_row(conn, "parts", row["id"], **changes)
+            row.update(changes)
         return Part.from_row(row)
 
     def delete_part(self, p: Principal, part_id: str) -> None:
@@ -301,25 +421,30 @@ class Machines:
         """Replaces the part's config; the config it replaces goes into the history. With
         ``unchanged_since``, refused when the config changed after that time."""
         config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
-        now = utcnow()
         with self.store.write() as conn:
-            found, _ = access.part(conn, p, "update_robot_config", part_id)
-            row = q.get_locked(conn, "parts", found["id"])  # the config it replaces goes to the history
-            if row is None:
-                raise NotFound(f"part {part_id} was deleted meanwhile")
-            last_change = row["config_updated_at"] or row["created_at"]
-            validate.unchanged_since(last_change, unchanged_since, f"the config of part {part_id}")
-            q.insert_row(
-                conn,
-                "part_config_history",
-                id=new_id(),
-                part_id=row["id"],
-                previous_config=row["config"] or {},
-                edited_by=p.display,
-                edited_at=now,
-            )
-            q.update_row(conn, "parts", row["id"], config=config, config_updated_at=now)
-            record_part_fragments(conn, row["id"], config)
+            return self._replace_config(conn, p, part_id, config, unchanged_since)
+
+    def _replace_config(
+        self, conn: Tx, p: Principal, part_id: str, config: dict[str, Any], unchanged_since: datetime | None
+    ) -> Part:
+        now = utcnow()
+        found, _ = access.part(conn, p, "update_robot_config", part_id)
+        row = q.get_locked(conn, "parts", found["id"])  # the config it replaces goes to the history
+        if row is None:
+            raise NotFound(f"part {part_id} was deleted meanwhile")
+        last_change = row["config_updated_at"] or row["created_at"]
+        validate.unchanged_since(last_change, unchanged_since, f"the config of part {part_id}")
+        q.insert_row(
+            conn,
+            "part_config_history",
+            id=new_id(),
+            part_id=row["id"],
+            previous_config=row["config"] or {},
+            edited_by=p.display,
+            edited_at=now,
+        )
+        q.update_row(conn, "parts", row["id"], config=config, config_updated_at=now)
+        record_part_fragments(conn, row["id"], config)
         return Part.from_row({**row, "config": config, "config_updated_at": now})
 
     def config_history(
@@ -332,6 +457,29 @@ class Machines:
                 conn, "part_config_history", limit=limit, before=decode_cursor(cursor), part_id=row["id"]
             )
         return make_page(rows, limit, ConfigRevision.from_row)
+
+    def part_history(
+        self,
+        p: Principal,
+        part_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> PartHistory:
+        """The part, its machine and its config revisions edited from ``start`` until before ``end``,
+        newest first, at most ``limit`` of them, in one read."""
+        with self.store.read() as conn:
+            row, machine = access.part(conn, p, "read_robot_config", part_id)
+            rows = q.find(conn, "part_config_history", part_id=row["id"])
+        revisions = []
+        for revision in map(ConfigRevision.from_row, reversed(rows)):
+            if (start and revision.edited_at < start) or (end and revision.edited_at >= end):
+                continue
+            revisions.append(revision)
+            if limit and len(revisions) >= limit:
+                break
+        return PartHistory(Part.from_row(row), Machine.from_row(machine), revisions)
 
     # --- secrets --------------------------------------------------------------------------
 
@@ -351,6 +499,22 @@ class Machines:
             sid = validate.entity_id(secret_id, "part secret")
             if not q.delete_rows(conn, "part_secrets", id=sid, part_id=part["id"]):
                 raise NotFound(f"secret {secret_id} not found on part {part['id']}")
+
+
+def _manages_secrets(conn: Tx, p: Principal, machine: Row) -> bool:
+    """Whether the caller may manage the secrets of the machine's parts (``access.part`` with
+    ``manage_robot_secrets``, on rows already read): a part's own secret never may."""
+    if p.kind == "part":
+        return False
+    scope = p.scope(conn, "manage_robot_secrets")
+    return scope.covers_robot(machine["id"], machine["location_id"], machine["organization_id"])
+
+
+def _summary(row: Row) -> MachineSummary:
+    last_access = row["last_access"]
+    return MachineSummary(
+        Machine.from_row(row), as_utc(last_access) if last_access else None, row["main_part_id"]
+    )
 
 
 def _insert_secret(conn: Tx, part_id: str) -> Secret:

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from fleetport.core.errors import Invalid
 from fleetport.core.ids import is_uuid
@@ -116,11 +116,13 @@ class Authorization:
 
 @dataclass
 class GrantSpec:
-    """An authorization to give: role on a resource."""
+    """An authorization to give: role on a resource. ``organization_id``, when the caller names one,
+    must be the organization the authorization is given in."""
 
     role: str
     resource_type: str
     resource_id: str
+    organization_id: str | None = None
 
 
 @dataclass
@@ -253,6 +255,24 @@ class Machine:
         )
 
 
+@dataclass(frozen=True)
+class MachineSummary:
+    """A machine with what its parts tell about it: when any of them last fetched its config and
+    which one is main."""
+
+    machine: Machine
+    last_access: datetime | None
+    main_part_id: str | None
+
+
+@dataclass(frozen=True)
+class LocationSummary:
+    """A location with the number of machines in it."""
+
+    location: Location
+    robot_count: int
+
+
 @dataclass
 class Part:
     id: str
@@ -307,3 +327,19 @@ class ConfigRevision:
             r["edited_by"],
             as_utc(r["edited_at"]),
         )
+
+
+class PartDetails(NamedTuple):
+    """A part with its machine and its secrets (empty for callers who may not manage them)."""
+
+    part: Part
+    machine: Machine
+    secrets: list[Secret]
+
+
+class PartHistory(NamedTuple):
+    """A part with its machine and the revisions of its config, newest first."""
+
+    part: Part
+    machine: Machine
+    revisions: list[ConfigRevision]

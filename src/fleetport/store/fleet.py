@@ -6,12 +6,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, and_, false, or_
+from sqlalchemy import Column, and_, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
 from fleetport.store.engine import Row, Tx
-from fleetport.store.queries import page_within
+from fleetport.store.queries import columns_equal, page_within
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,49 @@ def locations_page(
     return page_within(tx, loc, scope, limit=limit, after=after)
 
 
+def _machines_within(within: Within | None) -> ColumnElement[bool] | None:
+    m = t.machines
+    if within is None:
+        return None
+    return _any_in(
+        (m.c.organization_id, within.organizations),
+        (m.c.location_id, within.locations),
+        (m.c.id, within.robots),
+    )
+
+
 def machines_page(tx: Tx, within: Within | None, *, limit: int, after: str | None, **where: Any) -> list[Row]:
     """Machines in id order, keyset-paginated (``limit + 1`` rows), with columns equal to ``where``."""
-    m = t.machines
-    scope = (
-        None
-        if within is None
-        else _any_in(
-            (m.c.organization_id, within.organizations),
-            (m.c.location_id, within.locations),
-            (m.c.id, within.robots),
-        )
+    return page_within(tx, t.machines, _machines_within(within), limit=limit, after=after, **where)
+
+
+def machines_with_parts(tx: Tx, within: Within | None, **where: Any) -> list[Row]:
+    """Every machine with columns equal to ``where``, in id order, each with ``last_access`` (the
+    latest of its parts') and ``main_part_id``: one statement however many machines match."""
+    m, parts = t.machines, t.parts
+    last_access = select(func.max(parts.c.last_access)).where(parts.c.machine_id == m.c.id).scalar_subquery()
+    main_part = (
+        select(parts.c.id)
+        .where(parts.c.machine_id == m.c.id, parts.c.main_part.is_(True))
+        .limit(1)
+        .scalar_subquery()
     )
-    return page_within(tx, m, scope, limit=limit, after=after, **where)
+    stmt = select(m, last_access.label("last_access"), main_part.label("main_part_id"))
+    stmt = stmt.where(*columns_equal(m, where))
+    scope = _machines_within(within)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    return list(tx.execute(stmt.order_by(m.c.id)).mappings())
+
+
+def robot_counts(tx: Tx, location_ids: Collection[str]) -> dict[str, int]:
+    """The number of machines in each of these locations (those without any are left out)."""
+    if not location_ids:
+        return {}
+    m = t.machines
+    stmt = (
+        select(m.c.location_id, func.count())
+        .where(m.c.location_id.in_(list(location_ids)))
+        .group_by(m.c.location_id)
+    )
+    return {location_id: count for location_id, count in tx.execute(stmt)}

@@ -92,7 +92,7 @@ def get_locked(conn: Tx, record: Record, id_: str) -> Row | None:
     return found[0] if found else None
 
 
-def _eq(rows: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+def columns_equal(rows: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     for name, value in where.items():
         column = rows.c[name]
@@ -105,18 +105,20 @@ def _eq(rows: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
 
 def find_one(conn: Tx, record: Record, **where: Any) -> Row | None:
     rows = table(record)
-    return conn.execute(select(rows).where(*_eq(rows, where)).limit(1)).mappings().first()
+    return conn.execute(select(rows).where(*columns_equal(rows, where)).limit(1)).mappings().first()
 
 
 def find(conn: Tx, record: Record, order_by: str = "id", **where: Any) -> list[Row]:
     rows = table(record)
-    stmt = select(rows).where(*_eq(rows, where)).order_by(rows.c[order_by])
+    stmt = select(rows).where(*columns_equal(rows, where)).order_by(rows.c[order_by])
     return list(conn.execute(stmt).mappings())
 
 
 def count(conn: Tx, record: Record, **where: Any) -> int:
     rows = table(record)
-    return int(conn.execute(select(func.count()).select_from(rows).where(*_eq(rows, where))).scalar_one())
+    return int(
+        conn.execute(select(func.count()).select_from(rows).where(*columns_equal(rows, where))).scalar_one()
+    )
 
 
 def update_row(conn: Tx, record: Record, id_: str, **values: Any) -> int:
@@ -126,12 +128,12 @@ def update_row(conn: Tx, record: Record, id_: str, **values: Any) -> int:
 
 def update_where(conn: Tx, record: Record, where: Mapping[str, Any], **values: Any) -> int:
     rows = table(record)
-    return conn.execute(update(rows).where(*_eq(rows, where)).values(**values)).rowcount
+    return conn.execute(update(rows).where(*columns_equal(rows, where)).values(**values)).rowcount
 
 
 def delete_rows(conn: Tx, record: Record, **where: Any) -> int:
     rows = table(record)
-    return conn.execute(delete(rows).where(*_eq(rows, where))).rowcount
+    return conn.execute(delete(rows).where(*columns_equal(rows, where))).rowcount
 
 
 def page(conn: Tx, record: Record, *, limit: int, after: str | None = None, **where: Any) -> list[Row]:
@@ -150,7 +152,7 @@ def page_within(
     **where: Any,
 ) -> list[Row]:
     """``page`` of the rows ``scope`` admits as well (the store's named queries build it)."""
-    stmt = select(rows).where(*_eq(rows, where))
+    stmt = select(rows).where(*columns_equal(rows, where))
     if scope is not None:
         stmt = stmt.where(scope)
     if after is not None:
@@ -162,7 +164,7 @@ def page_within(
 def page_desc(conn: Tx, record: Record, *, limit: int, before: str | None = None, **where: Any) -> list[Row]:
     """Like ``page``, newest first."""
     rows = table(record)
-    stmt = select(rows).where(*_eq(rows, where))
+    stmt = select(rows).where(*columns_equal(rows, where))
     if before is not None:
         stmt = stmt.where(rows.c.id < before)
     stmt = stmt.order_by(rows.c.id.desc()).limit(limit + 1)

@@ -15,7 +15,7 @@ from viam.proto.rpc.auth import AuthenticateResponse, UnimplementedAuthServiceBa
 from fleetport.core import errors
 from fleetport.core.calls import run_core
 from fleetport.core.fleet import Fleet
-from fleetport.dialects.viam.service import _errors
+from fleetport.dialects.viam.rpc import errors_as_status
 
 
 class AuthService(UnimplementedAuthServiceBase):
@@ -25,7 +25,7 @@ class AuthService(UnimplementedAuthServiceBase):
     async def Authenticate(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        async with _errors():
+        async with errors_as_status():
             kind = request.credentials.type
             if kind != "api-key":
                 raise errors.Unauthenticated(

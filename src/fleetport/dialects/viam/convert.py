@@ -141,7 +141,8 @@ def authenticator(edited_by: str) -> pb.AuthenticatorInfo:
 
 
 def grant_of(auth: pb.Authorization) -> models.GrantSpec:
-    """Viam names a role by ``authorization_id`` = "<resource type>_<role>"."""
+    """Viam names a role by ``authorization_id`` = "<resource type>_<role>"; the organization it
+    names, when it names one, is checked by the core against the one it is given in."""
     role = auth.authorization_id.rsplit("_", 1)[-1] if auth.authorization_id else ""
     if role not in ROLES:
         raise Invalid(
@@ -152,7 +153,7 @@ def grant_of(auth: pb.Authorization) -> models.GrantSpec:
         raise Invalid(f"resource_type must be one of {', '.join(RESOURCE_TYPES)}, got {auth.resource_type!r}")
     if not auth.resource_id:
         raise Invalid("resource_id is required in every authorization")
-    return models.GrantSpec(role, auth.resource_type, auth.resource_id)
+    return models.GrantSpec(role, auth.resource_type, auth.resource_id, auth.organization_id or None)
 
 
 def authorization(a: models.Authorization) -> pb.Authorization:
