@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
@@ -151,10 +152,29 @@ def storable_integer(value: int, what: str, low: int = INT64_MIN, high: int = IN
     return value
 
 
+_LONG_DIGITS = re.compile(r"\d{19}")  # an integer that may lie beyond 64 bits (or digits in a string)
+
+
 def storable_json(value: Any, what: str) -> Any:
     """A JSON document whose every string, key and number both databases and every client hold
-    alike: no NUL, no lone surrogate, integers of 64 bits at most, no NaN or Infinity. (Walked
-    without recursion: a document may nest as deep as the JSON parser allows.)"""
+    alike: no NUL, no lone surrogate, integers of 64 bits at most, no NaN or Infinity.
+
+    Documents are checked on every write, so the common case takes one pass of the C encoder: it
+    refuses NaN and Infinity, its text refuses to encode a lone surrogate, and a NUL or a long run
+    of digits shows in it. Anything it cannot clear is walked item by item for the exact verdict."""
+    try:
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        encoded.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return _walk_json(value, what)
+    if "\\u0000" in encoded or _LONG_DIGITS.search(encoded):
+        return _walk_json(value, what)
+    return value
+
+
+def _walk_json(value: Any, what: str) -> Any:
+    """``storable_json`` item by item (without recursion: a document may nest as deep as the JSON
+    parser allows)."""
     pending = [value]
     while pending:
         item = pending.pop()

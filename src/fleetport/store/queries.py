@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
 from fleetport.store.engine import Row, Tx
-from fleetport.store.locks import lock, locked
+from fleetport.store.locks import held, lock, locks_rows
 
 __all__ = [
     "Record",
@@ -85,11 +85,19 @@ def lock_rows(conn: Tx, record: Record, ids: Iterable[str]) -> None:
     lock(conn, table(record).c.id, ids)
 
 
+@cache
+def _by_id_locked(record: Record) -> Select[Any]:
+    return _by_id(record).with_for_update(key_share=True)
+
+
 def get_locked(conn: Tx, record: Record, id_: str) -> Row | None:
     """The row, locked until the transaction ends, as it is once locked: what a read-modify-write
-    of it reads (``store.locks``)."""
-    found = locked(conn, table(record).c.id, [id_])
-    return found[0] if found else None
+    of it reads (``store.locks``). One row by id is the common case: its statement is built once."""
+    if not locks_rows(conn):  # SQLite: the writer holds the database already
+        return get(conn, record, id_)
+    found = conn.execute(_by_id_locked(record), {"id": id_}).mappings().first()
+    held(conn, table(record).c.id, [id_])
+    return found
 
 
 def columns_equal(rows: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
