@@ -67,16 +67,11 @@ def json_object(value: Any, what: str, limit: int = METADATA_MAX_BYTES) -> dict[
     NaN or Infinity, and at most ``limit`` bytes encoded."""
     if not isinstance(value, dict):
         raise Invalid(f"{what} must be a JSON object")
-    try:
-        encoded = orjson.dumps(value)
-    except TypeError as exc:  # orjson refuses integers beyond 64 bits
-        raise Invalid(f"{what} is not storable JSON: {exc}") from None
-    if b"null" in encoded and _has_non_finite(value):  # orjson writes NaN and Infinity as null
-        raise Invalid(f"{what} must not contain NaN or Infinity")
+    storable_json(value, what)
     depth = _depth(value)
     if depth > JSON_DEPTH_MAX:
         raise Invalid(f"{what} is nested {depth} objects and arrays deep; the limit is {JSON_DEPTH_MAX}")
-    size = len(encoded)
+    size = len(orjson.dumps(value))
     if size > limit:
         raise Invalid(f"{what} is {size} bytes encoded; the limit is {limit}")
     return value
@@ -101,16 +96,6 @@ def _depth(value: Any) -> int:
             deepest = max(deepest, level)
             pending.extend((child, level + 1) for child in children)
     return deepest
-
-
-def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
-    return False
 
 
 # --- what both databases hold alike ----------------------------------------------------------
