@@ -199,7 +199,7 @@ class RedisBus(Bus):
                 lost = True
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 

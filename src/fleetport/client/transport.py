@@ -153,7 +153,7 @@ class SyncTransport:
 
         query = dict(params or {})
         while True:
-            page = self.call("GET", path, Page[model], params=query)  # type: ignore[valid-type]
+            page = self.call("GET", path, Page[model], params=query)
             yield from page.items
             if not page.next_cursor:
                 return
@@ -233,7 +233,7 @@ class AsyncTransport:
 
         query = dict(params or {})
         while True:
-            page = await self.call("GET", path, Page[model], params=query)  # type: ignore[valid-type]
+            page = await self.call("GET", path, Page[model], params=query)
             for item in page.items:
                 yield item
             if not page.next_cursor:

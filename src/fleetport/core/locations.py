@@ -17,7 +17,7 @@ from fleetport.core.models import (
     make_page,
     utcnow,
 )
-from fleetport.core.permissions import Principal
+from fleetport.core.permissions import Principal, deny
 from fleetport.store import Store, Tx
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, locations_page, robot_counts
@@ -111,7 +111,7 @@ class Locations:
                 raise NotFound(f"organization {organization_id} not found")
             shared = q.location_descendants(conn, q.locations_shared_with(conn, [org_id]))
             if not (p.reaches_organization("read_location", org_id) or scope.locations & shared):
-                raise access.deny("read_location", f"organization {org_id}")
+                raise deny("read_location", f"organization {org_id}")
         else:
             org_id, shared = None, set()
         within = None if scope.everything else Within(scope.organizations, scope.locations)

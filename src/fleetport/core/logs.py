@@ -362,7 +362,7 @@ async def open_tail(call: Call, part_id: str, *, errors_only: bool = False, filt
     removed role or a deleted key ends the tail (with the CoreError that says why) instead of
     letting it read on."""
     logs = call.fleet.logs
-    tail = await call(logs.tail, part_id, errors_only=errors_only, filter=filter)
+    tail: LogTail = await call(logs.tail, part_id, errors_only=errors_only, filter=filter)
     tail.recheck = lambda: call(logs.check_tail, part_id)
     return tail
 

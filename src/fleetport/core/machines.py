@@ -26,7 +26,7 @@ from fleetport.core.models import (
     make_page,
     utcnow,
 )
-from fleetport.core.permissions import Principal
+from fleetport.core.permissions import Principal, deny
 from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, machines_page, machines_with_parts
@@ -142,14 +142,14 @@ class Machines:
                 raise NotFound(f"location {location_id} not found")
             # a caller granted single robots may look for them by location; others need the location
             if not (scope.covers_location(loc["id"], loc["organization_id"]) or scope.robots):
-                raise access.deny("read_robot", f"location {location_id}")
+                raise deny("read_robot", f"location {location_id}")
             where["location_id"] = loc["id"]
         if organization_id is not None:
             org_id = validate.entity_id(organization_id, "organization")
             if q.get(conn, "organizations", org_id) is None:
                 raise NotFound(f"organization {organization_id} not found")
             if not p.reaches_organization("read_robot", org_id):
-                raise access.deny("read_robot", f"organization {organization_id}")
+                raise deny("read_robot", f"organization {organization_id}")
             where["organization_id"] = org_id
         if rentable is not None:
             where["rentable"] = rentable

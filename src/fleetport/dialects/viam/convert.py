@@ -41,7 +41,8 @@ def struct(value: dict[str, Any] | None) -> Struct | None:
 
 def from_struct(value: Struct) -> dict[str, Any]:
     """A Struct as plain JSON values (Struct numbers are doubles; whole ones come back as ints)."""
-    return json.loads(json.dumps(_plain(value)), parse_float=_number)
+    plain: dict[str, Any] = json.loads(json.dumps(_plain(value)), parse_float=_number)
+    return plain
 
 
 def _plain(value: Any) -> Any:
