@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, create_engine, select
 
+from tests.conformance.onep.client import client_for
 from tests.conformance.onep.conftest import OneP
 from tests.conftest import RunningServer, fresh_pg_database, start_server, stop_server
-from tests.onep_client import client_for
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 
