@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter
 from starlette.types import ASGIApp
 
 from fleetport.api import (
@@ -18,21 +17,17 @@ from fleetport.api import (
     telemetry,
 )
 from fleetport.api.errors import native_errors
+from fleetport.api.routing import PREFIX, RouteTable
 from fleetport.core.fleet import Fleet
 from fleetport.dialect import HttpOnly
 from fleetport.edge import BodyLimit, native_fault
 from fleetport.settings import Settings
 
-PREFIX = "/api/v1"
 
-
-def router() -> APIRouter:
-    """Every /api/v1 route in one router. (The routes of the modules are copied into it, so that a
-    request is matched against one flat list, not through a router per module.)"""
-    api = APIRouter(prefix=PREFIX)
-    for module in (identity, organizations, locations, machines, logs, fragments, registry, telemetry):
-        api.include_router(module.router)
-    return api
+def router() -> RouteTable:
+    """Every /api/v1 route, in the order of the modules (``fleetport.api.routing``)."""
+    modules = (identity, organizations, locations, machines, logs, fragments, registry, telemetry)
+    return RouteTable(PREFIX, [route for module in modules for route in module.router.routes])
 
 
 def body_limits(settings: Settings) -> list[BodyLimit]:

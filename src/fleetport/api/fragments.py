@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 from fleetport.core.fragments import Fragment
 from fleetport.core.permissions import Principal
 
-router = APIRouter(tags=["fragments"])
+router = api_router(tags=["fragments"])
 
 
 @router.get("/fragments", response_model=m.Page[m.Fragment])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep, run_core
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 from fleetport.core.permissions import Principal
 
-router = APIRouter()
+router = api_router()
 
 
 @router.post("/auth/login", response_model=m.Session, tags=["auth"])

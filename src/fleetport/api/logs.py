@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 from fleetport.core.errors import CoreError
 from fleetport.core.fleet import Fleet
@@ -21,7 +22,7 @@ from fleetport.core.logs import FILTER_MAX, LogTail, NewLogEntry, open_tail
 from fleetport.edge import BodyLimit, error_body
 from fleetport.settings import Settings
 
-router = APIRouter()
+router = api_router()
 
 KEEPALIVE_SECONDS = 15.0
 FILTER_DESCRIPTION = "Case-insensitive text in the message or the logger name"

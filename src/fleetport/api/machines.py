@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/machines", response_model=m.Page[m.Machine], tags=["machines"])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 
-router = APIRouter(tags=["organizations"])
+router = api_router(tags=["organizations"])
 
 
 @router.get("/organizations", response_model=m.Page[m.Organization])

@@ -11,12 +11,13 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 from fleetport.core.errors import TooLarge
 from fleetport.core.permissions import Principal
@@ -24,9 +25,9 @@ from fleetport.core.registry import RegistryItem
 from fleetport.edge import BodyLimit, BodyTooLarge
 from fleetport.settings import Settings
 
-router = APIRouter()
-items = APIRouter(tags=["registry"])
-modules = APIRouter(tags=["modules"])
+router = api_router()
+items = api_router(tags=["registry"])
+modules = api_router(tags=["modules"])
 FILE_PATH = "/modules/{module_id}/versions/{version}/files/{platform:path}"
 _CHUNK = 1 << 20
 
@@ -223,5 +224,4 @@ async def download_module_file(
     return StreamingResponse(_chunks(file), media_type="application/octet-stream", headers=headers)
 
 
-router.include_router(items)
-router.include_router(modules)
+router.routes.extend([*items.routes, *modules.routes])

@@ -7,18 +7,19 @@ import re
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import Response
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
+from fleetport.api.routing import api_router
 from fleetport.client import models as m
 from fleetport.core import dataports as dp
 from fleetport.core.errors import Invalid
 from fleetport.edge import BodyLimit, error_body
 from fleetport.settings import Settings
 
-router = APIRouter()
+router = api_router()
 
 DATAPORT = "/machines/{machine_id}/dataports/{alias}"
 AliasPath = Annotated[str, Path(description="The dataport's alias, or its RID")]
