@@ -11,7 +11,20 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, false, func, insert, select, update
+from sqlalchemy import (
+    Insert,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
@@ -64,8 +77,15 @@ def table(name: Record) -> Table:
     return t.metadata.tables[name]
 
 
+@cache
+def _insert(record: Record) -> Insert:
+    return insert(table(record))
+
+
 def insert_row(conn: Tx, record: Record, **values: Any) -> None:
-    conn.execute(insert(table(record)).values(**values))
+    # The values go as parameters of a statement built once, whose compiled form SQLAlchemy keeps
+    # per set of columns: building ``insert(...).values(...)`` anew costs more than running it.
+    conn.execute(_insert(record), values)
 
 
 @cache
@@ -129,9 +149,20 @@ def count(conn: Tx, record: Record, **where: Any) -> int:
     )
 
 
-def update_row(conn: Tx, record: Record, id_: str, **values: Any) -> int:
+_ROW_ID = "id_of_row"  # the parameter naming the row of ``_update``; no table has such a column
+
+
+@cache
+def _update(record: Record) -> Update:
     rows = table(record)
-    return conn.execute(update(rows).where(rows.c.id == id_).values(**values)).rowcount
+    return update(rows).where(rows.c.id == bindparam(_ROW_ID))
+
+
+def update_row(conn: Tx, record: Record, id_: str, **values: Any) -> int:
+    if not values:  # a statement run with parameters would set every column of the table
+        rows = table(record)
+        return conn.execute(update(rows).where(rows.c.id == id_).values()).rowcount
+    return conn.execute(_update(record), {_ROW_ID: id_, **values}).rowcount
 
 
 def update_where(conn: Tx, record: Record, where: Mapping[str, Any], **values: Any) -> int:
