@@ -24,14 +24,13 @@ async def fleet(request: Request) -> Fleet:
     return request.app.state.fleet  # type: ignore[no-any-return]
 
 
-async def bearer_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+# One dependency on the scheme, not a chain: FastAPI solves each dependency of a request anew.
+async def caller(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Call:
     if credentials is None:
         raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
-    return credentials.credentials
-
-
-async def caller(request: Request, token: str = Depends(bearer_token)) -> Call:
-    return Call(request.app.state.fleet, token)
+    return Call(request.app.state.fleet, credentials.credentials)
 
 
 @dataclass(frozen=True)
