@@ -9,7 +9,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -154,56 +155,87 @@ def tune_garbage_collector() -> None:
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
-    own_ports = [port for dialect in served_dialects(settings) for port in dialect.ports(settings)]
     # a busy port stops the server here, before anything is written
-    with ports.bound(settings, own_ports) as bound:
+    with ports.bound(settings, _own_ports(settings)) as bound:
         os.umask(data_dir.PRIVATE_UMASK)
-        _serve(settings, bound)
+        served = _Served(settings, bound)
+        tune_garbage_collector()
+        served.run(_stop_on_signals)
 
 
-def _serve(settings: Settings, bound: ports.BoundPorts) -> None:
-    fleet = open_fleet(settings)
-    announce(settings, fleet)
-    app = create_app(fleet)
-    tune_garbage_collector()
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "lifespan": "off",
-        "log_config": None,
-        "proxy_headers": False,
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
-    }
-    cert, key = (
-        (settings.tls_cert, settings.tls_key)
-        if settings.tls_cert and settings.tls_key
-        else ensure_certificate(settings.data_dir / "tls")
-    )
-    listeners = [(_Listener(uvicorn.Config(app, port=bound.http.number, **common)), bound.http)]
-    if bound.https is not None:
-        https = uvicorn.Config(
-            app, port=bound.https.number, ssl_certfile=str(cert), ssl_keyfile=str(key), **common
-        )
-        listeners.append((_Listener(https), bound.https))
-    own_listeners = [
-        listener
-        for dialect in served_dialects(settings)
-        for listener in dialect.listeners(fleet, bound.of(dialect.name), (cert, key))
-    ]
-    try:
-        asyncio.run(_run(listeners, own_listeners, settings, fleet))
-    finally:
-        fleet.store.dispose()
-        log.info("stopped")
+def _own_ports(settings: Settings) -> list[ports.Port]:
+    return [port for dialect in served_dialects(settings) for port in dialect.ports(settings)]
+
+
+# How a running server is told to stop: given its event loop and the function that stops it.
+StopHook = Callable[[asyncio.AbstractEventLoop, Callable[[], None]], None]
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+
+class _Served:
+    """The fleet, the application and every listener of a server on its bound ports."""
+
+    def __init__(self, settings: Settings, bound: ports.BoundPorts) -> None:
+        self.settings = settings
+        self.fleet = fleet = open_fleet(settings)
+        try:
+            announce(settings, fleet)
+            app = create_app(fleet)
+            common: dict[str, Any] = {
+                "host": settings.host,
+                "lifespan": "off",
+                "log_config": None,
+                "proxy_headers": False,
+                "server_header": False,
+                "timeout_graceful_shutdown": 10,
+            }
+            cert, key = (
+                (settings.tls_cert, settings.tls_key)
+                if settings.tls_cert and settings.tls_key
+                else ensure_certificate(settings.data_dir / "tls")
+            )
+            self.listeners = [(_Listener(uvicorn.Config(app, port=bound.http.number, **common)), bound.http)]
+            if bound.https is not None:
+                https = uvicorn.Config(
+                    app, port=bound.https.number, ssl_certfile=str(cert), ssl_keyfile=str(key), **common
+                )
+                self.listeners.append((_Listener(https), bound.https))
+            self.bound = bound
+            self.certificate = (cert, key)
+        except BaseException:
+            fleet.store.dispose()
+            raise
+
+    def own_listeners(self) -> list[Listener]:
+        """The dialects' listeners (the Viam gRPC port), made on the event loop that runs them."""
+        return [
+            listener
+            for dialect in served_dialects(self.settings)
+            for listener in dialect.listeners(self.fleet, self.bound.of(dialect.name), self.certificate)
+        ]
+
+    def run(self, stop_hook: StopHook) -> None:
+        """Serves until stopped (``stop_hook`` is handed the way to stop), then closes the database."""
+        try:
+            asyncio.run(_run(self.listeners, self.own_listeners, self.settings, self.fleet, stop_hook))
+        finally:
+            self.fleet.store.dispose()
+            log.info("stopped")
 
 
 async def _run(
     listeners: list[tuple[_Listener, ports.Port]],
-    own_listeners: list[Listener],
+    make_own_listeners: Callable[[], list[Listener]],
     settings: Settings,
     fleet: Fleet,
+    stop_hook: StopHook,
 ) -> None:
     loop = asyncio.get_running_loop()
+    own_listeners = make_own_listeners()
     try:
         await fleet.bus.start()  # live events (log tails) are delivered on this loop
     except BusUnavailable as exc:
@@ -222,8 +254,7 @@ async def _run(
         for listener, _ in listeners:
             listener.should_exit = True
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
+    stop_hook(loop, stop)
     try:
         await asyncio.gather(*(listener.serve(sockets=port.sockets) for listener, port in listeners))
     finally:
@@ -236,6 +267,70 @@ async def _run(
             await own.stop()
     if any(not listener.started for listener, _ in listeners):
         raise SystemExit("a listener failed to start (is the port in use?)")
+
+
+class ServerThread:
+    """The whole server, as ``serve`` runs it (the same application and listeners, the Viam gRPC
+    port included), on a thread of the calling process: what ``fleetport.testing`` runs in process.
+    Unlike ``serve`` it leaves the process's logging, signals, umask and garbage collector alone.
+
+    ``start()`` binds the ports (SystemExit when one is busy), opens the database and starts the
+    thread; the listeners answer soon after (wait for ``/health``). ``stop()`` stops the server as
+    SIGTERM stops ``serve``, waits for the thread and raises what made the server fail, if anything."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._thread: threading.Thread | None = None
+        self._stop: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = threading.Event()
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        with contextlib.ExitStack() as on_failure:
+            bound = on_failure.enter_context(ports.bound(self.settings, _own_ports(self.settings)))
+            served = _Served(self.settings, bound)
+            ports_kept = on_failure.pop_all()
+        self._thread = threading.Thread(
+            target=self._serve, args=(served, ports_kept), name="fleetport-server", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What ended the server before it was stopped, if it ended so."""
+        return self._failure
+
+    def _serve(self, served: _Served, bound: contextlib.ExitStack) -> None:
+        try:
+            with bound:
+                served.run(self._stopped_by)
+        except BaseException as exc:  # handed to the thread that stops the server
+            self._failure = exc
+
+    def _stopped_by(self, loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+        self._loop, self._stop = loop, stop
+        if self._stopping.is_set():  # stop() came before the server was up
+            stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._thread is None:
+            return
+        self._stopping.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                loop.call_soon_threadsafe(stop)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the server thread did not stop within {timeout} s")
+        self._thread = None
+        if self._failure is not None:
+            raise self._failure
 
 
 def announce(settings: Settings, fleet: Fleet) -> None:
