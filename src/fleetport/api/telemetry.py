@@ -35,7 +35,7 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
 )
 async def root_client(org_id: str, fleet: FleetDep, caller: Caller) -> object:
     """The organization's root client (made on first use); its key needs update_organization."""
-    return await caller(fleet.telemetry.root_client, org_id)
+    return await caller(fleet.telemetry.clients.root_client, org_id)
 
 
 @router.get(
@@ -44,7 +44,7 @@ async def root_client(org_id: str, fleet: FleetDep, caller: Caller) -> object:
 async def device_client(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
     """The machine's device client (made on first use, under the root client); its key needs
     update_robot."""
-    return await caller(fleet.telemetry.device_client, machine_id)
+    return await caller(fleet.telemetry.clients.device_client, machine_id)
 
 
 # --- dataports -----------------------------------------------------------------------------------

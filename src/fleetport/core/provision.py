@@ -333,7 +333,7 @@ class Provision:
             return str(source["rid"]), code
         rid = _rid(rid, "rid")
         source = st.get(conn, rid)
-        if source is None or not self.telemetry.reaches(conn, vendor["client_rid"], rid):
+        if source is None or not self.telemetry.tree.reaches(conn, vendor["client_rid"], rid):
             raise PermissionDenied(f"resource {rid} is not in the vendor client's tree")
         if source["type"] != "client":
             raise Invalid(f"resource {rid} is a {source['type']}: a model's template is a client")
@@ -505,17 +505,17 @@ class Provision:
                     "or remove it first"
                 )
             owner_row = st.get(conn, owner)
-            if owner_row is None or not self.telemetry.reaches(conn, vendor["client_rid"], owner):
+            if owner_row is None or not self.telemetry.tree.reaches(conn, vendor["client_rid"], owner):
                 raise PermissionDenied(f"owner {owner} is not in the vendor client's tree")
             if owner_row["type"] != "client":
                 raise Invalid(f"owner {owner} is a {owner_row['type']}: only a client owns clients")
             template = self._template_client(conn, model_row)
-            if self.telemetry.reaches(conn, template, owner):
+            if self.telemetry.tree.reaches(conn, template, owner):
                 raise Conflict(
                     f"owner {owner} is inside the model's template client: pick an owner outside it"
                 )
             options = set(model_row["options"])
-            rid = self.telemetry.clone_into(
+            rid = self.telemetry.resources.clone_into(
                 conn,
                 None,
                 owner_row,
@@ -553,7 +553,7 @@ class Provision:
             serial = self._serial(conn, model_row, sn)
             if serial["rid"] is None:
                 raise Conflict(f"serial number {sn} has no client yet: enable it with an owner")
-            self.telemetry.regenerate_key(conn, serial["rid"], status="notactivated")
+            self.telemetry.clients.regenerate_key(conn, serial["rid"], status="notactivated")
             sp.update_serial(conn, serial["id"], {"enabled": True})
 
     def remap(self, key: str | None, model: str, sn: str, oldsn: str) -> None:
@@ -571,7 +571,7 @@ class Provision:
                 raise Conflict(f"serial number {sn} has client {serial['rid']} already: remove it first")
             if old["rid"] is None:
                 raise Conflict(f"serial number {oldsn} has no client to move")
-            self.telemetry.regenerate_key(conn, old["rid"], status="notactivated")
+            self.telemetry.clients.regenerate_key(conn, old["rid"], status="notactivated")
             if not sp.unbind_serial(conn, old["id"], old["rid"]):
                 raise Conflict(f"the client of serial number {oldsn} was moved by another request meanwhile")
             moved = sp.bind_serial(

@@ -409,14 +409,16 @@ def test_only_the_machines_own_dataports_are_listed(
     m1 = world["M1"]
     _create(api, m1, "temp")
     admin = fleet.identity.authenticate(ADMIN_KEY)
-    device = fleet.telemetry.as_device(admin, m1, write=True)
-    source = fleet.telemetry.lookup_alias(device, "temp")
+    device = fleet.telemetry.clients.as_device(admin, m1, write=True)
+    source = fleet.telemetry.names.lookup_alias(device, "temp")
     rule = {"simple": {"comparison": "gt", "constant": 1, "repeat": True}}
-    rule_rid = fleet.telemetry.create(device, NewResource(type="datarule", rule=rule, subscribe=source))
-    fleet.telemetry.map_alias(device, rule_rid, "alarm")
-    sub = fleet.telemetry.create(device, NewResource(type="client", name="sub"))
-    deep = fleet.telemetry.create(device, NewResource(type="dataport", format="float"), under=sub)
-    fleet.telemetry.map_alias(device, deep, "deep")
+    rule_rid = fleet.telemetry.resources.create(
+        device, NewResource(type="datarule", rule=rule, subscribe=source)
+    )
+    fleet.telemetry.names.map_alias(device, rule_rid, "alarm")
+    sub = fleet.telemetry.resources.create(device, NewResource(type="client", name="sub"))
+    deep = fleet.telemetry.resources.create(device, NewResource(type="dataport", format="float"), under=sub)
+    fleet.telemetry.names.map_alias(device, deep, "deep")
 
     assert [d["alias"] for d in ok(api.get(_ports(m1)))["items"]] == ["temp"]
     assert "datarule" in error(api.get(f"{_ports(m1)}/alarm"), 404, "not_found")

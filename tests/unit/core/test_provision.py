@@ -24,15 +24,15 @@ class Vendor:
 @pytest.fixture
 def vendor(fleet: Fleet, admin: Principal) -> Vendor:
     org = fleet.organizations.create(admin, "Acme")
-    root = fleet.telemetry.root_client(admin, org.id)
+    root = fleet.telemetry.clients.root_client(admin, org.id)
     assert root.cik is not None
     as_root = fleet.telemetry.authenticate(root.cik)
-    rid = fleet.telemetry.create(as_root, NewResource(type="client", name="vendor"))
-    cik = fleet.telemetry.info(as_root, rid).key
+    rid = fleet.telemetry.resources.create(as_root, NewResource(type="client", name="vendor"))
+    cik = fleet.telemetry.inventory.info(as_root, rid).key
     assert cik is not None
     as_vendor = fleet.telemetry.authenticate(cik)
-    template = fleet.telemetry.create(as_vendor, NewResource(type="client", name="template"))
-    owner = fleet.telemetry.create(as_vendor, NewResource(type="client", name="owner"))
+    template = fleet.telemetry.resources.create(as_vendor, NewResource(type="client", name="template"))
+    owner = fleet.telemetry.resources.create(as_vendor, NewResource(type="client", name="owner"))
     fleet.provision.register(cik, "acme")
     fleet.provision.create_model(cik, "m", rid=template)
     return Vendor(cik, rid, template, owner)
@@ -52,7 +52,7 @@ def test_dropped_clone_leaves_the_serial_number_unused(fleet: Fleet, vendor: Ven
     fleet.provision.add_serials(vendor.cik, "m", [("s", "x")])
     clone = fleet.provision.enable(vendor.cik, "m", "s", vendor.owner)
     assert fleet.provision.serial(vendor.cik, "m", "s") == cp.Serial("s", "notactivated", clone, "x")
-    fleet.telemetry.drop(fleet.telemetry.authenticate(vendor.cik), clone)
+    fleet.telemetry.resources.drop(fleet.telemetry.authenticate(vendor.cik), clone)
     assert fleet.provision.serial(vendor.cik, "m", "s") == cp.Serial("s", "unused", None, "x")
     with pytest.raises(Conflict):
         fleet.provision.activate("acme", "m", "s")
@@ -65,7 +65,7 @@ def test_deactivated_key_shows_expired(fleet: Fleet, vendor: Vendor) -> None:
     fleet.provision.add_serials(vendor.cik, "m", [("s", None)])
     fleet.provision.enable(vendor.cik, "m", "s", vendor.owner)
     key = fleet.provision.activate("acme", "m", "s", connection="10.0.0.7")
-    fleet.telemetry.deactivate(fleet.telemetry.authenticate(vendor.cik), "client", key)
+    fleet.telemetry.sharing.deactivate(fleet.telemetry.authenticate(vendor.cik), "client", key)
     assert fleet.provision.serial(vendor.cik, "m", "s").status == "expired"
     with pytest.raises(Unauthenticated):
         fleet.telemetry.authenticate(key)
@@ -84,7 +84,7 @@ def test_template_gone_and_log_retention(fleet: Fleet, vendor: Vendor) -> None:
             fleet.provision.activate("acme", "m", "a")
     log = fleet.provision.activation_log(vendor.cik, "m", "a")
     assert len(log) == cp.LOG_KEEP and all(e.entry.startswith("refused") for e in log)
-    fleet.telemetry.drop(fleet.telemetry.authenticate(vendor.cik), vendor.template)
+    fleet.telemetry.resources.drop(fleet.telemetry.authenticate(vendor.cik), vendor.template)
     with pytest.raises(Conflict):
         fleet.provision.enable(vendor.cik, "m", "b", vendor.owner)
     assert fleet.provision.serial(vendor.cik, "m", "b").status == "unused"
@@ -100,8 +100,8 @@ def test_unregister_keeps_the_clients(fleet: Fleet, vendor: Vendor) -> None:
     with pytest.raises(PermissionDenied):
         fleet.provision.models(vendor.cik)
     as_vendor = fleet.telemetry.authenticate(vendor.cik)
-    assert fleet.telemetry.lookup_owner(as_vendor, clone) == vendor.owner
+    assert fleet.telemetry.names.lookup_owner(as_vendor, clone) == vendor.owner
     # a new registration starts empty
     fleet.provision.register(vendor.cik, "acme")
     assert fleet.provision.models(vendor.cik) == []
-    assert fleet.telemetry.listing(as_vendor, Alias(""), ["client"])["client"]
+    assert fleet.telemetry.inventory.listing(as_vendor, Alias(""), ["client"])["client"]

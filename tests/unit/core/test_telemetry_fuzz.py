@@ -51,7 +51,7 @@ def _check_reply(answer: Any) -> None:
 @pytest.fixture
 def cik(fleet: Fleet, admin: Principal) -> str:
     org = fleet.organizations.create(admin, "Fuzz")
-    key = fleet.telemetry.root_client(admin, org.id)
+    key = fleet.telemetry.clients.root_client(admin, org.id)
     assert key.cik is not None
     return key.cik
 
@@ -108,7 +108,7 @@ def test_a_fault_fails_its_call_only(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(fleet.telemetry, "read", broken)  # a fault injected into one procedure
+    monkeypatch.setattr(fleet.telemetry.points, "read", broken)  # a fault injected into one procedure
     calls = [
         {"id": 1, "procedure": "lookup", "arguments": ["alias", ""]},
         {"id": 2, "procedure": "read", "arguments": [{"alias": ""}, {}]},
