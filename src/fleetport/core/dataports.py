@@ -13,8 +13,6 @@ read and written through the One Platform dialect with the device client's key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,9 +20,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-import orjson
-
 from fleetport.core.errors import Conflict, Invalid, NotFound
+from fleetport.core.pages import Listing, Page, PageRequest, Text
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import (
     FORMATS,
@@ -44,6 +41,7 @@ Value = float | int | str
 MAX_POINTS = ts.MAX_RECORD  # points one write carries at most
 MAX_READ = ts.MAX_READ  # points one read returns at most
 ALIAS_MAX = ts.ALIAS_MAX
+LISTING = Listing("dataports", key=(Text(optional=True), Text(is_rid)))  # sorted by (alias, rid)
 SELECTIONS: tuple[str, ...] = ("all", "givenwindow", "autowindow")
 ORDERS: tuple[str, ...] = ("desc", "asc")
 
@@ -105,25 +103,6 @@ def check_alias(value: object) -> str:
 
 def _time(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _encode_cursor(key: tuple[str | None, str]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str | None, str]:
-    try:
-        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raw = None
-    if (
-        isinstance(raw, list)
-        and len(raw) == 2
-        and (raw[0] is None or isinstance(raw[0], str))
-        and is_rid(raw[1])
-    ):
-        return raw[0], raw[1]
-    raise Invalid("cursor is not one this server issued; pass the next_cursor of the previous page")
 
 
 def _order_key(alias: str | None, rid: str) -> tuple[bool, str, str]:
@@ -188,24 +167,18 @@ class Dataports:
 
     # --- the dataports ---------------------------------------------------------------------
 
-    def list(
-        self, p: Principal, machine_id: str, limit: int, cursor: str | None = None
-    ) -> tuple[builtins.list[Dataport], str | None]:
-        """The machine's dataports, aliased ones by alias first, then the others by RID; a page of
-        at most ``limit`` and the cursor of the next page (None on the last)."""
+    def list(self, p: Principal, machine_id: str, page: PageRequest) -> Page[Dataport]:
+        """The machine's dataports, aliased ones by alias first, then the others by RID."""
+        window = LISTING.open(page)
         device = self.telemetry.as_device(p, machine_id, write=False)
         rids = self.telemetry.listing(device, Alias(""), ["dataport"])["dataport"]
         aliases = self._aliases(device)
         keyed = sorted((_order_key(aliases.get(rid), rid), rid) for rid in rids)
-        if cursor:
-            after_alias, after_rid = _decode_cursor(cursor)
-            after = _order_key(after_alias, after_rid)
+        if window.after is not None:
+            after = _order_key(window.after_text(0), window.after_text(1) or "")
             keyed = [(key, rid) for key, rid in keyed if key > after]
-        page = keyed[:limit]
-        items = [self._describe(device, rid, aliases.get(rid)) for _, rid in page]
-        more = len(keyed) > limit
-        next_cursor = _encode_cursor((items[-1].alias, items[-1].rid)) if more and items else None
-        return items, next_cursor
+        shown, next_cursor = LISTING.cut(keyed, window, lambda k: (aliases.get(k[1]), k[1]))
+        return Page([self._describe(device, rid, aliases.get(rid)) for _, rid in shown], next_cursor)
 
     def create(
         self,
