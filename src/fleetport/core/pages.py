@@ -230,8 +230,8 @@ class Listing:
                 raise _Refused  # one key, one cursor: anything else was not issued here
         except _Refused:
             raise Invalid(
-                f"cursor is not one this server issued for {self.name}: "
-                "pass the next cursor of the previous page"
+                f"cursor (page token) is not one this server issued for {self.name}: "
+                "pass the one the previous page came with"
             ) from None
         return key
 
