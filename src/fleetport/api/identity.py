@@ -35,7 +35,7 @@ def _itself(principal: Principal) -> Principal:
 
 @router.get("/users", response_model=m.Page[m.User], tags=["users"])
 async def list_users(fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.identity.list_users, paging.limit, paging.cursor)
+    return await caller(fleet.identity.list_users, paging)
 
 
 @router.post("/users", response_model=m.User, status_code=201, tags=["users"])
@@ -62,7 +62,7 @@ async def set_password(user_id: str, body: s.PasswordIn, fleet: FleetDep, caller
 
 @router.get("/organizations/{org_id}/keys", response_model=m.Page[m.ApiKey], tags=["keys"])
 async def list_keys(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.identity.list_keys, org_id, paging.limit, paging.cursor)
+    return await caller(fleet.identity.list_keys, org_id, paging)
 
 
 @router.post("/organizations/{org_id}/keys", response_model=m.ApiKey, status_code=201, tags=["keys"])
@@ -97,7 +97,7 @@ async def clone_key(key_id: str, fleet: FleetDep, caller: Caller, body: s.KeyClo
     "/organizations/{org_id}/authorizations", response_model=m.Page[m.Authorization], tags=["authorizations"]
 )
 async def list_authorizations(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.identity.list_authorizations, org_id, paging.limit, paging.cursor)
+    return await caller(fleet.identity.list_authorizations, org_id, paging)
 
 
 @router.post(

@@ -54,8 +54,7 @@ async def device_client(machine_id: str, fleet: FleetDep, caller: Caller) -> obj
 async def list_dataports(machine_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """The machine's dataports (those of its device client, made through any API): aliased ones by
     alias, then the others by RID. Needs read_robot."""
-    items, cursor = await caller(fleet.dataports.list, machine_id, paging.limit, paging.cursor)
-    return {"items": items, "next_cursor": cursor}
+    return await caller(fleet.dataports.list, machine_id, paging)
 
 
 @router.post(

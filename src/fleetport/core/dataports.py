@@ -13,8 +13,6 @@ read and written through the One Platform dialect with the device client's key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,9 +20,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-import orjson
-
 from fleetport.core.errors import Conflict, Invalid, NotFound
+from fleetport.core.pages import Listing, Page, PageRequest, Text
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import (
     FORMATS,
@@ -45,6 +42,7 @@ Value = float | int | str
 MAX_POINTS = ts.MAX_RECORD  # points one write carries at most
 MAX_READ = ts.MAX_READ  # points one read returns at most
 ALIAS_MAX = ts.ALIAS_MAX
+LISTING = Listing("dataports", key=(Text(optional=True), Text(is_rid)))  # sorted by (alias, rid)
 SELECTIONS: tuple[str, ...] = ("all", "givenwindow", "autowindow")
 ORDERS: tuple[str, ...] = ("desc", "asc")
 
@@ -106,25 +104,6 @@ def check_alias(value: object) -> str:
 
 def _time(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _encode_cursor(key: tuple[str | None, str]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str | None, str]:
-    try:
-        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raw = None
-    if (
-        isinstance(raw, list)
-        and len(raw) == 2
-        and (raw[0] is None or isinstance(raw[0], str))
-        and is_rid(raw[1])
-    ):
-        return raw[0], raw[1]
-    raise Invalid("cursor is not one this server issued; pass the next_cursor of the previous page")
 
 
 def _listed(row: Mapping[Any, Any], summary: series_store.Summary | None) -> Dataport:
@@ -202,23 +181,18 @@ class Dataports:
 
     # --- the dataports ---------------------------------------------------------------------
 
-    def list(
-        self, p: Principal, machine_id: str, limit: int, cursor: str | None = None
-    ) -> tuple[builtins.list[Dataport], str | None]:
-        """The machine's dataports, aliased ones by alias first, then the others by RID; a page of
-        at most ``limit`` and the cursor of the next page (None on the last). A page costs the
-        same few statements however many dataports it holds."""
+    def list(self, p: Principal, machine_id: str, page: PageRequest) -> Page[Dataport]:
+        """The machine's dataports, aliased ones by alias first, then the others by RID. A page
+        costs the same few statements however many dataports it holds."""
+        window = LISTING.open(page)
         device = self.telemetry.clients.as_device(p, machine_id, write=False)
-        after = _decode_cursor(cursor) if cursor else None
+        after = None if window.after is None else (window.after_text(0), window.after_text(1) or "")
         with self.telemetry.store.read() as conn:
             _, client = self.telemetry.tree.resource(conn, device, Alias(""), "listing")
-            rows = st.dataport_page(conn, str(client["rid"]), after=after, limit=limit + 1)
-            page = rows[:limit]
-            found = series_store.summaries(conn, {int(r["series"]): str(r["format"]) for r in page})
-        items = [_listed(row, found.get(int(row["series"]))) for row in page]
-        more = len(rows) > limit
-        next_cursor = _encode_cursor((items[-1].alias, items[-1].rid)) if more and items else None
-        return items, next_cursor
+            rows = st.dataport_page(conn, str(client["rid"]), after=after, limit=window.limit + 1)
+            kept, next_cursor = LISTING.cut(rows, window, lambda r: (r["alias"], str(r["rid"])))
+            found = series_store.summaries(conn, {int(r["series"]): str(r["format"]) for r in kept})
+        return Page([_listed(row, found.get(int(row["series"]))) for row in kept], next_cursor)
 
     def create(
         self,

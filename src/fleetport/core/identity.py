@@ -21,14 +21,12 @@ from fleetport.core.models import (
     ApiKey,
     Authorization,
     GrantSpec,
-    Page,
     Session,
     User,
     as_utc,
-    decode_cursor,
-    make_page,
     utcnow,
 )
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import ALL_PERMISSIONS, Grant, Principal, validate_grant
 from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
@@ -37,6 +35,10 @@ SESSION_PREFIX = "fps_"
 KEY_PREFIX = "fpk_"
 PART_SECRET_PREFIX = "fpp_"
 MIN_KEY_LENGTH = 32
+
+USERS = Listing("users")
+KEYS = Listing("keys")
+AUTHORIZATIONS = Listing("authorizations")
 
 _hasher = PasswordHasher()
 
@@ -218,11 +220,12 @@ class Identity:
             row = q.find_one(conn, "users", email=validate.email(email))
         return User.from_row(row) if row else None
 
-    def list_users(self, p: Principal, limit: int, cursor: str | None) -> Page[User]:
+    def list_users(self, p: Principal, page: PageRequest) -> Page[User]:
         access.require_admin(p, "listing users")
+        window = USERS.open(page)
         with self.store.read() as conn:
-            rows = q.page(conn, "users", limit=limit, after=decode_cursor(cursor))
-        return make_page(rows, limit, User.from_row)
+            rows = q.page(conn, "users", limit=window.limit, after=window.after_text())
+        return USERS.page(rows, window, User.from_row)
 
     def delete_user(self, p: Principal, user_id: str) -> None:
         access.require_admin(p, "deleting users")
@@ -304,17 +307,18 @@ class Identity:
         key.secret = secret
         return key
 
-    def list_keys(self, p: Principal, organization_id: str, limit: int, cursor: str | None) -> Page[ApiKey]:
+    def list_keys(self, p: Principal, organization_id: str, page: PageRequest) -> Page[ApiKey]:
+        window = KEYS.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_api_keys", organization_id)
             rows = q.page(
-                conn, "api_keys", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "api_keys", limit=window.limit, after=window.after_text(), organization_id=org["id"]
             )
-            page = make_page(rows, limit, lambda r: ApiKey.from_row(r, []))
-            by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in page.items}
+            keys = KEYS.page(rows, window, lambda r: ApiKey.from_row(r, []))
+            by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in keys.items}
             for a in q.authorizations_of(conn, "api_key", by_key):
                 by_key[a["subject_id"]].append(Authorization.from_row(a))
-        return page
+        return keys
 
     def _key_row(self, conn: Tx, p: Principal, key_id: str) -> dict:  # type: ignore[type-arg]
         row = q.get(conn, "api_keys", validate.entity_id(key_id, "API key"))
@@ -496,14 +500,19 @@ class Identity:
         ]
 
     def list_authorizations(
-        self, p: Principal, organization_id: str, limit: int, cursor: str | None
+        self, p: Principal, organization_id: str, page: PageRequest
     ) -> Page[Authorization]:
+        window = AUTHORIZATIONS.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", organization_id)
             rows = q.page(
-                conn, "authorizations", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn,
+                "authorizations",
+                limit=window.limit,
+                after=window.after_text(),
+                organization_id=org["id"],
             )
-        return make_page(rows, limit, Authorization.from_row)
+        return AUTHORIZATIONS.page(rows, window, Authorization.from_row)
 
     def check_permissions(
         self,

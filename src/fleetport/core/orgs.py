@@ -14,18 +14,20 @@ from fleetport.core.models import (
     Invite,
     Member,
     Organization,
-    Page,
     User,
-    decode_cursor,
-    make_page,
     utcnow,
 )
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import Principal, validate_grant
 from fleetport.store import Store
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, organizations_page
 
 _UNSET: Any = object()
+
+ORGANIZATIONS = Listing("organizations")
+MEMBERS = Listing("members")
+INVITES = Listing("invites")
 
 
 class Organizations:
@@ -78,14 +80,15 @@ class Organizations:
         with self.store.read() as conn:
             return Organization.from_row(access.organization(conn, p, "read_organization", org_id))
 
-    def list(self, p: Principal, limit: int, cursor: str | None) -> Page[Organization]:
+    def list(self, p: Principal, page: PageRequest) -> Page[Organization]:
+        window = ORGANIZATIONS.open(page)
         with self.store.read() as conn:
             scope = p.scope(conn, "read_organization")
             if not (scope.everything or scope.organizations):
                 return Page([], None)
             within = None if scope.everything else Within(scope.organizations)
-            rows = organizations_page(conn, within, limit=limit, after=decode_cursor(cursor))
-        return make_page(rows, limit, Organization.from_row)
+            rows = organizations_page(conn, within, limit=window.limit, after=window.after_text())
+        return ORGANIZATIONS.page(rows, window, Organization.from_row)
 
     def update(
         self,
@@ -150,16 +153,17 @@ class Organizations:
 
     # --- members --------------------------------------------------------------------------
 
-    def members(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Member]:
+    def members(self, p: Principal, org_id: str, page: PageRequest) -> Page[Member]:
+        window = MEMBERS.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
-            rows = q.members_of(conn, org["id"], limit=limit, after=decode_cursor(cursor))
-            page = make_page(rows, limit, lambda r: Member(User.from_row(r), []))
-            by_user = {m.user.id: m.authorizations for m in page.items}
+            rows = q.members_of(conn, org["id"], limit=window.limit, after=window.after_text())
+            members = MEMBERS.page(rows, window, lambda r: Member(User.from_row(r), []))
+            by_user = {m.user.id: m.authorizations for m in members.items}
             for a in q.authorizations_of(conn, "user", by_user):
                 if a["organization_id"] == org["id"]:
                     by_user[a["subject_id"]].append(Authorization.from_row(a))
-        return page
+        return members
 
     def remove_member(self, p: Principal, org_id: str, user_id: str) -> None:
         with self.store.write() as conn:
@@ -228,13 +232,14 @@ class Organizations:
             q.insert_row(conn, "invites", **row)
         return Invite.from_row(row)
 
-    def invites(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Invite]:
+    def invites(self, p: Principal, org_id: str, page: PageRequest) -> Page[Invite]:
+        window = INVITES.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
             rows = q.page(
-                conn, "invites", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "invites", limit=window.limit, after=window.after_text(), organization_id=org["id"]
             )
-        return make_page(rows, limit, Invite.from_row)
+        return INVITES.page(rows, window, Invite.from_row)
 
     def _invite_row(self, conn: Any, org_id: str, invite_id: str) -> dict[str, Any]:
         """The invite, locked (it is read and then changed, ``store.locks``)."""

@@ -49,6 +49,7 @@ from fleetport.core.errors import (
     Unauthenticated,
 )
 from fleetport.core.ids import new_id
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.telemetry import Telemetry, is_rid, now
 from fleetport.store import Row, Store, Tx
 from fleetport.store import provision as sp
@@ -64,7 +65,8 @@ CONTENT_TYPE_MAX = 255
 CONNECTION_MAX = 255
 MAX_BATCH = 10_000  # serial numbers one request adds or removes
 LOG_KEEP = 100  # activation log entries kept per serial number
-PAGE_MIN, PAGE_MAX = 5, 1000  # serial number pages
+# a model's serial numbers, oldest first
+SERIALS = Listing("serials", default=1000, maximum=1000, offsets=True)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but tab
@@ -466,16 +468,16 @@ class Provision:
     def remove_serial(self, key: str | None, model: str, sn: str) -> None:
         self.remove_serials(key, model, [sn])
 
-    def serials(self, key: str | None, model: str, *, offset: int = 0, limit: int = PAGE_MAX) -> list[Serial]:
-        """A page of serial numbers in the order they were added; ``limit`` is brought within
-        PAGE_MIN..PAGE_MAX."""
-        if offset < 0:
-            raise Invalid("offset must not be negative")
-        limit = min(max(limit, PAGE_MIN), PAGE_MAX)
+    def serials(self, key: str | None, model: str, page: PageRequest) -> Page[Serial]:
+        """A page of serial numbers in the order they were added, from a cursor or an offset."""
+        window = SERIALS.open(page)
         with self.store.read() as conn:
             vendor = self._vendor(conn, key)
             row = self._model(conn, vendor, model)
-            return [_serial_of(s) for s in sp.serials_page(conn, row["id"], offset=offset, limit=limit)]
+            rows = sp.serials_page(
+                conn, row["id"], after=window.after_text(), offset=window.offset, limit=window.limit
+            )
+        return SERIALS.page(rows, window, _serial_of)
 
     def serial(self, key: str | None, model: str, sn: str) -> Serial:
         with self.store.read() as conn:

@@ -15,6 +15,7 @@ from viam.app.app_client import AppClient
 
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 from fleetport.dialects.viam.service import AppService
 from tests.conftest import free_port
@@ -55,7 +56,7 @@ def test_list_robots_of_fifty_machines_takes_three_statements_and_locations_a_fi
     fleet: Fleet, admin: Principal
 ) -> None:
     secret, org_id, location_id = owner_key(fleet, admin)
-    seen = fleet.machines.list(admin, 1, None).items[0]
+    seen = fleet.machines.list(admin, PageRequest(1)).items[0]
     part = fleet.machines.parts(admin, seen.id)[0]
     as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, part.id).secret)
     fleet.machines.get_config(as_part, part.id)  # the part fetches its config: the machine was seen

@@ -7,6 +7,7 @@ import pytest
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 
 
@@ -25,13 +26,13 @@ def test_creator_owns_organization(fleet: Fleet, admin: Principal) -> None:
     org = fleet.organizations.create(ann, "Ann's robots", public_namespace="ann-bots", metadata={"tier": 1})
     ann = _login(fleet, "ann@example.com")
     assert fleet.organizations.get(ann, org.id).metadata == {"tier": 1}
-    members = fleet.organizations.members(ann, org.id, 10, None).items
+    members = fleet.organizations.members(ann, org.id, PageRequest(10)).items
     assert [(m.user.email, [a.role for a in m.authorizations]) for m in members] == [
         ("ann@example.com", ["owner"])
     ]
-    assert [o.id for o in fleet.organizations.list(ann, 10, None).items] == [org.id]
+    assert [o.id for o in fleet.organizations.list(ann, PageRequest(10)).items] == [org.id]
     bob = _user(fleet, admin, "bob@example.com")
-    assert fleet.organizations.list(bob, 10, None).items == []
+    assert fleet.organizations.list(bob, PageRequest(10)).items == []
     with pytest.raises(PermissionDenied):
         fleet.organizations.get(bob, org.id)
 
@@ -55,14 +56,14 @@ def test_pagination_walks_everything_once(fleet: Fleet, admin: Principal) -> Non
     made = [fleet.organizations.create(admin, f"org {i}").id for i in range(7)]
     seen, cursor = [], None
     while True:
-        page = fleet.organizations.list(admin, 3, cursor)
+        page = fleet.organizations.list(admin, PageRequest(3, cursor))
         seen += [o.id for o in page.items]
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
     assert seen == made
     with pytest.raises(Invalid, match="cursor"):
-        fleet.organizations.list(admin, 3, "garbage!")
+        fleet.organizations.list(admin, PageRequest(3, "garbage!"))
 
 
 def test_invites(fleet: Fleet, admin: Principal) -> None:
@@ -91,7 +92,7 @@ def test_invites(fleet: Fleet, admin: Principal) -> None:
     cat = _user(fleet, admin, "cat@example.com")
     auths = fleet.organizations.accept_invite(cat, invite.id)
     assert [(a.role, a.resource_id) for a in auths] == [("owner", org.id)]
-    assert fleet.organizations.invites(admin, org.id, 10, None).items == []
+    assert fleet.organizations.invites(admin, org.id, PageRequest(10)).items == []
     cat = _login(fleet, "cat@example.com")
     assert fleet.organizations.get(cat, org.id).name == "Acme"
 
@@ -126,9 +127,9 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
         fleet.locations.share(admin, bay.id, partner.id)
     pat = _login(fleet, "pat@example.com")
     assert fleet.locations.get(pat, bay.id).shared_with == [partner.id]
-    assert [loc.id for loc in fleet.locations.list(pat, 10, None, organization_id=partner.id).items] == [
-        bay.id
-    ]
+    assert [
+        loc.id for loc in fleet.locations.list(pat, PageRequest(10), organization_id=partner.id).items
+    ] == [bay.id]
     assert fleet.machines.get(pat, rover.id).id == rover.id
     assert fleet.locations.organizations_with_access(admin, bay.id) == [
         (acme.id, "Acme"),
@@ -183,8 +184,8 @@ def test_config_history(fleet: Fleet, admin: Principal) -> None:
     for version in (1, 2, 3):
         fleet.machines.set_config(admin, part.id, {"version": version})
     assert fleet.machines.get_config(admin, part.id) == {"version": 3}
-    first = fleet.machines.config_history(admin, part.id, 2, None)
-    rest = fleet.machines.config_history(admin, part.id, 2, first.next_cursor)
+    first = fleet.machines.config_history(admin, part.id, PageRequest(2))
+    rest = fleet.machines.config_history(admin, part.id, PageRequest(2, first.next_cursor))
     history = first.items + rest.items
     assert [h.previous_config for h in history] == [{"version": 2}, {"version": 1}, {}]
     assert {h.edited_by for h in history} == {"bootstrap admin key"}
@@ -223,7 +224,7 @@ def test_moving_and_deleting_machines(fleet: Fleet, admin: Principal) -> None:
         fleet.locations.delete(admin, a.id)
     moved = fleet.machines.update(admin, machine.id, location_id=b.id, name="rover-2")
     assert (moved.location_id, moved.name) == (b.id, "rover-2")
-    assert [m.id for m in fleet.machines.list(admin, 10, None, rentable=True).items] == [machine.id]
+    assert [m.id for m in fleet.machines.list(admin, PageRequest(10), rentable=True).items] == [machine.id]
     fleet.locations.delete(admin, a.id)
     fleet.machines.delete(admin, machine.id)
     with pytest.raises(NotFound):
@@ -256,7 +257,7 @@ def test_the_last_owner_stays(fleet: Fleet, admin: Principal) -> None:
     fleet.organizations.remove_member(admin, org.id, bob.user_id)  # type: ignore[arg-type]
     with pytest.raises(FailedPrecondition, match="last owner"):
         fleet.organizations.remove_member(admin, org.id, ann.user_id)  # type: ignore[arg-type]
-    assert [m.user.email for m in fleet.organizations.members(admin, org.id, 10, None).items] == [
+    assert [m.user.email for m in fleet.organizations.members(admin, org.id, PageRequest(10)).items] == [
         "ann2@example.com"
     ]
 

@@ -7,6 +7,7 @@ import pytest
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 
 
@@ -66,7 +67,7 @@ def test_users_are_unique_and_admin_only(fleet: Fleet, admin: Principal) -> None
     with pytest.raises(PermissionDenied):
         fleet.identity.create_user(cy, "dee@example.com", "Dee", "password1")
     with pytest.raises(PermissionDenied):
-        fleet.identity.list_users(cy, 10, None)
+        fleet.identity.list_users(cy, PageRequest(10))
     assert fleet.identity.get_user(cy, "me").email == "cy@example.com"
 
 
@@ -96,7 +97,7 @@ def test_key_lifecycle(fleet: Fleet, admin: Principal) -> None:
     assert clone.id != key.id and clone.name == "ci copy"
     assert [(a.role, a.resource_id) for a in clone.authorizations] == [("operator", loc_id)]
 
-    listed = fleet.identity.list_keys(admin, org_id, 10, None)
+    listed = fleet.identity.list_keys(admin, org_id, PageRequest(10))
     assert {k.id for k in listed.items} == {key.id, clone.id}
     assert all(k.secret is None for k in listed.items)
 
@@ -118,7 +119,7 @@ def test_key_needs_grants_inside_its_organization(fleet: Fleet, admin: Principal
         fleet.identity.create_key(admin, org_id, "x", [GrantSpec("king", "organization", org_id)])
     with pytest.raises(NotFound):
         fleet.identity.create_key(admin, org_id, "x", [GrantSpec("owner", "location", "not-a-uuid")])
-    assert fleet.identity.list_keys(admin, org_id, 10, None).items == []  # nothing half-written
+    assert fleet.identity.list_keys(admin, org_id, PageRequest(10)).items == []  # nothing half-written
 
 
 def test_operator_cannot_manage_keys(fleet: Fleet, admin: Principal) -> None:
@@ -128,7 +129,7 @@ def test_operator_cannot_manage_keys(fleet: Fleet, admin: Principal) -> None:
     with pytest.raises(PermissionDenied):
         fleet.identity.create_key(op, org_id, "escalate", [GrantSpec("owner", "organization", org_id)])
     with pytest.raises(PermissionDenied):
-        fleet.identity.list_keys(op, org_id, 10, None)
+        fleet.identity.list_keys(op, org_id, PageRequest(10))
 
 
 def test_check_permissions(fleet: Fleet, admin: Principal) -> None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from fleetport.core.fleet import Fleet
 from fleetport.core.ids import new_id
+from fleetport.core.pages import PageRequest
 from fleetport.core.telemetry.model import Expired, client_row
 from fleetport.settings import Settings
 from fleetport.store import tables as t
@@ -124,7 +125,7 @@ def test_tokens_are_hashed_and_go_on_working_and_serials_keep_their_state(settin
                 sa.select(t.telemetry_resources.c.cik).where(t.telemetry_resources.c.rid == root)
             )
             root_key = str(key.scalar())
-        serials = fleet.provision.serials(root_key, "m")
+        serials = fleet.provision.serials(root_key, "m", PageRequest()).items
         assert [(s.sn, s.status) for s in serials] == [("1", "activated"), ("2", "notactivated")]
     finally:
         store.dispose()

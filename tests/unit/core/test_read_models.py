@@ -10,6 +10,7 @@ import pytest
 from fleetport.core.errors import Conflict, Invalid, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 from tests.unit.core.helpers import login
 
@@ -69,7 +70,7 @@ def test_edit_part_renames_and_reconfigures_in_one_transaction(fleet: Fleet, adm
     done = fleet.machines.edit_part(admin, main.id, name="base", config={"components": []})
     assert (done.part.name, done.part.config, done.machine.id) == ("base", {"components": []}, machine.id)
     assert len(done.secrets) == 1
-    assert len(fleet.machines.config_history(admin, main.id, 10, None).items) == 1
+    assert len(fleet.machines.config_history(admin, main.id, PageRequest(10)).items) == 1
     # a name taken by the other part: the new config is not kept either
     with pytest.raises(Conflict):
         fleet.machines.edit_part(admin, main.id, name="arm", config={"components": [{"name": "x"}]})
@@ -78,7 +79,7 @@ def test_edit_part_renames_and_reconfigures_in_one_transaction(fleet: Fleet, adm
         fleet.machines.edit_part(admin, main.id, name="other", config={"x": "y" * 2_000_000})
     after = fleet.machines.get_part(admin, main.id)
     assert (after.name, after.config) == ("base", {"components": []})
-    assert len(fleet.machines.config_history(admin, main.id, 10, None).items) == 1
+    assert len(fleet.machines.config_history(admin, main.id, PageRequest(10)).items) == 1
 
 
 def test_edit_part_is_refused_to_a_caller_who_may_not_configure(fleet: Fleet, admin: Principal) -> None:
@@ -101,10 +102,13 @@ def test_key_authorizations_name_the_keys_organization(fleet: Fleet, admin: Prin
             "mixed",
             [GrantSpec("owner", "organization", a.id, a.id), GrantSpec("owner", "organization", a.id, b.id)],
         )
-    assert fleet.identity.list_keys(admin, a.id, 10, None).items == []
+    assert fleet.identity.list_keys(admin, a.id, PageRequest(10)).items == []
     key = fleet.identity.create_key(admin, a.id, "named", [GrantSpec("owner", "organization", a.id, a.id)])
     unnamed = fleet.identity.create_key(admin, a.id, "unnamed", [GrantSpec("owner", "organization", a.id)])
-    assert {k.id for k in fleet.identity.list_keys(admin, a.id, 10, None).items} == {key.id, unnamed.id}
+    assert {k.id for k in fleet.identity.list_keys(admin, a.id, PageRequest(10)).items} == {
+        key.id,
+        unnamed.id,
+    }
 
 
 def test_a_role_changes_within_its_organization(fleet: Fleet, admin: Principal) -> None:
@@ -123,7 +127,7 @@ def test_a_role_changes_within_its_organization(fleet: Fleet, admin: Principal) 
         fleet.identity.grant_to(admin, a.id, ann.id, GrantSpec("owner", "organization", a.id, b.id))
     held_now = [
         (x.role, x.resource_type, x.resource_id)
-        for x in fleet.identity.list_authorizations(admin, a.id, 10, None).items
+        for x in fleet.identity.list_authorizations(admin, a.id, PageRequest(10)).items
         if x.subject_id == ann.id
     ]
     assert held_now == [("operator", "location", lab.id)]

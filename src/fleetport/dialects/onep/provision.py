@@ -32,7 +32,8 @@ from starlette.concurrency import run_in_threadpool
 from fleetport.core import errors
 from fleetport.core.calls import run_core
 from fleetport.core.fleet import Fleet
-from fleetport.core.provision import Content, Serial
+from fleetport.core.pages import PageRequest
+from fleetport.core.provision import SERIALS, Content, Serial
 from fleetport.core.validate import INT64_MAX
 from fleetport.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.settings import Settings
@@ -49,6 +50,7 @@ CHUNK = 64 * 1024
 TOKEN_ID = "default"  # the id of the vendor token under /provision/admin/auth/ (one per vendor)
 UPLOAD_PATH = re.compile(r"^/provision/manage/content/[^/]+/[^/]+$")
 ANY_PATH = re.compile(r"^/provision/")
+SERIALS_PAGE_MIN = 5  # One Platform brings a serial number listing's limit within 5..1000
 
 STATUS: tuple[tuple[type[errors.CoreError], int], ...] = (
     (errors.Unauthenticated, 401),
@@ -495,8 +497,9 @@ async def serial_list(request: Request, model: str) -> Response:
     if form.one("show") is not None:
         raise _ranges_unsupported()
     offset, limit, status = form.integer("offset", 0), form.integer("limit", 1000), form.flag("status")
-    serials = await core(request, lambda: fleet.provision.serials(key, model, offset=offset, limit=limit))
-    return csv_lines([serial_line(s, status=status) for s in serials])
+    page = PageRequest(min(max(limit, SERIALS_PAGE_MIN), SERIALS.maximum), offset=offset)
+    serials = await core(request, lambda: fleet.provision.serials(key, model, page))
+    return csv_lines([serial_line(s, status=status) for s in serials.items])
 
 
 @router.post("/provision/manage/model/{model}/", include_in_schema=False)

@@ -59,7 +59,7 @@ class KeyRpcs(Area):
         wanted = set(req.resource_ids)
         found = await call(
             all_pages,
-            lambda p_, limit, cursor: self.fleet.identity.list_authorizations(p_, org_id, limit, cursor),
+            lambda p_, page: self.fleet.identity.list_authorizations(p_, org_id, page),
         )
         return pb.ListAuthorizationsResponse(
             authorizations=[cv.authorization(a) for a in found if not wanted or a.resource_id in wanted]
@@ -119,9 +119,7 @@ class KeyRpcs(Area):
     @unary
     async def ListKeys(self, call: Call, req: pb.ListKeysRequest) -> pb.ListKeysResponse:
         org_id = required(req.org_id, "org_id")
-        keys = await call(
-            all_pages, lambda p_, limit, cursor: self.fleet.identity.list_keys(p_, org_id, limit, cursor)
-        )
+        keys = await call(all_pages, lambda p_, page: self.fleet.identity.list_keys(p_, org_id, page))
         return pb.ListKeysResponse(api_keys=[cv.api_key_with_authorizations(k) for k in keys])
 
     @unary

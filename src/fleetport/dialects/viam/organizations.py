@@ -105,12 +105,8 @@ class OrganizationRpcs(Area):
         org_id = required(req.organization_id, "organization_id")
 
         def everyone(p: Principal) -> tuple[list[Any], list[Any]]:
-            members = all_pages(
-                p, lambda p_, limit, cursor: self.fleet.organizations.members(p_, org_id, limit, cursor)
-            )
-            invites = all_pages(
-                p, lambda p_, limit, cursor: self.fleet.organizations.invites(p_, org_id, limit, cursor)
-            )
+            members = all_pages(p, lambda p_, page: self.fleet.organizations.members(p_, org_id, page))
+            invites = all_pages(p, lambda p_, page: self.fleet.organizations.invites(p_, org_id, page))
             return members, invites
 
         members, invites = await call(everyone)

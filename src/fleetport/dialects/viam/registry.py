@@ -9,6 +9,7 @@ from viam.proto import app as pb
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
 from fleetport.dialects.viam.rpc import Area, bearer, errors_as_status, required, unary
@@ -59,21 +60,21 @@ class RegistryRpcs(Area):
         def every(p: Principal) -> list[Any]:
             """Viam's answer has no next page: every match from the given page on."""
             items: list[Any] = []
-            token = req.page_token
+            cursor = req.page_token or None
             while True:
-                page, token = self.fleet.registry.list_items(
+                page = self.fleet.registry.list_items(
                     p,
                     req.organization_id or None,
+                    PageRequest(REGISTRY_PAGE, cursor),
                     types=types,
                     visibilities=visibilities,
                     platforms=platforms,
                     statuses=statuses,
                     search_term=req.search_term,
-                    page_token=token,
-                    page_size=REGISTRY_PAGE,
                 )
-                items += page
-                if not token:
+                items += page.items
+                cursor = page.next_cursor
+                if not cursor:
                     return items
 
         items = await call(every)

@@ -17,6 +17,7 @@ from grpclib.server import Stream
 from fleetport.core import errors
 from fleetport.core.calls import Call
 from fleetport.core.fleet import Fleet
+from fleetport.core.pages import Page, PageRequest
 from fleetport.core.permissions import Principal
 
 log = logging.getLogger("fleetport.viam")
@@ -121,12 +122,12 @@ def required(value: str, what: str) -> str:
     return value
 
 
-def all_pages(p: Principal, lister: Callable[[Principal, int, str | None], Any]) -> list[Any]:
+def all_pages(p: Principal, lister: Callable[[Principal, PageRequest], Page[Any]]) -> list[Any]:
     """Every item of a paginated core listing (Viam's listings are not paginated)."""
     items: list[Any] = []
     cursor = None
     while True:
-        page = lister(p, PAGE, cursor)
+        page = lister(p, PageRequest(PAGE, cursor))
         items += page.items
         if not page.next_cursor:
             return items
