@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fleetport.core import access, validate
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound
@@ -88,6 +88,15 @@ class FragmentRevision:
             r["edited_by"],
             as_utc(r["edited_at"]),
         )
+
+
+class FragmentHistory(NamedTuple):
+    """A fragment as it is now, a page of its edits (newest first) and the token of the next page
+    ("" on the last)."""
+
+    fragment: Fragment
+    revisions: list[FragmentRevision]
+    next_page_token: str
 
 
 def check_visibility(value: str) -> str:
@@ -264,17 +273,36 @@ class Fragments:
         """The fragment's edits, newest first, each holding the fragment as it was before it.
         Returns a page and the token of the next one ("" on the last page). ``page_limit`` 0 means
         the default of 10."""
+        with self.store.read() as conn:
+            found = self._history(conn, p, fragment_id, page_token, page_limit)
+        return found.revisions, found.next_page_token
+
+    def history_of(
+        self, p: Principal, fragment_id: str, *, page_token: str = "", page_limit: int = HISTORY_PAGE_DEFAULT
+    ) -> FragmentHistory:
+        """``history`` with the fragment as it is now, in one read."""
+        with self.store.read() as conn:
+            return self._history(conn, p, fragment_id, page_token, page_limit, current=True)
+
+    def _history(
+        self,
+        conn: Tx,
+        p: Principal,
+        fragment_id: str,
+        page_token: str,
+        page_limit: int,
+        *,
+        current: bool = False,
+    ) -> FragmentHistory:
         if page_limit == 0:
             page_limit = HISTORY_PAGE_DEFAULT
         if not 1 <= page_limit <= HISTORY_PAGE_MAX:
             raise Invalid(f"page_limit must be between 1 and {HISTORY_PAGE_MAX}, got {page_limit}")
         before = page_after(page_token)
-        with self.store.read() as conn:
-            row = self._readable(conn, p, fragment_id)
-            rows = q.page_desc(
-                conn, "fragment_history", limit=page_limit, before=before, fragment_id=row["id"]
-            )
+        row = self._readable(conn, p, fragment_id)
+        rows = q.page_desc(conn, "fragment_history", limit=page_limit, before=before, fragment_id=row["id"])
         more = len(rows) > page_limit
         rows = rows[:page_limit]
         token = encode_cursor(rows[-1]["id"]) if more and rows else ""
-        return [FragmentRevision.from_row(r) for r in rows], token
+        fragment = self._build(conn, [row])[0] if current else Fragment.from_row(row)
+        return FragmentHistory(fragment, [FragmentRevision.from_row(r) for r in rows], token)

@@ -216,6 +216,34 @@ def _strings(values: Iterable[str], check: Any) -> builtins.list[str]:
     return [check(v) for v in values]
 
 
+@dataclass(frozen=True)
+class _ItemFilter:
+    """What a registry listing narrows its items to, checked."""
+
+    types: builtins.list[str]
+    visibilities: builtins.list[str]
+    platforms: builtins.list[str]
+    statuses: builtins.list[str]
+    search: str
+
+    @classmethod
+    def of(
+        cls,
+        types: Collection[str],
+        visibilities: Collection[str],
+        platforms: Collection[str],
+        statuses: Collection[str],
+        search_term: str,
+    ) -> _ItemFilter:
+        return cls(
+            _strings(types, check_type),
+            _strings(visibilities, check_visibility),
+            _strings(platforms, check_platform),
+            _strings(statuses, check_status),
+            _text(search_term or "", "search_term", SEARCH_MAX, lines=False).strip(),
+        )
+
+
 class Registry:
     def __init__(self, store: Store, blobs: Blobs) -> None:
         self.store = store
@@ -383,35 +411,66 @@ class Registry:
         AND, the values of one filter with OR; ``platforms`` match items with a module file for one
         of them; ``search_term`` matches name or description, ignoring case. Returns a page and the
         token of the next one ("" on the last page); ``page_size`` 0 means 100."""
-        wanted_types = _strings(types, check_type)
-        wanted_visibilities = _strings(visibilities, check_visibility)
-        wanted_platforms = _strings(platforms, check_platform)
-        wanted_statuses = _strings(statuses, check_status)
-        search = _text(search_term or "", "search_term", SEARCH_MAX, lines=False).strip()
+        wanted = _ItemFilter.of(types, visibilities, platforms, statuses, search_term)
         limit = _page_size(page_size)
         after = page_after(page_token)
         with self.store.read() as conn:
-            org_ids: Collection[str] | None
-            if organization_id:
-                org_ids = [access.organization(conn, p, "read_organization", organization_id)["id"]]
-            else:
-                scope = p.scope(conn, "read_organization")
-                org_ids = None if scope.everything else scope.organizations
-            rows = c.registry_items_page(
-                conn,
-                limit=limit,
-                after=after,
-                organization_ids=org_ids,
-                types=wanted_types,
-                visibilities=wanted_visibilities,
-                statuses=wanted_statuses,
-                platforms=wanted_platforms,
-                search=search,
-            )
-            more = len(rows) > limit
-            rows = rows[:limit]
+            rows, more = self._items_page(conn, p, organization_id, wanted, after, limit)
             items = self._build(conn, rows)
         return items, encode_cursor(rows[-1]["id"]) if more and rows else ""
+
+    def list_all_items(
+        self,
+        p: Principal,
+        organization_id: str | None,
+        *,
+        types: Collection[str] = (),
+        visibilities: Collection[str] = (),
+        platforms: Collection[str] = (),
+        statuses: Collection[str] = (),
+        search_term: str = "",
+        page_token: str = "",
+    ) -> builtins.list[RegistryItem]:
+        """Every item ``list_items`` would page through from ``page_token`` on, in one read."""
+        wanted = _ItemFilter.of(types, visibilities, platforms, statuses, search_term)
+        after = page_after(page_token)
+        with self.store.read() as conn:
+            found: builtins.list[Row] = []
+            more = True
+            while more:
+                rows, more = self._items_page(conn, p, organization_id, wanted, after, PAGE_SIZE_MAX)
+                found += rows
+                after = rows[-1]["id"] if rows else None
+            return self._build(conn, found)
+
+    def _items_page(
+        self,
+        conn: Tx,
+        p: Principal,
+        organization_id: str | None,
+        wanted: _ItemFilter,
+        after: str | None,
+        limit: int,
+    ) -> tuple[builtins.list[Row], bool]:
+        """A page of matching item rows and whether more follow."""
+        org_ids: Collection[str] | None
+        if organization_id:
+            org_ids = [access.organization(conn, p, "read_organization", organization_id)["id"]]
+        else:
+            scope = p.scope(conn, "read_organization")
+            org_ids = None if scope.everything else scope.organizations
+        rows = c.registry_items_page(
+            conn,
+            limit=limit,
+            after=after,
+            organization_ids=org_ids,
+            types=wanted.types,
+            visibilities=wanted.visibilities,
+            statuses=wanted.statuses,
+            platforms=wanted.platforms,
+            search=wanted.search,
+        )
+        return list(rows[:limit]), len(rows) > limit
 
     def delete_item(self, p: Principal, item_id: str) -> None:
         """Deletes the item, its versions and the records of its files. (The files' content stays

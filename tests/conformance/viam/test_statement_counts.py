@@ -85,5 +85,7 @@ def test_list_robots_of_fifty_machines_takes_three_statements_and_locations_a_fi
     assert len(listed) <= 3, listed
     assert sorted(loc.robot_count for loc in locations) == [0, 0, MACHINES]
     assert next(loc.robot_count for loc in locations if loc.id == location_id) == MACHINES
-    # the organization, its shared locations, the key's reach, the page of locations, their counts
-    assert len(located) <= 5, located
+    assert all(len(loc.auth.secrets) == 1 for loc in locations)  # the owner sees each one's secret
+    # the organization, its shared locations, the key's reach, the page of locations, their
+    # counts, their secrets
+    assert len(located) <= 6, located
