@@ -556,26 +556,37 @@ class Identity:
         if unknown and not unknown_denied:
             raise Invalid(f"unknown permissions: {', '.join(unknown)}")
         access.check_resource_type(resource_type)
+        known = [perm for perm in permissions if perm in ALL_PERMISSIONS]
+        if not known:
+            return []
         with self.store.read() as conn:
-            return _held(conn, p, resource_type, resource_id, permissions)
+            return _held(conn, p, resource_type, access.resource(conn, resource_type, resource_id), known)
 
     def permissions_held(
         self, p: Principal, asked: builtins.list[ResourcePermissions]
     ) -> builtins.list[ResourcePermissions]:
         """For each resource asked about, which of the given permissions the caller holds on it, in
-        one read. Unknown permission names are not held, and nothing is held on a resource that
-        does not exist; an unknown resource type is an error, and so is asking about nothing."""
+        one read of a statement per resource type (and per permission, for the caller's reach).
+        Unknown permission names are not held, and nothing is held on a resource that does not
+        exist; an unknown resource type is an error, and so is asking about nothing."""
         if not asked:
             raise Invalid("nothing to check: name at least one resource and the permissions asked about")
         for item in asked:
             access.check_resource_type(item.resource_type)
-        held = []
+        known = [[perm for perm in item.permissions if perm in ALL_PERMISSIONS] for item in asked]
         with self.store.read() as conn:
-            for item in asked:
-                try:
-                    granted = _held(conn, p, item.resource_type, item.resource_id, item.permissions)
-                except NotFound:
-                    granted = []
+            rows = access.resources(
+                conn,
+                [
+                    (item.resource_type, item.resource_id)
+                    for item, perms in zip(asked, known, strict=True)
+                    if perms
+                ],
+            )
+            held = []
+            for item, perms in zip(asked, known, strict=True):
+                row = rows.get((item.resource_type, item.resource_id.lower()))
+                granted = _held(conn, p, item.resource_type, row, perms) if row is not None else []
                 held.append(ResourcePermissions(item.resource_type, item.resource_id, granted))
         return held
 
@@ -638,14 +649,10 @@ def _principal(
     )
 
 
-def _held(conn: Tx, p: Principal, resource_type: str, resource_id: str, permissions: list[str]) -> list[str]:
-    """The permissions the caller holds on the resource, of those named (in their order; unknown
-    ones left out). The resource is read once, and only if any known permission is named."""
-    known = [perm for perm in permissions if perm in ALL_PERMISSIONS]
-    if not known:
-        return []
-    row = access.resource(conn, resource_type, resource_id)
-    return [perm for perm in known if access.covers(p.scope(conn, perm), resource_type, row)]
+def _held(conn: Tx, p: Principal, resource_type: str, row: Row, permissions: list[str]) -> list[str]:
+    """The permissions, of those given (known ones, in their order), that the caller holds on the
+    resource's row."""
+    return [perm for perm in permissions if access.covers(p.scope(conn, perm), resource_type, row)]
 
 
 def _url_safe(value: str) -> bool:
