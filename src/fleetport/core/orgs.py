@@ -272,15 +272,6 @@ class Organizations:
             raise NotFound(f"organization {org_id} has no invite for {email}")
         return self._invite_row(conn, org_id, found["id"])
 
-    def find_invite(self, p: Principal, org_id: str, email: str) -> Invite:
-        """The organization's invite to an email address."""
-        with self.store.read() as conn:
-            org = access.organization(conn, p, "read_organization", org_id)
-            row = q.find_one(conn, "invites", organization_id=org["id"], email=validate.email(email))
-        if row is None:
-            raise NotFound(f"organization {org_id} has no invite for {email}")
-        return Invite.from_row(row)
-
     def resend_invite(self, p: Principal, org_id: str, invite_id: str) -> Invite:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
