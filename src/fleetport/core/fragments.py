@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fleetport.core import access, validate
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound
@@ -88,6 +88,13 @@ class FragmentRevision:
             r["edited_by"],
             as_utc(r["edited_at"]),
         )
+
+
+class FragmentHistory(NamedTuple):
+    """A fragment as it is now and a page of its edits, newest first."""
+
+    fragment: Fragment
+    revisions: Page[FragmentRevision]
 
 
 def check_visibility(value: str) -> str:
@@ -261,14 +268,21 @@ class Fragments:
     def history(self, p: Principal, fragment_id: str, page: PageRequest) -> Page[FragmentRevision]:
         """The fragment's edits, newest first, each holding the fragment as it was before it
         (10 a page unless the request says otherwise)."""
-        window = HISTORY.open(page)
         with self.store.read() as conn:
-            row = self._readable(conn, p, fragment_id)
-            rows = q.page_desc(
-                conn,
-                "fragment_history",
-                limit=window.limit,
-                before=window.after_text(),
-                fragment_id=row["id"],
-            )
-        return HISTORY.page(rows, window, FragmentRevision.from_row)
+            return self._history(conn, p, fragment_id, page).revisions
+
+    def history_of(self, p: Principal, fragment_id: str, page: PageRequest) -> FragmentHistory:
+        """``history`` with the fragment as it is now, in one read."""
+        with self.store.read() as conn:
+            return self._history(conn, p, fragment_id, page, current=True)
+
+    def _history(
+        self, conn: Tx, p: Principal, fragment_id: str, page: PageRequest, *, current: bool = False
+    ) -> FragmentHistory:
+        window = HISTORY.open(page)
+        row = self._readable(conn, p, fragment_id)
+        rows = q.page_desc(
+            conn, "fragment_history", limit=window.limit, before=window.after_text(), fragment_id=row["id"]
+        )
+        fragment = self._build(conn, [row])[0] if current else Fragment.from_row(row)
+        return FragmentHistory(fragment, HISTORY.page(rows, window, FragmentRevision.from_row))

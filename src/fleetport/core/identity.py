@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -21,6 +22,7 @@ from fleetport.core.models import (
     ApiKey,
     Authorization,
     GrantSpec,
+    ResourcePermissions,
     Session,
     User,
     as_utc,
@@ -220,6 +222,14 @@ class Identity:
             row = q.find_one(conn, "users", email=validate.email(email))
         return User.from_row(row) if row else None
 
+    def user_by_email(self, p: Principal, email: str) -> User:
+        """The user with the email address (any signed-in caller may ask: roles and invites name
+        users by it)."""
+        found = self.find_user_by_email(email)
+        if found is None:
+            raise NotFound(f"no user has the email {email}")
+        return found
+
     def list_users(self, p: Principal, page: PageRequest) -> Page[User]:
         access.require_admin(p, "listing users")
         window = USERS.open(page)
@@ -318,6 +328,17 @@ class Identity:
             by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in keys.items}
             for a in q.authorizations_of(conn, "api_key", by_key):
                 by_key[a["subject_id"]].append(Authorization.from_row(a))
+        return keys
+
+    def list_all_keys(self, p: Principal, organization_id: str) -> builtins.list[ApiKey]:
+        """Every key ``list_keys`` would page through, with its authorizations, in one read."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "manage_api_keys", organization_id)
+            keys = [ApiKey.from_row(r, []) for r in q.find(conn, "api_keys", organization_id=org["id"])]
+            by_key = {k.id: k.authorizations for k in keys}
+            for a in q.find(conn, "authorizations", organization_id=org["id"], subject_type="api_key"):
+                if a["subject_id"] in by_key:
+                    by_key[a["subject_id"]].append(Authorization.from_row(a))
         return keys
 
     def _key_row(self, conn: Tx, p: Principal, key_id: str) -> dict:  # type: ignore[type-arg]
@@ -514,6 +535,21 @@ class Identity:
             )
         return AUTHORIZATIONS.page(rows, window, Authorization.from_row)
 
+    def list_all_authorizations(
+        self, p: Principal, organization_id: str, *, resource_ids: Collection[str] = ()
+    ) -> builtins.list[Authorization]:
+        """Every authorization ``list_authorizations`` would page through, in one statement; with
+        ``resource_ids``, only those on these resources."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", organization_id)
+            if resource_ids:
+                rows = q.find(
+                    conn, "authorizations", organization_id=org["id"], resource_id=set(resource_ids)
+                )
+            else:
+                rows = q.find(conn, "authorizations", organization_id=org["id"])
+        return [Authorization.from_row(r) for r in rows]
+
     def check_permissions(
         self,
         p: Principal,
@@ -526,26 +562,42 @@ class Identity:
         """Which of the given permissions the caller holds on the resource. Unknown permission
         names are an error, or simply not granted with ``unknown_denied``."""
         unknown = sorted(set(permissions) - ALL_PERMISSIONS)
-        if unknown_denied:
-            permissions = [perm for perm in permissions if perm in ALL_PERMISSIONS]
-        elif unknown:
+        if unknown and not unknown_denied:
             raise Invalid(f"unknown permissions: {', '.join(unknown)}")
-        check = {
-            "organization": access.organization,
-            "location": access.location,
-            "robot": access.machine,
-        }.get(resource_type)
-        if check is None:
-            raise Invalid("resource_type must be organization, location or robot")
-        granted = []
+        access.check_resource_type(resource_type)
+        known = [perm for perm in permissions if perm in ALL_PERMISSIONS]
+        if not known:
+            return []
         with self.store.read() as conn:
-            for perm in permissions:
-                try:
-                    check(conn, p, perm, resource_id)
-                except PermissionDenied:
-                    continue
-                granted.append(perm)
-        return granted
+            return _held(conn, p, resource_type, access.resource(conn, resource_type, resource_id), known)
+
+    def permissions_held(
+        self, p: Principal, asked: builtins.list[ResourcePermissions]
+    ) -> builtins.list[ResourcePermissions]:
+        """For each resource asked about, which of the given permissions the caller holds on it, in
+        one read of a statement per resource type (and per permission, for the caller's reach).
+        Unknown permission names are not held, and nothing is held on a resource that does not
+        exist; an unknown resource type is an error, and so is asking about nothing."""
+        if not asked:
+            raise Invalid("nothing to check: name at least one resource and the permissions asked about")
+        for item in asked:
+            access.check_resource_type(item.resource_type)
+        known = [[perm for perm in item.permissions if perm in ALL_PERMISSIONS] for item in asked]
+        with self.store.read() as conn:
+            rows = access.resources(
+                conn,
+                [
+                    (item.resource_type, item.resource_id)
+                    for item, perms in zip(asked, known, strict=True)
+                    if perms
+                ],
+            )
+            held = []
+            for item, perms in zip(asked, known, strict=True):
+                row = rows.get((item.resource_type, item.resource_id.lower()))
+                granted = _held(conn, p, item.resource_type, row, perms) if row is not None else []
+                held.append(ResourcePermissions(item.resource_type, item.resource_id, granted))
+        return held
 
     # --- first start ----------------------------------------------------------------------
 
@@ -604,6 +656,12 @@ def _principal(
         user_id=user_id,
         api_key_id=api_key_id,
     )
+
+
+def _held(conn: Tx, p: Principal, resource_type: str, row: Row, permissions: list[str]) -> list[str]:
+    """The permissions, of those given (known ones, in their order), that the caller holds on the
+    resource's row."""
+    return [perm for perm in permissions if access.covers(p.scope(conn, perm), resource_type, row)]
 
 
 def _url_safe(value: str) -> bool:

@@ -70,13 +70,15 @@ class Locations:
         return loc
 
     def summary(self, p: Principal, location_id: str) -> LocationSummary:
-        """The location, with the organizations it is shared with, and its number of machines."""
+        """The location, with the organizations it is shared with, its number of machines and its
+        secrets (only for callers who may manage them)."""
         with self.store.read() as conn:
             return self._summary(conn, p, location_id)
 
     def _summary(self, conn: Tx, p: Principal, location_id: str) -> LocationSummary:
         loc = self._get(conn, p, location_id)
-        return LocationSummary(loc, robot_counts(conn, [loc.id]).get(loc.id, 0))
+        secrets = _secrets_seen(conn, p, [loc]).get(loc.id, [])
+        return LocationSummary(loc, robot_counts(conn, [loc.id]).get(loc.id, 0), secrets)
 
     def list(self, p: Principal, page: PageRequest, *, organization_id: str | None = None) -> Page[Location]:
         """Locations the caller may read; with ``organization_id``, those owned by or shared with it
@@ -86,7 +88,8 @@ class Locations:
             return self._page(conn, p, window, organization_id)
 
     def summaries(self, p: Principal, organization_id: str | None = None) -> builtins.list[LocationSummary]:
-        """Every location ``list`` would page through, each with its number of machines, in one read."""
+        """Every location ``list`` would page through, each with its number of machines and the
+        secrets the caller may manage, in one read."""
         found: builtins.list[Location] = []
         window = Window(SUMMARY_PAGE, None)
         with self.store.read() as conn:
@@ -97,7 +100,8 @@ class Locations:
                     break
                 window = Window(SUMMARY_PAGE, (found[-1].id,))
             counts = robot_counts(conn, [loc.id for loc in found])
-        return [LocationSummary(loc, counts.get(loc.id, 0)) for loc in found]
+            secrets = _secrets_seen(conn, p, found)
+        return [LocationSummary(loc, counts.get(loc.id, 0), secrets.get(loc.id, [])) for loc in found]
 
     def _page(self, conn: Tx, p: Principal, window: Window, organization_id: str | None) -> Page[Location]:
         scope = p.scope(conn, "read_location")
@@ -227,6 +231,13 @@ class Locations:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
             return _insert_secret(conn, loc["id"])
 
+    def add_secret(self, p: Principal, location_id: str) -> builtins.list[Secret]:
+        """``create_secret``, answered with every secret of the location, in one transaction."""
+        with self.store.write() as conn:
+            loc = access.location(conn, p, "manage_location_secrets", location_id)
+            _insert_secret(conn, loc["id"])
+            return [Secret.from_row(r) for r in q.find(conn, "location_secrets", location_id=loc["id"])]
+
     def secrets(self, p: Principal, location_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
@@ -251,6 +262,20 @@ def _guests_seen(conn: Tx, p: Principal, location_id: str, owner_id: str) -> bui
     if p.reaches_organization("read_location", owner_id):
         return shared
     return [org_id for org_id in shared if p.reaches_organization("read_location", org_id)]
+
+
+def _secrets_seen(
+    conn: Tx, p: Principal, locations: builtins.list[Location]
+) -> dict[str, builtins.list[Secret]]:
+    """The secrets of the locations the caller may manage them on, by location, in one statement
+    (none when it may manage none of them)."""
+    scope = p.scope(conn, "manage_location_secrets")
+    managed = [loc.id for loc in locations if scope.covers_location(loc.id, loc.organization_id)]
+    found: dict[str, builtins.list[Secret]] = {}
+    if managed:
+        for r in q.find(conn, "location_secrets", location_id=managed):
+            found.setdefault(r["location_id"], []).append(Secret.from_row(r))
+    return found
 
 
 def _insert_secret(conn: Tx, location_id: str) -> Secret:

@@ -491,6 +491,14 @@ class Machines:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
             return _insert_secret(conn, part["id"])
 
+    def add_secret(self, p: Principal, part_id: str) -> PartDetails:
+        """``create_secret``, answered with the part as ``part_details`` gives it (its secrets with
+        the new one), in one transaction."""
+        with self.store.write() as conn:
+            part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
+            _insert_secret(conn, part["id"])
+            return self._details(conn, p, part["id"])
+
     def secrets(self, p: Principal, part_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)

@@ -132,6 +132,14 @@ class Member:
     authorizations: list[Authorization]
 
 
+@dataclass(frozen=True)
+class Roster:
+    """An organization's members, each with their authorizations in it, and its pending invites."""
+
+    members: list[Member]
+    invites: list[Invite]
+
+
 @dataclass
 class Invite:
     id: str
@@ -223,10 +231,12 @@ class MachineSummary:
 
 @dataclass(frozen=True)
 class LocationSummary:
-    """A location with the number of machines in it."""
+    """A location with the number of machines in it and its secrets (empty for callers who may not
+    manage them)."""
 
     location: Location
     robot_count: int
+    secrets: list[Secret] = field(default_factory=list)
 
 
 @dataclass
@@ -299,3 +309,11 @@ class PartHistory(NamedTuple):
     part: Part
     machine: Machine
     revisions: list[ConfigRevision]
+
+
+class ResourcePermissions(NamedTuple):
+    """Permissions on one resource: those asked about, or those of them the caller holds."""
+
+    resource_type: str
+    resource_id: str
+    permissions: list[str]

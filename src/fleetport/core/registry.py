@@ -41,6 +41,7 @@ ITEM_TYPES: tuple[str, ...] = ("module", "ml_model", "ml_training", "slam_map", 
 VISIBILITIES: tuple[str, ...] = ("private", "public", "public_unlisted")
 STATUSES: tuple[str, ...] = ("in_development", "published")
 ITEMS = Listing("registry-items", default=100, maximum=1000)
+READ_BATCH = ITEMS.maximum  # rows a whole listing reads per statement
 DESCRIPTION_MAX = 10_000
 MESSAGE_MAX = 10_000
 SEARCH_MAX = 200
@@ -208,6 +209,34 @@ def _strings(values: Iterable[str], check: Any) -> builtins.list[str]:
     return [check(v) for v in values]
 
 
+@dataclass(frozen=True)
+class _ItemFilter:
+    """What a registry listing narrows its items to, checked."""
+
+    types: builtins.list[str]
+    visibilities: builtins.list[str]
+    platforms: builtins.list[str]
+    statuses: builtins.list[str]
+    search: str
+
+    @classmethod
+    def of(
+        cls,
+        types: Collection[str],
+        visibilities: Collection[str],
+        platforms: Collection[str],
+        statuses: Collection[str],
+        search_term: str,
+    ) -> _ItemFilter:
+        return cls(
+            _strings(types, check_type),
+            _strings(visibilities, check_visibility),
+            _strings(platforms, check_platform),
+            _strings(statuses, check_status),
+            _text(search_term or "", "search_term", SEARCH_MAX, lines=False).strip(),
+        )
+
+
 class Registry:
     def __init__(self, store: Store, blobs: Blobs) -> None:
         self.store = store
@@ -373,33 +402,67 @@ class Registry:
         reads) and public items of every organization, in creation order. Filters combine with
         AND, the values of one filter with OR; ``platforms`` match items with a module file for one
         of them; ``search_term`` matches name or description, ignoring case."""
-        wanted_types = _strings(types, check_type)
-        wanted_visibilities = _strings(visibilities, check_visibility)
-        wanted_platforms = _strings(platforms, check_platform)
-        wanted_statuses = _strings(statuses, check_status)
-        search = _text(search_term or "", "search_term", SEARCH_MAX, lines=False).strip()
+        wanted = _ItemFilter.of(types, visibilities, platforms, statuses, search_term)
         window = ITEMS.open(page)
         with self.store.read() as conn:
-            org_ids: Collection[str] | None
-            if organization_id:
-                org_ids = [access.organization(conn, p, "read_organization", organization_id)["id"]]
-            else:
-                scope = p.scope(conn, "read_organization")
-                org_ids = None if scope.everything else scope.organizations
-            rows = c.registry_items_page(
-                conn,
-                limit=window.limit,
-                after=window.after_text(),
-                organization_ids=org_ids,
-                types=wanted_types,
-                visibilities=wanted_visibilities,
-                statuses=wanted_statuses,
-                platforms=wanted_platforms,
-                search=search,
-            )
+            rows = self._item_rows(conn, p, organization_id, wanted, window.after_text(), window.limit)
             rows, next_cursor = ITEMS.cut(rows, window, row_id)
             items = self._build(conn, rows)
         return Page(items, next_cursor)
+
+    def list_all_items(
+        self,
+        p: Principal,
+        organization_id: str | None,
+        *,
+        types: Collection[str] = (),
+        visibilities: Collection[str] = (),
+        platforms: Collection[str] = (),
+        statuses: Collection[str] = (),
+        search_term: str = "",
+        cursor: str | None = None,
+    ) -> builtins.list[RegistryItem]:
+        """Every item ``list_items`` would page through from ``cursor`` on, in one read."""
+        wanted = _ItemFilter.of(types, visibilities, platforms, statuses, search_term)
+        after = ITEMS.open(PageRequest(cursor=cursor)).after_text()
+        batch = READ_BATCH
+        with self.store.read() as conn:
+            found: builtins.list[Row] = []
+            while True:
+                rows = self._item_rows(conn, p, organization_id, wanted, after, batch)
+                found += rows[:batch]
+                if len(rows) <= batch:
+                    return self._build(conn, found)
+                after = str(rows[batch - 1]["id"])
+
+    def _item_rows(
+        self,
+        conn: Tx,
+        p: Principal,
+        organization_id: str | None,
+        wanted: _ItemFilter,
+        after: str | None,
+        limit: int,
+    ) -> Sequence[Row]:
+        """The matching item rows after ``after``: ``limit`` of them and one more if more follow."""
+        org_ids: Collection[str] | None
+        if organization_id:
+            org_ids = [access.organization(conn, p, "read_organization", organization_id)["id"]]
+        else:
+            scope = p.scope(conn, "read_organization")
+            org_ids = None if scope.everything else scope.organizations
+        rows = c.registry_items_page(
+            conn,
+            limit=limit,
+            after=after,
+            organization_ids=org_ids,
+            types=wanted.types,
+            visibilities=wanted.visibilities,
+            statuses=wanted.statuses,
+            platforms=wanted.platforms,
+            search=wanted.search,
+        )
+        return rows
 
     def delete_item(self, p: Principal, item_id: str) -> None:
         """Deletes the item, its versions and the records of its files. (The files' content stays

@@ -1,5 +1,4 @@
-"""How the Viam servicer answers: the caller by its bearer token, core errors as gRPC statuses,
-Viam's unpaginated listings over the core's pages."""
+"""How the Viam servicer answers: the caller by its bearer token, core errors as gRPC statuses."""
 
 from __future__ import annotations
 
@@ -17,8 +16,6 @@ from grpclib.server import Stream
 from fleetport.core import errors
 from fleetport.core.calls import Call
 from fleetport.core.fleet import Fleet
-from fleetport.core.pages import Page, PageRequest
-from fleetport.core.permissions import Principal
 
 log = logging.getLogger("fleetport.viam")
 
@@ -35,7 +32,6 @@ STATUS: list[tuple[type[errors.CoreError], Status]] = [
 
 
 MESSAGE_MAX = 1000  # characters of an error message: it travels in a header (grpc-message)
-PAGE = 500  # items read per core page while listing them all
 
 
 class Area:
@@ -120,15 +116,3 @@ def required(value: str, what: str) -> str:
     if not value:
         raise errors.Invalid(f"{what} is required")
     return value
-
-
-def all_pages(p: Principal, lister: Callable[[Principal, PageRequest], Page[Any]]) -> list[Any]:
-    """Every item of a paginated core listing (Viam's listings are not paginated)."""
-    items: list[Any] = []
-    cursor = None
-    while True:
-        page = lister(p, PageRequest(PAGE, cursor))
-        items += page.items
-        if not page.next_cursor:
-            return items
-        cursor = page.next_cursor
