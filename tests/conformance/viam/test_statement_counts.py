@@ -97,7 +97,7 @@ def test_whole_answers_take_a_fixed_number_of_statements(fleet: Fleet, admin: Pr
     """Permission checks of fifty machines, the members and invites of an organization, its keys
     and its authorizations are each read in a few statements, not one per item."""
     secret, org_id, location_id = owner_key(fleet, admin)
-    robot_ids = [m.id for m in fleet.machines.list(admin, MACHINES, None).items]
+    robot_ids = [m.id for m in fleet.machines.list(admin, PageRequest(MACHINES)).items]
     member = fleet.identity.create_user(admin, "member@example.com", "member", "password1")
     fleet.identity.grant_to(admin, org_id, member.id, GrantSpec("operator", "organization", org_id))
     for n in range(10):
