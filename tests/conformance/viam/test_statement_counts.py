@@ -13,6 +13,7 @@ from grpclib.server import Server
 from sqlalchemy import event
 from viam.app.app_client import AppClient
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
 from fleetport.core.permissions import Principal
@@ -57,7 +58,7 @@ def test_list_robots_of_fifty_machines_takes_three_statements_and_locations_a_fi
     secret, org_id, location_id = owner_key(fleet, admin)
     seen = fleet.machines.list(admin, 1, None).items[0]
     part = fleet.machines.parts(admin, seen.id)[0]
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, part.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, part.id).secret))
     fleet.machines.get_config(as_part, part.id)  # the part fetches its config: the machine was seen
 
     async def scenario() -> tuple[list[Any], list[str], list[Any], list[str]]:

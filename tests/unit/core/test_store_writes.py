@@ -10,6 +10,7 @@ from typing import get_args
 import pytest
 from sqlalchemy import delete, insert, update
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Conflict, Taken, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.ids import new_id
@@ -80,11 +81,11 @@ def test_a_revoked_session_is_refused_at_once(fleet: Fleet, admin: Principal) ->
     authenticated (and so cached) just before."""
     fleet.identity.create_user(admin, "sam@example.com", "Sam", "password1")
     token = fleet.identity.login("sam@example.com", "password1").token
-    assert fleet.identity.authenticate(token).user_id is not None
+    assert fleet.identity.authenticate(BearerToken(token)).user_id is not None
     with fleet.store.write() as tx:
         tx.execute(delete(t.sessions))
     with pytest.raises(Unauthenticated):
-        fleet.identity.authenticate(token)
+        fleet.identity.authenticate(BearerToken(token))
 
 
 def test_a_taken_unique_value_is_a_conflict_with_the_message_core_gives(fleet: Fleet) -> None:

@@ -44,7 +44,6 @@ from fleetport.core.telemetry.model import (
     UNSENT_METHODS,
     ClientKey,
     Effects,
-    Expired,
     NewResource,
     Ref,
     Resource,
@@ -142,52 +141,6 @@ class Telemetry(Points):
             row = st.get(conn, rid)
             assert row is not None
         return row
-
-    def authenticate(
-        self, cik: str, *, client_id: str | None = None, resource_id: str | None = None
-    ) -> Principal:
-        """The client a key authenticates. With ``client_id`` the caller acts as that descendant
-        client; with ``resource_id`` as the owner of that descendant resource."""
-        if not is_rid(cik):
-            raise Unauthenticated("the key is not 40 hexadecimal characters")
-        with self.store.read() as conn:
-            row = st.by_cik(conn, cik)
-            if row is None:
-                raise Unauthenticated("no client has this key")
-            if row["status"] == "expired":
-                raise Expired("this key was deactivated")
-            if row["status"] == "notactivated":  # a provisioned device's key, until it is activated
-                raise Unauthenticated("this key has not been activated")
-            acting: str = row["rid"]
-            if client_id is not None or resource_id is not None:
-                target = client_id if client_id is not None else resource_id
-                if not is_rid(target) or not self.reaches(conn, acting, str(target)):
-                    raise Unauthenticated("the key's client is no ancestor of that resource")
-                resource = st.get(conn, str(target))
-                assert resource is not None
-                if client_id is not None:
-                    if resource["type"] != "client":
-                        raise Unauthenticated("client_id names no client")
-                    acting = resource["rid"]
-                else:
-                    if resource["parent_rid"] is None:
-                        raise Unauthenticated("a root client has no owner")
-                    acting = resource["parent_rid"]
-        return client_principal(acting)
-
-    def authenticate_token(self, token: str) -> Principal:
-        """The client a token from ``grant`` acts as, with the token's permissions."""
-        if not is_rid(token):
-            raise Unauthenticated("a token is 40 hexadecimal characters")
-        with self.store.read() as conn:
-            row = st.token_by_hash(conn, hash_secret(token))
-            if row is None:
-                raise Unauthenticated("no such token")
-            if row["expires_at"] is not None and row["expires_at"] <= now():
-                raise Expired("the token's time to live has passed")
-            client = str(row["client_rid"])
-        permissions = {rid: frozenset(names) for rid, names in dict(row["permissions"]).items()}
-        return client_principal(client, display=f"token for client {client}", permissions=permissions)
 
     # --- the tree --------------------------------------------------------------------------
 

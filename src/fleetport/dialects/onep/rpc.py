@@ -26,6 +26,7 @@ import orjson
 from fleetport.bus import SubscriberTooSlow
 from fleetport.core import validate
 from fleetport.core.calls import run_core
+from fleetport.core.credentials import ClientCik, GrantToken
 from fleetport.core.errors import (
     Conflict,
     CoreError,
@@ -109,10 +110,10 @@ def _loads(body: bytes) -> Any:
 class Envelope:
     principal: Principal
     calls: list[Any]
-    auth: Mapping[str, Any]
+    credential: ClientCik | GrantToken  # authenticated again when a wait hands over a point
 
 
-def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
+def parse(fleet: Fleet, body: bytes) -> Envelope | dict[str, Any]:
     """The caller and the calls of a request, or the request-level error to answer."""
     try:
         envelope = _loads(body)
@@ -137,28 +138,29 @@ def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
                 "calls",
             )
     try:
-        p = _authenticate(telemetry, auth)
+        credential = _credential(auth)
+        p = fleet.identity.authenticate(credential)
     except Expired:
         return request_error(401, "Expired", "auth")
     except (Unauthenticated, BadArguments):
         return request_error(401, "Invalid", "auth")
-    return Envelope(p, calls, auth)
+    return Envelope(p, calls, credential)
 
 
-def process(telemetry: Telemetry, body: bytes) -> Any:
+def process(fleet: Fleet, body: bytes) -> Any:
     """The JSON value to answer a request body with (``wait`` calls answer at once: use
     ``process_async`` to wait)."""
-    parsed = parse(telemetry, body)
+    parsed = parse(fleet, body)
     if not isinstance(parsed, Envelope):
         return parsed
-    return _run_calls(telemetry, parsed.principal, parsed.calls)
+    return _run_calls(fleet.telemetry, parsed.principal, parsed.calls)
 
 
-def _start(telemetry: Telemetry, body: bytes) -> Any:
+def _start(fleet: Fleet, body: bytes) -> Any:
     """The whole answer, when the request needs no waiting; else its parsed envelope."""
-    parsed = parse(telemetry, body)
+    parsed = parse(fleet, body)
     if isinstance(parsed, Envelope) and not any(_is_wait(call) for call in parsed.calls):
-        return _run_calls(telemetry, parsed.principal, parsed.calls)
+        return _run_calls(fleet.telemetry, parsed.principal, parsed.calls)
     return parsed
 
 
@@ -178,7 +180,7 @@ def _is_wait(call: object) -> bool:
 async def process_async(fleet: Fleet, body: bytes) -> Any:
     """``process``, with ``wait`` calls awaiting their point (or their timeout) on the bus."""
     telemetry = fleet.telemetry
-    started = await run_core(fleet, lambda: _start(telemetry, body))
+    started = await run_core(fleet, lambda: _start(fleet, body))
     if not isinstance(started, Envelope):
         return started  # answered in full: no wait among the calls, or a request-level error
     p, calls = started.principal, started.calls
@@ -192,18 +194,18 @@ async def process_async(fleet: Fleet, body: bytes) -> Any:
             replies.extend(await run_core(fleet, functools.partial(_run_calls, telemetry, p, run)))
             run = []
         if call is not None:
-            reply = await _wait(fleet, p, call, started.auth)
+            reply = await _wait(fleet, p, call, started.credential)
             if reply is not None:
                 replies.append(reply)
     return replies
 
 
 async def _wait(
-    fleet: Fleet, p: Principal, call: dict[str, Any], auth: Mapping[str, Any]
+    fleet: Fleet, p: Principal, call: dict[str, Any], credential: ClientCik | GrantToken
 ) -> dict[str, Any] | None:
     """``wait [R, {timeout, since}]``: the newest point after ``since`` (or after the call
     arrived), or status ``expire`` once ``timeout`` milliseconds pass. A point that arrives after
-    the caller's credential (``auth``) was revoked, or lost the resource, is not handed over: the
+    the caller's credential was revoked, or lost the resource, is not handed over: the
     call answers ``noauth`` or ``restricted``."""
     telemetry = fleet.telemetry
     id_ = call.get("id")
@@ -220,7 +222,7 @@ async def _wait(
                 found = await _next_point(subscription, arrived if since is None else since + 1, timeout)
                 if found is not None:
                     await run_core(
-                        fleet, lambda: telemetry.resolve(_authenticate(telemetry, auth), ref, "wait")
+                        fleet, lambda: telemetry.resolve(fleet.identity.authenticate(credential), ref, "wait")
                     )
         finally:
             subscription.close()
@@ -279,12 +281,14 @@ async def _next_point(subscription: Any, earliest: int, timeout_ms: float) -> tu
             return (int(point[0]), point[1])
 
 
-def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
+def _credential(auth: Mapping[str, Any]) -> ClientCik | GrantToken:
+    """The credential of an envelope's ``auth``: ``{"token"}`` or ``{"cik", "client_id"?,
+    "resource_id"?}``."""
     if "token" in auth:
         token = auth["token"]
         if not isinstance(token, str) or len(auth) != 1:
             raise BadArguments('token auth is {"token": "<40 hex>"}')
-        return telemetry.authenticate_token(token)
+        return GrantToken(token)
     cik = auth.get("cik")
     if not isinstance(cik, str):
         raise BadArguments("auth needs a cik or a token")
@@ -294,7 +298,7 @@ def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
             raise BadArguments("client_id and resource_id are RIDs")
     if client_id is not None and resource_id is not None:
         raise BadArguments("auth takes client_id or resource_id, not both")
-    return telemetry.authenticate(cik, client_id=client_id, resource_id=resource_id)
+    return ClientCik(cik, client_id=client_id, resource_id=resource_id)
 
 
 def _internal_error(procedure: str) -> dict[str, Any]:
