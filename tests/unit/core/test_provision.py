@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from fleetport.core.credentials import ClientCik, ProvisioningKey
 from fleetport.core import provision as cp
+from fleetport.core.credentials import ClientCik, ProvisioningKey
 from fleetport.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
