@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleetport.core.calls import Call
 from fleetport.core.calls import run_core as run_core  # routers use it for work without a caller
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Invalid, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.pages import CURSOR_MAX, PageRequest
@@ -24,13 +25,14 @@ async def fleet(request: Request) -> Fleet:
     return request.app.state.fleet  # type: ignore[no-any-return]
 
 
-async def bearer_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+async def bearer_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> BearerToken:
+    """The credential of a native API request: ``Authorization: Bearer <token>``."""
     if credentials is None:
         raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
-    return credentials.credentials
+    return BearerToken(credentials.credentials)
 
 
-async def caller(request: Request, token: str = Depends(bearer_token)) -> Call:
+async def caller(request: Request, token: BearerToken = Depends(bearer_token)) -> Call:
     return Call(request.app.state.fleet, token)
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep, run_core
 from fleetport.client import models as m
+from fleetport.core.credentials import BearerToken
 from fleetport.core.permissions import Principal
 
 router = APIRouter()
@@ -21,7 +22,9 @@ async def login(body: s.LoginIn, fleet: FleetDep) -> object:
 @router.post("/auth/logout", tags=["auth"], status_code=204, response_model=None)
 async def logout(fleet: FleetDep, caller: Caller) -> None:
     """Ends the session whose token authenticates this request."""
-    await caller(fleet.identity.logout, caller.token)
+    session = caller.credential
+    assert isinstance(session, BearerToken)  # the native API's one credential
+    await caller(fleet.identity.logout, session.token)
 
 
 @router.get("/auth/whoami", response_model=m.WhoAmI, tags=["auth"])

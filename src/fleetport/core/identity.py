@@ -1,9 +1,11 @@
-"""People and credentials: users, login sessions, API keys, authorizations, and turning a
-bearer token into a Principal."""
+"""People and credentials: users, login sessions, API keys, authorizations, and turning any
+credential (see ``core.credentials``) into a Principal: ``Identity.authenticate`` is the one place
+a credential is checked (One Platform keys are looked up by its helper ``core.client_keys``)."""
 
 from __future__ import annotations
 
 import builtins
+import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,8 +16,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from fleetport.bus import Bus, Codec, Undecodable
-from fleetport.core import access, validate
+from fleetport.core import access, client_keys, validate
 from fleetport.core.calls import long_running
+from fleetport.core.credentials import ApiKeySecret, BearerToken, Credential
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Taken, Unauthenticated
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
@@ -62,38 +65,47 @@ _UNKNOWN = {
 
 
 class CredentialCache:
-    """Recently seen credentials (who they are and the grants they hold), so that most requests
-    authenticate without a database round trip.
+    """Recently seen credentials (what each stands for: a subject and the grants it holds, a
+    telemetry client), so that most requests authenticate without a database round trip.
 
     An entry is used only while no transaction has changed credentials or grants since it was read
     (``Store.credentials_generation``, which goes up on this process's commits and, through the
     bus's ``credentials`` topic, on other processes' commits), which makes revocation immediate,
     and for at most ``ttl`` seconds, which bounds how long another process can take to notice when
-    the bus between them is down. ``ttl=0`` turns the cache off.
+    the bus between them is down. ``ttl=0`` turns the cache off. What can lapse without a write
+    (a session's or a token's expiry) is checked at each use, not here.
     """
 
     def __init__(self, store: Store, ttl: float, max_entries: int = 10_000) -> None:
         self.store = store
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[int, float, tuple[str, list[Row]]]] = {}
+        self._entries: dict[str, tuple[int, float, object]] = {}
 
-    def get(self, digest: str) -> tuple[str, list[Row]] | None:
-        entry = self._entries.get(digest)
+    def get(self, key: str) -> object | None:
+        entry = self._entries.get(key)
         if entry is None:
             return None
         generation, expires, found = entry
         if generation != self.store.credentials_generation or time.monotonic() > expires:
-            self._entries.pop(digest, None)
+            self._entries.pop(key, None)
             return None
         return found
 
-    def put(self, digest: str, found: tuple[str, list[Row]], generation: int) -> None:
+    def put(self, key: str, found: object, generation: int) -> None:
         if self.ttl <= 0:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[digest] = (generation, time.monotonic() + self.ttl, found)
+        self._entries[key] = (generation, time.monotonic() + self.ttl, found)
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """What a bearer token was found to be: its kind and its subject's rows joined with grants."""
+
+    kind: Literal["part", "user", "api_key"]
+    rows: list[Row]
 
 
 CREDENTIALS_TOPIC = "credentials"  # a committed transaction changed credentials or grants
@@ -138,19 +150,36 @@ class Identity:
 
     # --- authentication -------------------------------------------------------------------
 
-    def authenticate(self, token: str | None) -> Principal:
+    def authenticate(self, credential: Credential) -> Principal:
+        """The caller a credential stands for: the one place any credential is checked."""
+        if isinstance(credential, BearerToken):
+            return self._bearer(credential.token)
+        if isinstance(credential, ApiKeySecret):
+            return self._key_and_secret(credential.key_id, credential.secret)
+        return self._one_platform(credential)
+
+    def _bearer(self, token: str) -> Principal:
         if not token:
             raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
+        kind = _bearer_kind(token)
+        if not _URL_SAFE.fullmatch(token):  # every secret handed out is URL-safe text
+            raise Unauthenticated(_UNKNOWN[kind])
         digest = hash_secret(token)
         found = self._cache.get(digest)
-        if found is None:
-            found = self._lookup(token, digest)
-        kind, rows = found
+        if not isinstance(found, _Subject):
+            found = self._lookup(kind, digest)
+        rows = found.rows
         if not rows:
             raise Unauthenticated(_UNKNOWN[kind])
         first = rows[0]
         if kind == "part":
-            return Principal(kind="part", id=first["id"], display=f"part {first['id']}", part_id=first["id"])
+            return Principal(
+                kind="part",
+                id=first["id"],
+                display=f"part {first['id']}",
+                part_id=first["id"],
+                via="part_secret",
+            )
         if kind == "user":
             if as_utc(first["session_expires_at"]) <= utcnow():
                 raise Unauthenticated("session has expired; log in again")
@@ -158,26 +187,46 @@ class Identity:
         # a key acts with its own authorizations only, never as the user who made it
         return _principal("api_key", rows, first["name"], api_key_id=first["id"])
 
-    def _lookup(self, token: str, digest: str) -> tuple[str, list[Row]]:
+    def _lookup(self, kind: Literal["part", "user", "api_key"], digest: str) -> _Subject:
         generation = self.store.credentials_generation
         with self.store.read() as conn:
-            if token.startswith(PART_SECRET_PREFIX):
+            if kind == "part":
                 part = q.part_by_secret(conn, digest)
-                found: tuple[str, list[Row]] = ("part", [part] if part else [])
-            elif token.startswith(SESSION_PREFIX):
-                found = ("user", q.session_user(conn, digest))
+                found = _Subject("part", [part] if part else [])
+            elif kind == "user":
+                found = _Subject("user", q.session_user(conn, digest))
             else:
-                found = ("api_key", q.api_key_by_secret(conn, digest))
-        if found[1]:  # unknown tokens are not remembered: a flood of them cannot fill the cache
+                found = _Subject("api_key", q.api_key_by_secret(conn, digest))
+        if found.rows:  # unknown tokens are not remembered: a flood of them cannot fill the cache
             self._cache.put(digest, found, generation)
         return found
 
-    def authenticate_key(self, key_id: str, secret: str) -> Principal:
+    def _key_and_secret(self, key_id: str, secret: str) -> Principal:
         """Key id plus secret, as the gRPC Authenticate call presents them."""
-        principal = self.authenticate(secret)
+        if not key_id or not secret:
+            raise Unauthenticated("an API key id and its secret are both required")
+        principal = self._bearer(secret)
         if principal.api_key_id != key_id:
             raise Unauthenticated("API key id and key do not match")
         return principal
+
+    def _one_platform(self, credential: client_keys.OnePlatformKey) -> Principal:
+        """A One Platform client key, token from grant or provisioning key."""
+        key = client_keys.check_shape(credential)
+        digest = hash_secret(key)
+        cache_key = f"{type(credential).__name__}:{digest}"
+        holder = self._cache.get(cache_key)
+        conn_needed = client_keys.needs_tree(credential)
+        if isinstance(holder, client_keys.KeyHolder) and not conn_needed:
+            return client_keys.principal(None, credential, holder)
+        generation = self.store.credentials_generation
+        with self.store.read() as conn:
+            if not isinstance(holder, client_keys.KeyHolder):
+                holder = client_keys.find(conn, credential, key, digest)
+                if holder is None:
+                    raise client_keys.unknown(credential)
+                self._cache.put(cache_key, holder, generation)
+            return client_keys.principal(conn, credential, holder)
 
     # --- users and sessions ---------------------------------------------------------------
 
@@ -649,6 +698,7 @@ def _principal(
     )
     return Principal(
         kind=kind,
+        via="session" if kind == "user" else "api_key",
         id=rows[0]["id"],
         display=display,
         is_admin=bool(rows[0]["is_admin"]),
@@ -664,8 +714,19 @@ def _held(conn: Tx, p: Principal, resource_type: str, row: Row, permissions: lis
     return [perm for perm in permissions if access.covers(p.scope(conn, perm), resource_type, row)]
 
 
+def _bearer_kind(token: str) -> Literal["part", "user", "api_key"]:
+    if token.startswith(PART_SECRET_PREFIX):
+        return "part"
+    if token.startswith(SESSION_PREFIX):
+        return "user"
+    return "api_key"
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def _url_safe(value: str) -> bool:
-    return all(c.isascii() and (c.isalnum() or c in "-_.~") for c in value)
+    return _URL_SAFE.fullmatch(value) is not None
 
 
 def _check_organization(org_id: str, grant: GrantSpec) -> None:

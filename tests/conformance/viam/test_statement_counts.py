@@ -14,6 +14,7 @@ from sqlalchemy import event
 from viam.app.app_client import AppClient
 from viam.proto.app import AuthorizedPermissions
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
 from fleetport.core.pages import PageRequest
@@ -59,7 +60,7 @@ def test_list_robots_of_fifty_machines_takes_three_statements_and_locations_a_fi
     secret, org_id, location_id = owner_key(fleet, admin)
     seen = fleet.machines.list(admin, PageRequest(1)).items[0]
     part = fleet.machines.parts(admin, seen.id)[0]
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, part.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, part.id).secret))
     fleet.machines.get_config(as_part, part.id)  # the part fetches its config: the machine was seen
 
     async def scenario() -> tuple[list[Any], list[str], list[Any], list[str]]:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from fleetport.core.credentials import ClientCik
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import NewResource
@@ -19,7 +20,7 @@ def _root(fleet: Fleet, admin: Principal) -> Principal:
     org = fleet.organizations.create(admin, "Acme")
     key = fleet.telemetry.clients.root_client(admin, org.id)
     assert key.cik is not None
-    return fleet.telemetry.authenticate(key.cik)
+    return fleet.identity.authenticate(ClientCik(key.cik))
 
 
 def _at_once(work: Callable[[int], None], threads: int = THREADS) -> None:

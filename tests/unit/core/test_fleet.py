@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
@@ -18,7 +19,7 @@ def _user(fleet: Fleet, admin: Principal, email: str) -> Principal:
 
 def _login(fleet: Fleet, email: str) -> Principal:
     """A fresh principal: grants are read when a request authenticates."""
-    return fleet.identity.authenticate(fleet.identity.login(email, "password1").token)
+    return fleet.identity.authenticate(BearerToken(fleet.identity.login(email, "password1").token))
 
 
 def test_creator_owns_organization(fleet: Fleet, admin: Principal) -> None:
@@ -110,7 +111,7 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
 
     # an operator of the site reaches the nested bay and its machines
     key = fleet.identity.create_key(admin, acme.id, "site-op", [GrantSpec("operator", "location", site.id)])
-    op = fleet.identity.authenticate(key.secret)  # type: ignore[arg-type]
+    op = fleet.identity.authenticate(BearerToken(key.secret))  # type: ignore[arg-type]
     rover = fleet.machines.create(admin, bay.id, "rover")
     assert fleet.machines.get(op, rover.id).location_id == bay.id
 
@@ -202,7 +203,7 @@ def test_part_secret_authenticates_part(fleet: Fleet, admin: Principal) -> None:
     other = fleet.machines.create_part(admin, machine.id, "camera")
     fleet.machines.set_config(admin, part.id, {"components": []})
     secret = fleet.machines.create_secret(admin, part.id)
-    as_part = fleet.identity.authenticate(secret.secret)
+    as_part = fleet.identity.authenticate(BearerToken(secret.secret))
     assert as_part.kind == "part"
     assert fleet.machines.get_config(as_part, part.id) == {"components": []}
     assert fleet.machines.get_part(admin, part.id).last_access is not None
@@ -212,7 +213,7 @@ def test_part_secret_authenticates_part(fleet: Fleet, admin: Principal) -> None:
         fleet.machines.set_config(as_part, part.id, {})
     fleet.machines.delete_secret(admin, part.id, secret.id)
     with pytest.raises(Exception, match="not valid"):
-        fleet.identity.authenticate(secret.secret)
+        fleet.identity.authenticate(BearerToken(secret.secret))
 
 
 def test_moving_and_deleting_machines(fleet: Fleet, admin: Principal) -> None:
@@ -270,7 +271,7 @@ def test_new_parts_come_with_a_secret_that_connects(fleet: Fleet, admin: Princip
     extra = fleet.machines.create_part(admin, machine.id, "camera")
     for part in (main, extra):
         (secret,) = fleet.machines.secrets(admin, part.id)
-        as_part = fleet.identity.authenticate(secret.secret)
+        as_part = fleet.identity.authenticate(BearerToken(secret.secret))
         assert (as_part.kind, as_part.part_id) == ("part", part.id)
         _, _, shown = fleet.machines.part_details(admin, part.id)
         assert [s.id for s in shown] == [secret.id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
@@ -97,7 +98,7 @@ def test_operators_read_but_do_not_change(fleet: Fleet, admin: Principal, two: T
         two.ann, two.a.id, "operator", [GrantSpec("operator", "organization", two.a.id)]
     )
     assert key.secret is not None
-    operator = fleet.identity.authenticate(key.secret)
+    operator = fleet.identity.authenticate(BearerToken(key.secret))
     assert fleet.fragments.get(operator, fragment.id).config == {"components": []}
     assert [f.id for f in fleet.fragments.list(operator, two.a.id)] == [fragment.id]
     with pytest.raises(PermissionDenied):
@@ -202,7 +203,7 @@ def test_a_part_reads_the_private_fragments_its_config_uses(fleet: Fleet, admin:
     part_id = _part(fleet, admin, two.a.id, "rover")
     fleet.machines.set_config(admin, part_id, {"fragments": [used.id]})
     secret = fleet.machines.create_secret(admin, part_id).secret
-    part = fleet.identity.authenticate(secret)
+    part = fleet.identity.authenticate(BearerToken(secret))
     assert fleet.fragments.get(part, used.id).config == {"k": "v"}
     with pytest.raises(PermissionDenied):
         fleet.fragments.get(part, unused.id)

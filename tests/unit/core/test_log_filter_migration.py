@@ -7,6 +7,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.ids import new_id
 from fleetport.core.pages import PageRequest
 from fleetport.server import open_fleet
@@ -140,7 +141,7 @@ def test_entries_stored_before_it_get_their_folded_text_and_filters_find_them(se
     fleet = open_fleet(settings)
     try:
         fleet.identity.bootstrap("admin@example.com", "admin-password", ADMIN_KEY)
-        admin = fleet.identity.authenticate(ADMIN_KEY)
+        admin = fleet.identity.authenticate(BearerToken(ADMIN_KEY))
 
         def found(text: str) -> list[str]:
             page = fleet.logs.query(admin, part, PageRequest(10_000), filter=text, order="asc")

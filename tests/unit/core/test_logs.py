@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import LogEntry, Logs, NewLogEntry, matches
@@ -45,8 +46,8 @@ def site(fleet: Fleet, admin: Principal) -> Site:
         part=main.id,
         other_part=other.id,
         far_part=far_main.id,
-        operator=fleet.identity.authenticate(key.secret),
-        part_itself=fleet.identity.authenticate(secret.secret),
+        operator=fleet.identity.authenticate(BearerToken(key.secret)),
+        part_itself=fleet.identity.authenticate(BearerToken(secret.secret)),
     )
 
 

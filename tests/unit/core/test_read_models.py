@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Conflict, Invalid, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
@@ -21,7 +22,7 @@ def test_machine_summaries_carry_last_access_and_main_part(fleet: Fleet, admin: 
     seen, unseen = (fleet.machines.create(admin, lab.id, name) for name in ("seen", "unseen"))
     main = fleet.machines.parts(admin, seen.id)[0]
     extra = fleet.machines.create_part(admin, seen.id, "arm")
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, extra.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, extra.id).secret))
     fleet.machines.get_config(as_part, extra.id)
     found = {s.machine.id: s for s in fleet.machines.summaries(admin, location_id=lab.id)}
     assert set(found) == {seen.id, unseen.id}
@@ -87,7 +88,7 @@ def test_edit_part_is_refused_to_a_caller_who_may_not_configure(fleet: Fleet, ad
     lab = fleet.locations.create(admin, org.id, "lab")
     machine = fleet.machines.create(admin, lab.id, "rover")
     main = fleet.machines.parts(admin, machine.id)[0]
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, main.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, main.id).secret))
     with pytest.raises(PermissionDenied):
         fleet.machines.edit_part(as_part, main.id, name="mine", config={})
     assert fleet.machines.get_part(admin, main.id).name == main.name
@@ -149,7 +150,7 @@ def test_part_details_show_secrets_only_to_who_manages_them(fleet: Fleet, admin:
     main = owned[0].part
     assert fleet.machines.part_details(admin, main.id).secrets == owned[0].secrets
     assert fleet.machines.part_details(olga, main.id).secrets == []
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, main.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, main.id).secret))
     assert fleet.machines.part_details(as_part, main.id).secrets == []
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from fleetport.core.credentials import ClientCik
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
@@ -25,7 +26,7 @@ def tree(fleet: Fleet, admin: Principal) -> Tree:
     org = fleet.organizations.create(admin, "Acme")
     key = fleet.telemetry.clients.root_client(admin, org.id)
     assert key.cik is not None
-    return Tree(org.id, fleet.telemetry.authenticate(key.cik), key.rid, key.cik)
+    return Tree(org.id, fleet.identity.authenticate(ClientCik(key.cik)), key.rid, key.cik)
 
 
 def _dataport(fleet: Fleet, p: Principal, fmt: str = "float", **kwargs: int | None) -> str:
@@ -54,24 +55,24 @@ def test_authentication_forms(fleet: Fleet, tree: Tree) -> None:
     child = fleet.telemetry.resources.create(tree.root, NewResource(type="client", name="child"))
     child_key = fleet.telemetry.inventory.info(tree.root, child).key
     assert child_key is not None
-    port = _dataport(fleet, fleet.telemetry.authenticate(child_key))
-    as_child = fleet.telemetry.authenticate(tree.root_cik, client_id=child)
+    port = _dataport(fleet, fleet.identity.authenticate(ClientCik(child_key)))
+    as_child = fleet.identity.authenticate(ClientCik(tree.root_cik, client_id=child))
     assert as_child.client_rid == child
-    as_owner = fleet.telemetry.authenticate(tree.root_cik, resource_id=port)
+    as_owner = fleet.identity.authenticate(ClientCik(tree.root_cik, resource_id=port))
     assert as_owner.client_rid == child
     with pytest.raises(Unauthenticated):
-        fleet.telemetry.authenticate("0" * 40)
+        fleet.identity.authenticate(ClientCik("0" * 40))
     with pytest.raises(Unauthenticated):
-        fleet.telemetry.authenticate(child_key, client_id=tree.root_rid)  # not a descendant
+        fleet.identity.authenticate(ClientCik(child_key, client_id=tree.root_rid))  # not a descendant
     with pytest.raises(Unauthenticated):
-        fleet.telemetry.authenticate(tree.root_cik, client_id=port)  # not a client
+        fleet.identity.authenticate(ClientCik(tree.root_cik, client_id=port))  # not a client
 
 
 def test_subtree_access_and_drop(fleet: Fleet, tree: Tree) -> None:
     child = fleet.telemetry.resources.create(tree.root, NewResource(type="client"))
     key = fleet.telemetry.inventory.info(tree.root, child).key
     assert key is not None
-    as_child = fleet.telemetry.authenticate(key)
+    as_child = fleet.identity.authenticate(ClientCik(key))
     port = _dataport(fleet, as_child)
     fleet.telemetry.points.write(tree.root, port, 1.5)  # an ancestor reaches the grandchild
     sibling_port = _dataport(fleet, tree.root)
@@ -84,7 +85,7 @@ def test_subtree_access_and_drop(fleet: Fleet, tree: Tree) -> None:
     with pytest.raises(PermissionDenied):
         fleet.telemetry.inventory.info(tree.root, port)  # gone with its owner
     with pytest.raises(Unauthenticated):
-        fleet.telemetry.authenticate(key)
+        fleet.identity.authenticate(ClientCik(key))
 
 
 def test_aliases(fleet: Fleet, tree: Tree) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import ClientCik
 from fleetport.core.errors import Invalid
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
@@ -88,7 +89,7 @@ def test_sweep_enforces_retention_without_writes(fleet: Fleet, admin: Principal)
     org = fleet.organizations.create(admin, "Sweep")
     key = fleet.telemetry.clients.root_client(admin, org.id)
     assert key.cik is not None
-    root = fleet.telemetry.authenticate(key.cik)
+    root = fleet.identity.authenticate(ClientCik(key.cik))
     t = fleet.telemetry
     port = t.resources.create(root, NewResource(type="dataport", format="integer", retention_seconds=3600))
     at = now()

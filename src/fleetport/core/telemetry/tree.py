@@ -32,14 +32,7 @@ class Tree:
 
     def reaches(self, conn: Tx, client: str, rid: str) -> bool:
         """Whether ``client`` is ``rid`` or one of its ancestors."""
-        current: str | None = rid
-        for _ in range(MAX_DEPTH + 1):
-            if current is None:
-                return False
-            if current == client:
-                return True
-            current = st.parent_of(conn, current)
-        return False
+        return reaches(conn, client, rid)
 
     def ancestors(self, conn: Tx, rid: str) -> list[str]:
         """``rid`` and its ancestors, nearest first."""
@@ -131,3 +124,15 @@ class Tree:
         with self.store.read() as conn:
             _, row = self.resource(conn, p, ref, action)
             return str(row["rid"])
+
+
+def reaches(conn: Tx, client: str, rid: str) -> bool:
+    """Whether ``client`` is ``rid`` or one of its ancestors."""
+    current: str | None = rid
+    for _ in range(MAX_DEPTH + 1):
+        if current is None:
+            return False
+        if current == client:
+            return True
+        current = st.parent_of(conn, current)
+    return False

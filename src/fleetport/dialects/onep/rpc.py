@@ -24,6 +24,7 @@ import orjson
 
 from fleetport.core import validate
 from fleetport.core.calls import run_core
+from fleetport.core.credentials import ClientCik, GrantToken
 from fleetport.core.errors import (
     Conflict,
     CoreError,
@@ -104,10 +105,10 @@ def _loads(body: bytes) -> Any:
 class Envelope:
     principal: Principal
     calls: list[Any]
-    auth: Mapping[str, Any]
+    credential: ClientCik | GrantToken  # authenticated again when a wait hands over a point
 
 
-def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
+def parse(fleet: Fleet, body: bytes) -> Envelope | dict[str, Any]:
     """The caller and the calls of a request, or the request-level error to answer."""
     try:
         envelope = _loads(body)
@@ -132,28 +133,29 @@ def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
                 "calls",
             )
     try:
-        p = _authenticate(telemetry, auth)
+        credential = _credential(auth)
+        p = fleet.identity.authenticate(credential)
     except Expired:
         return request_error(401, "Expired", "auth")
     except (Unauthenticated, BadArguments):
         return request_error(401, "Invalid", "auth")
-    return Envelope(p, calls, auth)
+    return Envelope(p, calls, credential)
 
 
-def process(telemetry: Telemetry, body: bytes) -> Any:
+def process(fleet: Fleet, body: bytes) -> Any:
     """The JSON value to answer a request body with (``wait`` calls answer at once: use
     ``process_async`` to wait)."""
-    parsed = parse(telemetry, body)
+    parsed = parse(fleet, body)
     if not isinstance(parsed, Envelope):
         return parsed
-    return _run_calls(telemetry, parsed.principal, parsed.calls)
+    return _run_calls(fleet.telemetry, parsed.principal, parsed.calls)
 
 
-def _start(telemetry: Telemetry, body: bytes) -> Any:
+def _start(fleet: Fleet, body: bytes) -> Any:
     """The whole answer, when the request needs no waiting; else its parsed envelope."""
-    parsed = parse(telemetry, body)
+    parsed = parse(fleet, body)
     if isinstance(parsed, Envelope) and not any(_is_wait(call) for call in parsed.calls):
-        return _run_calls(telemetry, parsed.principal, parsed.calls)
+        return _run_calls(fleet.telemetry, parsed.principal, parsed.calls)
     return parsed
 
 
@@ -173,7 +175,7 @@ def _is_wait(call: object) -> bool:
 async def process_async(fleet: Fleet, body: bytes) -> Any:
     """``process``, with ``wait`` calls awaiting their point (or their timeout) on the bus."""
     telemetry = fleet.telemetry
-    started = await run_core(fleet, lambda: _start(telemetry, body))
+    started = await run_core(fleet, lambda: _start(fleet, body))
     if not isinstance(started, Envelope):
         return started  # answered in full: no wait among the calls, or a request-level error
     p, calls = started.principal, started.calls
@@ -187,27 +189,26 @@ async def process_async(fleet: Fleet, body: bytes) -> Any:
             replies.extend(await run_core(fleet, functools.partial(_run_calls, telemetry, p, run)))
             run = []
         if call is not None:
-            reply = await _wait(fleet, p, call, started.auth)
+            reply = await _wait(fleet, p, call, started.credential)
             if reply is not None:
                 replies.append(reply)
     return replies
 
 
 async def _wait(
-    fleet: Fleet, p: Principal, call: dict[str, Any], auth: Mapping[str, Any]
+    fleet: Fleet, p: Principal, call: dict[str, Any], credential: ClientCik | GrantToken
 ) -> dict[str, Any] | None:
     """``wait [R, {timeout, since}]``: the newest point after ``since`` (or after the call
     arrived), or status ``expire`` once ``timeout`` milliseconds pass. A point that arrives after
-    the caller's credential (``auth``) was revoked, or lost the resource, is not handed over: the
+    the caller's credential was revoked, or lost the resource, is not handed over: the
     call answers ``noauth`` or ``restricted``."""
-    telemetry = fleet.telemetry
     id_ = call.get("id")
     reply: dict[str, Any] = {"id": id_}
     answered = _answered(id_)
     try:
         ref, timeout, since = _wait_arguments(call.get("arguments", []))
         found = await wait_for_point(
-            fleet, p, ref, since, timeout, reauthenticate=lambda: _authenticate(telemetry, auth)
+            fleet, p, ref, since, timeout, reauthenticate=lambda: fleet.identity.authenticate(credential)
         )
     except ErrorStatus as exc:
         reply.update(status=exc.status, result=exc.result)
@@ -246,12 +247,14 @@ def _wait_arguments(arguments: object) -> tuple[Ref, float | None, int | None]:
     return ref, timeout, since
 
 
-def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
+def _credential(auth: Mapping[str, Any]) -> ClientCik | GrantToken:
+    """The credential of an envelope's ``auth``: ``{"token"}`` or ``{"cik", "client_id"?,
+    "resource_id"?}``."""
     if "token" in auth:
         token = auth["token"]
         if not isinstance(token, str) or len(auth) != 1:
             raise BadArguments('token auth is {"token": "<40 hex>"}')
-        return telemetry.authenticate_token(token)
+        return GrantToken(token)
     cik = auth.get("cik")
     if not isinstance(cik, str):
         raise BadArguments("auth needs a cik or a token")
@@ -261,7 +264,7 @@ def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
             raise BadArguments("client_id and resource_id are RIDs")
     if client_id is not None and resource_id is not None:
         raise BadArguments("auth takes client_id or resource_id, not both")
-    return telemetry.authenticate(cik, client_id=client_id, resource_id=resource_id)
+    return ClientCik(cik, client_id=client_id, resource_id=resource_id)
 
 
 def _internal_error(procedure: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from grpclib.server import Stream
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 
 log = logging.getLogger("fleetport.viam")
@@ -64,7 +65,7 @@ def request_time(req: Any, field: str) -> datetime | None:
         raise errors.Invalid(f"{field} is not a valid time: {exc}") from None
 
 
-def bearer(stream: Stream[Any, Any]) -> str:
+def bearer(stream: Stream[Any, Any]) -> BearerToken:
     metadata: Any = stream.metadata or {}
     header = metadata.get("authorization", "")
     scheme, _, token = str(header).partition(" ")
@@ -73,7 +74,7 @@ def bearer(stream: Stream[Any, Any]) -> str:
             "missing or malformed 'authorization: Bearer <token>' metadata;"
             " authenticate with an API key first"
         )
-    return token.strip()
+    return BearerToken(token.strip())
 
 
 def unary(
