@@ -20,35 +20,35 @@ what cannot be a credential with ``Unauthenticated``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class BearerToken:
-    token: str
+    token: str = field(repr=False)
 
 
 @dataclass(frozen=True)
 class ApiKeySecret:
     key_id: str
-    secret: str
+    secret: str = field(repr=False)
 
 
 @dataclass(frozen=True)
 class ClientCik:
-    cik: str
+    cik: str = field(repr=False)
     client_id: str | None = None
     resource_id: str | None = None
 
 
 @dataclass(frozen=True)
 class GrantToken:
-    token: str
+    token: str = field(repr=False)
 
 
 @dataclass(frozen=True)
 class ProvisioningKey:
-    key: str
+    key: str = field(repr=False)
 
 
 Credential = BearerToken | ApiKeySecret | ClientCik | GrantToken | ProvisioningKey

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 from fleetport.core import access, validate
@@ -297,11 +298,9 @@ class Organizations:
         add: builtins.list[GrantSpec] = _UNSET,
         remove: builtins.list[GrantSpec] = _UNSET,
     ) -> Invite:
-        with self.store.write() as conn:
-            org = access.organization(conn, p, "manage_organization_members", org_id)
-            added = self._check_grants(conn, org["id"], add) if add is not _UNSET and add else []
-            row = self._invite_row(conn, org["id"], invite_id)
-            return _regrant(conn, row, added, [] if remove is _UNSET else remove)
+        return self._regrant_invite(
+            p, org_id, lambda conn, org: self._invite_row(conn, org, invite_id), add, remove
+        )
 
     def update_invite_to(
         self,
@@ -313,11 +312,22 @@ class Organizations:
         remove: builtins.list[GrantSpec] = _UNSET,
     ) -> Invite:
         """``update_invite`` of the invite to the email address."""
+        return self._regrant_invite(
+            p, org_id, lambda conn, org: self._invite_row_to(conn, org, email), add, remove
+        )
+
+    def _regrant_invite(
+        self,
+        p: Principal,
+        org_id: str,
+        find: Callable[[Tx, str], dict[str, Any]],
+        add: builtins.list[GrantSpec],
+        remove: builtins.list[GrantSpec],
+    ) -> Invite:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
             added = self._check_grants(conn, org["id"], add) if add is not _UNSET and add else []
-            row = self._invite_row_to(conn, org["id"], email)
-            return _regrant(conn, row, added, [] if remove is _UNSET else remove)
+            return _regrant(conn, find(conn, org["id"]), added, [] if remove is _UNSET else remove)
 
     def delete_invite(self, p: Principal, org_id: str, invite_id: str) -> None:
         with self.store.write() as conn:

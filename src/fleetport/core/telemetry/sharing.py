@@ -20,7 +20,7 @@ from fleetport.core.telemetry.model import (
     now,
 )
 from fleetport.core.telemetry.tree import Tree
-from fleetport.store import Store
+from fleetport.store import Row, Store, Tx
 from fleetport.store import telemetry as st
 
 
@@ -87,11 +87,7 @@ class Sharing:
         with self.store.write() as conn:
             client = self.tree.owner(conn, p, under, "deactivate")
             if codetype == "client":
-                row = st.by_cik(conn, code) if is_rid(code) else None
-                if row is None:
-                    raise ShareInvalid("no client has this key")
-                if row["parent_rid"] is None or not self.tree.reaches(conn, client, str(row["parent_rid"])):
-                    raise Unauthenticated("the calling client does not own this client")
+                row = self._descendant_by_key(conn, client, code)
                 st.update_resource(conn, row["rid"], {"status": "expired", "modified_at": now()})
             elif codetype == "share":
                 share = st.share(conn, code, lock=True) if isinstance(code, str) else None
@@ -101,17 +97,22 @@ class Sharing:
             else:
                 raise Invalid("codetype is client or share")
 
+    def _descendant_by_key(self, conn: Tx, client: str, code: str) -> Row:
+        """The client whose key is ``code``, which must be in the sub-tree of ``client``'s children."""
+        row = st.by_cik(conn, code) if is_rid(code) else None
+        if row is None:
+            raise ShareInvalid("no client has this key")
+        if row["parent_rid"] is None or not self.tree.reaches(conn, client, str(row["parent_rid"])):
+            raise Unauthenticated("the calling client does not own this client")
+        return row
+
     def revoke(self, p: Principal, codetype: str, code: str) -> str | None:
         """``client``: gives the client of that key a new key (returned); ``share``: deletes the
         share; ``token``: deletes the token (given itself, or by the id ``listing`` shows)."""
         with self.store.write() as conn:
             client, _ = self.tree.own(conn, p, "revoke")
             if codetype == "client":
-                row = st.by_cik(conn, code) if is_rid(code) else None
-                if row is None:
-                    raise ShareInvalid("no client has this key")
-                if row["parent_rid"] is None or not self.tree.reaches(conn, client, str(row["parent_rid"])):
-                    raise Unauthenticated("the calling client does not own this client")
+                row = self._descendant_by_key(conn, client, code)
                 new_key = secrets.token_hex(20)
                 st.update_resource(conn, row["rid"], {"cik": new_key, "modified_at": now()})
                 return new_key
