@@ -34,6 +34,7 @@ from pathlib import Path
 import harness
 from sqlalchemy import text
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.logs import NewLogEntry
 from fleetport.server import open_fleet
 from fleetport.settings import Settings
@@ -65,7 +66,7 @@ def _measure(database: harness.Database, data_dir: Path, args: argparse.Namespac
     fleet = open_fleet(settings)
     try:
         fleet.identity.bootstrap("admin@example.com", "admin-password", ADMIN_KEY)
-        admin = fleet.identity.authenticate(ADMIN_KEY)
+        admin = fleet.identity.authenticate(BearerToken(ADMIN_KEY))
         org = fleet.organizations.create(admin, "Bench")
         location = fleet.locations.create(admin, org.id, "Lab")
         machine = fleet.machines.create(admin, location.id, "rover")

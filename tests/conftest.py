@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from fleetport import testing
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import SYSTEM, Principal
 from fleetport.server import create_app, open_fleet
@@ -89,7 +90,7 @@ def fleet(settings: Settings) -> Iterator[Fleet]:
 
 @pytest.fixture
 def admin(fleet: Fleet) -> Principal:
-    return fleet.identity.authenticate(ADMIN_KEY)
+    return fleet.identity.authenticate(BearerToken(ADMIN_KEY))
 
 
 @pytest.fixture

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     admin_api_key: str | None = None
     max_body_bytes: Positive = 1 << 20
     max_upload_bytes: Positive = 256 << 20  # file uploads (module files): their own, larger limit
-    max_page_size: Positive = 500
+    # at most the 1,000 items a core listing hands out in one page
+    max_page_size: Annotated[int, Field(ge=1, le=1000)] = 500
     default_page_size: Positive = 100
     session_ttl_seconds: Positive = 7 * 24 * 3600
     credential_cache_seconds: Seconds = 5.0

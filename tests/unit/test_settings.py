@@ -67,6 +67,7 @@ def test_numbers_and_paths_are_parsed() -> None:
             "a port number is 1 to 65535 (0 turns its listener off)",
         ),
         ({"FLEETPORT_SQLITE_SYNCHRONOUS": "OFF"}, "FLEETPORT_SQLITE_SYNCHRONOUS='OFF'", "NORMAL or FULL"),
+        ({"FLEETPORT_MAX_PAGE_SIZE": "5000"}, "FLEETPORT_MAX_PAGE_SIZE='5000'", "less than or equal to 1000"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_its_variable(

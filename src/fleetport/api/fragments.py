@@ -66,7 +66,4 @@ async def delete_fragment(fragment_id: str, fleet: FleetDep, caller: Caller) -> 
 @router.get("/fragments/{fragment_id}/history", response_model=m.Page[m.FragmentRevision])
 async def fragment_history(fragment_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """Newest edit first; each entry holds the fragment as it was before that edit."""
-    items, token = await caller(
-        fleet.fragments.history, fragment_id, page_token=paging.cursor or "", page_limit=paging.limit
-    )
-    return {"items": items, "next_cursor": token or None}
+    return await caller(fleet.fragments.history, fragment_id, paging)

@@ -6,6 +6,7 @@ from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep, run_core
 from fleetport.api.routing import api_router
 from fleetport.client import models as m
+from fleetport.core.credentials import BearerToken
 from fleetport.core.permissions import Principal
 
 router = api_router()
@@ -20,7 +21,9 @@ async def login(body: s.LoginIn, fleet: FleetDep) -> object:
 @router.post("/auth/logout", tags=["auth"], status_code=204, response_model=None)
 async def logout(fleet: FleetDep, caller: Caller) -> None:
     """Ends the session whose token authenticates this request."""
-    await caller(fleet.identity.logout, caller.token)
+    session = caller.credential
+    assert isinstance(session, BearerToken)  # the native API's one credential
+    await caller(fleet.identity.logout, session.token)
 
 
 @router.get("/auth/whoami", response_model=m.WhoAmI, tags=["auth"])
@@ -34,7 +37,7 @@ def _itself(principal: Principal) -> Principal:
 
 @router.get("/users", response_model=m.Page[m.User], tags=["users"])
 async def list_users(fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.identity.list_users, paging.limit, paging.cursor)
+    return await caller(fleet.identity.list_users, paging)
 
 
 @router.post("/users", response_model=m.User, status_code=201, tags=["users"])
@@ -61,7 +64,7 @@ async def set_password(user_id: str, body: s.PasswordIn, fleet: FleetDep, caller
 
 @router.get("/organizations/{org_id}/keys", response_model=m.Page[m.ApiKey], tags=["keys"])
 async def list_keys(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.identity.list_keys, org_id, paging.limit, paging.cursor)
+    return await caller(fleet.identity.list_keys, org_id, paging)
 
 
 @router.post("/organizations/{org_id}/keys", response_model=m.ApiKey, status_code=201, tags=["keys"])
@@ -96,7 +99,7 @@ async def clone_key(key_id: str, fleet: FleetDep, caller: Caller, body: s.KeyClo
     "/organizations/{org_id}/authorizations", response_model=m.Page[m.Authorization], tags=["authorizations"]
 )
 async def list_authorizations(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.identity.list_authorizations, org_id, paging.limit, paging.cursor)
+    return await caller(fleet.identity.list_authorizations, org_id, paging)
 
 
 @router.post(

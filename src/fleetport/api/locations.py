@@ -19,7 +19,7 @@ async def list_locations(
     paging: PagingDep,
     organization_id: str | None = Query(None, max_length=64),
 ) -> object:
-    return await caller(fleet.locations.list, paging.limit, paging.cursor, organization_id=organization_id)
+    return await caller(fleet.locations.list, paging, organization_id=organization_id)
 
 
 @router.post("/locations", response_model=m.Location, status_code=201)

@@ -70,18 +70,16 @@ async def list_logs(
     order: Literal["desc", "asc"] = Query("desc", description="desc: newest first; asc: oldest first"),
 ) -> object:
     """A part's log entries by the time they were logged, newest first unless ``order=asc``."""
-    entries, token = await caller(
+    return await caller(
         fleet.logs.query,
         part_id,
+        paging,
         filter=text,
         levels=levels,
         start=start,
         end=end,
         order=order,
-        limit=paging.limit,
-        page_token=paging.cursor or "",
     )
-    return {"items": entries, "next_cursor": token or None}
 
 
 @router.get(

@@ -23,8 +23,7 @@ async def list_machines(
 ) -> object:
     return await caller(
         fleet.machines.list,
-        paging.limit,
-        paging.cursor,
+        paging,
         location_id=location_id,
         organization_id=organization_id,
         rentable=rentable,
@@ -57,7 +56,7 @@ async def delete_machine(machine_id: str, fleet: FleetDep, caller: Caller) -> No
 @router.get("/machines/{machine_id}/parts", response_model=m.Page[m.Part], tags=["parts"])
 async def list_parts(machine_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """The machine's parts, oldest first."""
-    return await caller(fleet.machines.list_parts, machine_id, paging.limit, paging.cursor)
+    return await caller(fleet.machines.list_parts, machine_id, paging)
 
 
 @router.post("/machines/{machine_id}/parts", response_model=m.Part, status_code=201, tags=["parts"])
@@ -102,7 +101,7 @@ async def set_config(part_id: str, body: s.ConfigIn, fleet: FleetDep, caller: Ca
 @router.get("/parts/{part_id}/config/history", response_model=m.Page[m.ConfigRevision], tags=["config"])
 async def config_history(part_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """Newest edit first; each entry holds the config as it was before that edit."""
-    return await caller(fleet.machines.config_history, part_id, paging.limit, paging.cursor)
+    return await caller(fleet.machines.config_history, part_id, paging)
 
 
 @router.get("/parts/{part_id}/secrets", response_model=list[m.Secret], tags=["parts"])

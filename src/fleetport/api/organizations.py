@@ -12,7 +12,7 @@ router = api_router(tags=["organizations"])
 
 @router.get("/organizations", response_model=m.Page[m.Organization])
 async def list_organizations(fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.organizations.list, paging.limit, paging.cursor)
+    return await caller(fleet.organizations.list, paging)
 
 
 @router.post("/organizations", response_model=m.Organization, status_code=201)
@@ -47,7 +47,7 @@ async def delete_organization(org_id: str, fleet: FleetDep, caller: Caller) -> N
 
 @router.get("/organizations/{org_id}/members", response_model=m.Page[m.Member])
 async def list_members(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.organizations.members, org_id, paging.limit, paging.cursor)
+    return await caller(fleet.organizations.members, org_id, paging)
 
 
 @router.delete("/organizations/{org_id}/members/{user_id}", status_code=204, response_model=None)
@@ -57,7 +57,7 @@ async def remove_member(org_id: str, user_id: str, fleet: FleetDep, caller: Call
 
 @router.get("/organizations/{org_id}/invites", response_model=m.Page[m.Invite])
 async def list_invites(org_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
-    return await caller(fleet.organizations.invites, org_id, paging.limit, paging.cursor)
+    return await caller(fleet.organizations.invites, org_id, paging)
 
 
 @router.post("/organizations/{org_id}/invites", response_model=m.Invite, status_code=201)

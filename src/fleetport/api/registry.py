@@ -57,18 +57,16 @@ async def list_items(
 ) -> object:
     """Items of the organization (without one: of every organization you read) and public items
     of every organization. Each filter matches any of its values; filters combine."""
-    items, token = await caller(
+    return await caller(
         fleet.registry.list_items,
         organization_id,
+        paging,
         types=type or (),
         visibilities=visibility or (),
         platforms=platform or (),
         statuses=status or (),
         search_term=search,
-        page_token=paging.cursor or "",
-        page_size=paging.limit,
     )
-    return {"items": items, "next_cursor": token or None}
 
 
 @items.post("/registry/items", response_model=m.RegistryItem, status_code=201)

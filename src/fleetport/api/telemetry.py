@@ -36,7 +36,7 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
 )
 async def root_client(org_id: str, fleet: FleetDep, caller: Caller) -> object:
     """The organization's root client (made on first use); its key needs update_organization."""
-    return await caller(fleet.telemetry.root_client, org_id)
+    return await caller(fleet.telemetry.clients.root_client, org_id)
 
 
 @router.get(
@@ -45,7 +45,7 @@ async def root_client(org_id: str, fleet: FleetDep, caller: Caller) -> object:
 async def device_client(machine_id: str, fleet: FleetDep, caller: Caller) -> object:
     """The machine's device client (made on first use, under the root client); its key needs
     update_robot."""
-    return await caller(fleet.telemetry.device_client, machine_id)
+    return await caller(fleet.telemetry.clients.device_client, machine_id)
 
 
 # --- dataports -----------------------------------------------------------------------------------
@@ -55,8 +55,7 @@ async def device_client(machine_id: str, fleet: FleetDep, caller: Caller) -> obj
 async def list_dataports(machine_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """The machine's dataports (those of its device client, made through any API): aliased ones by
     alias, then the others by RID. Needs read_robot."""
-    items, cursor = await caller(fleet.dataports.list, machine_id, paging.limit, paging.cursor)
-    return {"items": items, "next_cursor": cursor}
+    return await caller(fleet.dataports.list, machine_id, paging)
 
 
 @router.post(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fleetport.core import validate
 from fleetport.core.errors import Invalid, NotFound
-from fleetport.core.permissions import Principal, deny
+from fleetport.core.ids import is_uuid
+from fleetport.core.permissions import Principal, Scope, deny
 from fleetport.store import Row, Tx
 from fleetport.store import queries as q
 
@@ -57,6 +60,44 @@ _RECORDS: dict[str, q.Record] = {
     "location": "locations",
     "robot": "machines",
 }
+
+
+_NAMES = {"organization": "organization", "location": "location", "robot": "machine"}
+
+
+def check_resource_type(resource_type: str) -> None:
+    if resource_type not in _RECORDS:
+        raise Invalid("resource_type must be organization, location or robot")
+
+
+def resource(conn: Tx, resource_type: str, resource_id: str) -> Row:
+    """An organization, location or robot (machine) by its type and id."""
+    check_resource_type(resource_type)
+    return _load(conn, _RECORDS[resource_type], resource_id, _NAMES[resource_type])
+
+
+def resources(conn: Tx, named: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+    """The organizations, locations and robots named by (type, id), by (type, id), in one statement
+    per type; those that do not exist, or cannot (malformed ids), are left out."""
+    ids: dict[str, set[str]] = {}
+    for resource_type, resource_id in named:
+        check_resource_type(resource_type)
+        if is_uuid(resource_id):
+            ids.setdefault(resource_type, set()).add(resource_id.lower())
+    return {
+        (resource_type, row["id"]): row
+        for resource_type, wanted in ids.items()
+        for row in q.find(conn, _RECORDS[resource_type], id=wanted)
+    }
+
+
+def covers(scope: Scope, resource_type: str, row: Row) -> bool:
+    """Whether the scope reaches the resource (its row as ``resource`` reads it)."""
+    if resource_type == "organization":
+        return scope.covers_organization(row["id"])
+    if resource_type == "location":
+        return scope.covers_location(row["id"], row["organization_id"])
+    return scope.covers_robot(row["id"], row["location_id"], row["organization_id"])
 
 
 def resource_organization(conn: Tx, resource_type: str, resource_id: str) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import anyio.to_thread
 
 if TYPE_CHECKING:
+    from fleetport.core.credentials import Credential
     from fleetport.core.fleet import Fleet
     from fleetport.core.permissions import Principal
 
@@ -28,18 +29,18 @@ def runs_long(method: Callable[..., Any]) -> bool:
 
 
 class Call:
-    """The caller of one request, by its bearer token. ``await call(service_method, *args)``
-    authenticates the token and runs ``service_method(principal, *args)`` in one go; the arguments
-    are checked against the method's own (a type checker refuses a wrong one)."""
+    """The caller of one request, by the credential it presented. ``await call(service_method,
+    *args)`` authenticates the credential and runs ``service_method(principal, *args)`` in one
+    go; the arguments are checked against the method's own (a type checker refuses a wrong one)."""
 
-    __slots__ = ("fleet", "token")
+    __slots__ = ("credential", "fleet")
 
-    def __init__(self, fleet: Fleet, token: str) -> None:
+    def __init__(self, fleet: Fleet, credential: Credential) -> None:
         self.fleet = fleet
-        self.token = token
+        self.credential = credential
 
     def principal(self) -> Principal:
-        return self.fleet.identity.authenticate(self.token)
+        return self.fleet.identity.authenticate(self.credential)
 
     async def __call__(
         self, method: Callable[Concatenate[Principal, P], T], *args: P.args, **kwargs: P.kwargs

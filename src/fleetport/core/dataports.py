@@ -13,8 +13,6 @@ read and written through the One Platform dialect with the device client's key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,9 +20,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-import orjson
-
 from fleetport.core.errors import Conflict, Invalid, NotFound
+from fleetport.core.pages import Listing, Page, PageRequest, Text
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import (
     FORMATS,
@@ -37,6 +34,7 @@ from fleetport.core.telemetry import (
 )
 from fleetport.core.telemetry import model as ts
 from fleetport.core.telemetry import values as tv
+from fleetport.store import series as series_store
 from fleetport.store import telemetry as st
 
 Value = float | int | str
@@ -44,6 +42,7 @@ Value = float | int | str
 MAX_POINTS = ts.MAX_RECORD  # points one write carries at most
 MAX_READ = ts.MAX_READ  # points one read returns at most
 ALIAS_MAX = ts.ALIAS_MAX
+LISTING = Listing("dataports", key=(Text(optional=True), Text(is_rid)))  # sorted by (alias, rid)
 SELECTIONS: tuple[str, ...] = ("all", "givenwindow", "autowindow")
 ORDERS: tuple[str, ...] = ("desc", "asc")
 
@@ -107,28 +106,22 @@ def _time(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _encode_cursor(key: tuple[str | None, str]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str | None, str]:
-    try:
-        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raw = None
-    if (
-        isinstance(raw, list)
-        and len(raw) == 2
-        and (raw[0] is None or isinstance(raw[0], str))
-        and is_rid(raw[1])
-    ):
-        return raw[0], raw[1]
-    raise Invalid("cursor is not one this server issued; pass the next_cursor of the previous page")
-
-
-def _order_key(alias: str | None, rid: str) -> tuple[bool, str, str]:
-    """Aliased dataports by alias, then the others by RID."""
-    return (alias is None, alias or "", rid)
+def _listed(row: Mapping[Any, Any], summary: series_store.Summary | None) -> Dataport:
+    """A dataport of a listing page, from its row and the summary of its points."""
+    return Dataport(
+        rid=str(row["rid"]),
+        alias=row["alias"],
+        name=row["name"],
+        format=str(row["format"]),
+        retention_count=row["retention_count"],
+        retention_seconds=row["retention_seconds"],
+        count=summary.count if summary is not None else 0,
+        first_timestamp=summary.first if summary is not None else None,
+        last_timestamp=summary.last if summary is not None else None,
+        last_value=summary.newest if summary is not None else None,
+        created_at=_time(row["created_at"]),
+        modified_at=_time(row["modified_at"]),
+    )
 
 
 class Dataports:
@@ -155,11 +148,11 @@ class Dataports:
         return rid, row
 
     def _describe(self, device: Principal, rid: str, alias: str | None) -> Dataport:
-        info = self.telemetry.info(device, rid)
+        info = self.telemetry.inventory.info(device, rid)
         resource, storage = info.resource, info.storage
         last_value: Value | None = None
         if storage is not None and storage.count:
-            newest = self.telemetry.read(device, rid, start=0, end=tv.INT64 - 1, limit=1)
+            newest = self.telemetry.points.read(device, rid, start=0, end=tv.INT64 - 1, limit=1)
             last_value = newest[0][1] if newest else None
         return Dataport(
             rid=rid,
@@ -178,7 +171,7 @@ class Dataports:
 
     def _aliases(self, device: Principal) -> dict[str, str]:
         """The device client's first alias of each resource it has aliases for, by RID."""
-        found = self.telemetry.aliases(device)
+        found = self.telemetry.names.aliases(device)
         return {rid: names[0] for rid, names in found.items() if names}
 
     def _alias_of(self, device: Principal, rid: str, ref: str) -> str | None:
@@ -188,24 +181,18 @@ class Dataports:
 
     # --- the dataports ---------------------------------------------------------------------
 
-    def list(
-        self, p: Principal, machine_id: str, limit: int, cursor: str | None = None
-    ) -> tuple[builtins.list[Dataport], str | None]:
-        """The machine's dataports, aliased ones by alias first, then the others by RID; a page of
-        at most ``limit`` and the cursor of the next page (None on the last)."""
-        device = self.telemetry.as_device(p, machine_id, write=False)
-        rids = self.telemetry.listing(device, Alias(""), ["dataport"])["dataport"]
-        aliases = self._aliases(device)
-        keyed = sorted((_order_key(aliases.get(rid), rid), rid) for rid in rids)
-        if cursor:
-            after_alias, after_rid = _decode_cursor(cursor)
-            after = _order_key(after_alias, after_rid)
-            keyed = [(key, rid) for key, rid in keyed if key > after]
-        page = keyed[:limit]
-        items = [self._describe(device, rid, aliases.get(rid)) for _, rid in page]
-        more = len(keyed) > limit
-        next_cursor = _encode_cursor((items[-1].alias, items[-1].rid)) if more and items else None
-        return items, next_cursor
+    def list(self, p: Principal, machine_id: str, page: PageRequest) -> Page[Dataport]:
+        """The machine's dataports, aliased ones by alias first, then the others by RID. A page
+        costs the same few statements however many dataports it holds."""
+        window = LISTING.open(page)
+        device = self.telemetry.clients.as_device(p, machine_id, write=False)
+        after = None if window.after is None else (window.after_text(0), window.after_text(1) or "")
+        with self.telemetry.store.read() as conn:
+            _, client = self.telemetry.tree.resource(conn, device, Alias(""), "listing")
+            rows = st.dataport_page(conn, str(client["rid"]), after=after, limit=window.limit + 1)
+            kept, next_cursor = LISTING.cut(rows, window, lambda r: (r["alias"], str(r["rid"])))
+            found = series_store.summaries(conn, {int(r["series"]): str(r["format"]) for r in kept})
+        return Page([_listed(row, found.get(int(row["series"]))) for row in kept], next_cursor)
 
     def create(
         self,
@@ -223,7 +210,7 @@ class Dataports:
         alias = check_alias(alias)
         if format not in FORMATS:
             raise Invalid(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-        device = self.telemetry.as_device(p, machine_id, write=True)
+        device = self.telemetry.clients.as_device(p, machine_id, write=True)
         if self._alias_taken(device, alias):
             raise Conflict(f"this machine has a dataport with the alias {alias!r} already")
         spec = NewResource(
@@ -234,20 +221,20 @@ class Dataports:
             retention_seconds=retention_seconds,
         )
         try:
-            rid = self.telemetry.create(device, spec, alias=alias)
+            rid = self.telemetry.resources.create(device, spec, alias=alias)
         except Conflict:  # taken by another request in the meantime
             raise Conflict(f"this machine has a dataport with the alias {alias!r} already") from None
         return self._describe(device, rid, alias)
 
     def _alias_taken(self, device: Principal, alias: str) -> bool:
         try:
-            self.telemetry.lookup_alias(device, alias)
+            self.telemetry.names.lookup_alias(device, alias)
         except NotFound:
             return False
         return True
 
     def get(self, p: Principal, machine_id: str, ref: str) -> Dataport:
-        device = self.telemetry.as_device(p, machine_id, write=False)
+        device = self.telemetry.clients.as_device(p, machine_id, write=False)
         rid, _ = self._locate(device, ref)
         return self._describe(device, rid, self._alias_of(device, rid, ref))
 
@@ -263,7 +250,7 @@ class Dataports:
     ) -> Dataport:
         """Changes the name or the retention (``None``: unlimited; ``KEEP``: as it is). A smaller
         retention deletes the points beyond it at once."""
-        device = self.telemetry.as_device(p, machine_id, write=True)
+        device = self.telemetry.clients.as_device(p, machine_id, write=True)
         rid, _ = self._locate(device, ref)
         changes = ResourceChanges(
             name=name,
@@ -272,14 +259,14 @@ class Dataports:
             unlimited_count=retention_count is None,
             unlimited_seconds=retention_seconds is None,
         )
-        self.telemetry.update(device, rid, changes)
+        self.telemetry.resources.update(device, rid, changes)
         return self._describe(device, rid, self._alias_of(device, rid, ref))
 
     def delete(self, p: Principal, machine_id: str, ref: str) -> None:
         """Deletes the dataport with its points and aliases."""
-        device = self.telemetry.as_device(p, machine_id, write=True)
+        device = self.telemetry.clients.as_device(p, machine_id, write=True)
         rid, _ = self._locate(device, ref)
-        self.telemetry.drop(device, rid)
+        self.telemetry.resources.drop(device, rid)
 
     # --- points ----------------------------------------------------------------------------
 
@@ -291,9 +278,9 @@ class Dataports:
         whole batch (Invalid); points whose value does not fit the format, or whose timestamp is
         out of range, are left out and reported, the others stored."""
         batch = _batch(points)
-        device = self.telemetry.as_device(p, machine_id, write=True)
+        device = self.telemetry.clients.as_device(p, machine_id, write=True)
         rid, row = self._locate(device, ref)
-        failures = self.telemetry.record(device, rid, batch)
+        failures = self.telemetry.points.record(device, rid, batch)
         if not failures:
             return PointsWritten(len(batch), [])
         return PointsWritten(len(batch) - len(failures), _explain(row, batch, failures))
@@ -318,9 +305,9 @@ class Dataports:
             raise Invalid("order is desc or asc")
         if selection not in SELECTIONS:
             raise Invalid(f"selection is one of {', '.join(SELECTIONS)}")
-        device = self.telemetry.as_device(p, machine_id, write=False)
+        device = self.telemetry.clients.as_device(p, machine_id, write=False)
         rid, _ = self._locate(device, ref)
-        found = self.telemetry.read(
+        found = self.telemetry.points.read(
             device,
             rid,
             start=start,

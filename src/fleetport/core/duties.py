@@ -50,8 +50,8 @@ class Duty:
 def server_duties(fleet: Fleet) -> list[Duty]:
     return [
         Duty("part-log-retention", LOG_RETENTION_EVERY, fleet.logs.sweep, long=True),
-        Duty("datarule-clock", DATARULE_CLOCK_EVERY, fleet.telemetry.fire_due),
-        Duty("dataport-retention", DATAPORT_RETENTION_EVERY, fleet.telemetry.sweep, long=True),
+        Duty("datarule-clock", DATARULE_CLOCK_EVERY, fleet.telemetry.points.fire_due),
+        Duty("dataport-retention", DATAPORT_RETENTION_EVERY, fleet.telemetry.points.sweep, long=True),
     ]
 
 

@@ -13,20 +13,20 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fleetport.core import access, validate
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import is_uuid, new_id
-from fleetport.core.models import Row, as_utc, encode_cursor, page_after, utcnow
+from fleetport.core.models import Row, as_utc, utcnow
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import Principal, deny
 from fleetport.store import Store, Tx
 from fleetport.store import catalog as c
 from fleetport.store import queries as q
 
 VISIBILITIES: tuple[str, ...] = ("private", "public", "public_unlisted")
-HISTORY_PAGE_DEFAULT = 10
-HISTORY_PAGE_MAX = 1000
+HISTORY = Listing("fragment-history", default=10, maximum=1000)
 
 
 @dataclass
@@ -88,6 +88,13 @@ class FragmentRevision:
             r["edited_by"],
             as_utc(r["edited_at"]),
         )
+
+
+class FragmentHistory(NamedTuple):
+    """A fragment as it is now and a page of its edits, newest first."""
+
+    fragment: Fragment
+    revisions: Page[FragmentRevision]
 
 
 def check_visibility(value: str) -> str:
@@ -258,23 +265,24 @@ class Fragments:
             q.delete_rows(conn, "fragment_history", fragment_id=row["id"])
             q.delete_rows(conn, "fragments", id=row["id"])
 
-    def history(
-        self, p: Principal, fragment_id: str, *, page_token: str = "", page_limit: int = HISTORY_PAGE_DEFAULT
-    ) -> tuple[builtins.list[FragmentRevision], str]:
-        """The fragment's edits, newest first, each holding the fragment as it was before it.
-        Returns a page and the token of the next one ("" on the last page). ``page_limit`` 0 means
-        the default of 10."""
-        if page_limit == 0:
-            page_limit = HISTORY_PAGE_DEFAULT
-        if not 1 <= page_limit <= HISTORY_PAGE_MAX:
-            raise Invalid(f"page_limit must be between 1 and {HISTORY_PAGE_MAX}, got {page_limit}")
-        before = page_after(page_token)
+    def history(self, p: Principal, fragment_id: str, page: PageRequest) -> Page[FragmentRevision]:
+        """The fragment's edits, newest first, each holding the fragment as it was before it
+        (10 a page unless the request says otherwise)."""
         with self.store.read() as conn:
-            row = self._readable(conn, p, fragment_id)
-            rows = q.page_desc(
-                conn, "fragment_history", limit=page_limit, before=before, fragment_id=row["id"]
-            )
-        more = len(rows) > page_limit
-        rows = rows[:page_limit]
-        token = encode_cursor(rows[-1]["id"]) if more and rows else ""
-        return [FragmentRevision.from_row(r) for r in rows], token
+            return self._history(conn, p, fragment_id, page).revisions
+
+    def history_of(self, p: Principal, fragment_id: str, page: PageRequest) -> FragmentHistory:
+        """``history`` with the fragment as it is now, in one read."""
+        with self.store.read() as conn:
+            return self._history(conn, p, fragment_id, page, current=True)
+
+    def _history(
+        self, conn: Tx, p: Principal, fragment_id: str, page: PageRequest, *, current: bool = False
+    ) -> FragmentHistory:
+        window = HISTORY.open(page)
+        row = self._readable(conn, p, fragment_id)
+        rows = q.page_desc(
+            conn, "fragment_history", limit=window.limit, before=window.after_text(), fragment_id=row["id"]
+        )
+        fragment = self._build(conn, [row])[0] if current else Fragment.from_row(row)
+        return FragmentHistory(fragment, HISTORY.page(rows, window, FragmentRevision.from_row))

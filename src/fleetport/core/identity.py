@@ -1,10 +1,13 @@
-"""People and credentials: users, login sessions, API keys, authorizations, and turning a
-bearer token into a Principal."""
+"""People and credentials: users, login sessions, API keys, authorizations, and turning any
+credential (see ``core.credentials``) into a Principal: ``Identity.authenticate`` is the one place
+a credential is checked (One Platform keys are looked up by its helper ``core.client_keys``)."""
 
 from __future__ import annotations
 
 import builtins
+import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -13,22 +16,22 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from fleetport.bus import Bus, Codec, Undecodable
-from fleetport.core import access, validate
+from fleetport.core import access, client_keys, validate
 from fleetport.core.calls import long_running
+from fleetport.core.credentials import ApiKeySecret, BearerToken, Credential
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Taken, Unauthenticated
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
     ApiKey,
     Authorization,
     GrantSpec,
-    Page,
+    ResourcePermissions,
     Session,
     User,
     as_utc,
-    decode_cursor,
-    make_page,
     utcnow,
 )
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import ALL_PERMISSIONS, Grant, Principal, validate_grant
 from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
@@ -37,6 +40,10 @@ SESSION_PREFIX = "fps_"
 KEY_PREFIX = "fpk_"
 PART_SECRET_PREFIX = "fpp_"
 MIN_KEY_LENGTH = 32
+
+USERS = Listing("users")
+KEYS = Listing("keys")
+AUTHORIZATIONS = Listing("authorizations")
 
 _hasher = PasswordHasher()
 
@@ -58,38 +65,47 @@ _UNKNOWN = {
 
 
 class CredentialCache:
-    """Recently seen credentials (who they are and the grants they hold), so that most requests
-    authenticate without a database round trip.
+    """Recently seen credentials (what each stands for: a subject and the grants it holds, a
+    telemetry client), so that most requests authenticate without a database round trip.
 
     An entry is used only while no transaction has changed credentials or grants since it was read
     (``Store.credentials_generation``, which goes up on this process's commits and, through the
     bus's ``credentials`` topic, on other processes' commits), which makes revocation immediate,
     and for at most ``ttl`` seconds, which bounds how long another process can take to notice when
-    the bus between them is down. ``ttl=0`` turns the cache off.
+    the bus between them is down. ``ttl=0`` turns the cache off. What can lapse without a write
+    (a session's or a token's expiry) is checked at each use, not here.
     """
 
     def __init__(self, store: Store, ttl: float, max_entries: int = 10_000) -> None:
         self.store = store
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[int, float, tuple[str, list[Row]]]] = {}
+        self._entries: dict[str, tuple[int, float, object]] = {}
 
-    def get(self, digest: str) -> tuple[str, list[Row]] | None:
-        entry = self._entries.get(digest)
+    def get(self, key: str) -> object | None:
+        entry = self._entries.get(key)
         if entry is None:
             return None
         generation, expires, found = entry
         if generation != self.store.credentials_generation or time.monotonic() > expires:
-            self._entries.pop(digest, None)
+            self._entries.pop(key, None)
             return None
         return found
 
-    def put(self, digest: str, found: tuple[str, list[Row]], generation: int) -> None:
+    def put(self, key: str, found: object, generation: int) -> None:
         if self.ttl <= 0:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[digest] = (generation, time.monotonic() + self.ttl, found)
+        self._entries[key] = (generation, time.monotonic() + self.ttl, found)
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """What a bearer token was found to be: its kind and its subject's rows joined with grants."""
+
+    kind: Literal["part", "user", "api_key"]
+    rows: list[Row]
 
 
 CREDENTIALS_TOPIC = "credentials"  # a committed transaction changed credentials or grants
@@ -134,19 +150,36 @@ class Identity:
 
     # --- authentication -------------------------------------------------------------------
 
-    def authenticate(self, token: str | None) -> Principal:
+    def authenticate(self, credential: Credential) -> Principal:
+        """The caller a credential stands for: the one place any credential is checked."""
+        if isinstance(credential, BearerToken):
+            return self._bearer(credential.token)
+        if isinstance(credential, ApiKeySecret):
+            return self._key_and_secret(credential.key_id, credential.secret)
+        return self._one_platform(credential)
+
+    def _bearer(self, token: str) -> Principal:
         if not token:
             raise Unauthenticated("no credentials: send 'Authorization: Bearer <API key or session token>'")
+        kind = _bearer_kind(token)
+        if not _URL_SAFE.fullmatch(token):  # every secret handed out is URL-safe text
+            raise Unauthenticated(_UNKNOWN[kind])
         digest = hash_secret(token)
         found = self._cache.get(digest)
-        if found is None:
-            found = self._lookup(token, digest)
-        kind, rows = found
+        if not isinstance(found, _Subject):
+            found = self._lookup(kind, digest)
+        rows = found.rows
         if not rows:
             raise Unauthenticated(_UNKNOWN[kind])
         first = rows[0]
         if kind == "part":
-            return Principal(kind="part", id=first["id"], display=f"part {first['id']}", part_id=first["id"])
+            return Principal(
+                kind="part",
+                id=first["id"],
+                display=f"part {first['id']}",
+                part_id=first["id"],
+                via="part_secret",
+            )
         if kind == "user":
             if as_utc(first["session_expires_at"]) <= utcnow():
                 raise Unauthenticated("session has expired; log in again")
@@ -154,26 +187,46 @@ class Identity:
         # a key acts with its own authorizations only, never as the user who made it
         return _principal("api_key", rows, first["name"], api_key_id=first["id"])
 
-    def _lookup(self, token: str, digest: str) -> tuple[str, list[Row]]:
+    def _lookup(self, kind: Literal["part", "user", "api_key"], digest: str) -> _Subject:
         generation = self.store.credentials_generation
         with self.store.read() as conn:
-            if token.startswith(PART_SECRET_PREFIX):
+            if kind == "part":
                 part = q.part_by_secret(conn, digest)
-                found: tuple[str, list[Row]] = ("part", [part] if part else [])
-            elif token.startswith(SESSION_PREFIX):
-                found = ("user", q.session_user(conn, digest))
+                found = _Subject("part", [part] if part else [])
+            elif kind == "user":
+                found = _Subject("user", q.session_user(conn, digest))
             else:
-                found = ("api_key", q.api_key_by_secret(conn, digest))
-        if found[1]:  # unknown tokens are not remembered: a flood of them cannot fill the cache
+                found = _Subject("api_key", q.api_key_by_secret(conn, digest))
+        if found.rows:  # unknown tokens are not remembered: a flood of them cannot fill the cache
             self._cache.put(digest, found, generation)
         return found
 
-    def authenticate_key(self, key_id: str, secret: str) -> Principal:
+    def _key_and_secret(self, key_id: str, secret: str) -> Principal:
         """Key id plus secret, as the gRPC Authenticate call presents them."""
-        principal = self.authenticate(secret)
+        if not key_id or not secret:
+            raise Unauthenticated("an API key id and its secret are both required")
+        principal = self._bearer(secret)
         if principal.api_key_id != key_id:
             raise Unauthenticated("API key id and key do not match")
         return principal
+
+    def _one_platform(self, credential: client_keys.OnePlatformKey) -> Principal:
+        """A One Platform client key, token from grant or provisioning key."""
+        key = client_keys.check_shape(credential)
+        digest = hash_secret(key)
+        cache_key = f"{type(credential).__name__}:{digest}"
+        holder = self._cache.get(cache_key)
+        conn_needed = client_keys.needs_tree(credential)
+        if isinstance(holder, client_keys.KeyHolder) and not conn_needed:
+            return client_keys.principal(None, credential, holder)
+        generation = self.store.credentials_generation
+        with self.store.read() as conn:
+            if not isinstance(holder, client_keys.KeyHolder):
+                holder = client_keys.find(conn, credential, key, digest)
+                if holder is None:
+                    raise client_keys.unknown(credential)
+                self._cache.put(cache_key, holder, generation)
+            return client_keys.principal(conn, credential, holder)
 
     # --- users and sessions ---------------------------------------------------------------
 
@@ -218,11 +271,20 @@ class Identity:
             row = q.find_one(conn, "users", email=validate.email(email))
         return User.from_row(row) if row else None
 
-    def list_users(self, p: Principal, limit: int, cursor: str | None) -> Page[User]:
+    def user_by_email(self, p: Principal, email: str) -> User:
+        """The user with the email address (any signed-in caller may ask: roles and invites name
+        users by it)."""
+        found = self.find_user_by_email(email)
+        if found is None:
+            raise NotFound(f"no user has the email {email}")
+        return found
+
+    def list_users(self, p: Principal, page: PageRequest) -> Page[User]:
         access.require_admin(p, "listing users")
+        window = USERS.open(page)
         with self.store.read() as conn:
-            rows = q.page(conn, "users", limit=limit, after=decode_cursor(cursor))
-        return make_page(rows, limit, User.from_row)
+            rows = q.page(conn, "users", limit=window.limit, after=window.after_text())
+        return USERS.page(rows, window, User.from_row)
 
     def delete_user(self, p: Principal, user_id: str) -> None:
         access.require_admin(p, "deleting users")
@@ -304,17 +366,29 @@ class Identity:
         key.secret = secret
         return key
 
-    def list_keys(self, p: Principal, organization_id: str, limit: int, cursor: str | None) -> Page[ApiKey]:
+    def list_keys(self, p: Principal, organization_id: str, page: PageRequest) -> Page[ApiKey]:
+        window = KEYS.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "manage_api_keys", organization_id)
             rows = q.page(
-                conn, "api_keys", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "api_keys", limit=window.limit, after=window.after_text(), organization_id=org["id"]
             )
-            page = make_page(rows, limit, lambda r: ApiKey.from_row(r, []))
-            by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in page.items}
+            keys = KEYS.page(rows, window, lambda r: ApiKey.from_row(r, []))
+            by_key: dict[str, list[Authorization]] = {k.id: k.authorizations for k in keys.items}
             for a in q.authorizations_of(conn, "api_key", by_key):
                 by_key[a["subject_id"]].append(Authorization.from_row(a))
-        return page
+        return keys
+
+    def list_all_keys(self, p: Principal, organization_id: str) -> builtins.list[ApiKey]:
+        """Every key ``list_keys`` would page through, with its authorizations, in one read."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "manage_api_keys", organization_id)
+            keys = [ApiKey.from_row(r, []) for r in q.find(conn, "api_keys", organization_id=org["id"])]
+            by_key = {k.id: k.authorizations for k in keys}
+            for a in q.find(conn, "authorizations", organization_id=org["id"], subject_type="api_key"):
+                if a["subject_id"] in by_key:
+                    by_key[a["subject_id"]].append(Authorization.from_row(a))
+        return keys
 
     def _key_row(self, conn: Tx, p: Principal, key_id: str) -> dict:  # type: ignore[type-arg]
         row = q.get(conn, "api_keys", validate.entity_id(key_id, "API key"))
@@ -496,14 +570,34 @@ class Identity:
         ]
 
     def list_authorizations(
-        self, p: Principal, organization_id: str, limit: int, cursor: str | None
+        self, p: Principal, organization_id: str, page: PageRequest
     ) -> Page[Authorization]:
+        window = AUTHORIZATIONS.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", organization_id)
             rows = q.page(
-                conn, "authorizations", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn,
+                "authorizations",
+                limit=window.limit,
+                after=window.after_text(),
+                organization_id=org["id"],
             )
-        return make_page(rows, limit, Authorization.from_row)
+        return AUTHORIZATIONS.page(rows, window, Authorization.from_row)
+
+    def list_all_authorizations(
+        self, p: Principal, organization_id: str, *, resource_ids: Collection[str] = ()
+    ) -> builtins.list[Authorization]:
+        """Every authorization ``list_authorizations`` would page through, in one statement; with
+        ``resource_ids``, only those on these resources."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", organization_id)
+            if resource_ids:
+                rows = q.find(
+                    conn, "authorizations", organization_id=org["id"], resource_id=set(resource_ids)
+                )
+            else:
+                rows = q.find(conn, "authorizations", organization_id=org["id"])
+        return [Authorization.from_row(r) for r in rows]
 
     def check_permissions(
         self,
@@ -517,26 +611,42 @@ class Identity:
         """Which of the given permissions the caller holds on the resource. Unknown permission
         names are an error, or simply not granted with ``unknown_denied``."""
         unknown = sorted(set(permissions) - ALL_PERMISSIONS)
-        if unknown_denied:
-            permissions = [perm for perm in permissions if perm in ALL_PERMISSIONS]
-        elif unknown:
+        if unknown and not unknown_denied:
             raise Invalid(f"unknown permissions: {', '.join(unknown)}")
-        check = {
-            "organization": access.organization,
-            "location": access.location,
-            "robot": access.machine,
-        }.get(resource_type)
-        if check is None:
-            raise Invalid("resource_type must be organization, location or robot")
-        granted = []
+        access.check_resource_type(resource_type)
+        known = [perm for perm in permissions if perm in ALL_PERMISSIONS]
+        if not known:
+            return []
         with self.store.read() as conn:
-            for perm in permissions:
-                try:
-                    check(conn, p, perm, resource_id)
-                except PermissionDenied:
-                    continue
-                granted.append(perm)
-        return granted
+            return _held(conn, p, resource_type, access.resource(conn, resource_type, resource_id), known)
+
+    def permissions_held(
+        self, p: Principal, asked: builtins.list[ResourcePermissions]
+    ) -> builtins.list[ResourcePermissions]:
+        """For each resource asked about, which of the given permissions the caller holds on it, in
+        one read of a statement per resource type (and per permission, for the caller's reach).
+        Unknown permission names are not held, and nothing is held on a resource that does not
+        exist; an unknown resource type is an error, and so is asking about nothing."""
+        if not asked:
+            raise Invalid("nothing to check: name at least one resource and the permissions asked about")
+        for item in asked:
+            access.check_resource_type(item.resource_type)
+        known = [[perm for perm in item.permissions if perm in ALL_PERMISSIONS] for item in asked]
+        with self.store.read() as conn:
+            rows = access.resources(
+                conn,
+                [
+                    (item.resource_type, item.resource_id)
+                    for item, perms in zip(asked, known, strict=True)
+                    if perms
+                ],
+            )
+            held = []
+            for item, perms in zip(asked, known, strict=True):
+                row = rows.get((item.resource_type, item.resource_id.lower()))
+                granted = _held(conn, p, item.resource_type, row, perms) if row is not None else []
+                held.append(ResourcePermissions(item.resource_type, item.resource_id, granted))
+        return held
 
     # --- first start ----------------------------------------------------------------------
 
@@ -588,6 +698,7 @@ def _principal(
     )
     return Principal(
         kind=kind,
+        via="session" if kind == "user" else "api_key",
         id=rows[0]["id"],
         display=display,
         is_admin=bool(rows[0]["is_admin"]),
@@ -597,8 +708,25 @@ def _principal(
     )
 
 
+def _held(conn: Tx, p: Principal, resource_type: str, row: Row, permissions: list[str]) -> list[str]:
+    """The permissions, of those given (known ones, in their order), that the caller holds on the
+    resource's row."""
+    return [perm for perm in permissions if access.covers(p.scope(conn, perm), resource_type, row)]
+
+
+def _bearer_kind(token: str) -> Literal["part", "user", "api_key"]:
+    if token.startswith(PART_SECRET_PREFIX):
+        return "part"
+    if token.startswith(SESSION_PREFIX):
+        return "user"
+    return "api_key"
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def _url_safe(value: str) -> bool:
-    return all(c.isascii() and (c.isalnum() or c in "-_.~") for c in value)
+    return _URL_SAFE.fullmatch(value) is not None
 
 
 def _check_organization(org_id: str, grant: GrantSpec) -> None:

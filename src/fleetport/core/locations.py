@@ -11,18 +11,17 @@ from fleetport.core.ids import new_id, new_secret
 from fleetport.core.models import (
     Location,
     LocationSummary,
-    Page,
     Secret,
-    decode_cursor,
-    make_page,
     utcnow,
 )
+from fleetport.core.pages import Listing, Page, PageRequest, Window
 from fleetport.core.permissions import Principal, deny
 from fleetport.store import Store, Tx
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, locations_page, robot_counts
 
 SUMMARY_PAGE = 500  # locations read per statement while listing them all with their counts
+LOCATIONS = Listing("locations")
 
 
 class Locations:
@@ -71,39 +70,40 @@ class Locations:
         return loc
 
     def summary(self, p: Principal, location_id: str) -> LocationSummary:
-        """The location, with the organizations it is shared with, and its number of machines."""
+        """The location, with the organizations it is shared with, its number of machines and its
+        secrets (only for callers who may manage them)."""
         with self.store.read() as conn:
             return self._summary(conn, p, location_id)
 
     def _summary(self, conn: Tx, p: Principal, location_id: str) -> LocationSummary:
         loc = self._get(conn, p, location_id)
-        return LocationSummary(loc, robot_counts(conn, [loc.id]).get(loc.id, 0))
+        secrets = _secrets_seen(conn, p, [loc]).get(loc.id, [])
+        return LocationSummary(loc, robot_counts(conn, [loc.id]).get(loc.id, 0), secrets)
 
-    def list(
-        self, p: Principal, limit: int, cursor: str | None, *, organization_id: str | None = None
-    ) -> Page[Location]:
+    def list(self, p: Principal, page: PageRequest, *, organization_id: str | None = None) -> Page[Location]:
         """Locations the caller may read; with ``organization_id``, those owned by or shared with it
         (with the locations nested in them)."""
+        window = LOCATIONS.open(page)
         with self.store.read() as conn:
-            return self._page(conn, p, limit, cursor, organization_id)
+            return self._page(conn, p, window, organization_id)
 
     def summaries(self, p: Principal, organization_id: str | None = None) -> builtins.list[LocationSummary]:
-        """Every location ``list`` would page through, each with its number of machines, in one read."""
+        """Every location ``list`` would page through, each with its number of machines and the
+        secrets the caller may manage, in one read."""
         found: builtins.list[Location] = []
-        cursor = None
+        window = Window(SUMMARY_PAGE, None)
         with self.store.read() as conn:
             while True:
-                page = self._page(conn, p, SUMMARY_PAGE, cursor, organization_id)
+                page = self._page(conn, p, window, organization_id)
                 found += page.items
                 if not page.next_cursor:
                     break
-                cursor = page.next_cursor
+                window = Window(SUMMARY_PAGE, (found[-1].id,))
             counts = robot_counts(conn, [loc.id for loc in found])
-        return [LocationSummary(loc, counts.get(loc.id, 0)) for loc in found]
+            secrets = _secrets_seen(conn, p, found)
+        return [LocationSummary(loc, counts.get(loc.id, 0), secrets.get(loc.id, [])) for loc in found]
 
-    def _page(
-        self, conn: Tx, p: Principal, limit: int, cursor: str | None, organization_id: str | None
-    ) -> Page[Location]:
+    def _page(self, conn: Tx, p: Principal, window: Window, organization_id: str | None) -> Page[Location]:
         scope = p.scope(conn, "read_location")
         if organization_id is not None:
             org_id = validate.entity_id(organization_id, "organization")
@@ -116,9 +116,9 @@ class Locations:
             org_id, shared = None, set()
         within = None if scope.everything else Within(scope.organizations, scope.locations)
         rows = locations_page(
-            conn, within, limit=limit, after=decode_cursor(cursor), organization_id=org_id, shared=shared
+            conn, within, limit=window.limit, after=window.after_text(), organization_id=org_id, shared=shared
         )
-        return make_page(rows, limit, Location.from_row)
+        return LOCATIONS.page(rows, window, Location.from_row)
 
     def update(
         self,
@@ -231,6 +231,13 @@ class Locations:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
             return _insert_secret(conn, loc["id"])
 
+    def add_secret(self, p: Principal, location_id: str) -> builtins.list[Secret]:
+        """``create_secret``, answered with every secret of the location, in one transaction."""
+        with self.store.write() as conn:
+            loc = access.location(conn, p, "manage_location_secrets", location_id)
+            _insert_secret(conn, loc["id"])
+            return [Secret.from_row(r) for r in q.find(conn, "location_secrets", location_id=loc["id"])]
+
     def secrets(self, p: Principal, location_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:
             loc = access.location(conn, p, "manage_location_secrets", location_id)
@@ -255,6 +262,20 @@ def _guests_seen(conn: Tx, p: Principal, location_id: str, owner_id: str) -> bui
     if p.reaches_organization("read_location", owner_id):
         return shared
     return [org_id for org_id in shared if p.reaches_organization("read_location", org_id)]
+
+
+def _secrets_seen(
+    conn: Tx, p: Principal, locations: builtins.list[Location]
+) -> dict[str, builtins.list[Secret]]:
+    """The secrets of the locations the caller may manage them on, by location, in one statement
+    (none when it may manage none of them)."""
+    scope = p.scope(conn, "manage_location_secrets")
+    managed = [loc.id for loc in locations if scope.covers_location(loc.id, loc.organization_id)]
+    found: dict[str, builtins.list[Secret]] = {}
+    if managed:
+        for r in q.find(conn, "location_secrets", location_id=managed):
+            found.setdefault(r["location_id"], []).append(Secret.from_row(r))
+    return found
 
 
 def _insert_secret(conn: Tx, location_id: str) -> Secret:

@@ -12,8 +12,6 @@ keeps.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -25,6 +23,7 @@ from fleetport.bus import Bus, Codec, Subscription, wire
 from fleetport.core import access, validate
 from fleetport.core.errors import Invalid
 from fleetport.core.models import as_utc, utcnow
+from fleetport.core.pages import Integer, Key, Listing, Page, PageRequest, Time
 from fleetport.core.permissions import Principal
 from fleetport.store import Store
 from fleetport.store import logs as store_logs
@@ -47,7 +46,7 @@ HOST_MAX = 255
 CALLER_MAX_BYTES = 16 * 1024  # encoded JSON
 FIELDS_MAX_BYTES = 64 * 1024  # encoded JSON, all of an entry's fields together
 FILTER_MAX = 1000
-QUERY_LIMIT_MAX = 10_000
+LISTING = Listing("logs", key=(Time(), Integer()), maximum=10_000)  # sorted by (time, id)
 TAIL_MAX_PENDING = 1000  # batches a tail may fall behind before it is closed
 TRIM_EVERY_MAX = 10_000  # entries appended to a part between two retention passes on write
 
@@ -295,17 +294,16 @@ class Logs:
         self,
         p: Principal,
         part_id: str,
+        page: PageRequest,
         *,
         filter: str = "",
         levels: Iterable[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
         order: str = "desc",
-        limit: int = 100,
-        page_token: str = "",
-    ) -> tuple[list[LogEntry], str]:
+    ) -> Page[LogEntry]:
         """One page of a part's entries by their time, newest first (``order="desc"``) or oldest
-        first (``"asc"``), and the token of the next page, "" when this is the last. ``filter`` is
+        first (``"asc"``), 100 a page unless ``page`` says otherwise. ``filter`` is
         a case-insensitive substring of the message or logger name; ``levels`` any of these levels;
         ``start`` inclusive and ``end`` exclusive bounds on the entries' time."""
         text = _filter_text(filter)
@@ -317,28 +315,24 @@ class Logs:
         direction = order.strip().lower() if isinstance(order, str) else order
         if direction not in ("asc", "desc"):
             raise Invalid(f"order must be 'desc' (newest first) or 'asc', got {order!r}")
-        if not isinstance(limit, int) or limit < 1:
-            raise Invalid(f"limit must be a positive number, got {limit!r}")
-        limit = min(limit, QUERY_LIMIT_MAX)
-        after = _decode_token(page_token)
+        window = LISTING.open(page)
+        after = None if window.after is None else (_time_of(window.after[0]), _int_of(window.after[1]))
         with self.store.read() as conn:
             part, _ = access.part(conn, p, "read_robot_logs", part_id)
             if start is not None and end is not None and start >= end:
-                return [], ""
+                return Page([], None)
             rows = store_logs.page(
                 conn,
                 part["id"],
                 text=text,
                 after=after,
-                limit=limit,
+                limit=window.limit,
                 levels=wanted,
                 start=start,
                 end=end,
                 descending=direction == "desc",
             )
-        entries = [LogEntry.from_row(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return entries, _encode_token(entries[-1]) if more and entries else ""
+        return LISTING.page(rows, window, LogEntry.from_row, lambda r: (as_utc(r["time"]), r["id"]))
 
     def tail(self, p: Principal, part_id: str, *, errors_only: bool = False, filter: str = "") -> LogTail:
         """A live tail of the part's log, checked now (read_robot_logs), yielding the entries
@@ -424,32 +418,11 @@ def _filter_text(value: object) -> str:
     return _text(value, "filter", FILTER_MAX) if value else ""
 
 
-_TOKEN_PREFIX = "log:"
+def _time_of(value: Key) -> datetime:
+    assert isinstance(value, datetime)
+    return value
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _encode_token(last: LogEntry) -> str:
-    """The key (time in microseconds since 1970, id) of the last entry of a page."""
-    micros = (last.time - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{micros}:{last.id}".encode()).decode().rstrip("=")
-
-
-def _decode_token(token: object) -> tuple[datetime, int] | None:
-    if not token:
-        return None
-    raw = ""
-    if isinstance(token, str) and len(token) <= 96:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raw = ""
-    micros, _, id_ = raw.removeprefix(_TOKEN_PREFIX).partition(":")
-    numbers = (micros.removeprefix("-"), id_)
-    if raw.startswith(_TOKEN_PREFIX) and all(n.isascii() and n.isdigit() and len(n) <= 19 for n in numbers):
-        try:
-            return _EPOCH + timedelta(microseconds=int(micros)), int(id_)
-        except OverflowError:
-            pass
-    raise Invalid("page token is not one this server issued; pass the one the previous page came with")
+def _int_of(value: Key) -> int:
+    assert isinstance(value, int)
+    return value

@@ -16,22 +16,23 @@ from fleetport.core.models import (
     ConfigRevision,
     Machine,
     MachineSummary,
-    Page,
     Part,
     PartDetails,
     PartHistory,
     Secret,
     as_utc,
-    decode_cursor,
-    make_page,
     utcnow,
 )
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import Principal, deny
 from fleetport.store import Row, Store, Tx
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, machines_page, machines_with_parts
 
 DOMAIN = "fleetport.local"
+MACHINES = Listing("machines")
+PARTS = Listing("parts")
+CONFIG_HISTORY = Listing("config-history")
 
 
 def _label(value: str) -> str:
@@ -84,8 +85,7 @@ class Machines:
     def list(
         self,
         p: Principal,
-        limit: int,
-        cursor: str | None,
+        page: PageRequest,
         *,
         location_id: str | None = None,
         organization_id: str | None = None,
@@ -93,10 +93,11 @@ class Machines:
     ) -> Page[Machine]:
         """Machines the caller may read, narrowed by location, organization or the rentable flag.
         Naming a location or organization the caller has no access to at all is refused."""
+        window = MACHINES.open(page)
         with self.store.read() as conn:
             within, where = self._listing(conn, p, location_id, organization_id, rentable)
-            rows = machines_page(conn, within, limit=limit, after=decode_cursor(cursor), **where)
-        return make_page(rows, limit, Machine.from_row)
+            rows = machines_page(conn, within, limit=window.limit, after=window.after_text(), **where)
+        return MACHINES.page(rows, window, Machine.from_row)
 
     def summaries(
         self,
@@ -310,12 +311,15 @@ class Machines:
             machine = access.machine(conn, p, "read_robot", machine_id)
             return [Part.from_row(r) for r in q.find(conn, "parts", machine_id=machine["id"])]
 
-    def list_parts(self, p: Principal, machine_id: str, limit: int, cursor: str | None) -> Page[Part]:
+    def list_parts(self, p: Principal, machine_id: str, page: PageRequest) -> Page[Part]:
         """A machine's parts, a page at a time, oldest first."""
+        window = PARTS.open(page)
         with self.store.read() as conn:
             machine = access.machine(conn, p, "read_robot", machine_id)
-            rows = q.page(conn, "parts", limit=limit, after=decode_cursor(cursor), machine_id=machine["id"])
-        return make_page(rows, limit, Part.from_row)
+            rows = q.page(
+                conn, "parts", limit=window.limit, after=window.after_text(), machine_id=machine["id"]
+            )
+        return PARTS.page(rows, window, Part.from_row)
 
     def update_part(
         self,
@@ -447,16 +451,15 @@ class Machines:
         record_part_fragments(conn, row["id"], config)
         return Part.from_row({**row, "config": config, "config_updated_at": now})
 
-    def config_history(
-        self, p: Principal, part_id: str, limit: int, cursor: str | None
-    ) -> Page[ConfigRevision]:
+    def config_history(self, p: Principal, part_id: str, page: PageRequest) -> Page[ConfigRevision]:
         """Newest edit first."""
+        window = CONFIG_HISTORY.open(page)
         with self.store.read() as conn:
             row, _ = access.part(conn, p, "read_robot_config", part_id)
             rows = q.page_desc(
-                conn, "part_config_history", limit=limit, before=decode_cursor(cursor), part_id=row["id"]
+                conn, "part_config_history", limit=window.limit, before=window.after_text(), part_id=row["id"]
             )
-        return make_page(rows, limit, ConfigRevision.from_row)
+        return CONFIG_HISTORY.page(rows, window, ConfigRevision.from_row)
 
     def part_history(
         self,
@@ -487,6 +490,14 @@ class Machines:
         with self.store.write() as conn:
             part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
             return _insert_secret(conn, part["id"])
+
+    def add_secret(self, p: Principal, part_id: str) -> PartDetails:
+        """``create_secret``, answered with the part as ``part_details`` gives it (its secrets with
+        the new one), in one transaction."""
+        with self.store.write() as conn:
+            part, _ = access.part(conn, p, "manage_robot_secrets", part_id)
+            _insert_secret(conn, part["id"])
+            return self._details(conn, p, part["id"])
 
     def secrets(self, p: Principal, part_id: str) -> builtins.list[Secret]:
         with self.store.read() as conn:

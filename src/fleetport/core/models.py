@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, overload
 
-from fleetport.core.errors import Invalid
-from fleetport.core.ids import is_uuid
-
-T = TypeVar("T")
 Row = Mapping[Any, Any]  # a stored row (SQLAlchemy RowMapping) or a dict of the same columns
 
 
@@ -29,44 +23,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@dataclass
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    if not is_uuid(raw):
-        raise Invalid("cursor is not one this server issued; pass the next_cursor of the previous page")
-    return raw
-
-
-def page_after(page_token: str) -> str | None:
-    """The id a page token (a cursor, as ``encode_cursor`` makes them) continues after; None for ""."""
-    try:
-        return decode_cursor(page_token or None)
-    except Invalid:
-        raise Invalid(
-            "page token (cursor) is not one this server issued: pass the one the previous page returned"
-        ) from None
-
-
-def make_page(rows: Sequence[Row], limit: int, build: Callable[[Row], T]) -> Page[T]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page([build(r) for r in rows], encode_cursor(rows[-1]["id"]) if more and rows else None)
 
 
 @dataclass
@@ -176,6 +132,14 @@ class Member:
     authorizations: list[Authorization]
 
 
+@dataclass(frozen=True)
+class Roster:
+    """An organization's members, each with their authorizations in it, and its pending invites."""
+
+    members: list[Member]
+    invites: list[Invite]
+
+
 @dataclass
 class Invite:
     id: str
@@ -267,10 +231,12 @@ class MachineSummary:
 
 @dataclass(frozen=True)
 class LocationSummary:
-    """A location with the number of machines in it."""
+    """A location with the number of machines in it and its secrets (empty for callers who may not
+    manage them)."""
 
     location: Location
     robot_count: int
+    secrets: list[Secret] = field(default_factory=list)
 
 
 @dataclass
@@ -343,3 +309,11 @@ class PartHistory(NamedTuple):
     part: Part
     machine: Machine
     revisions: list[ConfigRevision]
+
+
+class ResourcePermissions(NamedTuple):
+    """Permissions on one resource: those asked about, or those of them the caller holds."""
+
+    resource_type: str
+    resource_id: str
+    permissions: list[str]

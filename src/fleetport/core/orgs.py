@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 from fleetport.core import access, validate
@@ -14,18 +15,21 @@ from fleetport.core.models import (
     Invite,
     Member,
     Organization,
-    Page,
+    Roster,
     User,
-    decode_cursor,
-    make_page,
     utcnow,
 )
+from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import Principal, validate_grant
-from fleetport.store import Store
+from fleetport.store import Store, Tx
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, organizations_page
 
 _UNSET: Any = object()
+
+ORGANIZATIONS = Listing("organizations")
+MEMBERS = Listing("members")
+INVITES = Listing("invites")
 
 
 class Organizations:
@@ -78,14 +82,25 @@ class Organizations:
         with self.store.read() as conn:
             return Organization.from_row(access.organization(conn, p, "read_organization", org_id))
 
-    def list(self, p: Principal, limit: int, cursor: str | None) -> Page[Organization]:
+    def list(self, p: Principal, page: PageRequest) -> Page[Organization]:
+        window = ORGANIZATIONS.open(page)
         with self.store.read() as conn:
             scope = p.scope(conn, "read_organization")
             if not (scope.everything or scope.organizations):
                 return Page([], None)
             within = None if scope.everything else Within(scope.organizations)
-            rows = organizations_page(conn, within, limit=limit, after=decode_cursor(cursor))
-        return make_page(rows, limit, Organization.from_row)
+            rows = organizations_page(conn, within, limit=window.limit, after=window.after_text())
+        return ORGANIZATIONS.page(rows, window, Organization.from_row)
+
+    def list_all(self, p: Principal) -> builtins.list[Organization]:
+        """Every organization ``list`` would page through, in one statement."""
+        with self.store.read() as conn:
+            scope = p.scope(conn, "read_organization")
+            if scope.everything:
+                rows = q.find(conn, "organizations")
+            else:
+                rows = q.find(conn, "organizations", id=scope.organizations) if scope.organizations else []
+        return [Organization.from_row(r) for r in rows]
 
     def update(
         self,
@@ -150,16 +165,30 @@ class Organizations:
 
     # --- members --------------------------------------------------------------------------
 
-    def members(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Member]:
+    def members(self, p: Principal, org_id: str, page: PageRequest) -> Page[Member]:
+        window = MEMBERS.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
-            rows = q.members_of(conn, org["id"], limit=limit, after=decode_cursor(cursor))
-            page = make_page(rows, limit, lambda r: Member(User.from_row(r), []))
-            by_user = {m.user.id: m.authorizations for m in page.items}
+            rows = q.members_of(conn, org["id"], limit=window.limit, after=window.after_text())
+            members = MEMBERS.page(rows, window, lambda r: Member(User.from_row(r), []))
+            by_user = {m.user.id: m.authorizations for m in members.items}
             for a in q.authorizations_of(conn, "user", by_user):
                 if a["organization_id"] == org["id"]:
                     by_user[a["subject_id"]].append(Authorization.from_row(a))
-        return page
+        return members
+
+    def roster(self, p: Principal, org_id: str) -> Roster:
+        """Every member of the organization with their authorizations in it, and every pending
+        invite, in one read (``members`` and ``invites`` without pages)."""
+        with self.store.read() as conn:
+            org = access.organization(conn, p, "read_organization", org_id)
+            members = [Member(User.from_row(r), []) for r in q.all_members_of(conn, org["id"])]
+            by_user = {m.user.id: m.authorizations for m in members}
+            for a in q.find(conn, "authorizations", organization_id=org["id"], subject_type="user"):
+                if a["subject_id"] in by_user:
+                    by_user[a["subject_id"]].append(Authorization.from_row(a))
+            invites = [Invite.from_row(r) for r in q.find(conn, "invites", organization_id=org["id"])]
+        return Roster(members, invites)
 
     def remove_member(self, p: Principal, org_id: str, user_id: str) -> None:
         with self.store.write() as conn:
@@ -181,42 +210,29 @@ class Organizations:
                 )
 
     # --- invites --------------------------------------------------------------------------
+    # An invite is named by its id or, as some dialects do, by the email address it was sent to
+    # (an organization holds one invite per address); either way the change is one transaction.
 
-    def _check_grants(self, org_id: str, grants: builtins.list[GrantSpec]) -> builtins.list[dict[str, str]]:
+    def _check_grants(
+        self, conn: Tx, org_id: str, grants: builtins.list[GrantSpec]
+    ) -> builtins.list[dict[str, str]]:
         if not grants:
             raise Invalid("an invite needs at least one authorization")
-        with self.store.read() as conn:
-            for g in grants:
-                validate_grant(g.role, g.resource_type)
-                if access.resource_organization(conn, g.resource_type, g.resource_id) != org_id:
-                    raise Invalid(
-                        f"{g.resource_type} {g.resource_id} does not belong to organization {org_id}"
-                    )
-        return [
-            {"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
-            for g in grants
-        ]
+        for g in grants:
+            validate_grant(g.role, g.resource_type)
+            if access.resource_organization(conn, g.resource_type, g.resource_id) != org_id:
+                raise Invalid(f"{g.resource_type} {g.resource_id} does not belong to organization {org_id}")
+        return [_stored_grant(g) for g in grants]
 
     def invite(self, p: Principal, org_id: str, email: str, grants: builtins.list[GrantSpec]) -> Invite:
         """An invite to the organization for someone not yet a member; without authorizations, the
         invitee joins as an operator of the whole organization."""
         email = validate.email(email)
-        with self.store.read() as conn:
-            org = access.organization(conn, p, "manage_organization_members", org_id)
-        grants = grants or [GrantSpec("operator", "organization", org["id"])]
-        stored = self._check_grants(org["id"], grants)
-        now = utcnow()
-        row = {
-            "id": new_id(),
-            "organization_id": org["id"],
-            "email": email,
-            "authorizations": stored,
-            "invited_by": p.user_id,
-            "sent_count": 1,
-            "last_sent_at": now,
-            "created_at": now,
-        }
         with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            stored = self._check_grants(
+                conn, org["id"], grants or [GrantSpec("operator", "organization", org["id"])]
+            )
             q.lock_rows(conn, "organizations", [org["id"]])  # one invite per email, however many ask
             if q.find_one(conn, "invites", organization_id=org["id"], email=email):
                 raise Conflict(f"{email} already has an invite to this organization; resend it instead")
@@ -225,16 +241,28 @@ class Organizations:
                 conn, "authorizations", subject_type="user", subject_id=user["id"], organization_id=org["id"]
             ):
                 raise Conflict(f"{email} is already a member of this organization")
+            now = utcnow()
+            row = {
+                "id": new_id(),
+                "organization_id": org["id"],
+                "email": email,
+                "authorizations": stored,
+                "invited_by": p.user_id,
+                "sent_count": 1,
+                "last_sent_at": now,
+                "created_at": now,
+            }
             q.insert_row(conn, "invites", **row)
         return Invite.from_row(row)
 
-    def invites(self, p: Principal, org_id: str, limit: int, cursor: str | None) -> Page[Invite]:
+    def invites(self, p: Principal, org_id: str, page: PageRequest) -> Page[Invite]:
+        window = INVITES.open(page)
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", org_id)
             rows = q.page(
-                conn, "invites", limit=limit, after=decode_cursor(cursor), organization_id=org["id"]
+                conn, "invites", limit=window.limit, after=window.after_text(), organization_id=org["id"]
             )
-        return make_page(rows, limit, Invite.from_row)
+        return INVITES.page(rows, window, Invite.from_row)
 
     def _invite_row(self, conn: Any, org_id: str, invite_id: str) -> dict[str, Any]:
         """The invite, locked (it is read and then changed, ``store.locks``)."""
@@ -243,24 +271,23 @@ class Organizations:
             raise NotFound(f"invite {invite_id} not found in organization {org_id}")
         return dict(row)
 
-    def find_invite(self, p: Principal, org_id: str, email: str) -> Invite:
-        """The organization's invite to an email address."""
-        with self.store.read() as conn:
-            org = access.organization(conn, p, "read_organization", org_id)
-            row = q.find_one(conn, "invites", organization_id=org["id"], email=validate.email(email))
-        if row is None:
+    def _invite_row_to(self, conn: Tx, org_id: str, email: str) -> dict[str, Any]:
+        """The organization's invite to the email address, locked."""
+        found = q.find_one(conn, "invites", organization_id=org_id, email=validate.email(email))
+        if found is None:
             raise NotFound(f"organization {org_id} has no invite for {email}")
-        return Invite.from_row(row)
+        return self._invite_row(conn, org_id, found["id"])
 
     def resend_invite(self, p: Principal, org_id: str, invite_id: str) -> Invite:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
-            row = self._invite_row(conn, org["id"], invite_id)
-            row.update(sent_count=row["sent_count"] + 1, last_sent_at=utcnow())
-            q.update_row(
-                conn, "invites", row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"]
-            )
-        return Invite.from_row(row)
+            return _resend(conn, self._invite_row(conn, org["id"], invite_id))
+
+    def resend_invite_to(self, p: Principal, org_id: str, email: str) -> Invite:
+        """``resend_invite`` of the invite to the email address."""
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            return _resend(conn, self._invite_row_to(conn, org["id"], email))
 
     def update_invite(
         self,
@@ -271,27 +298,47 @@ class Organizations:
         add: builtins.list[GrantSpec] = _UNSET,
         remove: builtins.list[GrantSpec] = _UNSET,
     ) -> Invite:
-        with self.store.read() as conn:
-            org = access.organization(conn, p, "manage_organization_members", org_id)
-        added = self._check_grants(org["id"], add) if add is not _UNSET and add else []
-        dropped = [
-            {"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
-            for g in (remove if remove is not _UNSET else [])
-        ]
+        return self._regrant_invite(
+            p, org_id, lambda conn, org: self._invite_row(conn, org, invite_id), add, remove
+        )
+
+    def update_invite_to(
+        self,
+        p: Principal,
+        org_id: str,
+        email: str,
+        *,
+        add: builtins.list[GrantSpec] = _UNSET,
+        remove: builtins.list[GrantSpec] = _UNSET,
+    ) -> Invite:
+        """``update_invite`` of the invite to the email address."""
+        return self._regrant_invite(
+            p, org_id, lambda conn, org: self._invite_row_to(conn, org, email), add, remove
+        )
+
+    def _regrant_invite(
+        self,
+        p: Principal,
+        org_id: str,
+        find: Callable[[Tx, str], dict[str, Any]],
+        add: builtins.list[GrantSpec],
+        remove: builtins.list[GrantSpec],
+    ) -> Invite:
         with self.store.write() as conn:
-            row = self._invite_row(conn, org["id"], invite_id)
-            grants = [g for g in row["authorizations"] if g not in dropped]
-            grants += [g for g in added if g not in grants]
-            if not grants:
-                raise Invalid("an invite must keep at least one authorization; delete the invite instead")
-            q.update_row(conn, "invites", row["id"], authorizations=grants)
-            row["authorizations"] = grants
-        return Invite.from_row(row)
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            added = self._check_grants(conn, org["id"], add) if add is not _UNSET and add else []
+            return _regrant(conn, find(conn, org["id"]), added, [] if remove is _UNSET else remove)
 
     def delete_invite(self, p: Principal, org_id: str, invite_id: str) -> None:
         with self.store.write() as conn:
             org = access.organization(conn, p, "manage_organization_members", org_id)
             q.delete_rows(conn, "invites", id=self._invite_row(conn, org["id"], invite_id)["id"])
+
+    def delete_invite_to(self, p: Principal, org_id: str, email: str) -> None:
+        """``delete_invite`` of the invite to the email address."""
+        with self.store.write() as conn:
+            org = access.organization(conn, p, "manage_organization_members", org_id)
+            q.delete_rows(conn, "invites", id=self._invite_row_to(conn, org["id"], email)["id"])
 
     def accept_invite(self, p: Principal, invite_id: str) -> builtins.list[Authorization]:
         """The invited user, logged in, takes the invite's authorizations."""
@@ -329,3 +376,27 @@ class Organizations:
                 auths.append(Authorization.from_row(grant))
             q.delete_rows(conn, "invites", id=row["id"])
         return auths
+
+
+def _stored_grant(g: GrantSpec) -> dict[str, str]:
+    return {"role": g.role, "resource_type": g.resource_type, "resource_id": g.resource_id.lower()}
+
+
+def _resend(conn: Tx, row: dict[str, Any]) -> Invite:
+    row.update(sent_count=row["sent_count"] + 1, last_sent_at=utcnow())
+    q.update_row(conn, "invites", row["id"], sent_count=row["sent_count"], last_sent_at=row["last_sent_at"])
+    return Invite.from_row(row)
+
+
+def _regrant(
+    conn: Tx, row: dict[str, Any], added: builtins.list[dict[str, str]], removed: builtins.list[GrantSpec]
+) -> Invite:
+    """The invite with ``removed`` taken from its authorizations and ``added`` given to it."""
+    dropped = [_stored_grant(g) for g in removed]
+    grants = [g for g in row["authorizations"] if g not in dropped]
+    grants += [g for g in added if g not in grants]
+    if not grants:
+        raise Invalid("an invite must keep at least one authorization; delete the invite instead")
+    q.update_row(conn, "invites", row["id"], authorizations=grants)
+    row["authorizations"] = grants
+    return Invite.from_row(row)

@@ -26,6 +26,8 @@ ResourceType = Literal["organization", "location", "robot"]
 
 ROLES: tuple[str, ...] = ("owner", "operator")
 RESOURCE_TYPES: tuple[str, ...] = ("organization", "location", "robot")
+# Which kind of credential authenticated a principal (see core.credentials).
+Via = Literal["session", "api_key", "part_secret", "cik", "grant_token", "vendor_token"]
 
 OPERATOR_PERMISSIONS = frozenset(
     {
@@ -91,7 +93,12 @@ class Scope:
 
 @dataclass
 class Principal:
-    """The caller of a core service, as authenticated by identity."""
+    """The caller of a core service, as authenticated by identity.
+
+    What it may do comes from its kind and facts (grants, the part or telemetry client it is, a
+    token's permissions); ``via`` says which kind of credential it presented, for the few rules
+    that depend on it (the vendor token is not shown to itself). None for principals the core
+    makes itself (``SYSTEM``, a fleet caller acting as a machine's device client)."""
 
     kind: Literal["user", "api_key", "part", "system", "client"]
     id: str
@@ -104,6 +111,7 @@ class Principal:
     # kind "client" through a token from grant: the procedures allowed, by the RID of the sub-tree
     token_permissions: dict[str, frozenset[str]] | None = None
     grants: tuple[Grant, ...] = ()
+    via: Via | None = None
     _scopes: dict[str, Scope] = field(default_factory=dict, repr=False, compare=False)
 
     def holds(self, permission: str) -> list[Grant]:

@@ -1,7 +1,9 @@
 """Provisioning (One Platform fleet management): vendors, models, serial numbers and content.
 
 A **vendor** is a telemetry client registered under a unique name; it gets a vendor token. The
-vendor is managed with a management key: the CIK of its client, or its vendor token.
+vendor is managed with a management key: the CIK of its client, or its vendor token. Callers come
+authenticated (``Identity.authenticate`` of a ``ProvisioningKey``): a principal of the client,
+``via`` which of the two keys; the vendor is the one its client registered.
 
 A **model** of a vendor names a template client (by RID, in the vendor client's tree, or by the
 code of a share, which may come from another tree) and clone options (``noaliases``,
@@ -49,6 +51,8 @@ from fleetport.core.errors import (
     Unauthenticated,
 )
 from fleetport.core.ids import new_id
+from fleetport.core.pages import Listing, Page, PageRequest
+from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import Telemetry, is_rid, now
 from fleetport.store import Row, Store, Tx
 from fleetport.store import provision as sp
@@ -64,7 +68,8 @@ CONTENT_TYPE_MAX = 255
 CONNECTION_MAX = 255
 MAX_BATCH = 10_000  # serial numbers one request adds or removes
 LOG_KEEP = 100  # activation log entries kept per serial number
-PAGE_MIN, PAGE_MAX = 5, 1000  # serial number pages
+# a model's serial numbers, oldest first
+SERIALS = Listing("serials", default=1000, maximum=1000, offsets=True)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but tab
@@ -212,31 +217,15 @@ class Provision:
 
     # --- keys -------------------------------------------------------------------------------
 
-    def _caller(self, conn: Tx, key: str | None) -> _Caller:
-        """Who a management key is: a vendor token, or a client's CIK (whose client may or may
-        not be a vendor)."""
-        if not key:
-            raise Unauthenticated(
-                "no key: send the vendor client's CIK or the vendor token as X-Exosite-CIK or X-Exosite-Token"
-            )
-        if not is_rid(key):
-            raise Unauthenticated("a key is 40 lowercase hexadecimal characters")
-        vendor = sp.vendor_by_token(conn, key)
-        if vendor is not None:
-            client = st.get(conn, vendor["client_rid"])
-            if client is None or client["status"] == "expired":
-                raise Unauthenticated("the key of the vendor's client was deactivated")
-            return _Caller(str(vendor["client_rid"]), vendor, True)
-        client = st.by_cik(conn, key)
-        if client is None:
-            raise Unauthenticated("no client and no vendor has this key")
-        if client["status"] == "expired":
-            raise Unauthenticated("this key was deactivated")
-        rid = str(client["rid"])
-        return _Caller(rid, sp.vendor_by_client(conn, rid), False)
+    def _caller(self, conn: Tx, p: Principal) -> _Caller:
+        """Who manages provisioning: a client authenticated by its CIK or by its vendor token
+        (``ProvisioningKey``), and the vendor that client registered, if any."""
+        if p.kind != "client" or p.client_rid is None or p.via not in ("cik", "vendor_token"):
+            raise PermissionDenied("provisioning is managed with the vendor client's CIK or the vendor token")
+        return _Caller(p.client_rid, sp.vendor_by_client(conn, p.client_rid), p.via == "vendor_token")
 
-    def _vendor(self, conn: Tx, key: str | None) -> Row:
-        caller = self._caller(conn, key)
+    def _vendor(self, conn: Tx, p: Principal) -> Row:
+        caller = self._caller(conn, p)
         if caller.vendor is None:
             raise PermissionDenied("the key's client is not a vendor: register it as a vendor first")
         return caller.vendor
@@ -255,12 +244,12 @@ class Provision:
 
     # --- vendors ----------------------------------------------------------------------------
 
-    def register(self, key: str | None, name: str) -> Vendor:
+    def register(self, p: Principal, name: str) -> Vendor:
         """Registers the key's client as a vendor under ``name``, with a new vendor token."""
         name = _text(name, "the vendor name", VENDOR_MAX)
         taken = f"the vendor name {name!r} is taken, or this client is a vendor already"
         with self.store.write(conflict=taken) as conn:
-            caller = self._caller(conn, key)
+            caller = self._caller(conn, p)
             if caller.vendor is not None:
                 raise Conflict(
                     f"this client is vendor {caller.vendor['name']} already: a client registers one vendor"
@@ -277,10 +266,10 @@ class Provision:
             sp.insert_vendor(conn, row)
         return _vendor_of(row)
 
-    def vendor(self, key: str | None) -> Vendor:
+    def vendor(self, p: Principal) -> Vendor:
         """The vendor the key manages."""
         with self.store.read() as conn:
-            caller = self._caller(conn, key)
+            caller = self._caller(conn, p)
             if caller.vendor is None:
                 raise NotFound("the key's client has registered no vendor")
             return _vendor_of(caller.vendor)
@@ -292,22 +281,22 @@ class Provision:
             row = sp.vendor_by_client(conn, client_rid)
             return None if row is None else _vendor_of(row)
 
-    def vendor_token(self, key: str | None) -> str:
+    def vendor_token(self, p: Principal) -> str:
         """The vendor token, for the holder of the vendor client's CIK (not of the token)."""
         with self.store.read() as conn:
-            caller = self._caller(conn, key)
+            caller = self._caller(conn, p)
             if caller.vendor is None:
                 raise NotFound("the key's client has registered no vendor")
             if caller.by_token:
                 raise PermissionDenied("the vendor token is shown to the vendor client's CIK only")
             return str(caller.vendor["token"])
 
-    def unregister(self, key: str | None, name: str) -> None:
+    def unregister(self, p: Principal, name: str) -> None:
         """Deletes the vendor with its models, serial numbers and content. The clients made by
         enabling serial numbers stay in their owners' trees."""
         name = _text(name, "the vendor name", VENDOR_MAX)
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             if vendor["name"] != name:
                 raise PermissionDenied(f"this key manages vendor {vendor['name']}, not {name}")
             sp.delete_vendor(conn, vendor["id"])
@@ -333,7 +322,7 @@ class Provision:
             return str(source["rid"]), code
         rid = _rid(rid, "rid")
         source = st.get(conn, rid)
-        if source is None or not self.telemetry.reaches(conn, vendor["client_rid"], rid):
+        if source is None or not self.telemetry.tree.reaches(conn, vendor["client_rid"], rid):
             raise PermissionDenied(f"resource {rid} is not in the vendor client's tree")
         if source["type"] != "client":
             raise Invalid(f"resource {rid} is a {source['type']}: a model's template is a client")
@@ -343,7 +332,7 @@ class Provision:
 
     def create_model(
         self,
-        key: str | None,
+        p: Principal,
         name: str,
         *,
         rid: str | None = None,
@@ -353,7 +342,7 @@ class Provision:
         name = _text(name, "the model name", NAME_MAX, path=True)
         chosen = _options(options)
         with self.store.write(conflict=f"a model {name!r} exists already") as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             if sp.model(conn, vendor["id"], name) is not None:
                 raise Conflict(f"vendor {vendor['name']} has a model {name!r} already")
             template, share_code = self._template(conn, vendor, rid=rid, code=code)
@@ -370,19 +359,19 @@ class Provision:
                 },
             )
 
-    def models(self, key: str | None) -> list[str]:
+    def models(self, p: Principal) -> list[str]:
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             return sp.model_names(conn, vendor["id"])
 
-    def model(self, key: str | None, name: str) -> Model:
+    def model(self, p: Principal, name: str) -> Model:
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             return _model_of(self._model(conn, vendor, name))
 
     def update_model(
         self,
-        key: str | None,
+        p: Principal,
         name: str,
         *,
         rid: str | None = None,
@@ -393,7 +382,7 @@ class Provision:
         made already stay as they are."""
         chosen = _options(options)
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._model(conn, vendor, name)
             values: dict[str, Any] = {"options": chosen}
             if rid is not None or code is not None:
@@ -402,15 +391,15 @@ class Provision:
                 )
             sp.update_model(conn, row["id"], values)
 
-    def remove_model(self, key: str | None, name: str) -> None:
+    def remove_model(self, p: Principal, name: str) -> None:
         """Deletes the model with its serial numbers and content; their clients stay."""
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             sp.delete_model(conn, self._model(conn, vendor, name)["id"])
 
     # --- serial numbers ---------------------------------------------------------------------
 
-    def add_serials(self, key: str | None, model: str, entries: Sequence[tuple[str, str | None]]) -> None:
+    def add_serials(self, p: Principal, model: str, entries: Sequence[tuple[str, str | None]]) -> None:
         """Adds serial numbers with their extra text, all or none: none may exist already."""
         if not entries:
             raise Invalid("no serial number given: send sn=<sn>, sn[]=<sn>... or CSV lines <sn>,<extra>")
@@ -424,7 +413,7 @@ class Provision:
         if twice:
             raise Conflict(f"serial numbers given twice: {_few(twice)}")
         with self.store.write(conflict=f"model {model} has one of these serial numbers already") as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._model(conn, vendor, model)
             existing = sp.existing_serials(conn, row["id"], [sn for sn, _ in checked])
             if existing:
@@ -447,7 +436,7 @@ class Provision:
                 ],
             )
 
-    def remove_serials(self, key: str | None, model: str, sns: Sequence[str]) -> None:
+    def remove_serials(self, p: Principal, model: str, sns: Sequence[str]) -> None:
         """Removes serial numbers, all or none: each must exist. Their clients stay."""
         if not sns:
             raise Invalid("no serial number given: send sn=<sn> or sn[]=<sn>...")
@@ -455,7 +444,7 @@ class Provision:
             raise TooLarge(f"one request removes at most {MAX_BATCH} serial numbers; {len(sns)} were sent")
         unique = list(dict.fromkeys(sns))
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._model(conn, vendor, model)
             existing = set(sp.existing_serials(conn, row["id"], unique))
             missing = [sn for sn in unique if sn not in existing]
@@ -463,40 +452,40 @@ class Provision:
                 raise NotFound(f"model {model} has no serial numbers {_few(missing)}; none was removed")
             sp.delete_serials(conn, row["id"], unique)
 
-    def remove_serial(self, key: str | None, model: str, sn: str) -> None:
-        self.remove_serials(key, model, [sn])
+    def remove_serial(self, p: Principal, model: str, sn: str) -> None:
+        self.remove_serials(p, model, [sn])
 
-    def serials(self, key: str | None, model: str, *, offset: int = 0, limit: int = PAGE_MAX) -> list[Serial]:
-        """A page of serial numbers in the order they were added; ``limit`` is brought within
-        PAGE_MIN..PAGE_MAX."""
-        if offset < 0:
-            raise Invalid("offset must not be negative")
-        limit = min(max(limit, PAGE_MIN), PAGE_MAX)
+    def serials(self, p: Principal, model: str, page: PageRequest) -> Page[Serial]:
+        """A page of serial numbers in the order they were added, from a cursor or an offset."""
+        window = SERIALS.open(page)
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._model(conn, vendor, model)
-            return [_serial_of(s) for s in sp.serials_page(conn, row["id"], offset=offset, limit=limit)]
+            rows = sp.serials_page(
+                conn, row["id"], after=window.after_text(), offset=window.offset, limit=window.limit
+            )
+        return SERIALS.page(rows, window, _serial_of)
 
-    def serial(self, key: str | None, model: str, sn: str) -> Serial:
+    def serial(self, p: Principal, model: str, sn: str) -> Serial:
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             return _serial_of(self._serial(conn, self._model(conn, vendor, model), sn))
 
-    def activation_log(self, key: str | None, model: str, sn: str) -> list[LogEntry]:
+    def activation_log(self, p: Principal, model: str, sn: str) -> list[LogEntry]:
         """The serial number's activation attempts, oldest first (the newest LOG_KEEP)."""
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._serial(conn, self._model(conn, vendor, model), sn)
             return [
                 LogEntry(int(e["at"]), str(e["connection"]), str(e["entry"])) for e in sp.log(conn, row["id"])
             ]
 
-    def enable(self, key: str | None, model: str, sn: str, owner: str) -> str:
+    def enable(self, p: Principal, model: str, sn: str, owner: str) -> str:
         """Clones the model's template under ``owner`` (a client in the vendor client's tree),
         binds the clone to the serial number and enables it for activation; the clone's RID."""
         owner = _rid(owner, "owner")
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             model_row = self._model(conn, vendor, model)
             serial = self._serial(conn, model_row, sn)
             if serial["rid"] is not None:
@@ -505,17 +494,17 @@ class Provision:
                     "or remove it first"
                 )
             owner_row = st.get(conn, owner)
-            if owner_row is None or not self.telemetry.reaches(conn, vendor["client_rid"], owner):
+            if owner_row is None or not self.telemetry.tree.reaches(conn, vendor["client_rid"], owner):
                 raise PermissionDenied(f"owner {owner} is not in the vendor client's tree")
             if owner_row["type"] != "client":
                 raise Invalid(f"owner {owner} is a {owner_row['type']}: only a client owns clients")
             template = self._template_client(conn, model_row)
-            if self.telemetry.reaches(conn, template, owner):
+            if self.telemetry.tree.reaches(conn, template, owner):
                 raise Conflict(
                     f"owner {owner} is inside the model's template client: pick an owner outside it"
                 )
             options = set(model_row["options"])
-            rid = self.telemetry.clone_into(
+            rid = self.telemetry.resources.clone_into(
                 conn,
                 None,
                 owner_row,
@@ -543,26 +532,26 @@ class Provision:
             raise Conflict(f"the template client of model {model['name']} no longer exists: update the model")
         return template
 
-    def reenable(self, key: str | None, model: str, sn: str) -> None:
+    def reenable(self, p: Principal, model: str, sn: str) -> None:
         """A new key for the serial number's client, to be activated again; the old key stops
         working."""
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             model_row = self._model(conn, vendor, model)
             sp.lock_serials(conn, [self._serial(conn, model_row, sn)["id"]])
             serial = self._serial(conn, model_row, sn)
             if serial["rid"] is None:
                 raise Conflict(f"serial number {sn} has no client yet: enable it with an owner")
-            self.telemetry.regenerate_key(conn, serial["rid"], status="notactivated")
+            self.telemetry.clients.regenerate_key(conn, serial["rid"], status="notactivated")
             sp.update_serial(conn, serial["id"], {"enabled": True})
 
-    def remap(self, key: str | None, model: str, sn: str, oldsn: str) -> None:
+    def remap(self, p: Principal, model: str, sn: str, oldsn: str) -> None:
         """Moves the client of ``oldsn`` to ``sn`` (which has none) with a new key, to be
         activated by the device of ``sn``; ``oldsn`` is left unused."""
         if sn == oldsn:
             raise Invalid("oldsn is the serial number itself")
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             model_row = self._model(conn, vendor, model)
             sp.lock_serials(conn, [self._serial(conn, model_row, x)["id"] for x in (sn, oldsn)])
             serial = self._serial(conn, model_row, sn)
@@ -571,7 +560,7 @@ class Provision:
                 raise Conflict(f"serial number {sn} has client {serial['rid']} already: remove it first")
             if old["rid"] is None:
                 raise Conflict(f"serial number {oldsn} has no client to move")
-            self.telemetry.regenerate_key(conn, old["rid"], status="notactivated")
+            self.telemetry.clients.regenerate_key(conn, old["rid"], status="notactivated")
             if not sp.unbind_serial(conn, old["id"], old["rid"]):
                 raise Conflict(f"the client of serial number {oldsn} was moved by another request meanwhile")
             moved = sp.bind_serial(
@@ -582,10 +571,10 @@ class Provision:
             if not moved:
                 raise Conflict(f"serial number {sn} was enabled by another request meanwhile")
 
-    def disable(self, key: str | None, model: str, sn: str) -> None:
+    def disable(self, p: Principal, model: str, sn: str) -> None:
         """Refuses activation until the next re-enable. A key handed out already keeps working."""
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             serial = self._serial(conn, self._model(conn, vendor, model), sn)
             sp.update_serial(conn, serial["id"], {"enabled": False})
 
@@ -631,13 +620,13 @@ class Provision:
         return row
 
     def create_content(
-        self, key: str | None, model: str, content_id: str, *, meta: str = "", protected: bool = False
+        self, p: Principal, model: str, content_id: str, *, meta: str = "", protected: bool = False
     ) -> None:
         content_id = _text(content_id, "the content id", NAME_MAX, path=True)
         if not isinstance(meta, str) or len(meta) > META_MAX:
             raise Invalid(f"meta is text of at most {META_MAX} characters")
         with self.store.write(conflict=f"model {model} has content {content_id!r} already") as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._model(conn, vendor, model)
             if sp.content(conn, row["id"], content_id) is not None:
                 raise Conflict(f"model {model} has content {content_id!r} already")
@@ -656,22 +645,22 @@ class Provision:
                 },
             )
 
-    def contents(self, key: str | None, model: str) -> list[str]:
+    def contents(self, p: Principal, model: str) -> list[str]:
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             return sp.content_ids(conn, self._model(conn, vendor, model)["id"])
 
-    def content(self, key: str | None, model: str, content_id: str) -> Content:
+    def content(self, p: Principal, model: str, content_id: str) -> Content:
         with self.store.read() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             return _content_of(self._content(conn, self._model(conn, vendor, model), content_id))
 
-    def check_upload(self, key: str | None, model: str, content_id: str) -> None:
+    def check_upload(self, p: Principal, model: str, content_id: str) -> None:
         """Raises what ``store_content`` would, before the bytes are read."""
-        self.content(key, model, content_id)
+        self.content(p, model, content_id)
 
     def store_content(
-        self, key: str | None, model: str, content_id: str, *, blob: str, size: int, content_type: str | None
+        self, p: Principal, model: str, content_id: str, *, blob: str, size: int, content_type: str | None
     ) -> None:
         """Makes the bytes in the blob store (already written) the content's data."""
         kind = (content_type or "").strip() or DEFAULT_CONTENT_TYPE
@@ -679,54 +668,46 @@ class Provision:
         if not self.blobs.exists(blob):
             raise NotFound(f"blob {blob} is not in the blob store")
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             row = self._content(conn, self._model(conn, vendor, model), content_id)
             sp.update_content(
                 conn, row["id"], {"content_type": kind, "size": size, "blob": blob, "updated_at": now()}
             )
 
-    def remove_content(self, key: str | None, model: str, content_id: str) -> None:
+    def remove_content(self, p: Principal, model: str, content_id: str) -> None:
         """Deletes the entry. (Its bytes stay in the blob store, which other entries may share.)"""
         with self.store.write() as conn:
-            vendor = self._vendor(conn, key)
+            vendor = self._vendor(conn, p)
             sp.delete_content(conn, self._content(conn, self._model(conn, vendor, model), content_id)["id"])
 
-    def _downloader(self, conn: Tx, key: str | None, vendor: str, model: str) -> tuple[Row, Row | None]:
+    def _downloader(self, conn: Tx, p: Principal, vendor: str, model: str) -> tuple[Row, Row | None]:
         """The model and, for a device, its serial number (None for the vendor's own keys)."""
+        caller = self._caller(conn, p)
         vendor_row = sp.vendor_by_name(conn, vendor) if isinstance(vendor, str) else None
         model_row = None if vendor_row is None else sp.model(conn, vendor_row["id"], model)
-        if not key:
-            raise Unauthenticated("no key: a device downloads with its own CIK in X-Exosite-CIK")
-        if not is_rid(key):
-            raise Unauthenticated("a key is 40 lowercase hexadecimal characters")
         if vendor_row is None or model_row is None:
             raise PermissionDenied(f"vendor {vendor!r} has no model {model!r}")
-        if key == vendor_row["token"]:
+        if caller.client_rid == vendor_row["client_rid"]:  # the vendor's CIK or its token
             return model_row, None
-        client = st.by_cik(conn, key)
-        if client is None:
+        if caller.by_token:  # another vendor's token is no device's key
             raise Unauthenticated("no client has this key")
-        if client["status"] == "expired":
-            raise Unauthenticated("this key was deactivated")
-        if client["rid"] == vendor_row["client_rid"]:
-            return model_row, None
-        serial = sp.serial_of_client(conn, model_row["id"], client["rid"])
+        serial = sp.serial_of_client(conn, model_row["id"], caller.client_rid)
         if serial is None:
             raise PermissionDenied(f"this key belongs to no device of model {model} of vendor {vendor}")
         return model_row, serial
 
-    def device_contents(self, key: str | None, vendor: str, model: str) -> list[str]:
+    def device_contents(self, p: Principal, vendor: str, model: str) -> list[str]:
         """The content ids the key may download: all for the vendor, unprotected ones for a
         device, and protected ones too while its serial number is enabled."""
         with self.store.read() as conn:
-            model_row, serial = self._downloader(conn, key, vendor, model)
+            model_row, serial = self._downloader(conn, p, vendor, model)
             public_only = serial is not None and not serial["enabled"]
             return sp.content_ids(conn, model_row["id"], public_only=public_only)
 
-    def device_content(self, key: str | None, vendor: str, model: str, content_id: str) -> Content:
+    def device_content(self, p: Principal, vendor: str, model: str, content_id: str) -> Content:
         """The content, if the key may download it."""
         with self.store.read() as conn:
-            model_row, serial = self._downloader(conn, key, vendor, model)
+            model_row, serial = self._downloader(conn, p, vendor, model)
             row = self._content(conn, model_row, content_id)
             if row["protected"] and serial is not None and not serial["enabled"]:
                 raise PermissionDenied(

@@ -30,7 +30,8 @@ from fleetport.core import access, validate
 from fleetport.core.calls import long_running
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.ids import is_uuid, new_id
-from fleetport.core.models import Row, as_utc, encode_cursor, page_after, utcnow
+from fleetport.core.models import Row, as_utc, utcnow
+from fleetport.core.pages import Listing, Page, PageRequest, row_id
 from fleetport.core.permissions import Principal, deny
 from fleetport.store import Store, Tx
 from fleetport.store import catalog as c
@@ -39,8 +40,8 @@ from fleetport.store import queries as q
 ITEM_TYPES: tuple[str, ...] = ("module", "ml_model", "ml_training", "slam_map", "archive", "project")
 VISIBILITIES: tuple[str, ...] = ("private", "public", "public_unlisted")
 STATUSES: tuple[str, ...] = ("in_development", "published")
-PAGE_SIZE_DEFAULT = 100
-PAGE_SIZE_MAX = 1000
+ITEMS = Listing("registry-items", default=100, maximum=1000)
+READ_BATCH = ITEMS.maximum  # rows a whole listing reads per statement
 DESCRIPTION_MAX = 10_000
 MESSAGE_MAX = 10_000
 SEARCH_MAX = 200
@@ -194,14 +195,6 @@ def _models(value: Sequence[Any]) -> list[dict[str, Any]]:
     return models
 
 
-def _page_size(value: int) -> int:
-    if value == 0:
-        return PAGE_SIZE_DEFAULT
-    if not 1 <= value <= PAGE_SIZE_MAX:
-        raise Invalid(f"page_size must be between 1 and {PAGE_SIZE_MAX}, got {value}")
-    return value
-
-
 def _version_key(version: str) -> tuple[int, int, int, int, str]:
     m = _VERSION.match(version)
     if m is None:  # stored versions were checked; keep any other at the end
@@ -214,6 +207,34 @@ def _strings(values: Iterable[str], check: Any) -> builtins.list[str]:
     if isinstance(values, str):
         values = [values]
     return [check(v) for v in values]
+
+
+@dataclass(frozen=True)
+class _ItemFilter:
+    """What a registry listing narrows its items to, checked."""
+
+    types: builtins.list[str]
+    visibilities: builtins.list[str]
+    platforms: builtins.list[str]
+    statuses: builtins.list[str]
+    search: str
+
+    @classmethod
+    def of(
+        cls,
+        types: Collection[str],
+        visibilities: Collection[str],
+        platforms: Collection[str],
+        statuses: Collection[str],
+        search_term: str,
+    ) -> _ItemFilter:
+        return cls(
+            _strings(types, check_type),
+            _strings(visibilities, check_visibility),
+            _strings(platforms, check_platform),
+            _strings(statuses, check_status),
+            _text(search_term or "", "search_term", SEARCH_MAX, lines=False).strip(),
+        )
 
 
 class Registry:
@@ -369,49 +390,79 @@ class Registry:
         self,
         p: Principal,
         organization_id: str | None,
+        page: PageRequest,
         *,
         types: Collection[str] = (),
         visibilities: Collection[str] = (),
         platforms: Collection[str] = (),
         statuses: Collection[str] = (),
         search_term: str = "",
-        page_token: str = "",
-        page_size: int = PAGE_SIZE_DEFAULT,
-    ) -> tuple[builtins.list[RegistryItem], str]:
+    ) -> Page[RegistryItem]:
         """The organization's items (without one: the items of every organization the caller
         reads) and public items of every organization, in creation order. Filters combine with
         AND, the values of one filter with OR; ``platforms`` match items with a module file for one
-        of them; ``search_term`` matches name or description, ignoring case. Returns a page and the
-        token of the next one ("" on the last page); ``page_size`` 0 means 100."""
-        wanted_types = _strings(types, check_type)
-        wanted_visibilities = _strings(visibilities, check_visibility)
-        wanted_platforms = _strings(platforms, check_platform)
-        wanted_statuses = _strings(statuses, check_status)
-        search = _text(search_term or "", "search_term", SEARCH_MAX, lines=False).strip()
-        limit = _page_size(page_size)
-        after = page_after(page_token)
+        of them; ``search_term`` matches name or description, ignoring case."""
+        wanted = _ItemFilter.of(types, visibilities, platforms, statuses, search_term)
+        window = ITEMS.open(page)
         with self.store.read() as conn:
-            org_ids: Collection[str] | None
-            if organization_id:
-                org_ids = [access.organization(conn, p, "read_organization", organization_id)["id"]]
-            else:
-                scope = p.scope(conn, "read_organization")
-                org_ids = None if scope.everything else scope.organizations
-            rows = c.registry_items_page(
-                conn,
-                limit=limit,
-                after=after,
-                organization_ids=org_ids,
-                types=wanted_types,
-                visibilities=wanted_visibilities,
-                statuses=wanted_statuses,
-                platforms=wanted_platforms,
-                search=search,
-            )
-            more = len(rows) > limit
-            rows = rows[:limit]
+            rows = self._item_rows(conn, p, organization_id, wanted, window.after_text(), window.limit)
+            rows, next_cursor = ITEMS.cut(rows, window, row_id)
             items = self._build(conn, rows)
-        return items, encode_cursor(rows[-1]["id"]) if more and rows else ""
+        return Page(items, next_cursor)
+
+    def list_all_items(
+        self,
+        p: Principal,
+        organization_id: str | None,
+        *,
+        types: Collection[str] = (),
+        visibilities: Collection[str] = (),
+        platforms: Collection[str] = (),
+        statuses: Collection[str] = (),
+        search_term: str = "",
+        cursor: str | None = None,
+    ) -> builtins.list[RegistryItem]:
+        """Every item ``list_items`` would page through from ``cursor`` on, in one read."""
+        wanted = _ItemFilter.of(types, visibilities, platforms, statuses, search_term)
+        after = ITEMS.open(PageRequest(cursor=cursor)).after_text()
+        batch = READ_BATCH
+        with self.store.read() as conn:
+            found: builtins.list[Row] = []
+            while True:
+                rows = self._item_rows(conn, p, organization_id, wanted, after, batch)
+                found += rows[:batch]
+                if len(rows) <= batch:
+                    return self._build(conn, found)
+                after = str(rows[batch - 1]["id"])
+
+    def _item_rows(
+        self,
+        conn: Tx,
+        p: Principal,
+        organization_id: str | None,
+        wanted: _ItemFilter,
+        after: str | None,
+        limit: int,
+    ) -> Sequence[Row]:
+        """The matching item rows after ``after``: ``limit`` of them and one more if more follow."""
+        org_ids: Collection[str] | None
+        if organization_id:
+            org_ids = [access.organization(conn, p, "read_organization", organization_id)["id"]]
+        else:
+            scope = p.scope(conn, "read_organization")
+            org_ids = None if scope.everything else scope.organizations
+        rows = c.registry_items_page(
+            conn,
+            limit=limit,
+            after=after,
+            organization_ids=org_ids,
+            types=wanted.types,
+            visibilities=wanted.visibilities,
+            statuses=wanted.statuses,
+            platforms=wanted.platforms,
+            search=wanted.search,
+        )
+        return rows
 
     def delete_item(self, p: Principal, item_id: str) -> None:
         """Deletes the item, its versions and the records of its files. (The files' content stays
@@ -518,13 +569,12 @@ class Registry:
     def list_modules(self, p: Principal, organization_id: str | None) -> builtins.list[RegistryItem]:
         """The organization's modules and every organization's public modules."""
         modules: builtins.list[RegistryItem] = []
-        token = ""
+        cursor = None
         while True:
-            page, token = self.list_items(
-                p, organization_id, types=("module",), page_token=token, page_size=PAGE_SIZE_MAX
-            )
-            modules += page
-            if not token:
+            page = self.list_items(p, organization_id, PageRequest(ITEMS.maximum, cursor), types=("module",))
+            modules += page.items
+            cursor = page.next_cursor
+            if not cursor:
                 return modules
 
     def check_upload(self, p: Principal, module_id: str, *, version: str, platform: str) -> None:

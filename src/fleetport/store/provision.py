@@ -123,16 +123,19 @@ def unbind_serial(conn: Connection, serial_id: str, rid: str) -> bool:
     return int(conn.execute(stmt).rowcount) == 1
 
 
-def serials_page(conn: Connection, model_id: str, *, offset: int, limit: int) -> list[RowMapping]:
+def serials_page(
+    conn: Connection, model_id: str, *, after: str | None, offset: int, limit: int
+) -> list[RowMapping]:
     """A page of the model's serial numbers in the order they were added (ids are time-ordered),
-    each with the status of its client."""
+    each with the status of its client: those after the serial number ``after`` (an id), skipping
+    ``offset`` of them. ``limit + 1`` rows, so that the caller can tell whether another page follows."""
     stmt = (
         select(s, r.c.status.label("client_status"))
         .outerjoin(r, r.c.rid == s.c.rid)
-        .where(s.c.model_id == model_id)
+        .where(s.c.model_id == model_id, *([s.c.id > after] if after is not None else []))
         .order_by(s.c.id)
         .offset(offset)
-        .limit(limit)
+        .limit(limit + 1)
     )
     return list(conn.execute(stmt).mappings())
 

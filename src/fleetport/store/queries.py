@@ -256,6 +256,15 @@ def members_of(conn: Tx, organization_id: str, *, limit: int, after: str | None)
     return list(conn.execute(stmt.order_by(u.c.id).limit(limit + 1)).mappings())
 
 
+def all_members_of(conn: Tx, organization_id: str) -> list[Row]:
+    """Every user holding any authorization in the organization, in user-id order."""
+    a, u = t.authorizations, t.users
+    holders = select(a.c.subject_id).where(
+        and_(a.c.organization_id == organization_id, a.c.subject_type == "user")
+    )
+    return list(conn.execute(select(u).where(u.c.id.in_(holders)).order_by(u.c.id)).mappings())
+
+
 def authorizations_of(conn: Tx, subject_type: str, subject_ids: Iterable[str]) -> list[Row]:
     a = t.authorizations
     ids = list(subject_ids)

@@ -330,3 +330,41 @@ def copy(conn: Connection, source: int, target: int) -> None:
                 series=target, first=first, last=last, count=count, timestamps=timestamps, vals=vals
             )
         )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a listing shows of a series: how many points, the first and last timestamp, and the
+    newest point's value (the last to arrive among the newest)."""
+
+    count: int
+    first: int
+    last: int
+    newest: Value
+
+
+def summaries(conn: Connection, formats: dict[int, str]) -> dict[int, Summary]:
+    """The summary of each series given (by its format) that holds points; two statements however
+    many series."""
+    if not formats:
+        return {}
+    wanted = list(formats)
+    totals = conn.execute(
+        select(b.c.series, func.sum(b.c.count), func.min(b.c.first), func.max(b.c.last))
+        .where(b.c.series.in_(wanted))
+        .group_by(b.c.series)
+    ).all()
+    newer = b.alias("newer")
+    newest_last = select(func.max(newer.c.last)).where(newer.c.series == b.c.series).scalar_subquery()
+    newest: dict[int, tuple[int, bytes]] = {}  # series -> (block id, values) of its newest block
+    for series, block_id, vals in conn.execute(
+        select(b.c.series, b.c.id, b.c.vals).where(b.c.series.in_(wanted), b.c.last == newest_last)
+    ):
+        if series not in newest or block_id > newest[series][0]:
+            newest[series] = (int(block_id), vals)
+    out: dict[int, Summary] = {}
+    for series, count, first, last in totals:
+        if series in newest and count:
+            value = decode_values(formats[series], newest[series][1])[-1]
+            out[int(series)] = Summary(int(count), int(first), int(last), value)
+    return out

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     RowMapping,
+    and_,
     delete,
     func,
     insert,
@@ -326,3 +327,50 @@ def with_retention(conn: Connection) -> list[str]:
         r.c.series.is_not(None), or_(r.c.retention_count.is_not(None), r.c.retention_seconds.is_not(None))
     )
     return [str(x) for x in conn.execute(stmt.order_by(r.c.rid)).scalars()]
+
+
+def dataport_page(
+    conn: Connection, owner_rid: str, *, after: tuple[str | None, str] | None, limit: int
+) -> list[RowMapping]:
+    """One page of an owner's dataports, each with the owner's first alias of it (``alias``, None
+    when it has none): aliased ones by alias, then the others by RID, at most ``limit``, after the
+    key ``(alias, rid)`` of the previous page's last. Aliases compare by code point on both
+    databases. One statement."""
+    first = select(a.c.rid, func.min(_bytewise(conn, a.c.alias)).label("alias"))
+    first = first.where(a.c.owner_rid == owner_rid).group_by(a.c.rid)
+    aliases = first.subquery()
+    alias = _bytewise(conn, aliases.c.alias)
+    stmt = (
+        select(
+            r.c.rid,
+            r.c.name,
+            r.c.format,
+            r.c.retention_count,
+            r.c.retention_seconds,
+            r.c.series,
+            r.c.created_at,
+            r.c.modified_at,
+            aliases.c.alias,
+        )
+        .select_from(r.outerjoin(aliases, aliases.c.rid == r.c.rid))
+        .where(r.c.parent_rid == owner_rid, r.c.type == "dataport")
+    )
+    if after is not None:
+        after_alias, after_rid = after
+        if after_alias is None:
+            stmt = stmt.where(aliases.c.alias.is_(None), r.c.rid > after_rid)
+        else:
+            stmt = stmt.where(
+                or_(
+                    aliases.c.alias.is_(None),
+                    alias > after_alias,
+                    and_(alias == after_alias, r.c.rid > after_rid),
+                )
+            )
+    stmt = stmt.order_by(aliases.c.alias.is_(None), alias, r.c.rid).limit(limit)
+    return list(conn.execute(stmt).mappings())
+
+
+def _bytewise(conn: Connection, column: Any) -> Any:
+    """A text column compared by code point: PostgreSQL's ``C`` collation (SQLite compares so)."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 import fleetport
 from fleetport import AsyncClient, Client
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.telemetry import NewResource, now
 from fleetport.server import create_app, open_fleet
@@ -296,7 +297,7 @@ def test_batch_limits(api: TestClient, world: dict[str, str], tmp_path: Path) ->
     small = open_fleet(settings)
     try:
         small.identity.bootstrap("admin@example.com", "admin-password", ADMIN_KEY)
-        admin = small.identity.authenticate(ADMIN_KEY)
+        admin = small.identity.authenticate(BearerToken(ADMIN_KEY))
         org = small.organizations.create(admin, "O")
         machine = small.machines.create(admin, small.locations.create(admin, org.id, "L").id, "M")
         small.dataports.create(admin, machine.id, "log", "string")
@@ -408,15 +409,17 @@ def test_only_the_machines_own_dataports_are_listed(
     """A datarule or a sub-client's dataport under the device client is no dataport of the machine."""
     m1 = world["M1"]
     _create(api, m1, "temp")
-    admin = fleet.identity.authenticate(ADMIN_KEY)
-    device = fleet.telemetry.as_device(admin, m1, write=True)
-    source = fleet.telemetry.lookup_alias(device, "temp")
+    admin = fleet.identity.authenticate(BearerToken(ADMIN_KEY))
+    device = fleet.telemetry.clients.as_device(admin, m1, write=True)
+    source = fleet.telemetry.names.lookup_alias(device, "temp")
     rule = {"simple": {"comparison": "gt", "constant": 1, "repeat": True}}
-    rule_rid = fleet.telemetry.create(device, NewResource(type="datarule", rule=rule, subscribe=source))
-    fleet.telemetry.map_alias(device, rule_rid, "alarm")
-    sub = fleet.telemetry.create(device, NewResource(type="client", name="sub"))
-    deep = fleet.telemetry.create(device, NewResource(type="dataport", format="float"), under=sub)
-    fleet.telemetry.map_alias(device, deep, "deep")
+    rule_rid = fleet.telemetry.resources.create(
+        device, NewResource(type="datarule", rule=rule, subscribe=source)
+    )
+    fleet.telemetry.names.map_alias(device, rule_rid, "alarm")
+    sub = fleet.telemetry.resources.create(device, NewResource(type="client", name="sub"))
+    deep = fleet.telemetry.resources.create(device, NewResource(type="dataport", format="float"), under=sub)
+    fleet.telemetry.names.map_alias(device, deep, "deep")
 
     assert [d["alias"] for d in ok(api.get(_ports(m1)))["items"]] == ["temp"]
     assert "datarule" in error(api.get(f"{_ports(m1)}/alarm"), 404, "not_found")

@@ -11,6 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.models import GrantSpec
 from fleetport.server import create_app, open_fleet
 from fleetport.settings import Settings
@@ -23,7 +24,7 @@ def _fuzzed_app() -> object:
     atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     fleet = open_fleet(Settings(data_dir=data_dir))
     fleet.identity.bootstrap("admin@example.com", "admin-password", ADMIN_KEY)
-    admin = fleet.identity.authenticate(ADMIN_KEY)
+    admin = fleet.identity.authenticate(BearerToken(ADMIN_KEY))
     org = fleet.organizations.create(admin, "Fuzz")
     loc = fleet.locations.create(admin, org.id, "Lab")
     fleet.machines.create(admin, loc.id, "rover")

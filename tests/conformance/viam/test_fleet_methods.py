@@ -325,3 +325,34 @@ def test_unauthenticated_and_unimplemented(viam: Viam) -> None:
     with pytest.raises(GRPCError) as caught:
         viam.run(outside_the_seventy)
     assert caught.value.status == Status.UNIMPLEMENTED
+
+
+def test_locations_carry_their_secrets_for_who_manages_them(viam: Viam) -> None:
+    """Location.auth holds the location's secrets, as LocationAuth gives them, in GetLocation,
+    ListLocations and UpdateLocation answers to an owner; an operator reads the locations without."""
+    lab = call(viam, "create_location", viam.org.id, "Lab")
+    yard = call(viam, "create_location", viam.org.id, "Yard")
+    call(viam, "create_location_secret", yard.id)
+    auths = {loc.id: call(viam, "location_auth", loc.id) for loc in (lab, yard)}
+    assert [len(auths[loc.id].secrets) for loc in (lab, yard)] == [1, 2]
+
+    got = call(viam, "get_location", yard.id)
+    assert got.auth == auths[yard.id]
+    assert (got.auth.location_id, got.auth.secret) == (yard.id, auths[yard.id].secrets[0].secret)
+    assert {loc.id: loc.auth for loc in call(viam, "list_locations", viam.org.id)} == auths
+    assert call(viam, "update_location", lab.id, name="Lab 2").auth == auths[lab.id]
+
+    secret, key_id = call(
+        viam,
+        "create_key",
+        viam.org.id,
+        [APIKeyAuthorization(role="operator", resource_type="organization", resource_id=viam.org.id)],
+        "operator",
+    )
+
+    async def as_operator(app: AppClient) -> list[bool]:
+        listed = await app.list_locations(viam.org.id)
+        got = await app.get_location(yard.id)
+        return [loc.HasField("auth") for loc in [*listed, got]]
+
+    assert viam.run(as_operator, secret=secret, key_id=key_id) == [False, False, False]

@@ -7,12 +7,20 @@ import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 from viam.app.app_client import AppClient, Fragment
-from viam.proto.app import Model, ModuleFileInfo, RegistryItemStatus, Visibility
+from viam.proto.app import (
+    GetFragmentHistoryRequest,
+    GetRobotPartLogsRequest,
+    Model,
+    ModuleFileInfo,
+    RegistryItemStatus,
+    Visibility,
+)
 from viam.proto.app.packages import PackageType
 
 from tests.conformance.viam.conftest import Viam, call
@@ -215,3 +223,39 @@ def test_modules(viam: Viam) -> None:
             b"x",
         )
     assert caught.value.status == Status.INVALID_ARGUMENT
+
+
+def test_page_tokens_on_the_wire(viam: Viam) -> None:
+    """next_page_token is "" on the last page; a logs limit over the most a page holds is capped,
+    not refused; a token from another listing, or garbage, is INVALID_ARGUMENT."""
+    _, part_id = _part(viam)
+    with viam.native(viam.key.secret or "") as fp:
+        assert fp.logs.append(part_id, _entries(3, datetime(2026, 1, 1, tzinfo=UTC))) == 3
+    frag = call(viam, "create_fragment", viam.org.id, "paged", {"n": 0})
+    for n in (1, 2):
+        call(viam, "update_fragment", frag.id, f"paged {n}", {"n": n})
+
+    async def scenario(app: AppClient) -> tuple[Any, Any, Any, list[GRPCError]]:
+        stub, metadata = app._app_client, app._metadata
+        logs = await stub.GetRobotPartLogs(GetRobotPartLogsRequest(id=part_id, limit=2), metadata=metadata)
+        capped = await stub.GetRobotPartLogs(
+            GetRobotPartLogsRequest(id=part_id, limit=1_000_000), metadata=metadata
+        )
+        history = await stub.GetFragmentHistory(
+            GetFragmentHistoryRequest(id=frag.id, page_limit=1), metadata=metadata
+        )
+        refused = []
+        for token in ("garbage", "\x00", "A" * 5000, history.next_page_token):
+            with pytest.raises(GRPCError) as caught:
+                await stub.GetRobotPartLogs(
+                    GetRobotPartLogsRequest(id=part_id, page_token=token), metadata=metadata
+                )
+            refused.append(caught.value)
+        return logs, capped, history, refused
+
+    logs, capped, history, refused = viam.run(scenario)
+    assert len(logs.logs) == 2 and logs.next_page_token
+    assert len(capped.logs) == 3 and capped.next_page_token == ""
+    assert len(history.history) == 1 and history.next_page_token
+    assert [e.status for e in refused] == [Status.INVALID_ARGUMENT] * 4
+    assert "fragment-history, not of logs" in (refused[-1].message or "")

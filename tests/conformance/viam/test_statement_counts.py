@@ -12,9 +12,12 @@ from grpclib.client import Channel
 from grpclib.server import Server
 from sqlalchemy import event
 from viam.app.app_client import AppClient
+from viam.proto.app import AuthorizedPermissions
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 from fleetport.dialects.viam.service import AppService
 from tests.conftest import free_port
@@ -55,9 +58,9 @@ def test_list_robots_of_fifty_machines_takes_three_statements_and_locations_a_fi
     fleet: Fleet, admin: Principal
 ) -> None:
     secret, org_id, location_id = owner_key(fleet, admin)
-    seen = fleet.machines.list(admin, 1, None).items[0]
+    seen = fleet.machines.list(admin, PageRequest(1)).items[0]
     part = fleet.machines.parts(admin, seen.id)[0]
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, part.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, part.id).secret))
     fleet.machines.get_config(as_part, part.id)  # the part fetches its config: the machine was seen
 
     async def scenario() -> tuple[list[Any], list[str], list[Any], list[str]]:
@@ -85,5 +88,68 @@ def test_list_robots_of_fifty_machines_takes_three_statements_and_locations_a_fi
     assert len(listed) <= 3, listed
     assert sorted(loc.robot_count for loc in locations) == [0, 0, MACHINES]
     assert next(loc.robot_count for loc in locations if loc.id == location_id) == MACHINES
-    # the organization, its shared locations, the key's reach, the page of locations, their counts
-    assert len(located) <= 5, located
+    assert all(len(loc.auth.secrets) == 1 for loc in locations)  # the owner sees each one's secret
+    # the organization, its shared locations, the key's reach, the page of locations, their
+    # counts, their secrets
+    assert len(located) <= 6, located
+
+
+def test_whole_answers_take_a_fixed_number_of_statements(fleet: Fleet, admin: Principal) -> None:
+    """Permission checks of fifty machines, the members and invites of an organization, its keys
+    and its authorizations are each read in a few statements, not one per item."""
+    secret, org_id, location_id = owner_key(fleet, admin)
+    robot_ids = [m.id for m in fleet.machines.list(admin, PageRequest(MACHINES)).items]
+    member = fleet.identity.create_user(admin, "member@example.com", "member", "password1")
+    fleet.identity.grant_to(admin, org_id, member.id, GrantSpec("operator", "organization", org_id))
+    for n in range(10):
+        fleet.organizations.invite(admin, org_id, f"invitee{n}@example.com", [])
+        fleet.identity.create_key(admin, org_id, f"key {n}", [GrantSpec("operator", "organization", org_id)])
+    asked = [
+        AuthorizedPermissions(
+            resource_type="robot", resource_id=robot_id, permissions=["read_robot", "update_robot"]
+        )
+        for robot_id in robot_ids
+    ]
+
+    async def scenario() -> dict[str, tuple[Any, list[str]]]:
+        server = Server([AppService(fleet)])
+        port = free_port()
+        await server.start("127.0.0.1", port)
+        channel = Channel("127.0.0.1", port)
+        try:
+            app = AppClient(channel, {"authorization": f"Bearer {secret}"})
+            await app.list_robots(location_id)  # the key's credential is looked up once, then cached
+            calls = {
+                "permissions": lambda: app.check_permissions(asked),
+                "members": lambda: app.list_organization_members(org_id),
+                "keys": lambda: app.list_keys(org_id),
+                "authorizations": lambda: app.list_authorizations(org_id),
+                "organizations": lambda: app.list_organizations(),
+            }
+            found = {}
+            for name, make in calls.items():
+                with statements(fleet) as sent:
+                    answer = await make()
+                found[name] = (answer, sent)
+            return found
+        finally:
+            channel.close()
+            server.close()
+            await server.wait_closed()
+
+    found = asyncio.run(scenario())
+    checked, sent = found["permissions"]
+    assert [list(c.permissions) for c in checked] == [["read_robot", "update_robot"]] * MACHINES
+    assert len(sent) <= 4, sent  # the machines, and the key's reach for each permission
+    (members, invites), sent = found["members"]
+    assert ([m.emails for m in members], len(invites)) == ([["member@example.com"]], 10)
+    assert len(sent) <= 4, sent  # the organization, its members, their authorizations, its invites
+    keys, sent = found["keys"]
+    assert len(keys) == 11
+    assert len(sent) <= 4, sent  # the organization, its keys, their authorizations
+    authorizations, sent = found["authorizations"]
+    assert len(authorizations) == 12  # the keys' and the member's
+    assert len(sent) <= 3, sent
+    organizations, sent = found["organizations"]
+    assert [o.id for o in organizations] == [org_id]
+    assert len(sent) <= 2, sent

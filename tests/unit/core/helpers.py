@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import Organization
 from fleetport.core.permissions import Principal
@@ -18,7 +19,7 @@ from fleetport.store.engine import MIGRATIONS
 
 def login(fleet: Fleet, email: str) -> Principal:
     """The principal of a user created with the password "password1", through a fresh session."""
-    return fleet.identity.authenticate(fleet.identity.login(email, "password1").token)
+    return fleet.identity.authenticate(BearerToken(fleet.identity.login(email, "password1").token))
 
 
 @dataclass

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 
 
@@ -17,7 +19,7 @@ def _user(fleet: Fleet, admin: Principal, email: str) -> Principal:
 
 def _login(fleet: Fleet, email: str) -> Principal:
     """A fresh principal: grants are read when a request authenticates."""
-    return fleet.identity.authenticate(fleet.identity.login(email, "password1").token)
+    return fleet.identity.authenticate(BearerToken(fleet.identity.login(email, "password1").token))
 
 
 def test_creator_owns_organization(fleet: Fleet, admin: Principal) -> None:
@@ -25,13 +27,13 @@ def test_creator_owns_organization(fleet: Fleet, admin: Principal) -> None:
     org = fleet.organizations.create(ann, "Ann's robots", public_namespace="ann-bots", metadata={"tier": 1})
     ann = _login(fleet, "ann@example.com")
     assert fleet.organizations.get(ann, org.id).metadata == {"tier": 1}
-    members = fleet.organizations.members(ann, org.id, 10, None).items
+    members = fleet.organizations.members(ann, org.id, PageRequest(10)).items
     assert [(m.user.email, [a.role for a in m.authorizations]) for m in members] == [
         ("ann@example.com", ["owner"])
     ]
-    assert [o.id for o in fleet.organizations.list(ann, 10, None).items] == [org.id]
+    assert [o.id for o in fleet.organizations.list(ann, PageRequest(10)).items] == [org.id]
     bob = _user(fleet, admin, "bob@example.com")
-    assert fleet.organizations.list(bob, 10, None).items == []
+    assert fleet.organizations.list(bob, PageRequest(10)).items == []
     with pytest.raises(PermissionDenied):
         fleet.organizations.get(bob, org.id)
 
@@ -55,14 +57,14 @@ def test_pagination_walks_everything_once(fleet: Fleet, admin: Principal) -> Non
     made = [fleet.organizations.create(admin, f"org {i}").id for i in range(7)]
     seen, cursor = [], None
     while True:
-        page = fleet.organizations.list(admin, 3, cursor)
+        page = fleet.organizations.list(admin, PageRequest(3, cursor))
         seen += [o.id for o in page.items]
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
     assert seen == made
     with pytest.raises(Invalid, match="cursor"):
-        fleet.organizations.list(admin, 3, "garbage!")
+        fleet.organizations.list(admin, PageRequest(3, "garbage!"))
 
 
 def test_invites(fleet: Fleet, admin: Principal) -> None:
@@ -91,7 +93,7 @@ def test_invites(fleet: Fleet, admin: Principal) -> None:
     cat = _user(fleet, admin, "cat@example.com")
     auths = fleet.organizations.accept_invite(cat, invite.id)
     assert [(a.role, a.resource_id) for a in auths] == [("owner", org.id)]
-    assert fleet.organizations.invites(admin, org.id, 10, None).items == []
+    assert fleet.organizations.invites(admin, org.id, PageRequest(10)).items == []
     cat = _login(fleet, "cat@example.com")
     assert fleet.organizations.get(cat, org.id).name == "Acme"
 
@@ -109,7 +111,7 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
 
     # an operator of the site reaches the nested bay and its machines
     key = fleet.identity.create_key(admin, acme.id, "site-op", [GrantSpec("operator", "location", site.id)])
-    op = fleet.identity.authenticate(key.secret)  # type: ignore[arg-type]
+    op = fleet.identity.authenticate(BearerToken(key.secret))  # type: ignore[arg-type]
     rover = fleet.machines.create(admin, bay.id, "rover")
     assert fleet.machines.get(op, rover.id).location_id == bay.id
 
@@ -126,9 +128,9 @@ def test_nested_and_shared_locations(fleet: Fleet, admin: Principal) -> None:
         fleet.locations.share(admin, bay.id, partner.id)
     pat = _login(fleet, "pat@example.com")
     assert fleet.locations.get(pat, bay.id).shared_with == [partner.id]
-    assert [loc.id for loc in fleet.locations.list(pat, 10, None, organization_id=partner.id).items] == [
-        bay.id
-    ]
+    assert [
+        loc.id for loc in fleet.locations.list(pat, PageRequest(10), organization_id=partner.id).items
+    ] == [bay.id]
     assert fleet.machines.get(pat, rover.id).id == rover.id
     assert fleet.locations.organizations_with_access(admin, bay.id) == [
         (acme.id, "Acme"),
@@ -183,8 +185,8 @@ def test_config_history(fleet: Fleet, admin: Principal) -> None:
     for version in (1, 2, 3):
         fleet.machines.set_config(admin, part.id, {"version": version})
     assert fleet.machines.get_config(admin, part.id) == {"version": 3}
-    first = fleet.machines.config_history(admin, part.id, 2, None)
-    rest = fleet.machines.config_history(admin, part.id, 2, first.next_cursor)
+    first = fleet.machines.config_history(admin, part.id, PageRequest(2))
+    rest = fleet.machines.config_history(admin, part.id, PageRequest(2, first.next_cursor))
     history = first.items + rest.items
     assert [h.previous_config for h in history] == [{"version": 2}, {"version": 1}, {}]
     assert {h.edited_by for h in history} == {"bootstrap admin key"}
@@ -201,7 +203,7 @@ def test_part_secret_authenticates_part(fleet: Fleet, admin: Principal) -> None:
     other = fleet.machines.create_part(admin, machine.id, "camera")
     fleet.machines.set_config(admin, part.id, {"components": []})
     secret = fleet.machines.create_secret(admin, part.id)
-    as_part = fleet.identity.authenticate(secret.secret)
+    as_part = fleet.identity.authenticate(BearerToken(secret.secret))
     assert as_part.kind == "part"
     assert fleet.machines.get_config(as_part, part.id) == {"components": []}
     assert fleet.machines.get_part(admin, part.id).last_access is not None
@@ -211,7 +213,7 @@ def test_part_secret_authenticates_part(fleet: Fleet, admin: Principal) -> None:
         fleet.machines.set_config(as_part, part.id, {})
     fleet.machines.delete_secret(admin, part.id, secret.id)
     with pytest.raises(Exception, match="not valid"):
-        fleet.identity.authenticate(secret.secret)
+        fleet.identity.authenticate(BearerToken(secret.secret))
 
 
 def test_moving_and_deleting_machines(fleet: Fleet, admin: Principal) -> None:
@@ -223,7 +225,7 @@ def test_moving_and_deleting_machines(fleet: Fleet, admin: Principal) -> None:
         fleet.locations.delete(admin, a.id)
     moved = fleet.machines.update(admin, machine.id, location_id=b.id, name="rover-2")
     assert (moved.location_id, moved.name) == (b.id, "rover-2")
-    assert [m.id for m in fleet.machines.list(admin, 10, None, rentable=True).items] == [machine.id]
+    assert [m.id for m in fleet.machines.list(admin, PageRequest(10), rentable=True).items] == [machine.id]
     fleet.locations.delete(admin, a.id)
     fleet.machines.delete(admin, machine.id)
     with pytest.raises(NotFound):
@@ -256,7 +258,7 @@ def test_the_last_owner_stays(fleet: Fleet, admin: Principal) -> None:
     fleet.organizations.remove_member(admin, org.id, bob.user_id)  # type: ignore[arg-type]
     with pytest.raises(FailedPrecondition, match="last owner"):
         fleet.organizations.remove_member(admin, org.id, ann.user_id)  # type: ignore[arg-type]
-    assert [m.user.email for m in fleet.organizations.members(admin, org.id, 10, None).items] == [
+    assert [m.user.email for m in fleet.organizations.members(admin, org.id, PageRequest(10)).items] == [
         "ann2@example.com"
     ]
 
@@ -269,7 +271,7 @@ def test_new_parts_come_with_a_secret_that_connects(fleet: Fleet, admin: Princip
     extra = fleet.machines.create_part(admin, machine.id, "camera")
     for part in (main, extra):
         (secret,) = fleet.machines.secrets(admin, part.id)
-        as_part = fleet.identity.authenticate(secret.secret)
+        as_part = fleet.identity.authenticate(BearerToken(secret.secret))
         assert (as_part.kind, as_part.part_id) == ("part", part.id)
         _, _, shown = fleet.machines.part_details(admin, part.id)
         assert [s.id for s in shown] == [secret.id]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import Page, PageRequest
 from fleetport.core.permissions import Principal
 from fleetport.store import queries as q
 from tests.unit.core.helpers import Two, login
@@ -79,7 +81,7 @@ def test_visibility_across_organizations(fleet: Fleet, two: Two) -> None:
     with pytest.raises(PermissionDenied):
         fleet.fragments.list(two.bob, two.a.id)
     with pytest.raises(PermissionDenied):
-        fleet.fragments.history(two.bob, a_private.id)
+        fleet.fragments.history(two.bob, a_private.id, PageRequest())
     # reading is not changing
     with pytest.raises(PermissionDenied):
         fleet.fragments.update(two.bob, a_public.id, name="mine now")
@@ -96,14 +98,14 @@ def test_operators_read_but_do_not_change(fleet: Fleet, admin: Principal, two: T
         two.ann, two.a.id, "operator", [GrantSpec("operator", "organization", two.a.id)]
     )
     assert key.secret is not None
-    operator = fleet.identity.authenticate(key.secret)
+    operator = fleet.identity.authenticate(BearerToken(key.secret))
     assert fleet.fragments.get(operator, fragment.id).config == {"components": []}
     assert [f.id for f in fleet.fragments.list(operator, two.a.id)] == [fragment.id]
     with pytest.raises(PermissionDenied):
         fleet.fragments.update(operator, fragment.id, name="renamed")
     with pytest.raises(PermissionDenied):
         fleet.fragments.create(operator, two.a.id, "another")
-    assert fleet.fragments.history(two.ann, fragment.id) == ([], "")
+    assert fleet.fragments.history(two.ann, fragment.id, PageRequest()) == Page([], None)
 
 
 def test_history_pages_newest_first(fleet: Fleet, two: Two) -> None:
@@ -116,12 +118,13 @@ def test_history_pages_newest_first(fleet: Fleet, two: Two) -> None:
     assert (latest.name, latest.config, latest.visibility) == ("final", {"n": 23}, "public")
     assert latest.updated_at >= latest.created_at
 
-    seen, token, sizes = [], "", []
+    seen, cursor, sizes = [], None, []
     while True:
-        page, token = fleet.fragments.history(two.bob, fragment.id, page_token=token)  # public now
-        sizes.append(len(page))
-        seen += page
-        if not token:
+        page = fleet.fragments.history(two.bob, fragment.id, PageRequest(cursor=cursor))  # public now
+        sizes.append(len(page.items))
+        seen += page.items
+        cursor = page.next_cursor
+        if not cursor:
             break
     assert sizes == [10, 10, 4]
     assert [r.previous_name for r in seen] == ["v23", *(f"v{n}" for n in range(22, -1, -1))]
@@ -132,16 +135,18 @@ def test_history_pages_newest_first(fleet: Fleet, two: Two) -> None:
     assert all(r.fragment_id == fragment.id for r in seen)
     assert [r.edited_at for r in seen] == sorted((r.edited_at for r in seen), reverse=True)
 
-    page, token = fleet.fragments.history(two.ann, fragment.id, page_limit=24)
-    assert len(page) == 24 and token == ""
-    page, token = fleet.fragments.history(two.ann, fragment.id, page_limit=23)
-    assert len(page) == 23 and token
-    assert len(fleet.fragments.history(two.ann, fragment.id, page_token=token, page_limit=23)[0]) == 1
-    assert len(fleet.fragments.history(two.ann, fragment.id, page_limit=0)[0]) == 10  # 0: the default
+    page = fleet.fragments.history(two.ann, fragment.id, PageRequest(24))
+    assert len(page.items) == 24 and page.next_cursor is None
+    page = fleet.fragments.history(two.ann, fragment.id, PageRequest(23))
+    assert len(page.items) == 23 and page.next_cursor
+    assert len(fleet.fragments.history(two.ann, fragment.id, PageRequest(23, page.next_cursor)).items) == 1
+    assert len(fleet.fragments.history(two.ann, fragment.id, PageRequest()).items) == 10  # the default
     with pytest.raises(Invalid):
-        fleet.fragments.history(two.ann, fragment.id, page_limit=-1)
+        fleet.fragments.history(two.ann, fragment.id, PageRequest(-1))
+    with pytest.raises(Invalid):
+        fleet.fragments.history(two.ann, fragment.id, PageRequest(1001))
     with pytest.raises(Invalid, match=r"cursor|token"):
-        fleet.fragments.history(two.ann, fragment.id, page_token="not-a-token")
+        fleet.fragments.history(two.ann, fragment.id, PageRequest(cursor="not-a-token"))
 
 
 def test_usage_counts_follow_part_configs(fleet: Fleet, admin: Principal, two: Two) -> None:
@@ -198,7 +203,7 @@ def test_a_part_reads_the_private_fragments_its_config_uses(fleet: Fleet, admin:
     part_id = _part(fleet, admin, two.a.id, "rover")
     fleet.machines.set_config(admin, part_id, {"fragments": [used.id]})
     secret = fleet.machines.create_secret(admin, part_id).secret
-    part = fleet.identity.authenticate(secret)
+    part = fleet.identity.authenticate(BearerToken(secret))
     assert fleet.fragments.get(part, used.id).config == {"k": "v"}
     with pytest.raises(PermissionDenied):
         fleet.fragments.get(part, unused.id)
@@ -230,7 +235,7 @@ def test_bad_input_changes_nothing(fleet: Fleet, two: Two) -> None:
         fleet.fragments.list(two.ann, two.a.id, visibilities=["nope"])
     after = fleet.fragments.get(two.ann, fragment.id)
     assert (after.name, after.config, after.visibility) == ("base", {"a": 1}, "private")
-    assert fleet.fragments.history(two.ann, fragment.id) == ([], "")
+    assert fleet.fragments.history(two.ann, fragment.id, PageRequest()) == Page([], None)
 
     for missing in (UNKNOWN, "nope", ""):
         with pytest.raises(NotFound):
@@ -240,4 +245,4 @@ def test_bad_input_changes_nothing(fleet: Fleet, two: Two) -> None:
         with pytest.raises(NotFound):
             fleet.fragments.delete(two.ann, missing)
         with pytest.raises(NotFound):
-            fleet.fragments.history(two.ann, missing)
+            fleet.fragments.history(two.ann, missing, PageRequest())

@@ -10,8 +10,10 @@ import secrets
 import pytest
 import sqlalchemy as sa
 
+from fleetport.core.credentials import GrantToken, ProvisioningKey
 from fleetport.core.fleet import Fleet
 from fleetport.core.ids import new_id
+from fleetport.core.pages import PageRequest
 from fleetport.core.telemetry.model import Expired, client_row
 from fleetport.settings import Settings
 from fleetport.store import tables as t
@@ -115,16 +117,18 @@ def test_tokens_are_hashed_and_go_on_working_and_serials_keep_their_state(settin
 
     fleet = Fleet(store, settings)
     try:
-        principal = fleet.telemetry.authenticate_token(token)  # the token goes on working
+        principal = fleet.identity.authenticate(GrantToken(token))  # the token goes on working
         assert principal.client_rid == root and principal.token_permissions == {root: frozenset({"read"})}
         with pytest.raises(Expired):
-            fleet.telemetry.authenticate_token(expired)
+            fleet.identity.authenticate(GrantToken(expired))
         with store.read() as conn:
             key = conn.execute(
                 sa.select(t.telemetry_resources.c.cik).where(t.telemetry_resources.c.rid == root)
             )
             root_key = str(key.scalar())
-        serials = fleet.provision.serials(root_key, "m")
+        serials = fleet.provision.serials(
+            fleet.identity.authenticate(ProvisioningKey(root_key)), "m", PageRequest()
+        ).items
         assert [(s.sn, s.status) for s in serials] == [("1", "activated"), ("2", "notactivated")]
     finally:
         store.dispose()

@@ -7,7 +7,9 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.ids import new_id
+from fleetport.core.pages import PageRequest
 from fleetport.server import open_fleet
 from fleetport.settings import Settings
 from fleetport.store import tables as t
@@ -139,12 +141,12 @@ def test_entries_stored_before_it_get_their_folded_text_and_filters_find_them(se
     fleet = open_fleet(settings)
     try:
         fleet.identity.bootstrap("admin@example.com", "admin-password", ADMIN_KEY)
-        admin = fleet.identity.authenticate(ADMIN_KEY)
+        admin = fleet.identity.authenticate(BearerToken(ADMIN_KEY))
 
         def found(text: str) -> list[str]:
-            entries, token = fleet.logs.query(admin, part, filter=text, order="asc", limit=10_000)
-            assert token == ""
-            return [e.message for e in entries]
+            page = fleet.logs.query(admin, part, PageRequest(10_000), filter=text, order="asc")
+            assert page.next_cursor is None
+            return [e.message for e in page.items]
 
         assert found("STRASSE") == [f"Straße {i} GESPERRT" for i in range(7, ENTRIES, 1000)]
         assert found("σοφια") == [f"noise {i}" for i in range(500, ENTRIES, 1000)]  # in the logger name

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.logs import LogEntry, Logs, NewLogEntry, matches
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import Page, PageRequest
 from fleetport.core.permissions import Principal
 
 T0 = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)  # in the future: no age rule of the defaults applies
@@ -44,8 +46,8 @@ def site(fleet: Fleet, admin: Principal) -> Site:
         part=main.id,
         other_part=other.id,
         far_part=far_main.id,
-        operator=fleet.identity.authenticate(key.secret),
-        part_itself=fleet.identity.authenticate(secret.secret),
+        operator=fleet.identity.authenticate(BearerToken(key.secret)),
+        part_itself=fleet.identity.authenticate(BearerToken(secret.secret)),
     )
 
 
@@ -58,9 +60,9 @@ def _messages(entries: list[LogEntry]) -> list[str]:
 
 
 def _all(fleet: Fleet, p: Principal, part_id: str, **kwargs: object) -> list[LogEntry]:
-    entries, token = fleet.logs.query(p, part_id, limit=10_000, **kwargs)  # type: ignore[arg-type]
-    assert token == ""
-    return entries
+    page = fleet.logs.query(p, part_id, PageRequest(10_000), **kwargs)  # type: ignore[arg-type]
+    assert page.next_cursor is None
+    return page.items
 
 
 def test_append_and_query_round_trip(fleet: Fleet, admin: Principal, site: Site) -> None:
@@ -79,8 +81,9 @@ def test_append_and_query_round_trip(fleet: Fleet, admin: Principal, site: Site)
         _entry("gave up", "fatal", T0 + timedelta(seconds=2)),
     ]
     assert fleet.logs.append(admin, site.part, entries) == 3
-    newest_first, token = fleet.logs.query(admin, site.part)
-    assert token == ""
+    page = fleet.logs.query(admin, site.part, PageRequest())
+    newest_first = page.items
+    assert page.next_cursor is None
     assert _messages(newest_first) == ["gave up", "motor stalled", "booting"]
     booting, stalled, gave_up = reversed(newest_first)
     assert booting.id < stalled.id < gave_up.id
@@ -154,33 +157,34 @@ def test_paging_walks_everything_once_and_ends_with_empty_token(
     fleet.logs.append(admin, site.part, [_entry(f"line {i}") for i in range(count)])
     fleet.logs.append(admin, site.other_part, [_entry("elsewhere")])
     seen: list[str] = []
-    token = ""
+    cursor = None
     pages = 0
     while True:
-        page, token = fleet.logs.query(admin, site.part, order=order, limit=3, page_token=token)
+        page = fleet.logs.query(admin, site.part, PageRequest(3, cursor), order=order)
         pages += 1
-        assert page, "a page token never leads to an empty page"
-        seen += _messages(page)
-        if not token:
+        assert page.items, "a page token never leads to an empty page"
+        seen += _messages(page.items)
+        cursor = page.next_cursor
+        if not cursor:
             break
-        assert len(page) == 3
+        assert len(page.items) == 3
     expected = [f"line {i}" for i in range(count)]
     assert seen == (expected if order == "asc" else expected[::-1])
     assert pages == math.ceil(count / 3)
     # a filter that matches nothing: one empty page, no token
-    assert fleet.logs.query(admin, site.part, filter="nothing like it", limit=3) == ([], "")
+    assert fleet.logs.query(admin, site.part, PageRequest(3), filter="nothing like it") == Page([], None)
 
 
 def test_paging_with_filters(fleet: Fleet, admin: Principal, site: Site) -> None:
     fleet.logs.append(admin, site.part, [_entry(f"n{i}", "error" if i % 2 else "info") for i in range(10)])
-    first, token = fleet.logs.query(admin, site.part, levels=["error"], limit=2)
-    second, token = fleet.logs.query(admin, site.part, levels=["error"], limit=2, page_token=token)
-    third, token = fleet.logs.query(admin, site.part, levels=["error"], limit=2, page_token=token)
-    assert (_messages(first), _messages(second), _messages(third), token) == (
+    first = fleet.logs.query(admin, site.part, PageRequest(2), levels=["error"])
+    second = fleet.logs.query(admin, site.part, PageRequest(2, first.next_cursor), levels=["error"])
+    third = fleet.logs.query(admin, site.part, PageRequest(2, second.next_cursor), levels=["error"])
+    assert (_messages(first.items), _messages(second.items), _messages(third.items), third.next_cursor) == (
         ["n9", "n7"],
         ["n5", "n3"],
         ["n1"],
-        "",
+        None,
     )
 
 
@@ -188,19 +192,22 @@ def test_bad_query_arguments_are_invalid(fleet: Fleet, admin: Principal, site: S
     fleet.logs.append(admin, site.part, [_entry("x")])
     for token in ("zzz", "bG9nOg", "bG9nOi0x", "bG9nOjEuNQ", "a" * 100, "\x00"):  # log:, log:-1, log:1.5
         with pytest.raises(Invalid, match="page token"):
-            fleet.logs.query(admin, site.part, page_token=token)
+            fleet.logs.query(admin, site.part, PageRequest(cursor=token))
     with pytest.raises(Invalid, match="order"):
-        fleet.logs.query(admin, site.part, order="sideways")
+        fleet.logs.query(admin, site.part, PageRequest(), order="sideways")
     with pytest.raises(Invalid, match="limit"):
-        fleet.logs.query(admin, site.part, limit=0)
+        fleet.logs.query(admin, site.part, PageRequest(0))
     with pytest.raises(Invalid, match="not a log level"):
-        fleet.logs.query(admin, site.part, levels=["loud"])
+        fleet.logs.query(admin, site.part, PageRequest(), levels=["loud"])
     with pytest.raises(Invalid, match="filter"):
-        fleet.logs.query(admin, site.part, filter="x" * 1001)
+        fleet.logs.query(admin, site.part, PageRequest(), filter="x" * 1001)
     with pytest.raises(Invalid, match="filter"):
-        fleet.logs.query(admin, site.part, filter="a\x00b")
-    assert len(fleet.logs.query(admin, site.part, limit=1_000_000)[0]) == 1  # capped, not refused
-    assert fleet.logs.query(admin, site.part, order="ASC")[0][0].message == "x"
+        fleet.logs.query(admin, site.part, PageRequest(), filter="a\x00b")
+    # core refuses a page over the maximum (10,000); the Viam dialect caps the wire's limit to it
+    assert len(fleet.logs.query(admin, site.part, PageRequest(10_000)).items) == 1
+    with pytest.raises(Invalid, match="limit"):
+        fleet.logs.query(admin, site.part, PageRequest(10_001))
+    assert fleet.logs.query(admin, site.part, PageRequest(), order="ASC").items[0].message == "x"
 
 
 def test_invalid_batches_write_nothing(fleet: Fleet, admin: Principal, site: Site) -> None:
@@ -246,7 +253,7 @@ def test_permissions(fleet: Fleet, admin: Principal, site: Site) -> None:
         with pytest.raises(PermissionDenied, match="write_robot_logs"):
             fleet.logs.append(site.part_itself, part_id, line)
     with pytest.raises(PermissionDenied):
-        fleet.logs.query(site.part_itself, site.part)
+        fleet.logs.query(site.part_itself, site.part, PageRequest())
     with pytest.raises(PermissionDenied):
         fleet.logs.tail(site.part_itself, site.part)
     # an operator reads and tails in its location, writes nowhere, and reaches no other location
@@ -255,11 +262,11 @@ def test_permissions(fleet: Fleet, admin: Principal, site: Site) -> None:
     with pytest.raises(PermissionDenied, match="write_robot_logs"):
         fleet.logs.append(site.operator, site.part, line)
     with pytest.raises(PermissionDenied, match="read_robot_logs"):
-        fleet.logs.query(site.operator, site.far_part)
+        fleet.logs.query(site.operator, site.far_part, PageRequest())
     with pytest.raises(PermissionDenied):
         fleet.logs.tail(site.operator, site.far_part)
     with pytest.raises(NotFound):
-        fleet.logs.query(site.operator, UNKNOWN_PART)
+        fleet.logs.query(site.operator, UNKNOWN_PART, PageRequest())
     with pytest.raises(NotFound):
         fleet.logs.tail(admin, UNKNOWN_PART)
     # owners write any part's log
@@ -377,13 +384,14 @@ def test_tail_sees_entries_with_their_ids(fleet: Fleet, admin: Principal, site: 
 def _walk(fleet: Fleet, p: Principal, part_id: str, limit: int, **kwargs: object) -> list[str]:
     """Every page of a query, following its tokens."""
     seen: list[str] = []
-    token = ""
+    cursor = None
     while True:
-        page, token = fleet.logs.query(p, part_id, limit=limit, page_token=token, **kwargs)  # type: ignore[arg-type]
-        seen += _messages(page)
-        if not token:
+        page = fleet.logs.query(p, part_id, PageRequest(limit, cursor), **kwargs)  # type: ignore[arg-type]
+        seen += _messages(page.items)
+        cursor = page.next_cursor
+        if not cursor:
             return seen
-        assert len(page) == limit
+        assert len(page.items) == limit
 
 
 def test_queries_follow_the_entries_time_not_their_arrival(
@@ -407,7 +415,7 @@ def test_queries_follow_the_entries_time_not_their_arrival(
     for limit in (1, 2, 3):
         assert _walk(fleet, admin, site.part, limit) == oldest_first[::-1]
         assert _walk(fleet, admin, site.part, limit, order="asc") == oldest_first
-    newest, _ = fleet.logs.query(admin, site.part, limit=1)
+    newest = fleet.logs.query(admin, site.part, PageRequest(1)).items
     assert _messages(newest) == ["late"]
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Conflict, Invalid, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 from tests.unit.core.helpers import login
 
@@ -20,7 +22,7 @@ def test_machine_summaries_carry_last_access_and_main_part(fleet: Fleet, admin: 
     seen, unseen = (fleet.machines.create(admin, lab.id, name) for name in ("seen", "unseen"))
     main = fleet.machines.parts(admin, seen.id)[0]
     extra = fleet.machines.create_part(admin, seen.id, "arm")
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, extra.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, extra.id).secret))
     fleet.machines.get_config(as_part, extra.id)
     found = {s.machine.id: s for s in fleet.machines.summaries(admin, location_id=lab.id)}
     assert set(found) == {seen.id, unseen.id}
@@ -69,7 +71,7 @@ def test_edit_part_renames_and_reconfigures_in_one_transaction(fleet: Fleet, adm
     done = fleet.machines.edit_part(admin, main.id, name="base", config={"components": []})
     assert (done.part.name, done.part.config, done.machine.id) == ("base", {"components": []}, machine.id)
     assert len(done.secrets) == 1
-    assert len(fleet.machines.config_history(admin, main.id, 10, None).items) == 1
+    assert len(fleet.machines.config_history(admin, main.id, PageRequest(10)).items) == 1
     # a name taken by the other part: the new config is not kept either
     with pytest.raises(Conflict):
         fleet.machines.edit_part(admin, main.id, name="arm", config={"components": [{"name": "x"}]})
@@ -78,7 +80,7 @@ def test_edit_part_renames_and_reconfigures_in_one_transaction(fleet: Fleet, adm
         fleet.machines.edit_part(admin, main.id, name="other", config={"x": "y" * 2_000_000})
     after = fleet.machines.get_part(admin, main.id)
     assert (after.name, after.config) == ("base", {"components": []})
-    assert len(fleet.machines.config_history(admin, main.id, 10, None).items) == 1
+    assert len(fleet.machines.config_history(admin, main.id, PageRequest(10)).items) == 1
 
 
 def test_edit_part_is_refused_to_a_caller_who_may_not_configure(fleet: Fleet, admin: Principal) -> None:
@@ -86,7 +88,7 @@ def test_edit_part_is_refused_to_a_caller_who_may_not_configure(fleet: Fleet, ad
     lab = fleet.locations.create(admin, org.id, "lab")
     machine = fleet.machines.create(admin, lab.id, "rover")
     main = fleet.machines.parts(admin, machine.id)[0]
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, main.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, main.id).secret))
     with pytest.raises(PermissionDenied):
         fleet.machines.edit_part(as_part, main.id, name="mine", config={})
     assert fleet.machines.get_part(admin, main.id).name == main.name
@@ -101,10 +103,13 @@ def test_key_authorizations_name_the_keys_organization(fleet: Fleet, admin: Prin
             "mixed",
             [GrantSpec("owner", "organization", a.id, a.id), GrantSpec("owner", "organization", a.id, b.id)],
         )
-    assert fleet.identity.list_keys(admin, a.id, 10, None).items == []
+    assert fleet.identity.list_keys(admin, a.id, PageRequest(10)).items == []
     key = fleet.identity.create_key(admin, a.id, "named", [GrantSpec("owner", "organization", a.id, a.id)])
     unnamed = fleet.identity.create_key(admin, a.id, "unnamed", [GrantSpec("owner", "organization", a.id)])
-    assert {k.id for k in fleet.identity.list_keys(admin, a.id, 10, None).items} == {key.id, unnamed.id}
+    assert {k.id for k in fleet.identity.list_keys(admin, a.id, PageRequest(10)).items} == {
+        key.id,
+        unnamed.id,
+    }
 
 
 def test_a_role_changes_within_its_organization(fleet: Fleet, admin: Principal) -> None:
@@ -123,7 +128,7 @@ def test_a_role_changes_within_its_organization(fleet: Fleet, admin: Principal) 
         fleet.identity.grant_to(admin, a.id, ann.id, GrantSpec("owner", "organization", a.id, b.id))
     held_now = [
         (x.role, x.resource_type, x.resource_id)
-        for x in fleet.identity.list_authorizations(admin, a.id, 10, None).items
+        for x in fleet.identity.list_authorizations(admin, a.id, PageRequest(10)).items
         if x.subject_id == ann.id
     ]
     assert held_now == [("operator", "location", lab.id)]
@@ -145,7 +150,7 @@ def test_part_details_show_secrets_only_to_who_manages_them(fleet: Fleet, admin:
     main = owned[0].part
     assert fleet.machines.part_details(admin, main.id).secrets == owned[0].secrets
     assert fleet.machines.part_details(olga, main.id).secrets == []
-    as_part = fleet.identity.authenticate(fleet.machines.create_secret(admin, main.id).secret)
+    as_part = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(admin, main.id).secret))
     assert fleet.machines.part_details(as_part, main.id).secrets == []
 
 

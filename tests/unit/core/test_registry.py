@@ -11,6 +11,7 @@ import pytest
 from fleetport.blobs import Blobs
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
+from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
 from fleetport.core.registry import RegistryItem
 from fleetport.store import queries as q
@@ -127,7 +128,7 @@ def test_item_ids_and_visibility(fleet: Fleet, two: Two) -> None:
         fleet.registry.get_item(two.bob, "acme:cam")
 
     def listed(p: Principal, org_id: str | None) -> set[str]:
-        return {i.id for i in fleet.registry.list_items(p, org_id)[0]}
+        return {i.id for i in fleet.registry.list_items(p, org_id, PageRequest()).items}
 
     assert listed(two.bob, two.b.id) == {nav.id}
     assert listed(two.bob, None) == {nav.id}
@@ -157,7 +158,7 @@ def test_item_ids_and_visibility(fleet: Fleet, two: Two) -> None:
     with pytest.raises(PermissionDenied):
         fleet.registry.create_item(two.bob, two.a.id, "intruder", "module")
     with pytest.raises(PermissionDenied):
-        fleet.registry.list_items(two.bob, two.a.id)
+        fleet.registry.list_items(two.bob, two.a.id, PageRequest())
     assert fleet.registry.get_item(two.ann, "acme:cam").description == "A camera"
 
     # names are unique in an organization, not across organizations
@@ -208,13 +209,13 @@ def test_bad_items_are_refused_and_nothing_is_written(fleet: Fleet, two: Two) ->
         {"visibilities": ["hidden"]},
         {"platforms": ["windows"]},
         {"statuses": ["done"]},
-        {"page_size": -1},
-        {"page_size": 1001},
-        {"page_token": "garbage"},
         {"search_term": "x" * 201},
     ):
         with pytest.raises(Invalid):
-            fleet.registry.list_items(two.ann, two.a.id, **kwargs)  # type: ignore[arg-type]
+            fleet.registry.list_items(two.ann, two.a.id, PageRequest(), **kwargs)  # type: ignore[arg-type]
+    for page in ({"limit": -1}, {"limit": 1001}, {"cursor": "garbage"}):
+        with pytest.raises(Invalid):
+            fleet.registry.list_items(two.ann, two.a.id, PageRequest(**page))  # type: ignore[arg-type]
 
 
 def test_list_filters_and_paging(fleet: Fleet, two: Two) -> None:
@@ -237,7 +238,7 @@ def test_list_filters_and_paging(fleet: Fleet, two: Two) -> None:
     reg.upload_module_file(two.bob, other.id, version="2.0.0", platform="linux/arm64", content=b"b-arm")
 
     def names(**filters: object) -> list[str]:
-        return [i.name for i in reg.list_items(two.ann, two.a.id, **filters)[0]]  # type: ignore[arg-type]
+        return [i.name for i in reg.list_items(two.ann, two.a.id, PageRequest(), **filters).items]  # type: ignore[arg-type]
 
     assert names() == ["lidar", "camera", "detector", "trainer", "map", "bob-cam"]
     assert names(types=["module"]) == ["lidar", "camera", "bob-cam"]
@@ -252,18 +253,21 @@ def test_list_filters_and_paging(fleet: Fleet, two: Two) -> None:
     assert names(search_term="100%") == ["trainer"]  # LIKE wildcards are taken literally
     assert names(search_term="_") == ["trainer"]
     assert names(search_term="nothing like it") == []
-    assert [i.name for i in reg.list_items(two.bob, None, types=["module"])[0]] == ["bob-cam"]
+    assert [i.name for i in reg.list_items(two.bob, None, PageRequest(), types=["module"]).items] == [
+        "bob-cam"
+    ]
 
-    seen, token, pages = [], "", 0
+    seen, cursor, pages = [], None, 0
     while True:
-        page, token = reg.list_items(two.ann, two.a.id, page_size=2, page_token=token)
-        seen += [i.name for i in page]
+        page = reg.list_items(two.ann, two.a.id, PageRequest(2, cursor))
+        seen += [i.name for i in page.items]
         pages += 1
-        if not token:
+        cursor = page.next_cursor
+        if not cursor:
             break
     assert seen == names() and pages == 3
-    page, token = reg.list_items(two.ann, two.a.id, page_size=6)
-    assert len(page) == 6 and token == ""
+    page = reg.list_items(two.ann, two.a.id, PageRequest(6))
+    assert len(page.items) == 6 and page.next_cursor is None
 
     modules = reg.list_modules(two.ann, two.a.id)
     assert [m.id for m in modules] == ["acme:lidar", "acme:camera", other.id]

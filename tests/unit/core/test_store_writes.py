@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
-from sqlalchemy import delete, insert, update
+from sqlalchemy import ColumnElement, Table, delete, insert, update
 
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Conflict, Taken, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.ids import new_id
 from fleetport.core.permissions import Principal
 from fleetport.store import queries as q
 from fleetport.store import tables as t
-from fleetport.store.credentials import CASCADING_TABLES, CREDENTIAL_TABLES
+from fleetport.store.credentials import CASCADING_TABLES, CREDENTIAL_COLUMNS, CREDENTIAL_TABLES
 
 
 def _user(email: str) -> dict[str, object]:
@@ -36,9 +37,10 @@ def test_every_write_to_a_credential_table_drops_cached_credentials(fleet: Fleet
     store = fleet.store
     for name in sorted(CREDENTIAL_TABLES):
         table = t.metadata.tables[name]
+        key = _key(table)
         for statement in (
-            update(table).where(table.c.id == "nothing").values(created_at=datetime.now(UTC)),
-            delete(table).where(table.c.id == "nothing"),
+            update(table).where(key == "nothing").values(created_at=table.c.created_at),
+            delete(table).where(key == "nothing"),
         ):
             before = store.credentials_generation
             with store.write() as tx:
@@ -54,13 +56,41 @@ def test_deleting_what_credentials_hang_off_drops_cached_credentials(fleet: Flee
     store = fleet.store
     for name in sorted(CASCADING_TABLES):
         table = t.metadata.tables[name]
+        key = _key(table)
         before = store.credentials_generation
         with store.write() as tx:
-            tx.execute(delete(table).where(table.c.id == "nothing"))
+            tx.execute(delete(table).where(key == "nothing"))
         assert store.credentials_generation == before + 1, name
         with store.write() as tx:  # changing them otherwise leaves credentials as they are
-            tx.execute(update(table).where(table.c.id == "nothing").values(created_at=datetime.now(UTC)))
+            tx.execute(update(table).where(key == "nothing").values(created_at=table.c.created_at))
         assert store.credentials_generation == before + 1, name
+
+
+def test_updating_a_clients_key_status_or_place_drops_cached_credentials(fleet: Fleet) -> None:
+    """A One Platform client's key, its status and its parent say who the key is; its name or a
+    datarule's state do not. Values given in ``values`` and at execution both count."""
+    store = fleet.store
+    for name, columns in CREDENTIAL_COLUMNS.items():
+        table = t.metadata.tables[name]
+        key = _key(table)
+        for column in sorted(columns):
+            for statement, params in (
+                (update(table).where(key == "nothing").values({column: table.c[column]}), None),
+                (update(table).where(key == "nothing"), [{column: "x"}]),
+            ):
+                before = store.credentials_generation
+                with store.write() as tx:
+                    tx.execute(statement, params)
+                assert store.credentials_generation == before + 1, (name, column)
+    resources = t.telemetry_resources
+    before = store.credentials_generation
+    with store.write() as tx:
+        tx.execute(update(resources).where(resources.c.rid == "nothing").values(name="n", state={}))
+    assert store.credentials_generation == before
+
+
+def _key(table: Table) -> ColumnElement[Any]:
+    return next(iter(table.primary_key.columns))
 
 
 def test_other_writes_and_rolled_back_ones_keep_cached_credentials(fleet: Fleet) -> None:
@@ -80,11 +110,11 @@ def test_a_revoked_session_is_refused_at_once(fleet: Fleet, admin: Principal) ->
     authenticated (and so cached) just before."""
     fleet.identity.create_user(admin, "sam@example.com", "Sam", "password1")
     token = fleet.identity.login("sam@example.com", "password1").token
-    assert fleet.identity.authenticate(token).user_id is not None
+    assert fleet.identity.authenticate(BearerToken(token)).user_id is not None
     with fleet.store.write() as tx:
         tx.execute(delete(t.sessions))
     with pytest.raises(Unauthenticated):
-        fleet.identity.authenticate(token)
+        fleet.identity.authenticate(BearerToken(token))
 
 
 def test_a_taken_unique_value_is_a_conflict_with_the_message_core_gives(fleet: Fleet) -> None:

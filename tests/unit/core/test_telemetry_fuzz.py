@@ -51,7 +51,7 @@ def _check_reply(answer: Any) -> None:
 @pytest.fixture
 def cik(fleet: Fleet, admin: Principal) -> str:
     org = fleet.organizations.create(admin, "Fuzz")
-    key = fleet.telemetry.root_client(admin, org.id)
+    key = fleet.telemetry.clients.root_client(admin, org.id)
     assert key.cik is not None
     return key.cik
 
@@ -59,7 +59,7 @@ def cik(fleet: Fleet, admin: Principal) -> str:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=s.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_any_body(fleet: Fleet, body: bytes) -> None:
-    _check_reply(rpc.process(fleet.telemetry, body))
+    _check_reply(rpc.process(fleet, body))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,7 +83,7 @@ def test_any_body(fleet: Fleet, body: bytes) -> None:
 )
 def test_any_calls(fleet: Fleet, cik: str, calls: list[dict[str, Any]]) -> None:
     body = json.dumps({"auth": {"cik": cik}, "calls": calls}).encode()
-    answer = rpc.process(fleet.telemetry, body)
+    answer = rpc.process(fleet, body)
     _check_reply(answer)
     answered = [
         c for c in calls if isinstance(c["id"], int) or (isinstance(c["id"], str) and len(c["id"]) <= 40)
@@ -98,7 +98,7 @@ def test_any_calls(fleet: Fleet, cik: str, calls: list[dict[str, Any]]) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(auth=json_values)
 def test_any_auth(fleet: Fleet, auth: Any) -> None:
-    answer = rpc.process(fleet.telemetry, json.dumps({"auth": auth, "calls": []}).encode())
+    answer = rpc.process(fleet, json.dumps({"auth": auth, "calls": []}).encode())
     assert answer == [] or answer["error"]["context"] == "auth"
 
 
@@ -108,15 +108,13 @@ def test_a_fault_fails_its_call_only(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(fleet.telemetry, "read", broken)  # a fault injected into one procedure
+    monkeypatch.setattr(fleet.telemetry.points, "read", broken)  # a fault injected into one procedure
     calls = [
         {"id": 1, "procedure": "lookup", "arguments": ["alias", ""]},
         {"id": 2, "procedure": "read", "arguments": [{"alias": ""}, {}]},
         {"id": 3, "procedure": "lookup", "arguments": ["alias", ""]},
     ]
-    first, failed, last = rpc.process(
-        fleet.telemetry, json.dumps({"auth": {"cik": cik}, "calls": calls}).encode()
-    )
+    first, failed, last = rpc.process(fleet, json.dumps({"auth": {"cik": cik}, "calls": calls}).encode())
     assert first["status"] == last["status"] == "ok"
     assert failed["status"] == "fail" and failed["error"]["code"] == 500
     error_id = failed["error"]["message"].split()[2]

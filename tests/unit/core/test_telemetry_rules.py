@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetport.core.credentials import ClientCik
 from fleetport.core.errors import Invalid
 from fleetport.core.fleet import Fleet
 from fleetport.core.permissions import Principal
@@ -86,14 +87,14 @@ def test_preprocess_steps() -> None:
 
 def test_sweep_enforces_retention_without_writes(fleet: Fleet, admin: Principal) -> None:
     org = fleet.organizations.create(admin, "Sweep")
-    key = fleet.telemetry.root_client(admin, org.id)
+    key = fleet.telemetry.clients.root_client(admin, org.id)
     assert key.cik is not None
-    root = fleet.telemetry.authenticate(key.cik)
+    root = fleet.identity.authenticate(ClientCik(key.cik))
     t = fleet.telemetry
-    port = t.create(root, NewResource(type="dataport", format="integer", retention_seconds=3600))
+    port = t.resources.create(root, NewResource(type="dataport", format="integer", retention_seconds=3600))
     at = now()
-    assert t.record(root, port, [[at - 3000, 1], [at - 10, 2]]) == []
-    assert len(t.read(root, port, limit=10)) == 2
-    assert t.sweep(at + 1000) == 1  # the older point is past an hour then
-    assert [v for _, v in t.read(root, port, limit=10)] == [2]
-    assert t.sweep(at + 1000) == 0
+    assert t.points.record(root, port, [[at - 3000, 1], [at - 10, 2]]) == []
+    assert len(t.points.read(root, port, limit=10)) == 2
+    assert t.points.sweep(at + 1000) == 1  # the older point is past an hour then
+    assert [v for _, v in t.points.read(root, port, limit=10)] == [2]
+    assert t.points.sweep(at + 1000) == 0

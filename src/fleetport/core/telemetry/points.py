@@ -1,76 +1,63 @@
-"""The points of series resources: writes (with preprocess steps), the flow of new points to the
-resources subscribed (dataports, datarules, dispatches), the datarule clock, reads, wait, flush and
-retention."""
+"""The points of series resources as callers see them: writes (one point, a group, a batch of
+history), reads, waits for the next point, flush and retention, and the datarule clock. How new
+points are stored and flow on is ``flow``; after commit they are published on the bus (topic
+``points:<rid>``) and the dispatches sent."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fleetport.core.errors import Invalid, NotFound
+from fleetport.bus import Bus
+from fleetport.core.errors import Invalid
 from fleetport.core.permissions import Principal
 from fleetport.core.telemetry import values as tv
-from fleetport.core.telemetry.dispatch import Sending
+from fleetport.core.telemetry.dispatch import Dispatcher
+from fleetport.core.telemetry.flow import Flow, enforce_retention
 from fleetport.core.telemetry.model import (
-    DISPATCH_METHODS,
     MAX_FLOW,
     MAX_READ,
     MAX_RECORD,
+    POINT_CODEC,
+    WAIT_DEFAULT_MS,
+    WAIT_MAX_MS,
     Effects,
     RecordFailure,
     Ref,
     Value,
     int_or_none,
-    is_rid,
     now,
-    ref_of,
     topic,
 )
-from fleetport.core.telemetry.tree import TreeAccess
-from fleetport.store import Row, Tx
+from fleetport.core.telemetry.tree import Tree
+from fleetport.core.telemetry.waits import WAIT_MAX_PENDING, PointWait
+from fleetport.store import Store
 from fleetport.store import series as series_store
 from fleetport.store import telemetry as st
 
 
-def _float_columns(points: Sequence[object]) -> tuple[list[int], list[float], list[int]]:
-    """The fast path of float ingest: timestamps and values of the well-formed points, and the
-    indexes of the others (checked again by the general path)."""
-    stamps: list[int] = []
-    values: list[float] = []
-    add_ts, add_value = stamps.append, values.append
-    others: list[int] = []
-    limit = tv.INT64
-    for index, point in enumerate(points):
-        if type(point) is list and len(point) == 2:
-            ts, value = point
-            if type(ts) is int and 0 <= ts < limit:
-                kind = type(value)
-                if kind is float:
-                    if value - value == 0.0:  # finite
-                        add_ts(ts)
-                        add_value(value)
-                        continue
-                elif kind is int and -limit <= value < limit:
-                    add_ts(ts)
-                    add_value(float(value))
-                    continue
-        others.append(index)
-    return stamps, values, others
+class Points:
+    """Writing, reading, waiting for and retaining the points of series resources."""
 
-
-class Points(TreeAccess):
-    """Writing, flowing, reading and retaining the points of series resources."""
+    def __init__(self, store: Store, tree: Tree, bus: Bus | None, dispatcher: Dispatcher) -> None:
+        self.store = store
+        self.tree = tree
+        self.bus = bus
+        if bus is not None:
+            bus.define(POINT_CODEC)
+        self.dispatcher = dispatcher
+        self.flow = Flow(tree)
 
     def write(self, p: Principal, ref: Ref, value: object) -> None:
         """Stores one point at the current time."""
         at = now()
         effects = Effects()
         with self.store.write() as conn:
-            row = self._series(conn, p, ref, "write")
+            row = self.tree.series(conn, p, ref, "write")
             self._require_dataport(row)
-            (row,) = self._lock(conn, [row])
-            self._ingest(conn, p, row, [[at, value]], at, effects, strict=True)
-        self._after(effects)
+            (row,) = self.flow.lock(conn, [row])
+            self.flow.ingest(conn, row, [[at, value]], at, effects, strict=True)
+        self.after(effects)
 
     def writegroup(self, p: Principal, entries: Sequence[tuple[Ref, object]]) -> None:
         """Stores one point in each of several dataports, all with the same timestamp; all or none."""
@@ -79,13 +66,13 @@ class Points(TreeAccess):
         with self.store.write() as conn:
             rows = []
             for ref, _ in entries:
-                row = self._series(conn, p, ref, "writegroup")
+                row = self.tree.series(conn, p, ref, "writegroup")
                 self._require_dataport(row)
                 rows.append(row)
-            rows = self._lock(conn, rows)
+            rows = self.flow.lock(conn, rows)
             for row, (_, value) in zip(rows, entries, strict=True):
-                self._ingest(conn, p, row, [[at, value]], at, effects, strict=True)
-        self._after(effects)
+                self.flow.ingest(conn, row, [[at, value]], at, effects, strict=True)
+        self.after(effects)
 
     def record(
         self, p: Principal, ref: Ref, points: Sequence[object], *, all_or_none: bool = False
@@ -102,195 +89,18 @@ class Points(TreeAccess):
         at = now()
         effects = Effects()
         with self.store.write() as conn:
-            row = self._series(conn, p, ref, "recordbatch" if not all_or_none else "record")
+            row = self.tree.series(conn, p, ref, "recordbatch" if not all_or_none else "record")
             self._require_dataport(row)
-            (row,) = self._lock(conn, [row])
-            failures = self._ingest(conn, p, row, points, at, effects, strict=all_or_none)
-        self._after(effects)
+            (row,) = self.flow.lock(conn, [row])
+            failures = self.flow.ingest(conn, row, points, at, effects, strict=all_or_none)
+        self.after(effects)
         return failures
-
-    def _lock(self, conn: Tx, rows: Sequence[Row]) -> list[Row]:
-        """Locks series resources and every resource their points flow on to, all at once in RID
-        order (``store.locks``), before a transaction writes points; the rows as they are once
-        locked."""
-        fresh = st.lock_flow(conn, rows, MAX_FLOW)
-        for row in rows:
-            if str(row["rid"]) not in fresh:
-                raise NotFound(f"resource {row['rid']} was dropped meanwhile")
-        return [fresh[str(row["rid"])] for row in rows]
 
     def _require_dataport(self, row: Mapping[Any, Any]) -> None:
         if row["type"] != "dataport":
             raise Invalid(f"resource {row['rid']} is a {row['type']}: only dataports are written to")
 
-    def _ingest(
-        self,
-        conn: Tx,
-        p: Principal | None,
-        row: Mapping[Any, Any],
-        points: Sequence[object],
-        at: int,
-        effects: Effects,
-        *,
-        strict: bool,
-        depth: int = 0,
-    ) -> list[RecordFailure]:
-        """Stores points in a series resource (after its preprocess steps) and lets them flow on to
-        its subscribers. Returns the points left out (``strict``: raises on the first)."""
-        series, fmt = int(row["series"]), str(row["format"])
-        steps = (row["description"] or {}).get("preprocess") or []
-        failures: list[RecordFailure] = []
-        if fmt == "float" and not steps:
-            stamps, values, others = _float_columns(points)
-        else:
-            stamps, values, others = [], [], list(range(len(points)))
-        if others:
-            checked: list[tuple[int, Value]] = list(zip(stamps, values, strict=True))
-            for index in others:
-                point = points[index]
-                if not isinstance(point, Sequence) or isinstance(point, str) or len(point) != 2:
-                    if strict:
-                        raise Invalid("each point is a [timestamp, value] pair")
-                    failures.append(RecordFailure(point, "invalid"))
-                    continue
-                try:
-                    ts = tv.timestamp(point[0], at)
-                    value = point[1]
-                    if steps:
-                        value = tv.apply_preprocess(steps, value, lambda o: self._operand(conn, row, o))
-                    value = tv.coerce(fmt, value)
-                except Invalid:
-                    if strict:
-                        raise
-                    failures.append(RecordFailure(point[0], "invalid"))
-                    continue
-                checked.append((ts, value))
-            if not checked:
-                return failures
-            stored = sorted(checked, key=lambda p: p[0]) if len(checked) > len(stamps) else checked
-            series_store.append(conn, series, fmt, stored)
-        elif stamps:
-            series_store.append_columns(conn, series, fmt, stamps, values)
-            stored = None
-        else:
-            return failures
-        self._enforce_retention(conn, row, at)
-        if stored is not None:
-            effects.published[str(row["rid"])] = max(reversed(stored), key=lambda p: p[0])
-        else:  # the newest point (the last to arrive among the newest), without a list of pairs
-            newest = max(stamps)
-            last = len(stamps) - 1 - stamps[::-1].index(newest)
-            effects.published[str(row["rid"])] = (newest, values[last])
-        subscribers = st.subscribed_to(conn, str(row["rid"])) if depth < MAX_FLOW else []
-        if subscribers:
-            incoming = stored if stored is not None else list(zip(stamps, values, strict=True))
-            incoming = sorted(incoming, key=lambda p: p[0])
-            for subscriber in subscribers:
-                self._flow(conn, subscriber, incoming, at, effects, depth + 1)
-        return failures
-
-    def _operand(self, conn: Tx, row: Mapping[Any, Any], operand: Any) -> Any:
-        """A preprocess operand: a constant, or the newest value of a resource in the owner's tree."""
-        if not isinstance(operand, dict | str) or (isinstance(operand, str) and not is_rid(operand)):
-            return operand
-        owner = str(row["parent_rid"])
-        rid = self._target(conn, owner, ref_of(operand))
-        source = st.get(conn, rid)
-        if source is None or source["series"] is None:
-            raise Invalid("a preprocess operand names no resource with points")
-        found = series_store.newest_after(conn, source["series"], source["format"], -1)
-        if found is None:
-            raise Invalid("a preprocess operand's resource has no value yet")
-        return found[1]
-
-    def _flow(
-        self,
-        conn: Tx,
-        subscriber: Mapping[Any, Any],
-        incoming: Sequence[tuple[int, Value]],
-        at: int,
-        effects: Effects,
-        depth: int,
-    ) -> None:
-        """New points of a resource (in timestamp order) reach a resource subscribed to it."""
-        kind = subscriber["type"]
-        if kind == "dataport":
-            self._ingest(
-                conn,
-                None,
-                subscriber,
-                [[ts, v] for ts, v in incoming],
-                at,
-                effects,
-                strict=False,
-                depth=depth,
-            )
-        elif kind == "datarule":
-            self._evaluate(conn, subscriber, incoming, at, effects, depth)
-        elif kind == "dispatch":
-            self._dispatch(conn, subscriber, incoming, at, effects, depth)
-
-    def _evaluate(
-        self,
-        conn: Tx,
-        rule_row: Mapping[Any, Any],
-        incoming: Sequence[tuple[int, Value]],
-        at: int,
-        effects: Effects,
-        depth: int,
-    ) -> None:
-        try:
-            rule = tv.parse_rule((rule_row["description"] or {}).get("rule"))
-        except (Invalid, tv.ScriptRule):
-            return
-        state, deadline = rule_row["state"], rule_row["deadline"]
-        outputs: list[list[Any]] = []
-        for ts, value in incoming:
-            outcome = tv.evaluate(rule, state, ts, value)
-            state, deadline = outcome.state, outcome.deadline
-            outputs.extend([t, v] for t, v in outcome.outputs)
-        st.update_resource(conn, rule_row["rid"], {"state": state, "deadline": deadline})
-        if outputs:
-            self._ingest(conn, None, rule_row, outputs, at, effects, strict=False, depth=depth)
-
-    def _dispatch(
-        self,
-        conn: Tx,
-        dispatch: Mapping[Any, Any],
-        incoming: Sequence[tuple[int, Value]],
-        at: int,
-        effects: Effects,
-        depth: int,
-    ) -> None:
-        desc = dispatch["description"] or {}
-        if (desc.get("locked") is True) or desc.get("method") not in DISPATCH_METHODS:
-            return
-        owner = str(dispatch["parent_rid"])
-        for ts, value in incoming:
-            body = str(desc.get("message") or "") or str(value)
-            effects.sendings.append(
-                Sending(
-                    method=str(desc["method"]),
-                    url=str(desc.get("recipient", "")),
-                    body=body,
-                    subject=str(desc.get("subject") or ""),
-                    value=value,
-                    timestamp=ts,
-                )
-            )
-            st.use(conn, owner, "http", at)
-        self._ingest(
-            conn,
-            None,
-            dispatch,
-            [[ts, str(value)] for ts, value in incoming],
-            at,
-            effects,
-            strict=False,
-            depth=depth,
-        )
-
-    def _after(self, effects: Effects) -> None:
+    def after(self, effects: Effects) -> None:
         """After commit: tell the waiters and send the dispatches."""
         if self.bus is not None:
             for rid, point in effects.published.items():
@@ -319,11 +129,11 @@ class Points(TreeAccess):
                 outcome = tv.due(rule, row["state"], int(row["deadline"]))
                 st.update_resource(conn, row["rid"], {"state": outcome.state, "deadline": outcome.deadline})
                 if outcome.outputs:
-                    self._ingest(
-                        conn, None, row, [[t, v] for t, v in outcome.outputs], at, effects, strict=False
+                    self.flow.ingest(
+                        conn, row, [[t, v] for t, v in outcome.outputs], at, effects, strict=False
                     )
                 fired += 1
-        self._after(effects)
+        self.after(effects)
         return fired
 
     def read(
@@ -351,7 +161,7 @@ class Points(TreeAccess):
         end_ts = min(now() if end is None else end, tv.INT64 - 1)
         start = min(start, tv.INT64 - 1)
         with self.store.read() as conn:
-            row = self._series(conn, p, ref, "read")
+            row = self.tree.series(conn, p, ref, "read")
             series, fmt = int(row["series"]), str(row["format"])
             if limit == 0 or end_ts < start:
                 return []
@@ -368,17 +178,46 @@ class Points(TreeAccess):
             picked = _spread(points, limit)
         return picked[::-1] if descending else picked
 
-    def wait_start(self, p: Principal, ref: Ref, since: int | None) -> tuple[str, tuple[int, Value] | None]:
-        """The RID a ``wait`` watches and, when a point after ``since`` exists already, the newest
-        one. Subscribe to ``topic(rid)`` before calling this, so that no point slips between."""
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
-            raise Invalid("since is a timestamp or null")
+    def latest(self, p: Principal, ref: Ref, since: int | None) -> tuple[int, Value] | None:
+        """The newest point after ``since`` now (None: none, or ``since`` is None): what a ``wait``
+        answers at once when it cannot wait."""
+        since = _since(since)
         with self.store.read() as conn:
-            row = self._series(conn, p, ref, "wait")
+            row = self.tree.series(conn, p, ref, "wait")
             if since is None:
-                return str(row["rid"]), None
-            found = series_store.newest_after(conn, int(row["series"]), str(row["format"]), since)
-        return str(row["rid"]), found
+                return None
+            return series_store.newest_after(conn, int(row["series"]), str(row["format"]), since)
+
+    def wait(
+        self, p: Principal, ref: Ref, since: int | None = None, timeout_ms: float | None = None
+    ) -> PointWait:
+        """A wait for the newest point after ``since`` (None: after now), checked now: it is
+        answered by a point stored already, or else by the first one published after it started,
+        or by None once ``timeout_ms`` milliseconds (default 30 s, at most 5 min) have passed.
+        Await ``PointWait.point()`` on the event loop, then ``close()`` it."""
+        arrived = now()
+        since = _since(since)
+        if timeout_ms is None:
+            timeout_ms = WAIT_DEFAULT_MS
+        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int | float) or not timeout_ms >= 0:
+            raise Invalid("timeout is a non-negative number of milliseconds")
+        if self.bus is None:
+            raise RuntimeError("waiting for points needs a bus")
+        with self.store.read() as conn:
+            rid = str(self.tree.series(conn, p, ref, "wait")["rid"])
+        # subscribed before the stored points are read: no point slips between the two
+        subscription = self.bus.subscribe(topic(rid), max_pending=WAIT_MAX_PENDING)
+        try:
+            found = self.latest(p, ref, since)
+        except BaseException:
+            subscription.close()
+            raise
+        earliest = arrived if since is None else since + 1
+        return PointWait(subscription, found, earliest, min(timeout_ms, WAIT_MAX_MS) / 1000)
+
+    def check_wait(self, p: Principal, ref: Ref) -> None:
+        """Raises unless ``p`` may still wait on ``ref`` (a wait asks again before it answers)."""
+        self.tree.resolve(p, ref, "wait")
 
     def flush(
         self, p: Principal, ref: Ref, *, newer_than: int | None = None, older_than: int | None = None
@@ -387,23 +226,10 @@ class Points(TreeAccess):
         newer_than = int_or_none(newer_than, "newerthan")
         older_than = int_or_none(older_than, "olderthan")
         with self.store.write() as conn:
-            row = self._series(conn, p, ref, "flush")
+            row = self.tree.series(conn, p, ref, "flush")
             return series_store.delete_between(
                 conn, row["series"], row["format"], newer_than=newer_than, older_than=older_than
             )
-
-    def _enforce_retention(self, conn: Tx, row: Mapping[Any, Any], at: int) -> int:
-        """Deletes the points of a series beyond its retention; how many."""
-        keep, seconds = row["retention_count"], row["retention_seconds"]
-        if (keep is None and seconds is None) or row.get("series") is None:
-            return 0
-        return series_store.trim(
-            conn,
-            row["series"],
-            row["format"],
-            keep=keep,
-            older_than=None if seconds is None else at - seconds,
-        )
 
     def sweep(self, at: int | None = None) -> int:
         """Retention for every series (points age out without new writes too); how many points
@@ -416,10 +242,16 @@ class Points(TreeAccess):
             with self.store.write() as conn:
                 fresh = st.lock(conn, [rid]).get(rid)
                 if fresh is not None:
-                    deleted += self._enforce_retention(conn, fresh, at)
+                    deleted += enforce_retention(conn, fresh, at)
         with self.store.write() as conn:
             st.forget_usage(conn, at - 366 * 24 * 3600)
         return deleted
+
+
+def _since(since: object) -> int | None:
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
+        raise Invalid("since is a timestamp or null")
+    return since
 
 
 def _windows(

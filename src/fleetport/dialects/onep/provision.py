@@ -22,7 +22,7 @@ import io
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
@@ -31,8 +31,11 @@ from starlette.concurrency import run_in_threadpool
 
 from fleetport.core import errors
 from fleetport.core.calls import run_core
+from fleetport.core.credentials import ProvisioningKey
 from fleetport.core.fleet import Fleet
-from fleetport.core.provision import Content, Serial
+from fleetport.core.pages import PageRequest
+from fleetport.core.permissions import Principal
+from fleetport.core.provision import SERIALS, Content, Serial
 from fleetport.core.validate import INT64_MAX
 from fleetport.edge import BodyLimit, BodyTooLarge, fault_message, request_id
 from fleetport.settings import Settings
@@ -40,6 +43,7 @@ from fleetport.settings import Settings
 log = logging.getLogger("fleetport.onep")
 
 router = APIRouter(tags=["onep"])
+T = TypeVar("T")
 
 TEXT = "text/plain; charset=utf-8"
 CSV = "text/csv; charset=utf-8"
@@ -49,6 +53,7 @@ CHUNK = 64 * 1024
 TOKEN_ID = "default"  # the id of the vendor token under /provision/admin/auth/ (one per vendor)
 UPLOAD_PATH = re.compile(r"^/provision/manage/content/[^/]+/[^/]+$")
 ANY_PATH = re.compile(r"^/provision/")
+SERIALS_PAGE_MIN = 5  # One Platform brings a serial number listing's limit within 5..1000
 
 STATUS: tuple[tuple[type[errors.CoreError], int], ...] = (
     (errors.Unauthenticated, 401),
@@ -175,13 +180,35 @@ def query_form(request: Request) -> Form:
     return parse_form(request.scope.get("query_string", b""))
 
 
-def key_of(request: Request) -> str | None:
-    """The management key from ``X-Exosite-CIK`` or ``X-Exosite-Token``, whichever is not blank."""
+def key_of(request: Request) -> ProvisioningKey | None:
+    """The key from ``X-Exosite-CIK`` or ``X-Exosite-Token``, whichever is not blank: either header
+    takes either key (a client's CIK or the vendor token)."""
     for header in ("x-exosite-cik", "x-exosite-token"):
         value = request.headers.get(header, "").strip()
         if value:
-            return value
+            return ProvisioningKey(value)
     return None
+
+
+NO_MANAGEMENT_KEY = (
+    "no key: send the vendor client's CIK or the vendor token as X-Exosite-CIK or X-Exosite-Token"
+)
+NO_DEVICE_KEY = "no key: a device downloads with its own CIK in X-Exosite-CIK"
+
+
+async def as_caller(
+    request: Request, work: Callable[[Principal], T], *, missing: str = NO_MANAGEMENT_KEY
+) -> T:
+    """Runs core ``work`` for the caller the request's key authenticates, in one go (``missing``:
+    the refusal when the request carries no key)."""
+    fleet, key = fleet_of(request), key_of(request)
+
+    def run() -> T:
+        if key is None:
+            raise errors.Unauthenticated(missing)
+        return work(fleet.identity.authenticate(key))
+
+    return await run_core(fleet, run)
 
 
 # --- answers ------------------------------------------------------------------------------------
@@ -334,8 +361,8 @@ async def download(request: Request, content: Content) -> Response:
 @guarded
 async def vendor_show(request: Request) -> Response:
     """The name of the vendor the key manages (404 when its client registered none)."""
-    key, fleet = key_of(request), fleet_of(request)
-    vendor = await core(request, lambda: fleet.provision.vendor(key))
+    fleet = fleet_of(request)
+    vendor = await as_caller(request, lambda p: fleet.provision.vendor(p))
     return plain(vendor.name)
 
 
@@ -344,13 +371,13 @@ async def vendor_show(request: Request) -> Response:
 async def vendor_register(request: Request) -> Response:
     """``vendor=<name>`` registers the key's client as a vendor; ``delete=true&vendor=<name>``
     unregisters it."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = await body_form(request)
     name = form.required("vendor", "the vendor name")
     if form.flag("delete"):
-        await core(request, lambda: fleet.provision.unregister(key, name))
+        await as_caller(request, lambda p: fleet.provision.unregister(p, name))
     else:
-        await core(request, lambda: fleet.provision.register(key, name))
+        await as_caller(request, lambda p: fleet.provision.register(p, name))
     return reset()
 
 
@@ -358,8 +385,8 @@ async def vendor_register(request: Request) -> Response:
 @guarded
 async def vendor_token_ids(request: Request) -> Response:
     """The ids of the vendor's tokens: one, ``default``."""
-    key, fleet = key_of(request), fleet_of(request)
-    await core(request, lambda: fleet.provision.vendor_token(key))
+    fleet = fleet_of(request)
+    await as_caller(request, lambda p: fleet.provision.vendor_token(p))
     return csv_lines([TOKEN_ID])
 
 
@@ -367,8 +394,8 @@ async def vendor_token_ids(request: Request) -> Response:
 @guarded
 async def vendor_token(request: Request, token_id: str) -> Response:
     """The vendor token, for the vendor client's CIK (not for the token itself)."""
-    key, fleet = key_of(request), fleet_of(request)
-    token = await core(request, lambda: fleet.provision.vendor_token(key))
+    fleet = fleet_of(request)
+    token = await as_caller(request, lambda p: fleet.provision.vendor_token(p))
     if token_id != TOKEN_ID:
         return error(404, f"the vendor has no token {token_id!r}: its one token is {TOKEN_ID!r}")
     return plain(token)
@@ -397,15 +424,21 @@ async def activate(request: Request) -> Response:
 async def device_download(request: Request) -> Response:
     """``vendor=&model=&id=``: the content's bytes (``Range`` honoured); ``&info=true`` its info;
     without ``id`` the ids the key may download. The key is a device's CIK, or the vendor's."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = query_form(request)
     vendor = form.required("vendor")
     model = form.required("model")
     content_id = form.one("id")
     if content_id is None:
-        ids = await core(request, lambda: fleet.provision.device_contents(key, vendor, model))
+        ids = await as_caller(
+            request, lambda p: fleet.provision.device_contents(p, vendor, model), missing=NO_DEVICE_KEY
+        )
         return csv_lines(ids)
-    content = await core(request, lambda: fleet.provision.device_content(key, vendor, model, content_id))
+    content = await as_caller(
+        request,
+        lambda p: fleet.provision.device_content(p, vendor, model, content_id),
+        missing=NO_DEVICE_KEY,
+    )
     if form.flag("info"):
         return csv_lines([content_line(content, protected=False)])
     return await download(request, content)
@@ -419,8 +452,8 @@ async def device_download(request: Request) -> Response:
 async def model_list(request: Request) -> Response:
     """The vendor's model names, one per line (``show=shared``: none, models are not shared
     between vendors here)."""
-    key, fleet = key_of(request), fleet_of(request)
-    names = await core(request, lambda: fleet.provision.models(key))
+    fleet = fleet_of(request)
+    names = await as_caller(request, lambda p: fleet.provision.models(p))
     if query_form(request).one("show") == "shared":
         return csv_lines([])
     return csv_lines(names)
@@ -431,14 +464,16 @@ async def model_list(request: Request) -> Response:
 async def model_create(request: Request) -> Response:
     """``model=<m>&rid=<template RID>`` or ``&code=<share code>``, with ``options[]=...``;
     ``delete=true&model=<m>`` deletes the model."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = await body_form(request)
     name = form.required("model", "the model name")
     if form.flag("delete"):
-        await core(request, lambda: fleet.provision.remove_model(key, name))
+        await as_caller(request, lambda p: fleet.provision.remove_model(p, name))
         return reset()
     rid, code, options = form.one("rid"), form.one("code"), form.all("options")
-    await core(request, lambda: fleet.provision.create_model(key, name, rid=rid, code=code, options=options))
+    await as_caller(
+        request, lambda p: fleet.provision.create_model(p, name, rid=rid, code=code, options=options)
+    )
     return reset()
 
 
@@ -446,8 +481,8 @@ async def model_create(request: Request) -> Response:
 @guarded
 async def model_info(request: Request, model: str) -> Response:
     """Form-encoded: ``rid=<rid>`` or ``code=<code>``, then ``&options[]=<option>`` each."""
-    key, fleet = key_of(request), fleet_of(request)
-    info = await core(request, lambda: fleet.provision.model(key, model))
+    fleet = fleet_of(request)
+    info = await as_caller(request, lambda p: fleet.provision.model(p, model))
     head = f"code={quote(info.share_code, safe='')}" if info.share_code else f"rid={info.template_rid}"
     text = head + "".join(f"&options[]={quote(option, safe='')}" for option in info.options)
     return Response(text.encode(), media_type=FORM)
@@ -458,10 +493,12 @@ async def model_info(request: Request, model: str) -> Response:
 async def model_update(request: Request, model: str) -> Response:
     """``rid=<RID or share code>`` or ``code=<code>`` and ``options[]=...`` (the options given
     replace the model's)."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = await body_form(request)
     rid, code, options = form.one("rid"), form.one("code"), form.all("options")
-    await core(request, lambda: fleet.provision.update_model(key, model, rid=rid, code=code, options=options))
+    await as_caller(
+        request, lambda p: fleet.provision.update_model(p, model, rid=rid, code=code, options=options)
+    )
     return reset()
 
 
@@ -469,9 +506,9 @@ async def model_update(request: Request, model: str) -> Response:
 @guarded
 async def model_remove(request: Request, model: str) -> Response:
     """Deletes the model, its serial numbers and content (the body pyonep sends is not needed)."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     await request.body()
-    await core(request, lambda: fleet.provision.remove_model(key, model))
+    await as_caller(request, lambda p: fleet.provision.remove_model(p, model))
     return reset()
 
 
@@ -490,13 +527,14 @@ async def serial_list(request: Request, model: str) -> Response:
     """``offset=&limit=[&status=true]``: ``<sn>,<rid>,<extra>`` (or ``<sn>,<status>,<rid>,<extra>``)
     per line, blank status and rid for serial numbers without a client. ``limit`` defaults to
     1000 and is brought within 5..1000."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = query_form(request)
     if form.one("show") is not None:
         raise _ranges_unsupported()
     offset, limit, status = form.integer("offset", 0), form.integer("limit", 1000), form.flag("status")
-    serials = await core(request, lambda: fleet.provision.serials(key, model, offset=offset, limit=limit))
-    return csv_lines([serial_line(s, status=status) for s in serials])
+    page = PageRequest(min(max(limit, SERIALS_PAGE_MIN), SERIALS.maximum), offset=offset)
+    serials = await as_caller(request, lambda p: fleet.provision.serials(p, model, page))
+    return csv_lines([serial_line(s, status=status) for s in serials.items])
 
 
 @router.post("/provision/manage/model/{model}/", include_in_schema=False)
@@ -505,7 +543,7 @@ async def serial_add(request: Request, model: str) -> Response:
     """Adds ``sn=<sn>[&extra=<extra>]`` or ``sn[]=<a>&sn[]=<b>`` (with or without ``add=true``),
     or CSV lines ``<sn>,<extra>`` (Content-Type text/csv); ``remove=true`` or ``delete=true``
     with ``sn``/``sn[]`` removes them. All or nothing."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     kind = media_type(request)
     raw = await request.body()
     if kind in ("application/javascript", "application/json"):
@@ -513,7 +551,7 @@ async def serial_add(request: Request, model: str) -> Response:
     if kind == "text/csv":
         rows = parse_csv(raw)
         entries: list[tuple[str, str | None]] = [(row[0].strip(), ",".join(row[1:])) for row in rows]
-        await core(request, lambda: fleet.provision.add_serials(key, model, entries))
+        await as_caller(request, lambda p: fleet.provision.add_serials(p, model, entries))
         return reset()
     form = parse_form(raw)
     sns = form.all("sn")
@@ -521,10 +559,10 @@ async def serial_add(request: Request, model: str) -> Response:
     if removing and form.flag("add"):
         raise BadRequest("send add=true or remove=true, not both")
     if removing:
-        await core(request, lambda: fleet.provision.remove_serials(key, model, sns))
+        await as_caller(request, lambda p: fleet.provision.remove_serials(p, model, sns))
         return reset()
     extra = form.one("extra")
-    await core(request, lambda: fleet.provision.add_serials(key, model, [(sn, extra) for sn in sns]))
+    await as_caller(request, lambda p: fleet.provision.add_serials(p, model, [(sn, extra) for sn in sns]))
     return reset()
 
 
@@ -532,13 +570,13 @@ async def serial_add(request: Request, model: str) -> Response:
 @guarded
 async def serial_remove_batch(request: Request, model: str) -> Response:
     """Removes the serial numbers of a CSV body (first field of each line) or of ``sn[]``."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     kind = media_type(request)
     raw = await request.body()
     if kind in ("application/javascript", "application/json"):
         raise _ranges_unsupported()
     sns = [row[0].strip() for row in parse_csv(raw)] if kind == "text/csv" else parse_form(raw).all("sn")
-    await core(request, lambda: fleet.provision.remove_serials(key, model, sns))
+    await as_caller(request, lambda p: fleet.provision.remove_serials(p, model, sns))
     return reset()
 
 
@@ -547,16 +585,16 @@ async def serial_remove_batch(request: Request, model: str) -> Response:
 async def serial_info(request: Request, model: str, sn: str) -> Response:
     """``<status>,<rid>,<extra>``, or 204 when the serial number has no client; ``show=log``:
     ``<timestamp>,<connection>,<entry>`` per activation attempt, or 204 when there was none."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     show = query_form(request).one("show")
     if show == "log":
-        entries = await core(request, lambda: fleet.provision.activation_log(key, model, sn))
+        entries = await as_caller(request, lambda p: fleet.provision.activation_log(p, model, sn))
         if not entries:
             return no_content()
         return csv_lines([f"{e.at},{e.connection},{e.entry}" for e in entries])
     if show is not None:
         raise BadRequest(f"show={show} is not supported here; show=log is")
-    serial = await core(request, lambda: fleet.provision.serial(key, model, sn))
+    serial = await as_caller(request, lambda p: fleet.provision.serial(p, model, sn))
     if serial.status == "unused":
         return no_content()
     return csv_lines([f"{serial.status},{serial.rid or ''},{serial.extra}"])
@@ -567,25 +605,25 @@ async def serial_info(request: Request, model: str, sn: str) -> Response:
 async def serial_enable(request: Request, model: str, sn: str) -> Response:
     """``enable=true&owner=<rid>``: the new client's RID (200); ``enable=true&oldsn=<sn>``: remap;
     ``enable=true``: a new key to activate; ``disable=true``: activation refused."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = await body_form(request)
     enable, disable = form.flag("enable"), form.flag("disable")
     if enable == disable:
         raise BadRequest("send enable=true (with owner=<rid> or oldsn=<sn>, or alone) or disable=true")
     provision = fleet.provision
     if disable:
-        await core(request, lambda: provision.disable(key, model, sn))
+        await as_caller(request, lambda p: provision.disable(p, model, sn))
         return reset()
     owner, oldsn = form.one("owner"), form.one("oldsn")
     if owner is not None and oldsn is not None:
         raise BadRequest("send owner=<rid> or oldsn=<sn>, not both")
     if owner is not None:
-        rid = await core(request, lambda: provision.enable(key, model, sn, owner))
+        rid = await as_caller(request, lambda p: provision.enable(p, model, sn, owner))
         return csv_lines([rid])
     if oldsn is not None:
-        await core(request, lambda: provision.remap(key, model, sn, oldsn))
+        await as_caller(request, lambda p: provision.remap(p, model, sn, oldsn))
     else:
-        await core(request, lambda: provision.reenable(key, model, sn))
+        await as_caller(request, lambda p: provision.reenable(p, model, sn))
     return reset()
 
 
@@ -593,9 +631,9 @@ async def serial_enable(request: Request, model: str, sn: str) -> Response:
 @guarded
 async def serial_remove(request: Request, model: str, sn: str) -> Response:
     """Removes the serial number; its client stays in its owner's tree."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     await request.body()
-    await core(request, lambda: fleet.provision.remove_serial(key, model, sn))
+    await as_caller(request, lambda p: fleet.provision.remove_serial(p, model, sn))
     return reset()
 
 
@@ -605,8 +643,8 @@ async def serial_remove(request: Request, model: str, sn: str) -> Response:
 @router.get("/provision/manage/content/{model}/", include_in_schema=False)
 @guarded
 async def content_list(request: Request, model: str) -> Response:
-    key, fleet = key_of(request), fleet_of(request)
-    ids = await core(request, lambda: fleet.provision.contents(key, model))
+    fleet = fleet_of(request)
+    ids = await as_caller(request, lambda p: fleet.provision.contents(p, model))
     return csv_lines(ids)
 
 
@@ -615,17 +653,17 @@ async def content_list(request: Request, model: str) -> Response:
 async def content_create(request: Request, model: str) -> Response:
     """``id=<id>&meta=<meta>[&protected=true]`` (``description`` for ``meta`` as in the docs);
     ``delete=true&id=<id>`` deletes the content."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     form = await body_form(request)
     content_id = form.required("id", "the content id")
     if form.flag("delete"):
-        await core(request, lambda: fleet.provision.remove_content(key, model, content_id))
+        await as_caller(request, lambda p: fleet.provision.remove_content(p, model, content_id))
         return reset()
     values = form.fields.get("meta") or form.fields.get("description") or [""]
     meta, protected = values[-1], form.flag("protected")
-    await core(
+    await as_caller(
         request,
-        lambda: fleet.provision.create_content(key, model, content_id, meta=meta, protected=protected),
+        lambda p: fleet.provision.create_content(p, model, content_id, meta=meta, protected=protected),
     )
     return reset()
 
@@ -635,8 +673,8 @@ async def content_create(request: Request, model: str) -> Response:
 async def content_info(request: Request, model: str, content_id: str) -> Response:
     """``<content-type>,<byte-size>,<updated-timestamp>,<meta>,<protected>``; with
     ``download=true`` the bytes (``Range`` honoured)."""
-    key, fleet = key_of(request), fleet_of(request)
-    content = await core(request, lambda: fleet.provision.content(key, model, content_id))
+    fleet = fleet_of(request)
+    content = await as_caller(request, lambda p: fleet.provision.content(p, model, content_id))
     if query_form(request).flag("download"):
         return await download(request, content)
     return csv_lines([content_line(content, protected=True)])
@@ -647,9 +685,9 @@ async def content_info(request: Request, model: str, content_id: str) -> Respons
 async def content_upload(request: Request, model: str, content_id: str) -> Response:
     """The raw body becomes the content's data, served later with the request's Content-Type.
     Bodies up to ``max_upload_bytes``."""
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     provision = fleet.provision
-    await core(request, lambda: provision.check_upload(key, model, content_id))
+    await as_caller(request, lambda p: provision.check_upload(p, model, content_id))
     limit = fleet.settings.max_upload_bytes
     with fleet.blobs.writer() as blob:
         async for chunk in request.stream():
@@ -658,9 +696,9 @@ async def content_upload(request: Request, model: str, content_id: str) -> Respo
                 raise errors.TooLarge(f"the content is larger than the upload limit of {limit} bytes")
         digest, size = await run_in_threadpool(blob.commit)
     kind = request.headers.get("content-type")
-    await core(
+    await as_caller(
         request,
-        lambda: provision.store_content(key, model, content_id, blob=digest, size=size, content_type=kind),
+        lambda p: provision.store_content(p, model, content_id, blob=digest, size=size, content_type=kind),
     )
     return reset()
 
@@ -668,9 +706,9 @@ async def content_upload(request: Request, model: str, content_id: str) -> Respo
 @router.delete("/provision/manage/content/{model}/{content_id}", include_in_schema=False)
 @guarded
 async def content_remove(request: Request, model: str, content_id: str) -> Response:
-    key, fleet = key_of(request), fleet_of(request)
+    fleet = fleet_of(request)
     await request.body()
-    await core(request, lambda: fleet.provision.remove_content(key, model, content_id))
+    await as_caller(request, lambda p: fleet.provision.remove_content(p, model, content_id))
     return reset()
 
 

@@ -11,7 +11,6 @@ of the calls before it in place. ``wait`` is a long poll: an envelope holding on
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -23,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fleetport.bus import SubscriberTooSlow
 from fleetport.core import validate
 from fleetport.core.calls import run_core
+from fleetport.core.credentials import ClientCik, GrantToken
 from fleetport.core.errors import (
     Conflict,
     CoreError,
@@ -44,9 +43,8 @@ from fleetport.core.telemetry import (
     ResourceInfo,
     Telemetry,
     Unsupported,
-    now,
-    topic,
 )
+from fleetport.core.telemetry.waits import wait_for_point
 
 if TYPE_CHECKING:
     from fleetport.core.fleet import Fleet
@@ -54,8 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CALLS = 1000  # calls in one envelope
-WAIT_DEFAULT_MS = 30_000
-WAIT_MAX_MS = 300_000  # a wait lasts five minutes at most
 HOUR = 3600
 INFO_OPTIONS = (
     "aliases",
@@ -109,10 +105,10 @@ def _loads(body: bytes) -> Any:
 class Envelope:
     principal: Principal
     calls: list[Any]
-    auth: Mapping[str, Any]
+    credential: ClientCik | GrantToken  # authenticated again when a wait hands over a point
 
 
-def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
+def parse(fleet: Fleet, body: bytes) -> Envelope | dict[str, Any]:
     """The caller and the calls of a request, or the request-level error to answer."""
     try:
         envelope = _loads(body)
@@ -137,28 +133,29 @@ def parse(telemetry: Telemetry, body: bytes) -> Envelope | dict[str, Any]:
                 "calls",
             )
     try:
-        p = _authenticate(telemetry, auth)
+        credential = _credential(auth)
+        p = fleet.identity.authenticate(credential)
     except Expired:
         return request_error(401, "Expired", "auth")
     except (Unauthenticated, BadArguments):
         return request_error(401, "Invalid", "auth")
-    return Envelope(p, calls, auth)
+    return Envelope(p, calls, credential)
 
 
-def process(telemetry: Telemetry, body: bytes) -> Any:
+def process(fleet: Fleet, body: bytes) -> Any:
     """The JSON value to answer a request body with (``wait`` calls answer at once: use
     ``process_async`` to wait)."""
-    parsed = parse(telemetry, body)
+    parsed = parse(fleet, body)
     if not isinstance(parsed, Envelope):
         return parsed
-    return _run_calls(telemetry, parsed.principal, parsed.calls)
+    return _run_calls(fleet.telemetry, parsed.principal, parsed.calls)
 
 
-def _start(telemetry: Telemetry, body: bytes) -> Any:
+def _start(fleet: Fleet, body: bytes) -> Any:
     """The whole answer, when the request needs no waiting; else its parsed envelope."""
-    parsed = parse(telemetry, body)
+    parsed = parse(fleet, body)
     if isinstance(parsed, Envelope) and not any(_is_wait(call) for call in parsed.calls):
-        return _run_calls(telemetry, parsed.principal, parsed.calls)
+        return _run_calls(fleet.telemetry, parsed.principal, parsed.calls)
     return parsed
 
 
@@ -178,7 +175,7 @@ def _is_wait(call: object) -> bool:
 async def process_async(fleet: Fleet, body: bytes) -> Any:
     """``process``, with ``wait`` calls awaiting their point (or their timeout) on the bus."""
     telemetry = fleet.telemetry
-    started = await run_core(fleet, lambda: _start(telemetry, body))
+    started = await run_core(fleet, lambda: _start(fleet, body))
     if not isinstance(started, Envelope):
         return started  # answered in full: no wait among the calls, or a request-level error
     p, calls = started.principal, started.calls
@@ -192,38 +189,27 @@ async def process_async(fleet: Fleet, body: bytes) -> Any:
             replies.extend(await run_core(fleet, functools.partial(_run_calls, telemetry, p, run)))
             run = []
         if call is not None:
-            reply = await _wait(fleet, p, call, started.auth)
+            reply = await _wait(fleet, p, call, started.credential)
             if reply is not None:
                 replies.append(reply)
     return replies
 
 
 async def _wait(
-    fleet: Fleet, p: Principal, call: dict[str, Any], auth: Mapping[str, Any]
+    fleet: Fleet, p: Principal, call: dict[str, Any], credential: ClientCik | GrantToken
 ) -> dict[str, Any] | None:
     """``wait [R, {timeout, since}]``: the newest point after ``since`` (or after the call
     arrived), or status ``expire`` once ``timeout`` milliseconds pass. A point that arrives after
-    the caller's credential (``auth``) was revoked, or lost the resource, is not handed over: the
+    the caller's credential was revoked, or lost the resource, is not handed over: the
     call answers ``noauth`` or ``restricted``."""
-    telemetry = fleet.telemetry
     id_ = call.get("id")
     reply: dict[str, Any] = {"id": id_}
     answered = _answered(id_)
     try:
         ref, timeout, since = _wait_arguments(call.get("arguments", []))
-        arrived = now()
-        rid = await run_core(fleet, lambda: telemetry.resolve(p, ref, "wait"))
-        subscription = fleet.bus.subscribe(topic(rid), max_pending=64)
-        try:
-            _, found = await run_core(fleet, lambda: telemetry.wait_start(p, ref, since))
-            if found is None:
-                found = await _next_point(subscription, arrived if since is None else since + 1, timeout)
-                if found is not None:
-                    await run_core(
-                        fleet, lambda: telemetry.resolve(_authenticate(telemetry, auth), ref, "wait")
-                    )
-        finally:
-            subscription.close()
+        found = await wait_for_point(
+            fleet, p, ref, since, timeout, reauthenticate=lambda: fleet.identity.authenticate(credential)
+        )
     except ErrorStatus as exc:
         reply.update(status=exc.status, result=exc.result)
     except Unsupported as exc:
@@ -240,7 +226,7 @@ async def _wait(
     return reply if answered else None
 
 
-def _wait_arguments(arguments: object) -> tuple[Ref, float, int | None]:
+def _wait_arguments(arguments: object) -> tuple[Ref, float | None, int | None]:
     """The resource, timeout (milliseconds) and ``since`` of a wait. A malformed wait request
     answers status ``error`` (not ``invalid``), with what is wrong as the result."""
     if not isinstance(arguments, list) or len(arguments) not in (1, 2):
@@ -250,10 +236,10 @@ def _wait_arguments(arguments: object) -> tuple[Ref, float, int | None]:
         options = _options(arguments[1] if len(arguments) == 2 else {})
     except BadArguments as exc:
         raise ErrorStatus("error", str(exc)) from None
-    timeout = options.get("timeout")
-    if timeout is None:
-        timeout = WAIT_DEFAULT_MS
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+    timeout = options.get("timeout")  # None: the core's default
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+    ):
         raise ErrorStatus("error", "timeout is a non-negative number of milliseconds")
     since = options.get("since")
     if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
@@ -261,30 +247,14 @@ def _wait_arguments(arguments: object) -> tuple[Ref, float, int | None]:
     return ref, timeout, since
 
 
-async def _next_point(subscription: Any, earliest: int, timeout_ms: float) -> tuple[int, Any] | None:
-    """The first point published with a timestamp of at least ``earliest``, or None after the timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + min(timeout_ms, WAIT_MAX_MS) / 1000
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return None
-        try:
-            point = await asyncio.wait_for(subscription.__anext__(), remaining)
-        except (TimeoutError, StopAsyncIteration):
-            return None  # the time is up, or the server is stopping
-        except SubscriberTooSlow:
-            return None
-        if point[0] >= earliest:
-            return (int(point[0]), point[1])
-
-
-def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
+def _credential(auth: Mapping[str, Any]) -> ClientCik | GrantToken:
+    """The credential of an envelope's ``auth``: ``{"token"}`` or ``{"cik", "client_id"?,
+    "resource_id"?}``."""
     if "token" in auth:
         token = auth["token"]
         if not isinstance(token, str) or len(auth) != 1:
             raise BadArguments('token auth is {"token": "<40 hex>"}')
-        return telemetry.authenticate_token(token)
+        return GrantToken(token)
     cik = auth.get("cik")
     if not isinstance(cik, str):
         raise BadArguments("auth needs a cik or a token")
@@ -294,7 +264,7 @@ def _authenticate(telemetry: Telemetry, auth: Mapping[str, Any]) -> Principal:
             raise BadArguments("client_id and resource_id are RIDs")
     if client_id is not None and resource_id is not None:
         raise BadArguments("auth takes client_id or resource_id, not both")
-    return telemetry.authenticate(cik, client_id=client_id, resource_id=resource_id)
+    return ClientCik(cik, client_id=client_id, resource_id=resource_id)
 
 
 def _internal_error(procedure: str) -> dict[str, Any]:
@@ -468,7 +438,7 @@ def create(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
                 raise BadArguments(f"{flag} is true or false")
         if (rid is not None and not isinstance(rid, str)) or (code is not None and not isinstance(code, str)):
             raise BadArguments("rid and code are strings")
-        return telemetry.clone(
+        return telemetry.resources.clone(
             p,
             rid=rid,
             code=code,
@@ -479,7 +449,9 @@ def create(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         raise BadArguments("type is client, dataport, datarule, dispatch or clone")
     common = _common(desc)
     if kind == "client":
-        return telemetry.create(p, NewResource(type="client", description=desc, **common), under=under)
+        return telemetry.resources.create(
+            p, NewResource(type="client", description=desc, **common), under=under
+        )
     if kind == "dataport":
         if "format" not in desc:
             raise BadArguments("a dataport needs a format")
@@ -505,7 +477,7 @@ def create(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         spec.recipient = _str(desc, "recipient")
         spec.message = _str(desc, "message")
         spec.subject = _str(desc, "subject")
-    return telemetry.create(p, spec, under=under)
+    return telemetry.resources.create(p, spec, under=under)
 
 
 def _description(info: ResourceInfo) -> dict[str, Any]:
@@ -534,7 +506,7 @@ def info(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         if key not in (*INFO_OPTIONS, "usage", "comments") or not isinstance(value, bool):
             raise BadArguments(f"unknown info option {key}")
     wanted = [k for k in (*INFO_OPTIONS, "usage") if options.get(k)] if options else [*INFO_OPTIONS, "usage"]
-    found = telemetry.info(p, _ref(arguments[0]))
+    found = telemetry.inventory.info(p, _ref(arguments[0]))
     r = found.resource
     out: dict[str, Any] = {}
     for key in wanted:
@@ -595,7 +567,7 @@ def listing(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     if not isinstance(tagged, list) or not all(isinstance(t, str) for t in tagged):
         raise BadArguments("tagged is a list of tags")
     try:
-        found = telemetry.listing(
+        found = telemetry.inventory.listing(
             p,
             ref,
             types,
@@ -620,13 +592,13 @@ def lookup(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     if kind == "alias":
         if not isinstance(value, str):
             raise BadArguments("an alias is a string")
-        return telemetry.lookup_alias(p, value, under=under)
+        return telemetry.names.lookup_alias(p, value, under=under)
     if kind == "owner":
-        return telemetry.lookup_owner(p, _ref(value))
+        return telemetry.names.lookup_owner(p, _ref(value))
     if kind == "shared":
         if not isinstance(value, str):
             raise BadArguments("a share code is a string")
-        return telemetry.lookup_shared(p, value)
+        return telemetry.names.lookup_shared(p, value)
     raise BadArguments("lookup type is alias, owner or shared")
 
 
@@ -635,7 +607,7 @@ def map_(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     kind, ref, alias = arguments
     if kind != "alias" or not isinstance(alias, str):
         raise BadArguments('map takes ["alias", resource, alias]')
-    telemetry.map_alias(p, _ref(ref), alias, under=under)
+    telemetry.names.map_alias(p, _ref(ref), alias, under=under)
     return None
 
 
@@ -644,7 +616,7 @@ def unmap(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     kind, alias = arguments
     if kind != "alias" or not isinstance(alias, str):
         raise BadArguments('unmap takes ["alias", alias]')
-    telemetry.unmap_alias(p, alias, under=under)
+    telemetry.names.unmap_alias(p, alias, under=under)
     return None
 
 
@@ -658,7 +630,7 @@ def read(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     if sort not in ("asc", "desc"):
         raise BadArguments("sort is asc or desc")
     end = options.get("endtime")
-    points = telemetry.read(
+    points = telemetry.points.read(
         p,
         _ref(arguments[0]),
         start=_int(options.get("starttime", 0), "starttime"),
@@ -672,7 +644,7 @@ def read(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 def write(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     _args(arguments, 2, 3)
-    telemetry.write(p, _ref(arguments[0]), arguments[1])
+    telemetry.points.write(p, _ref(arguments[0]), arguments[1])
     return None
 
 
@@ -686,7 +658,7 @@ def writegroup(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         if not isinstance(entry, list) or len(entry) != 2:
             raise BadArguments("each entry is [resource, value]")
         pairs.append((_ref(entry[0]), entry[1]))
-    telemetry.writegroup(p, pairs)
+    telemetry.points.writegroup(p, pairs)
     return None
 
 
@@ -694,7 +666,7 @@ def record(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     _args(arguments, 2, 3)
     if not isinstance(arguments[1], list):
         raise BadArguments("entries are a list of [timestamp, value]")
-    telemetry.record(p, _ref(arguments[0]), arguments[1], all_or_none=True)
+    telemetry.points.record(p, _ref(arguments[0]), arguments[1], all_or_none=True)
     return None
 
 
@@ -702,7 +674,7 @@ def recordbatch(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any
     _args(arguments, 2)
     if not isinstance(arguments[1], list):
         raise BadArguments("entries are a list of [timestamp, value]")
-    failures = telemetry.record(p, _ref(arguments[0]), arguments[1])
+    failures = telemetry.points.record(p, _ref(arguments[0]), arguments[1])
     if failures:
         return _Status([[f.timestamp, f.reason] for f in failures])
     return None
@@ -712,7 +684,7 @@ def flush(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     _args(arguments, 1, 2)
     options = _options(arguments[1] if len(arguments) == 2 else {})
     newer, older = options.get("newerthan"), options.get("olderthan")
-    telemetry.flush(
+    telemetry.points.flush(
         p,
         _ref(arguments[0]),
         newer_than=None if newer is None else _int(newer, "newerthan"),
@@ -723,7 +695,7 @@ def flush(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
 
 def drop(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     _args(arguments, 1)
-    telemetry.drop(p, _ref(arguments[0]))
+    telemetry.resources.drop(p, _ref(arguments[0]))
     return None
 
 
@@ -746,7 +718,7 @@ def update(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         changes.unsubscribe = desc["subscribe"] is None
     if "rule" in desc:
         changes.rule = desc["rule"]
-    telemetry.update(p, _ref(arguments[0]), changes)
+    telemetry.resources.update(p, _ref(arguments[0]), changes)
     return None
 
 
@@ -763,13 +735,13 @@ def _codes(
 
 def activate(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     under, codetype, code = _codes(arguments)
-    telemetry.activate(p, codetype, code, under=under)
+    telemetry.sharing.activate(p, codetype, code, under=under)
     return None
 
 
 def deactivate(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     under, codetype, code = _codes(arguments)
-    telemetry.deactivate(p, codetype, code, under=under)
+    telemetry.sharing.deactivate(p, codetype, code, under=under)
     return None
 
 
@@ -777,7 +749,7 @@ def revoke(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     under, codetype, code = _codes(arguments, ("client", "share", "token"))
     if under is not None:
         raise BadArguments("revoke takes [codetype, code]")
-    telemetry.revoke(p, codetype, code)
+    telemetry.sharing.revoke(p, codetype, code)
     return None
 
 
@@ -787,7 +759,7 @@ def share(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     meta, code = options.get("meta"), options.get("code")
     if (meta is not None and not isinstance(meta, str)) or (code is not None and not isinstance(code, str)):
         raise BadArguments("share options are {meta, code}, strings")
-    return telemetry.share(p, _ref(arguments[0]), meta=meta, code=code)
+    return telemetry.sharing.share(p, _ref(arguments[0]), meta=meta, code=code)
 
 
 def grant(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
@@ -800,7 +772,7 @@ def grant(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         ttl = _options(arguments[2]).get("ttl")
         if ttl is not None:
             ttl = _int(ttl, "ttl")
-    return telemetry.grant(p, _ref(arguments[0]), permissions, ttl=ttl)
+    return telemetry.sharing.grant(p, _ref(arguments[0]), permissions, ttl=ttl)
 
 
 def move(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
@@ -809,7 +781,7 @@ def move(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     aliases = options.get("aliases", True)
     if not isinstance(aliases, bool):
         raise BadArguments("aliases is true or false")
-    telemetry.move(p, _ref(arguments[0]), _ref(arguments[1]), aliases=aliases)
+    telemetry.resources.move(p, _ref(arguments[0]), _ref(arguments[1]), aliases=aliases)
     return None
 
 
@@ -819,7 +791,7 @@ def tag(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
         ref, action, name = arguments
         if action not in ("add", "remove") or not isinstance(name, str):
             raise BadArguments('tag takes [resource, "add" | "remove", tag]')
-        telemetry.tag(p, _ref(ref), action, name)
+        telemetry.resources.tag(p, _ref(ref), action, name)
     except (BadArguments, Invalid, NotFound, Conflict):
         return _Status("badarg")
     return None
@@ -830,14 +802,14 @@ def usage(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     ref, metric, start, end = arguments
     if not isinstance(metric, str):
         raise BadArguments("metric is a string")
-    return telemetry.usage(p, _ref(ref), metric, _int(start, "starttime"), _int(end, "endtime"))
+    return telemetry.inventory.usage(p, _ref(ref), metric, _int(start, "starttime"), _int(end, "endtime"))
 
 
 def wait(telemetry: Telemetry, p: Principal, arguments: list[Any]) -> Any:
     """Without an event loop to wait on (``process``): answers at once with the newest point after
     ``since``, or ``expire``."""
     ref, _, since = _wait_arguments(arguments)
-    _, found = telemetry.wait_start(p, ref, since)
+    found = telemetry.points.latest(p, ref, since)
     if found is None:
         return _Status("expire")
     return [found[0], found[1]]

@@ -14,6 +14,7 @@ from viam.proto.rpc.auth import AuthenticateResponse, UnimplementedAuthServiceBa
 
 from fleetport.core import errors
 from fleetport.core.calls import run_core
+from fleetport.core.credentials import ApiKeySecret
 from fleetport.core.fleet import Fleet
 from fleetport.dialects.viam.rpc import errors_as_status
 
@@ -34,5 +35,6 @@ class AuthService(UnimplementedAuthServiceBase):
             if not request.entity or not request.credentials.payload:
                 raise errors.Unauthenticated("entity (the API key id) and the key are both required")
             key_id, secret = request.entity, request.credentials.payload
-            await run_core(self.fleet, lambda: self.fleet.identity.authenticate_key(key_id, secret))
+            credential = ApiKeySecret(key_id, secret)
+            await run_core(self.fleet, lambda: self.fleet.identity.authenticate(credential))
         await stream.send_message(AuthenticateResponse(access_token=secret))

@@ -78,6 +78,14 @@ def location(loc: models.Location, robot_count: int = 0) -> pb.Location:
     )
 
 
+def location_summary(found: models.LocationSummary) -> pb.Location:
+    """A location with its robot count and, for callers who may manage them, its secrets."""
+    loc = location(found.location, found.robot_count)
+    if found.secrets:
+        loc.auth.CopyFrom(location_auth(found.location.id, found.secrets))
+    return loc
+
+
 def shared_secret(secret: models.Secret) -> pb.SharedSecret:
     return pb.SharedSecret(
         id=secret.id,

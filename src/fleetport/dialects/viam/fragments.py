@@ -6,7 +6,7 @@ from viam.proto import app as pb
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
-from fleetport.core.permissions import Principal
+from fleetport.core.pages import PageRequest
 from fleetport.dialects.viam import convert as cv
 from fleetport.dialects.viam.rpc import Area, request_time, required, unary
 
@@ -71,14 +71,12 @@ class FragmentRpcs(Area):
     async def GetFragmentHistory(
         self, call: Call, req: pb.GetFragmentHistoryRequest
     ) -> pb.GetFragmentHistoryResponse:
-        fragment_id = required(req.id, "id")
-
-        def history(p: Principal) -> tuple[list[pb.FragmentHistoryEntry], str]:
-            current = self.fleet.fragments.get(p, fragment_id)
-            revisions, token = self.fleet.fragments.history(
-                p, fragment_id, page_token=req.page_token, page_limit=req.page_limit
-            )
-            return [cv.fragment_history_entry(current, r) for r in revisions], token
-
-        entries, token = await call(history)
-        return pb.GetFragmentHistoryResponse(history=entries, next_page_token=token)
+        found = await call(
+            self.fleet.fragments.history_of,
+            required(req.id, "id"),
+            PageRequest(req.page_limit or None, req.page_token),  # page_limit 0: the default
+        )
+        return pb.GetFragmentHistoryResponse(
+            history=[cv.fragment_history_entry(found.fragment, r) for r in found.revisions.items],
+            next_page_token=found.revisions.next_cursor or "",
+        )

@@ -8,9 +8,9 @@ from viam.proto import app as pb
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
-from fleetport.core.permissions import Principal
+from fleetport.core.models import ResourcePermissions
 from fleetport.dialects.viam import convert as cv
-from fleetport.dialects.viam.rpc import Area, all_pages, required, unary
+from fleetport.dialects.viam.rpc import Area, required, unary
 
 
 class KeyRpcs(Area):
@@ -55,41 +55,30 @@ class KeyRpcs(Area):
     async def ListAuthorizations(
         self, call: Call, req: pb.ListAuthorizationsRequest
     ) -> pb.ListAuthorizationsResponse:
-        org_id = required(req.organization_id, "organization_id")
-        wanted = set(req.resource_ids)
         found = await call(
-            all_pages,
-            lambda p_, limit, cursor: self.fleet.identity.list_authorizations(p_, org_id, limit, cursor),
+            self.fleet.identity.list_all_authorizations,
+            required(req.organization_id, "organization_id"),
+            resource_ids=list(req.resource_ids),
         )
-        return pb.ListAuthorizationsResponse(
-            authorizations=[cv.authorization(a) for a in found if not wanted or a.resource_id in wanted]
-        )
+        return pb.ListAuthorizationsResponse(authorizations=[cv.authorization(a) for a in found])
 
     @unary
     async def CheckPermissions(
         self, call: Call, req: pb.CheckPermissionsRequest
     ) -> pb.CheckPermissionsResponse:
-        asked = list(req.permissions)
-        if not asked:
-            raise errors.Invalid("permissions is empty: name at least one resource and its permissions")
-
-        def check(p: Principal) -> list[pb.AuthorizedPermissions]:
-            out = []
-            for item in asked:
-                try:
-                    granted = self.fleet.identity.check_permissions(
-                        p, item.resource_type, item.resource_id, list(item.permissions), unknown_denied=True
-                    )
-                except (errors.PermissionDenied, errors.NotFound):
-                    granted = []
-                out.append(
-                    pb.AuthorizedPermissions(
-                        resource_type=item.resource_type, resource_id=item.resource_id, permissions=granted
-                    )
+        asked = [
+            ResourcePermissions(item.resource_type, item.resource_id, list(item.permissions))
+            for item in req.permissions
+        ]
+        held = await call(self.fleet.identity.permissions_held, asked)
+        return pb.CheckPermissionsResponse(
+            authorized_permissions=[
+                pb.AuthorizedPermissions(
+                    resource_type=h.resource_type, resource_id=h.resource_id, permissions=h.permissions
                 )
-            return out
-
-        return pb.CheckPermissionsResponse(authorized_permissions=await call(check))
+                for h in held
+            ]
+        )
 
     @unary
     async def CreateKey(self, call: Call, req: pb.CreateKeyRequest) -> pb.CreateKeyResponse:
@@ -118,10 +107,7 @@ class KeyRpcs(Area):
 
     @unary
     async def ListKeys(self, call: Call, req: pb.ListKeysRequest) -> pb.ListKeysResponse:
-        org_id = required(req.org_id, "org_id")
-        keys = await call(
-            all_pages, lambda p_, limit, cursor: self.fleet.identity.list_keys(p_, org_id, limit, cursor)
-        )
+        keys = await call(self.fleet.identity.list_all_keys, required(req.org_id, "org_id"))
         return pb.ListKeysResponse(api_keys=[cv.api_key_with_authorizations(k) for k in keys])
 
     @unary

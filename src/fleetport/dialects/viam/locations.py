@@ -5,7 +5,6 @@ from __future__ import annotations
 from viam.proto import app as pb
 
 from fleetport.core.calls import Call
-from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
 from fleetport.dialects.viam.rpc import Area, required, unary
 
@@ -24,7 +23,7 @@ class LocationRpcs(Area):
     @unary
     async def GetLocation(self, call: Call, req: pb.GetLocationRequest) -> pb.GetLocationResponse:
         found = await call(self.fleet.locations.summary, required(req.location_id, "location_id"))
-        return pb.GetLocationResponse(location=cv.location(found.location, found.robot_count))
+        return pb.GetLocationResponse(location=cv.location_summary(found))
 
     @unary
     async def UpdateLocation(self, call: Call, req: pb.UpdateLocationRequest) -> pb.UpdateLocationResponse:
@@ -36,7 +35,7 @@ class LocationRpcs(Area):
             name=req.name or None,
             parent_id=req.parent_location_id if req.HasField("parent_location_id") else None,
         )
-        return pb.UpdateLocationResponse(location=cv.location(found.location, found.robot_count))
+        return pb.UpdateLocationResponse(location=cv.location_summary(found))
 
     @unary
     async def DeleteLocation(self, call: Call, req: pb.DeleteLocationRequest) -> pb.DeleteLocationResponse:
@@ -46,7 +45,7 @@ class LocationRpcs(Area):
     @unary
     async def ListLocations(self, call: Call, req: pb.ListLocationsRequest) -> pb.ListLocationsResponse:
         found = await call(self.fleet.locations.summaries, required(req.organization_id, "organization_id"))
-        return pb.ListLocationsResponse(locations=[cv.location(s.location, s.robot_count) for s in found])
+        return pb.ListLocationsResponse(locations=[cv.location_summary(s) for s in found])
 
     @unary
     async def ShareLocation(self, call: Call, req: pb.ShareLocationRequest) -> pb.ShareLocationResponse:
@@ -66,25 +65,19 @@ class LocationRpcs(Area):
         )
         return pb.UnshareLocationResponse()
 
-    def _location_auth(self, p: Principal, location_id: str) -> pb.LocationAuth:
-        return cv.location_auth(location_id, self.fleet.locations.secrets(p, location_id))
-
     @unary
     async def LocationAuth(self, call: Call, req: pb.LocationAuthRequest) -> pb.LocationAuthResponse:
         location_id = required(req.location_id, "location_id")
-        return pb.LocationAuthResponse(auth=await call(self._location_auth, location_id))
+        secrets = await call(self.fleet.locations.secrets, location_id)
+        return pb.LocationAuthResponse(auth=cv.location_auth(location_id, secrets))
 
     @unary
     async def CreateLocationSecret(
         self, call: Call, req: pb.CreateLocationSecretRequest
     ) -> pb.CreateLocationSecretResponse:
         location_id = required(req.location_id, "location_id")
-
-        def create(p: Principal) -> pb.LocationAuth:
-            self.fleet.locations.create_secret(p, location_id)
-            return self._location_auth(p, location_id)
-
-        return pb.CreateLocationSecretResponse(auth=await call(create))
+        secrets = await call(self.fleet.locations.add_secret, location_id)
+        return pb.CreateLocationSecretResponse(auth=cv.location_auth(location_id, secrets))
 
     @unary
     async def DeleteLocationSecret(

@@ -15,7 +15,8 @@ from fleetport.bus import SubscriberTooSlow
 from fleetport.core import errors
 from fleetport.core.calls import Call
 from fleetport.core.fleet import Fleet
-from fleetport.core.logs import ERROR_LEVELS, LogEntry, open_tail
+from fleetport.core.logs import ERROR_LEVELS, LISTING, LogEntry, open_tail
+from fleetport.core.pages import PageRequest
 from fleetport.dialects.viam import convert as cv
 from fleetport.dialects.viam.rpc import (
     Area,
@@ -52,19 +53,21 @@ class LogRpcs(Area):
         if req.range:
             raise errors.Invalid("range is not supported: give start and end instead")
         order = "asc" if req.order == pb.LogOrder.LOG_ORDER_ASCENDING else "desc"
-        entries, token = await call(
+        limit = min(req.limit, LISTING.maximum) if req.limit > 0 else LOG_PAGE  # Viam caps, not refuses
+        page = await call(
             self.fleet.logs.query,
             required(req.id, "id"),
+            PageRequest(limit, req.page_token),
             filter=req.filter,
             levels=[level for level in req.levels if level]
             or (list(ERROR_LEVELS) if req.errors_only else None),
             start=request_time(req, "start"),
             end=request_time(req, "end"),
             order=order,
-            limit=req.limit if req.limit > 0 else LOG_PAGE,
-            page_token=req.page_token,
         )
-        return pb.GetRobotPartLogsResponse(logs=[cv.log_entry(e) for e in entries], next_page_token=token)
+        return pb.GetRobotPartLogsResponse(
+            logs=[cv.log_entry(e) for e in page.items], next_page_token=page.next_cursor or ""
+        )
 
     async def TailRobotPartLogs(self, stream: Stream[Any, Any]) -> None:
         """Batches of new entries as they are written; never an empty batch (it would end the

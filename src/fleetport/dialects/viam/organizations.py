@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from viam.proto import app as pb
 
-from fleetport.core import errors, models
+from fleetport.core import models
 from fleetport.core.calls import Call
-from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
-from fleetport.dialects.viam.rpc import Area, all_pages, required, unary
+from fleetport.dialects.viam.rpc import Area, required, unary
 
 
 class OrganizationRpcs(Area):
@@ -18,13 +15,8 @@ class OrganizationRpcs(Area):
     async def GetUserIDByEmail(
         self, call: Call, req: pb.GetUserIDByEmailRequest
     ) -> pb.GetUserIDByEmailResponse:
-        def find(p: Principal) -> str:
-            user = self.fleet.identity.find_user_by_email(req.email)
-            if user is None:
-                raise errors.NotFound(f"no user has the email {req.email}")
-            return user.id
-
-        return pb.GetUserIDByEmailResponse(user_id=await call(find))
+        user = await call(self.fleet.identity.user_by_email, req.email)
+        return pb.GetUserIDByEmailResponse(user_id=user.id)
 
     @unary
     async def CreateOrganization(
@@ -37,7 +29,7 @@ class OrganizationRpcs(Area):
     async def ListOrganizations(
         self, call: Call, req: pb.ListOrganizationsRequest
     ) -> pb.ListOrganizationsResponse:
-        orgs = await call(all_pages, self.fleet.organizations.list)
+        orgs = await call(self.fleet.organizations.list_all)
         return pb.ListOrganizationsResponse(organizations=[cv.organization(o) for o in orgs])
 
     @unary
@@ -103,17 +95,7 @@ class OrganizationRpcs(Area):
         self, call: Call, req: pb.ListOrganizationMembersRequest
     ) -> pb.ListOrganizationMembersResponse:
         org_id = required(req.organization_id, "organization_id")
-
-        def everyone(p: Principal) -> tuple[list[Any], list[Any]]:
-            members = all_pages(
-                p, lambda p_, limit, cursor: self.fleet.organizations.members(p_, org_id, limit, cursor)
-            )
-            invites = all_pages(
-                p, lambda p_, limit, cursor: self.fleet.organizations.invites(p_, org_id, limit, cursor)
-            )
-            return members, invites
-
-        members, invites = await call(everyone)
+        roster = await call(self.fleet.organizations.roster, org_id)
         return pb.ListOrganizationMembersResponse(
             organization_id=org_id,
             members=[
@@ -124,9 +106,9 @@ class OrganizationRpcs(Area):
                         min((a.created_at for a in m.authorizations), default=m.user.created_at)
                     ),
                 )
-                for m in members
+                for m in roster.members
             ],
-            invites=[cv.invite(i) for i in invites],
+            invites=[cv.invite(i) for i in roster.invites],
         )
 
     @unary
@@ -146,14 +128,14 @@ class OrganizationRpcs(Area):
         self, call: Call, req: pb.UpdateOrganizationInviteAuthorizationsRequest
     ) -> pb.UpdateOrganizationInviteAuthorizationsResponse:
         org_id = required(req.organization_id, "organization_id")
-        add = [cv.grant_of(a) for a in req.add_authorizations]
-        remove = [cv.grant_of(a) for a in req.remove_authorizations]
-
-        def update(p: Principal) -> Any:
-            found = self.fleet.organizations.find_invite(p, org_id, req.email)
-            return self.fleet.organizations.update_invite(p, org_id, found.id, add=add, remove=remove)
-
-        return pb.UpdateOrganizationInviteAuthorizationsResponse(invite=cv.invite(await call(update)))
+        invite = await call(
+            self.fleet.organizations.update_invite_to,
+            org_id,
+            req.email,
+            add=[cv.grant_of(a) for a in req.add_authorizations],
+            remove=[cv.grant_of(a) for a in req.remove_authorizations],
+        )
+        return pb.UpdateOrganizationInviteAuthorizationsResponse(invite=cv.invite(invite))
 
     @unary
     async def DeleteOrganizationMember(
@@ -170,23 +152,20 @@ class OrganizationRpcs(Area):
     async def DeleteOrganizationInvite(
         self, call: Call, req: pb.DeleteOrganizationInviteRequest
     ) -> pb.DeleteOrganizationInviteResponse:
-        org_id = required(req.organization_id, "organization_id")
-
-        def delete(p: Principal) -> None:
-            found = self.fleet.organizations.find_invite(p, org_id, req.email)
-            self.fleet.organizations.delete_invite(p, org_id, found.id)
-
-        await call(delete)
+        await call(
+            self.fleet.organizations.delete_invite_to,
+            required(req.organization_id, "organization_id"),
+            req.email,
+        )
         return pb.DeleteOrganizationInviteResponse()
 
     @unary
     async def ResendOrganizationInvite(
         self, call: Call, req: pb.ResendOrganizationInviteRequest
     ) -> pb.ResendOrganizationInviteResponse:
-        org_id = required(req.organization_id, "organization_id")
-
-        def resend(p: Principal) -> Any:
-            found = self.fleet.organizations.find_invite(p, org_id, req.email)
-            return self.fleet.organizations.resend_invite(p, org_id, found.id)
-
-        return pb.ResendOrganizationInviteResponse(invite=cv.invite(await call(resend)))
+        invite = await call(
+            self.fleet.organizations.resend_invite_to,
+            required(req.organization_id, "organization_id"),
+            req.email,
+        )
+        return pb.ResendOrganizationInviteResponse(invite=cv.invite(invite))

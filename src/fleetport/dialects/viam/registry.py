@@ -9,11 +9,8 @@ from viam.proto import app as pb
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
-from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
 from fleetport.dialects.viam.rpc import Area, bearer, errors_as_status, required, unary
-
-REGISTRY_PAGE = 500  # registry items read per page while listing them all
 
 
 class RegistryRpcs(Area):
@@ -56,27 +53,17 @@ class RegistryRpcs(Area):
         platforms = [platform for platform in req.platforms if platform]
         statuses = [cv.STATUS[s] for s in req.statuses if s in cv.STATUS]
 
-        def every(p: Principal) -> list[Any]:
-            """Viam's answer has no next page: every match from the given page on."""
-            items: list[Any] = []
-            token = req.page_token
-            while True:
-                page, token = self.fleet.registry.list_items(
-                    p,
-                    req.organization_id or None,
-                    types=types,
-                    visibilities=visibilities,
-                    platforms=platforms,
-                    statuses=statuses,
-                    search_term=req.search_term,
-                    page_token=token,
-                    page_size=REGISTRY_PAGE,
-                )
-                items += page
-                if not token:
-                    return items
-
-        items = await call(every)
+        # Viam's answer has no next page: every match from the given page on
+        items = await call(
+            self.fleet.registry.list_all_items,
+            req.organization_id or None,
+            types=types,
+            visibilities=visibilities,
+            platforms=platforms,
+            statuses=statuses,
+            search_term=req.search_term,
+            cursor=req.page_token or None,
+        )
         return pb.ListRegistryItemsResponse(items=[cv.registry_item(i) for i in items])
 
     @unary

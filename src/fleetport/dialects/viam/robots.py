@@ -9,15 +9,11 @@ from viam.proto import app as pb
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
-from fleetport.core.permissions import Principal
 from fleetport.dialects.viam import convert as cv
 from fleetport.dialects.viam.rpc import Area, request_time, required, unary
 
 
 class RobotRpcs(Area):
-    def _part(self, p: Principal, part_id: str) -> pb.RobotPart:
-        return cv.robot_part(*self.fleet.machines.part_details(p, part_id))
-
     @unary
     async def GetRobot(self, call: Call, req: pb.GetRobotRequest) -> pb.GetRobotResponse:
         found = await call(self.fleet.machines.summary, required(req.id, "id"))
@@ -115,13 +111,8 @@ class RobotRpcs(Area):
     async def CreateRobotPartSecret(
         self, call: Call, req: pb.CreateRobotPartSecretRequest
     ) -> pb.CreateRobotPartSecretResponse:
-        part_id = required(req.part_id, "part_id")
-
-        def create(p: Principal) -> pb.RobotPart:
-            self.fleet.machines.create_secret(p, part_id)
-            return self._part(p, part_id)
-
-        return pb.CreateRobotPartSecretResponse(part=await call(create))
+        details = await call(self.fleet.machines.add_secret, required(req.part_id, "part_id"))
+        return pb.CreateRobotPartSecretResponse(part=cv.robot_part(*details))
 
     @unary
     async def DeleteRobotPartSecret(

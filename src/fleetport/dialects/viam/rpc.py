@@ -1,5 +1,4 @@
-"""How the Viam servicer answers: the caller by its bearer token, core errors as gRPC statuses,
-Viam's unpaginated listings over the core's pages."""
+"""How the Viam servicer answers: the caller by its bearer token, core errors as gRPC statuses."""
 
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ from grpclib.server import Stream
 
 from fleetport.core import errors
 from fleetport.core.calls import Call
+from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
-from fleetport.core.permissions import Principal
 
 log = logging.getLogger("fleetport.viam")
 
@@ -34,7 +33,6 @@ STATUS: list[tuple[type[errors.CoreError], Status]] = [
 
 
 MESSAGE_MAX = 1000  # characters of an error message: it travels in a header (grpc-message)
-PAGE = 500  # items read per core page while listing them all
 
 
 class Area:
@@ -67,7 +65,7 @@ def request_time(req: Any, field: str) -> datetime | None:
         raise errors.Invalid(f"{field} is not a valid time: {exc}") from None
 
 
-def bearer(stream: Stream[Any, Any]) -> str:
+def bearer(stream: Stream[Any, Any]) -> BearerToken:
     metadata: Any = stream.metadata or {}
     header = metadata.get("authorization", "")
     scheme, _, token = str(header).partition(" ")
@@ -76,7 +74,7 @@ def bearer(stream: Stream[Any, Any]) -> str:
             "missing or malformed 'authorization: Bearer <token>' metadata;"
             " authenticate with an API key first"
         )
-    return token.strip()
+    return BearerToken(token.strip())
 
 
 def unary(
@@ -119,15 +117,3 @@ def required(value: str, what: str) -> str:
     if not value:
         raise errors.Invalid(f"{what} is required")
     return value
-
-
-def all_pages(p: Principal, lister: Callable[[Principal, int, str | None], Any]) -> list[Any]:
-    """Every item of a paginated core listing (Viam's listings are not paginated)."""
-    items: list[Any] = []
-    cursor = None
-    while True:
-        page = lister(p, PAGE, cursor)
-        items += page.items
-        if not page.next_cursor:
-            return items
-        cursor = page.next_cursor
