@@ -18,7 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fleetport.bus import Bus, Codec, Undecodable
 from fleetport.core import access, client_keys, validate
 from fleetport.core.calls import long_running
-from fleetport.core.credentials import ApiKeySecret, BearerToken, Credential
+from fleetport.core.credentials import (
+    ApiKeySecret,
+    BearerToken,
+    ClientCik,
+    Credential,
+    GrantToken,
+    ProvisioningKey,
+)
 from fleetport.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Taken, Unauthenticated
 from fleetport.core.ids import hash_secret, new_id, new_secret
 from fleetport.core.models import (
@@ -156,7 +163,9 @@ class Identity:
             return self._bearer(credential.token)
         if isinstance(credential, ApiKeySecret):
             return self._key_and_secret(credential.key_id, credential.secret)
-        return self._one_platform(credential)
+        if isinstance(credential, ClientCik | GrantToken | ProvisioningKey):
+            return self._one_platform(credential)
+        raise TypeError(f"not a credential: {type(credential).__name__}")
 
     def _bearer(self, token: str) -> Principal:
         if not token:

@@ -53,7 +53,7 @@ def _onep_listing(fleet: Fleet, cik: str) -> tuple[Any, list[str]]:
         "calls": [{"id": 1, "procedure": "listing", "arguments": [["dataport"], {}]}],
     }
     with statements(fleet) as sent:
-        answer = rpc.process(fleet.telemetry, json.dumps(body).encode())
+        answer = rpc.process(fleet, json.dumps(body).encode())
     return answer, sent
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from fleetport.core import registry
+from fleetport.core.credentials import BearerToken
 from fleetport.core.errors import Invalid, MalformedId, NotFound, PermissionDenied
 from fleetport.core.fleet import Fleet
 from fleetport.core.models import GrantSpec, Organization, ResourcePermissions
@@ -35,7 +36,7 @@ def key_holder(fleet: Fleet, admin: Principal, org: Organization, role: str, on:
     """The principal of a new key of ``org`` holding ``role`` on organization ``on``."""
     key = fleet.identity.create_key(admin, org.id, role, [GrantSpec(role, "organization", on.id)])
     assert key.secret
-    return fleet.identity.authenticate(key.secret)
+    return fleet.identity.authenticate(BearerToken(key.secret))
 
 
 def cast_of(fleet: Fleet, admin: Principal) -> Cast:
@@ -156,7 +157,7 @@ def test_a_new_part_secret_comes_back_with_the_part(fleet: Fleet, cast: Cast) ->
     for caller in (cast.operator, cast.other, cast.stranger):
         with pytest.raises(PermissionDenied):
             fleet.machines.add_secret(caller, part.id)
-    as_part = fleet.identity.authenticate(details.secrets[-1].secret)
+    as_part = fleet.identity.authenticate(BearerToken(details.secrets[-1].secret))
     with pytest.raises(PermissionDenied):
         fleet.machines.add_secret(as_part, part.id)
     assert len(fleet.machines.secrets(cast.owner, part.id)) == 2
