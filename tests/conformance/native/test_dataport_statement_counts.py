@@ -52,6 +52,7 @@ def _onep_listing(fleet: Fleet, cik: str) -> tuple[Any, list[str]]:
         "auth": {"cik": cik},
         "calls": [{"id": 1, "procedure": "listing", "arguments": [["dataport"], {}]}],
     }
+    rpc.process(fleet, json.dumps(body).encode())  # the CIK is looked up, then cached
     with statements(fleet) as sent:
         answer = rpc.process(fleet, json.dumps(body).encode())
     return answer, sent
