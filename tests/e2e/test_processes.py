@@ -291,7 +291,7 @@ def test_each_duty_runs_on_one_server_and_moves_to_the_other_when_it_is_killed(
 
 def test_redis_unreachable_at_start_stops_the_server_with_one_line(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
-    with pytest.raises(RuntimeError, match="server exited") as raised:
+    with pytest.raises(RuntimeError, match="the server stopped before it answered") as raised:
         start_server(tmp_path, env={"FLEETPORT_REDIS_URL": url})
     log = str(raised.value)
     assert re.search(rf"^cannot reach Redis at {re.escape(url)} \(FLEETPORT_REDIS_URL\): .+$", log, re.M), log
