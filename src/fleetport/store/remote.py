@@ -254,15 +254,6 @@ def due(conn: Connection, status: str, column: str, before: datetime) -> list[st
     return [str(x) for x in conn.execute(stmt).scalars()]
 
 
-def ended_of(conn: Connection, launched_by: str) -> list[str]:
-    stmt = select(i.c.id).where(i.c.launched_by == launched_by, i.c.status.not_in(ACTIVE))
-    return [str(x) for x in conn.execute(stmt).scalars()]
-
-
-def delete_instances(conn: Connection, instance_ids: Collection[str]) -> int:
-    return int(conn.execute(delete(i).where(i.c.id.in_(list(instance_ids)))).rowcount)
-
-
 def part_machine(conn: Connection, part_id: str) -> str | None:
     """The machine a part belongs to."""
     found = conn.execute(select(t.parts.c.machine_id).where(t.parts.c.id == part_id)).scalar()

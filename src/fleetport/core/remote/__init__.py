@@ -30,6 +30,10 @@ class Remote:
         self.addons = Addons(store, self.host)
         self.reservations = Reservations(store)
         self.ci = CiProjects(store)
+        # what the agent hub reports, as it calls them
+        self.instance_ready = self.instances.instance_ready
+        self.instance_failed = self.instances.instance_failed
+        self.instance_destroyed = self.instances.instance_destroyed
 
 
 __all__ = ["NoAgent", "Remote", "WorkspaceHost"]

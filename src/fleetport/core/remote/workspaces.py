@@ -18,9 +18,9 @@ class WorkspaceHost(Protocol):
         """Asks the machine's agent to set the instance's workspace up."""
         ...
 
-    def destroy(self, instance: Instance, machine_id: str) -> bool:
-        """Asks the machine's agent to tear the instance's workspace down; whether an agent will
-        confirm it (False: nobody holds anything, the instance ends at once)."""
+    def destroy(self, instance: Instance, machine_id: str) -> None:
+        """Asks the machine's agent to tear the instance's workspace down (asked only while it is
+        connected; it confirms with ``instance_destroyed``)."""
         ...
 
     def connected(self, machine_id: str) -> bool:
@@ -34,8 +34,8 @@ class NoAgent:
     def launch(self, instance: Instance, machine_id: str) -> None:
         return None
 
-    def destroy(self, instance: Instance, machine_id: str) -> bool:
-        return False
+    def destroy(self, instance: Instance, machine_id: str) -> None:
+        return None
 
     def connected(self, machine_id: str) -> bool:
         return False
