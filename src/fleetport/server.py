@@ -31,6 +31,7 @@ from fleetport.core.duties import Duties, server_duties
 from fleetport.core.fleet import Fleet
 from fleetport.dialect import Dialect, Listener, Mounted, collisions, path_pattern
 from fleetport.dialects.onep.dialect import dialect as onep
+from fleetport.dialects.rerobots.dialect import dialect as rerobots
 from fleetport.dialects.viam.dialect import dialect as viam
 from fleetport.edge import EdgeMiddleware, FaultShape, RequestIdFilter
 from fleetport.settings import Settings
@@ -39,7 +40,7 @@ from fleetport.tls import ensure_certificate
 
 # Every API the server speaks. Each owns its paths (and its errors there), its body limits, its
 # ports and its section of the settings; a new dialect is its folder and one entry here.
-DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam)
+DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam, rerobots)
 
 log = logging.getLogger("fleetport")
 DOCS_ASSETS = "/docs/assets"

@@ -58,6 +58,40 @@ class ViamSettings(DialectSettings):
     grpc_port: PortNumber = 8081  # 0 turns the gRPC listener off
 
 
+class RerobotsSettings(DialectSettings):
+    max_body_bytes: Positive = 64 << 10  # body size limit of a rerobots request
+
+
+def _port_range(value: str) -> str:
+    low, dash, high = value.partition("-")
+    if not dash or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ValueError("must be a range of ports, FIRST-LAST (20000-20999)")
+    first, last = int(low), int(high)
+    if not 1 <= first <= last <= PORT_MAX:
+        raise ValueError(f"FIRST-LAST must lie within 1-{PORT_MAX}, FIRST not above LAST")
+    if first == last == 22:
+        raise ValueError("port 22 is never handed out: give a range with other ports")
+    return f"{first}-{last}"
+
+
+class RemoteSettings(BaseModel):
+    """Remote access (``FLEETPORT_REMOTE__...``): the forwarding ports instances get, how long an
+    instance may wait for its robot's agent, and how long instances live by default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ports: Annotated[str, AfterValidator(_port_range)] = "20000-20999"  # never 22
+    public_host: str = "127.0.0.1"  # the address an instance's forwarding port is reached at
+    launch_timeout_seconds: PositiveSeconds = 60.0  # INIT without an agent's answer -> INIT_FAIL
+    default_expire_seconds: Annotated[int, Field(ge=1, le=10 * 365 * 24 * 3600)] = 3600
+    sweep_every_seconds: PositiveSeconds = 1.0  # how often launch timeouts and expiries are checked
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        first, _, last = self.ports.partition("-")
+        return int(first), int(last)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -102,6 +136,9 @@ class Settings(BaseSettings):
     # the dialects' sections
     onep: OnePlatformSettings = OnePlatformSettings()
     viam: ViamSettings = ViamSettings()
+    rerobots: RerobotsSettings = RerobotsSettings()
+    # remote access (deployments, instances), shared by the dialects that offer it
+    remote: RemoteSettings = RemoteSettings()
 
     @field_validator("sqlite_synchronous")
     @classmethod

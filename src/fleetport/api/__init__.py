@@ -14,6 +14,7 @@ from fleetport.api import (
     machines,
     organizations,
     registry,
+    remote,
     telemetry,
 )
 from fleetport.api.errors import native_errors
@@ -26,7 +27,7 @@ from fleetport.settings import Settings
 
 def router() -> RouteTable:
     """Every /api/v1 route, in the order of the modules (``fleetport.api.routing``)."""
-    modules = (identity, organizations, locations, machines, logs, fragments, registry, telemetry)
+    modules = (identity, organizations, locations, machines, logs, fragments, registry, telemetry, remote)
     return RouteTable(PREFIX, [route for module in modules for route in module.router.routes])
 
 

@@ -23,6 +23,7 @@ STATUS = {
     core.Conflict: 409,
     core.FailedPrecondition: 409,
     core.TooLarge: 413,
+    core.Unavailable: 503,
 }
 HTTP_CODES = {
     400: "bad_request",
@@ -34,6 +35,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_argument",
+    503: "unavailable",
 }
 
 

@@ -242,3 +242,42 @@ class DataportPatch(Body):
     name: str | None = Field(None, max_length=200)
     retention_count: int | None = Field(None, ge=0)
     retention_seconds: int | None = Field(None, ge=0)
+
+
+# --- remote access --------------------------------------------------------------------------
+
+
+class DeploymentIn(Body):
+    machine_id: str = Id
+    type: str = Field("generic", min_length=1, max_length=100)
+    region: str = Field("", max_length=100)
+    addons: list[str] = Field(default_factory=list, max_length=10)
+    addons_config: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeploymentPatch(Body):
+    type: str | None = Field(None, min_length=1, max_length=100)
+    region: str | None = Field(None, max_length=100)
+    addons: list[str] | None = Field(None, max_length=10)
+    addons_config: dict[str, Any] | None = None
+    locked_out: bool | None = None
+
+
+class AccessRuleIn(Body):
+    capability: Literal["CAP_INSTANTIATE", "CAP_NO_INSTANTIATE"]
+    user: str | None = Field(
+        None, min_length=1, max_length=320, description="a user id or email; none: everyone"
+    )
+
+
+class InstanceIn(Body):
+    deployment: str = Field(min_length=1, max_length=100, description="a deployment id or a workspace type")
+    public_key: str | None = Field(None, max_length=16 * 1024)
+    expire_seconds: int | None = Field(None, ge=1, le=10 * 365 * 24 * 3600)
+    reserve: bool = False
+    event_url: str | None = Field(None, max_length=2048)
+
+
+class FirewallRuleIn(Body):
+    action: Literal["ACCEPT", "DROP", "REJECT"]
+    source: str | None = Field(None, max_length=64, description="a CIDR; none: any address")

@@ -18,6 +18,7 @@ from fleetport.cli import (
     orgs,
     parts,
     registry,
+    remote,
     telemetry,
     users,
 )
@@ -40,6 +41,8 @@ app.add_typer(registry.registry_app, name="registry")
 app.add_typer(registry.modules_app, name="modules")
 app.add_typer(dataports.app, name="dataports")
 app.add_typer(telemetry.app, name="telemetry")
+app.add_typer(remote.deployments_app, name="deployments")
+app.add_typer(remote.instances_app, name="instances")
 
 
 def main() -> None:

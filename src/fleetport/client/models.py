@@ -295,3 +295,77 @@ class PointsWritten(Model):
 
     written: int
     failures: list[PointFailure]
+
+
+# --- remote access --------------------------------------------------------------------------
+
+
+class Deployment(Model):
+    id: str
+    machine_id: str
+    organization_id: str
+    type: str
+    region: str
+    addons: list[str]
+    addons_config: dict[str, Any]
+    locked_out: bool
+    instance_count: int
+    queuelen: int
+    created_at: datetime
+
+
+class AccessRule(Model):
+    id: str
+    deployment_id: str
+    capability: str
+    user_id: str | None
+    user_email: str | None
+    created_at: datetime
+
+
+class FirewallRule(Model):
+    source: str | None
+    action: str
+
+
+class Instance(Model):
+    id: str
+    deployment_id: str
+    type: str
+    region: str
+    launched_by: str
+    status: str
+    public_key: str
+    expire_seconds: int
+    started_at: datetime
+    ready_at: datetime | None
+    terminated_at: datetime | None
+    port: int | None
+    host: str
+    hostkey: str | None
+    failure: str
+    firewall: list[FirewallRule] | None
+    addons: dict[str, str]
+
+
+class Reservation(Model):
+    id: str
+    deployment_id: str
+    type: str
+    requested_by: str
+    created_at: datetime
+
+
+class Launch(Model):
+    """An instance, or a reservation when the deployment was busy; ``private_key`` is the key made
+    for the caller when they sent no public key (handed out once)."""
+
+    instance: Instance | None
+    reservation: Reservation | None
+    private_key: str | None
+
+
+class Firewall(Model):
+    """``rules`` None: no chain yet, every address accepted; [] after a flush: every address dropped."""
+
+    rules: list[FirewallRule] | None

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator
 from fleetport.client import models as m
 from fleetport.client.errors import InvalidArgument
 from fleetport.client.operations import Mode, Resource, call, listing, stream
+from fleetport.client.remote import Deployments, Instances, Reservations
 from fleetport.client.transport import EventStream
 
 GrantLike = m.Grant | Mapping[str, str]
@@ -826,3 +827,6 @@ class Api(Generic[Mode]):
         self.modules: Modules[Mode] = Modules(transport)
         self.telemetry: Telemetry[Mode] = Telemetry(transport)
         self.dataports: Dataports[Mode] = Dataports(transport)
+        self.deployments: Deployments[Mode] = Deployments(transport)
+        self.instances: Instances[Mode] = Instances(transport)
+        self.reservations: Reservations[Mode] = Reservations(transport)

@@ -57,3 +57,16 @@ class FailedPrecondition(CoreError):
 
 class TooLarge(CoreError):
     code = "payload_too_large"
+
+
+class Busy(Conflict):
+    """What was asked for is taken for now (a deployment with an instance running, an instance
+    being torn down): worth asking again later."""
+
+    code = "busy"
+
+
+class Unavailable(CoreError):
+    """The request needs a party that is not there (a robot's agent not connected)."""
+
+    code = "unavailable"

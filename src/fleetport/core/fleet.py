@@ -13,6 +13,7 @@ from fleetport.core.machines import Machines
 from fleetport.core.orgs import Organizations
 from fleetport.core.provision import Provision
 from fleetport.core.registry import Registry
+from fleetport.core.remote import Remote
 from fleetport.core.telemetry import Telemetry
 from fleetport.settings import Settings
 from fleetport.store import Store
@@ -42,3 +43,4 @@ class Fleet:
         self.telemetry = Telemetry(store, self.bus)
         self.provision = Provision(store, self.telemetry, self.blobs)
         self.dataports = Dataports(self.telemetry)
+        self.remote = Remote(store, settings.remote, self.telemetry.dispatcher)

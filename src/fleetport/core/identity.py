@@ -349,6 +349,44 @@ class Identity:
         with self.store.write() as conn:
             q.delete_rows(conn, "sessions", token_hash=hash_secret(token))
 
+    def revoke(self, p: Principal, sha256: str) -> None:
+        """Revokes the session or API key whose token has this SHA-256 (64 hex digits): a user's
+        own session, a key by itself or by those who manage its organization's keys, or any by an
+        administrator. Tokens the caller may not revoke are reported as unknown."""
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise Invalid("name the token by its SHA-256: 64 hexadecimal digits")
+        digest = sha256.lower()
+        unknown = NotFound("no token of yours has this SHA-256")
+        with self.store.write() as conn:
+            session = q.find_one(conn, "sessions", token_hash=digest)
+            if session is not None:
+                if not p.is_admin and p.user_id != session["user_id"]:
+                    raise unknown
+                q.delete_rows(conn, "sessions", id=session["id"])
+                return
+            key = q.find_one(conn, "api_keys", secret_hash=digest)
+            if key is None:
+                raise unknown
+            managed = key["organization_id"] is not None and p.scope(
+                conn, "manage_api_keys"
+            ).covers_organization(key["organization_id"])
+            if not (p.is_admin or p.api_key_id == key["id"] or managed):
+                raise unknown
+            q.delete_rows(conn, "authorizations", subject_type="api_key", subject_id=key["id"])
+            q.delete_rows(conn, "api_keys", id=key["id"])
+
+    def purge(self, p: Principal) -> int:
+        """Revokes every token of the caller: a user's login sessions (the one presented too), or
+        the API key presented; how many it revoked. A user's organizations' API keys stay: they act
+        with their own authorizations, not as the user."""
+        with self.store.write() as conn:
+            if p.kind == "user" and p.user_id:
+                return q.delete_rows(conn, "sessions", user_id=p.user_id)
+            if p.kind == "api_key" and p.api_key_id:
+                q.delete_rows(conn, "authorizations", subject_type="api_key", subject_id=p.api_key_id)
+                return q.delete_rows(conn, "api_keys", id=p.api_key_id)
+        raise Invalid("only users and API keys hold tokens to purge")
+
     # --- API keys -------------------------------------------------------------------------
 
     def create_key(self, p: Principal, organization_id: str, name: str, grants: list[GrantSpec]) -> ApiKey:
@@ -732,6 +770,7 @@ def _bearer_kind(token: str) -> Literal["part", "user", "api_key"]:
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _url_safe(value: str) -> bool:

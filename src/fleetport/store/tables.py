@@ -539,4 +539,91 @@ duty_leases = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
+# --- remote access (core/remote) --------------------------------------------------------------
+
+# A machine offered for remote sessions: at most one deployment per machine.
+deployments = Table(
+    "deployments",
+    metadata,
+    _id(),
+    Column("machine_id", ID, ForeignKey("machines.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("type", String(100), nullable=False),
+    Column("region", String(100), nullable=False, default=""),
+    Column("addons", JSON, nullable=False, default=list),  # supported add-ons: cam, drive, ...
+    Column("addons_config", JSON, nullable=False, default=dict),
+    Column("locked_out", Boolean, nullable=False, default=False),
+    Column("instance_count", BigInteger, nullable=False, default=0),  # instances ever launched
+    _created(),
+)
+
+# Who may (CAP_INSTANTIATE) or may not (CAP_NO_INSTANTIATE) launch on a deployment; no user: everyone.
+deployment_rules = Table(
+    "deployment_rules",
+    metadata,
+    _id(),
+    Column("deployment_id", ID, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("capability", String(32), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+    _created(),
+)
+
+# A remote session on a deployment. ``port`` and ``active_deployment`` are set only while the
+# instance is active (INIT, READY, TERMINATING): their unique constraints make the database refuse
+# a forwarding port handed out twice and a second active instance on one deployment.
+instances = Table(
+    "instances",
+    metadata,
+    _id(),
+    Column("deployment_id", ID, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("launched_by", ID, nullable=False),  # the principal: a user or an API key
+    Column("user_id", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("status", String(16), nullable=False),  # INIT READY INIT_FAIL TERMINATING TERMINATED
+    Column("public_key", Text, nullable=False),
+    Column("expire_seconds", BigInteger, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # started_at + expire_seconds
+    Column("ready_at", DateTime(timezone=True), nullable=True),
+    Column("terminating_at", DateTime(timezone=True), nullable=True),
+    Column("terminated_at", DateTime(timezone=True), nullable=True),
+    Column("port", Integer, nullable=True, unique=True),
+    Column("active_deployment", ID, nullable=True, unique=True),
+    Column("hostkey", Text, nullable=True),
+    Column("event_url", Text, nullable=True),
+    Column("failure", Text, nullable=False, default=""),
+    Column("firewall", JSON, nullable=True),  # null: no chain yet (all accepted); a list of rules
+    Column("addons", JSON, nullable=False, default=dict),  # add-on -> starting | active
+    Index("ix_instances_launched_by", "launched_by", "id"),
+    Index("ix_instances_deployment", "deployment_id", "id"),
+    Index("ix_instances_status", "status"),
+)
+
+# Waiting requests for a deployment, fulfilled oldest first when it frees.
+reservations = Table(
+    "reservations",
+    metadata,
+    _id(),
+    Column("deployment_id", ID, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("requested_by", ID, nullable=False),  # the principal: a user or an API key
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("public_key", Text, nullable=False),
+    Column("expire_seconds", BigInteger, nullable=False),
+    Column("event_url", Text, nullable=True),
+    _created(),
+    Index("ix_reservations_deployment", "deployment_id", "created_at"),
+    Index("ix_reservations_requested_by", "requested_by", "id"),
+)
+
+# Continuous-integration projects named by their repository (jobs are not run by this server).
+ci_projects = Table(
+    "ci_projects",
+    metadata,
+    _id(),
+    Column("owner_id", ID, nullable=False, index=True),  # the principal: a user or an API key
+    Column("repo_url", Text, nullable=False),
+    _created(),
+)
+
 guard(metadata)  # every column refuses what the two databases would not hold alike

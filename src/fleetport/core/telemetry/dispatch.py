@@ -26,6 +26,7 @@ class Sending:
     subject: str
     value: Any
     timestamp: int
+    content_type: str = "text/plain; charset=utf-8"  # of a POST or PUT body
 
 
 class Dispatcher:
@@ -64,7 +65,7 @@ class Dispatcher:
                 response = client.get(sending.url, headers=headers)
             else:
                 verb = "POST" if sending.method == "http_post" else "PUT"
-                headers["Content-Type"] = "text/plain; charset=utf-8"
+                headers["Content-Type"] = sending.content_type
                 response = client.request(verb, sending.url, content=sending.body.encode(), headers=headers)
             if response.status_code >= 400:
                 raise httpx.HTTPStatusError(

@@ -1,0 +1,39 @@
+"""Remote access: deployments (machines offered for remote sessions) and their access rules,
+instances on them with their firewall rules and add-ons, reservations, and CI projects. The robots
+are reached through a ``WorkspaceHost`` (the agent hub), which reports back through the instance
+calls ``instance_ready``, ``instance_failed`` and ``instance_destroyed``."""
+
+from __future__ import annotations
+
+from fleetport.core.remote.addons import Addons
+from fleetport.core.remote.ci import CiProjects
+from fleetport.core.remote.deployments import Deployments
+from fleetport.core.remote.instances import Instances
+from fleetport.core.remote.reservations import Reservations
+from fleetport.core.remote.workspaces import NoAgent, WorkspaceHost
+from fleetport.core.telemetry.dispatch import Dispatcher
+from fleetport.settings import RemoteSettings
+from fleetport.store import Store
+
+
+class Remote:
+    def __init__(
+        self,
+        store: Store,
+        settings: RemoteSettings,
+        dispatcher: Dispatcher,
+        host: WorkspaceHost | None = None,
+    ) -> None:
+        self.host: WorkspaceHost = host or NoAgent()
+        self.deployments = Deployments(store)
+        self.instances = Instances(store, settings, self.host, dispatcher)
+        self.addons = Addons(store, self.host)
+        self.reservations = Reservations(store)
+        self.ci = CiProjects(store)
+        # what the agent hub reports, as it calls them
+        self.instance_ready = self.instances.instance_ready
+        self.instance_failed = self.instances.instance_failed
+        self.instance_destroyed = self.instances.instance_destroyed
+
+
+__all__ = ["NoAgent", "Remote", "WorkspaceHost"]

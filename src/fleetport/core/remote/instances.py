@@ -1,0 +1,407 @@
+"""Instances: remote sessions on deployments, from launch (or a reservation when the deployment is
+busy) to their end, with their firewall rules; the robot's agent reports back through
+``instance_ready``, ``instance_failed`` and ``instance_destroyed``, and the ``sweep`` duty fails
+launches the agent never answered, ends expired instances and starts waiting reservations."""
+
+from __future__ import annotations
+
+import builtins
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+import orjson
+
+from fleetport.core import validate
+from fleetport.core.calls import long_running
+from fleetport.core.errors import Busy, FailedPrecondition, Invalid, NotFound, PermissionDenied, Taken
+from fleetport.core.ids import is_uuid, new_id
+from fleetport.core.models import Row, utcnow
+from fleetport.core.pages import Integer, Listing, PageRequest
+from fleetport.core.permissions import Principal
+from fleetport.core.remote import keys, lifecycle, policy
+from fleetport.core.remote.deployments import workspace_type
+from fleetport.core.remote.lifecycle import Started
+from fleetport.core.remote.model import (
+    ACTIVE,
+    FIREWALL_ACTIONS,
+    INIT,
+    INIT_FAIL,
+    READY,
+    TERMINATED,
+    TERMINATING,
+    FirewallRule,
+    Instance,
+    Launch,
+    Reservation,
+    Tally,
+    positioned,
+)
+from fleetport.core.remote.workspaces import WorkspaceHost
+from fleetport.core.telemetry.dispatch import Dispatcher, Sending
+from fleetport.settings import RemoteSettings
+from fleetport.store import Store, Tx
+from fleetport.store import remote as rq
+
+log = logging.getLogger(__name__)
+
+# The caller's instances, newest first; paged by position (the rerobots wire does).
+INSTANCES = Listing("instances", key=(Integer(),), offsets=True)
+EXPIRE_MAX = 10 * 365 * 24 * 3600
+URL_MAX = 2048
+FIREWALL_MAX = 100  # rules per instance
+HOSTKEY_MAX = 16 * 1024
+BUSY = "All matching workspace deployments are busy. Try again later, or ask for a reservation."
+
+
+class Instances:
+    def __init__(
+        self, store: Store, settings: RemoteSettings, host: WorkspaceHost, dispatcher: Dispatcher
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.host = host
+        self.dispatcher = dispatcher
+
+    # --- launching ----------------------------------------------------------------------------
+
+    @long_running  # (a key pair may be made)
+    def launch(
+        self,
+        p: Principal,
+        target: str,
+        *,
+        public_key: str | None = None,
+        expire_seconds: int | None = None,
+        reserve: bool = False,
+        event_url: str | None = None,
+        vpn: bool = False,
+    ) -> Launch:
+        """An instance on the deployment ``target`` names (its id, or a workspace type: then the
+        free one with the shortest queue of those the caller may launch on). When every one is
+        busy, a reservation if ``reserve``, else ``Busy``. Without ``public_key`` a key pair is
+        made and its private key handed out once in the answer."""
+        if vpn:
+            raise Invalid("VPN access is not offered by this server: instances are reached over SSH")
+        if not isinstance(reserve, bool):
+            raise Invalid("reserve must be true or false")
+        expire = self.settings.default_expire_seconds if expire_seconds is None else expire_seconds
+        if type(expire) is not int or not 1 <= expire <= EXPIRE_MAX:
+            raise Invalid(f"the duration (expire_d) is a whole number of seconds from 1 to {EXPIRE_MAX}")
+        url = None if event_url is None else _url(event_url)
+        private = None
+        if public_key is None:
+            private, public = keys.key_pair()
+        else:
+            public = keys.public_key(public_key)
+        for attempt in range(5):  # a port taken by a concurrent launch elsewhere: choose again
+            try:
+                launch, started = self._launch(p, target, public, expire, url, reserve)
+                break
+            except Taken:
+                if attempt == 4:
+                    raise
+        launch.private_key = private
+        self._after([started] if started else [])
+        return launch
+
+    def _launch(
+        self, p: Principal, target: str, public: str, expire: int, url: str | None, reserve: bool
+    ) -> tuple[Launch, Started | None]:
+        now = utcnow()
+        with self.store.write(conflict=RETRY) as conn:
+            candidates = self._candidates(conn, p, target)
+            for row in candidates:
+                locked = rq.lock_deployment(conn, row["id"])
+                if locked is None or rq.active_instance(conn, row["id"]) or locked["queuelen"]:
+                    continue
+                started = lifecycle.start(
+                    conn,
+                    self.settings,
+                    locked,
+                    launched_by=p.id,
+                    user_id=p.user_id,
+                    public_key=public,
+                    expire_seconds=expire,
+                    event_url=url,
+                    now=now,
+                )
+                return Launch(instance=started.instance), started
+            if not reserve:
+                raise Busy(BUSY)
+            first = candidates[0]
+            reservation = {
+                "id": new_id(),
+                "deployment_id": first["id"],
+                "requested_by": p.id,
+                "user_id": p.user_id,
+                "public_key": public,
+                "expire_seconds": expire,
+                "event_url": url,
+                "created_at": now,
+            }
+            rq.insert_reservation(conn, reservation)
+            return Launch(reservation=Reservation.from_row({**reservation, "type": first["type"]})), None
+
+    def _candidates(self, conn: Tx, p: Principal, target: str) -> builtins.list[Row]:
+        if not isinstance(target, str) or not target:
+            raise NotFound(policy.NO_DEPLOYMENT)
+        if is_uuid(target):
+            row = policy.deployment(conn, p, target)
+            reason = policy.may_launch(conn, p, row)
+            if reason is not None:
+                raise PermissionDenied(reason)
+            return [row]
+        try:
+            wanted = workspace_type(target)
+        except Invalid:
+            raise NotFound(policy.NO_DEPLOYMENT) from None
+        rows: builtins.list[Row] = [
+            r for r in rq.of_type(conn, policy.seen(conn, p), wanted) if policy.may_launch(conn, p, r) is None
+        ]
+        if not rows:
+            raise NotFound(f"no workspace deployment of type {wanted} that you may launch instances on")
+        return rows
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, p: Principal, instance_id: str) -> Instance:
+        with self.store.read() as conn:
+            return self._shown(policy.instance(conn, p, instance_id))
+
+    def list(
+        self, p: Principal, page: PageRequest, *, include_ended: bool = False, clamp: bool = False
+    ) -> Tally[Instance]:
+        """The caller's instances, newest first: the active ones, or all with ``include_ended``."""
+        with self.store.read() as conn:
+            return positioned(
+                INSTANCES,
+                page,
+                lambda limit, start: rq.instances_of(
+                    conn, p.id, include_ended=include_ended, limit=limit, offset=start
+                ),
+                self._shown,
+                clamp=clamp,
+            )
+
+    def _shown(self, row: Row) -> Instance:
+        return Instance.from_row(row, self.settings.public_host)
+
+    # --- ending -------------------------------------------------------------------------------
+
+    def terminate(self, p: Principal, instance_id: str) -> Instance:
+        """Ends the instance (whoever launched it, or the deployment's owners): TERMINATING while
+        the robot's agent tears the workspace down, TERMINATED at once when no agent holds it."""
+        with self.store.write() as conn:
+            row = policy.instance(conn, p, instance_id, lock=True)
+            if row["status"] == TERMINATING:
+                raise Busy(f"instance {row['id']} is being terminated already")
+            if row["status"] not in ACTIVE:
+                raise FailedPrecondition(f"instance {row['id']} has ended already ({row['status']})")
+            started, waits = self._terminate(conn, row)
+            ended = policy.instance(conn, p, row["id"])
+        self._after([started] if started else [])
+        if waits:
+            self.host.destroy(self._shown(ended), row["machine_id"])
+        return self._shown(ended)
+
+    def _terminate(self, conn: Tx, row: Row) -> tuple[Started | None, bool]:
+        """Ends or starts ending the instance (locked, active); the reservation started in its
+        place, and whether the agent will confirm."""
+        now = utcnow()
+        if self.host.connected(row["machine_id"]):
+            rq.update_instance(conn, row["id"], {"status": TERMINATING, "terminating_at": now})
+            return None, True
+        lifecycle.end(conn, row, TERMINATED, now)
+        return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
+
+    # --- what the robot's agent reports -------------------------------------------------------
+
+    def instance_ready(self, p: Principal, instance_id: str, hostkey: str) -> Instance:
+        """The agent set the workspace up: READY, reached with the workspace's SSH host key."""
+        hostkey = keys.public_key(hostkey, "host key")
+        with self.store.write() as conn:
+            row = self._reported(conn, p, instance_id)
+            if row["status"] != INIT:
+                raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not INIT")
+            rq.update_instance(conn, row["id"], {"status": READY, "ready_at": utcnow(), "hostkey": hostkey})
+            return self._shown({**row, "status": READY, "hostkey": hostkey})
+
+    def instance_failed(self, p: Principal, instance_id: str, reason: str) -> Instance:
+        reason = (
+            validate.bounded_text(reason, "failure reason", 1000) or "the robot's agent could not launch it"
+        )
+        with self.store.write() as conn:
+            row = self._reported(conn, p, instance_id)
+            if row["status"] != INIT:
+                raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not INIT")
+            now = utcnow()
+            lifecycle.end(conn, row, INIT_FAIL, now, reason)
+            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after([started] if started else [])
+        return self.get(p, instance_id)
+
+    def instance_destroyed(self, p: Principal, instance_id: str) -> Instance:
+        with self.store.write() as conn:
+            row = self._reported(conn, p, instance_id)
+            if row["status"] != TERMINATING:
+                raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not TERMINATING")
+            now = utcnow()
+            lifecycle.end(conn, row, TERMINATED, now)
+            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after([started] if started else [])
+        return self.get(p, instance_id)
+
+    def _reported(self, conn: Tx, p: Principal, instance_id: str) -> Row:
+        """The instance (locked), if ``p`` is a part of its machine (or the system)."""
+        row = rq.lock_instance(conn, policy.instance_id(instance_id))
+        if row is None:
+            raise NotFound(policy.NO_INSTANCE)
+        if p.is_admin:
+            return row
+        part = rq.part_machine(conn, p.part_id) if p.kind == "part" and p.part_id else None
+        if part != row["machine_id"]:
+            raise NotFound(policy.NO_INSTANCE)
+        return row
+
+    # --- the duty -----------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Fails launches the agent did not answer in time, ends expired instances and those whose
+        teardown the agent never confirmed, and starts reservations of free deployments; how many
+        instances it changed."""
+        now = utcnow()
+        timeout = now - timedelta(seconds=self.settings.launch_timeout_seconds)
+        with self.store.read() as conn:
+            timed_out = rq.due(conn, INIT, "started_at", timeout)
+            expired = rq.due(conn, READY, "expires_at", now)
+            abandoned = rq.due(conn, TERMINATING, "terminating_at", timeout)
+            waiting = rq.waiting_deployments(conn)
+        changed = 0
+        seconds = f"{self.settings.launch_timeout_seconds:g}"
+        for ids, expected, change in (
+            (
+                timed_out,
+                INIT,
+                lambda c, r: self._fail(c, r, f"the robot's agent did not answer within {seconds} s"),
+            ),
+            (expired, READY, self._terminate),
+            (abandoned, TERMINATING, self._abandon),
+        ):
+            changed += self._each(ids, expected, change)
+        for deployment_id in waiting:
+            with self.store.write() as conn:
+                started = lifecycle.fulfil(conn, self.settings, deployment_id, utcnow())
+            self._after([started] if started else [])
+        return changed
+
+    def _fail(self, conn: Tx, row: Row, reason: str) -> tuple[Started | None, bool]:
+        now = utcnow()
+        lifecycle.end(conn, row, INIT_FAIL, now, reason)
+        return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
+
+    def _abandon(self, conn: Tx, row: Row) -> tuple[Started | None, bool]:
+        now = utcnow()
+        lifecycle.end(conn, row, TERMINATED, now, "the robot's agent did not confirm the teardown")
+        return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
+
+    def _each(
+        self, ids: Iterable[str], expected: str, change: Callable[[Tx, Row], tuple[Started | None, bool]]
+    ) -> int:
+        changed = 0
+        for instance_id in ids:
+            with self.store.write() as conn:
+                row = rq.lock_instance(conn, instance_id)
+                if row is None or row["status"] != expected:
+                    continue  # changed meanwhile
+                started, waits = change(conn, row)
+            changed += 1
+            self._after([started] if started else [])
+            if waits:
+                self.host.destroy(self._shown(row), row["machine_id"])
+        return changed
+
+    # --- firewall -----------------------------------------------------------------------------
+
+    def firewall(self, p: Principal, instance_id: str) -> builtins.list[FirewallRule] | None:
+        """The instance's firewall rules in order; None when it has no chain yet (every address
+        is accepted); an empty list after a flush (every address is dropped)."""
+        return self.get(p, instance_id).firewall
+
+    def add_firewall_rule(
+        self, p: Principal, instance_id: str, action: str, source: str | None = None
+    ) -> builtins.list[FirewallRule]:
+        """Appends a rule: ``action`` (ACCEPT, DROP or REJECT) for ``source`` (a CIDR; None: any)."""
+        if action not in FIREWALL_ACTIONS:
+            raise Invalid(f"a firewall action is one of {', '.join(FIREWALL_ACTIONS)}")
+        network = None if source is None else _network(source)
+        with self.store.write() as conn:
+            row = self._active(conn, p, instance_id)
+            rules = list(row["firewall"] or [])
+            if len(rules) >= FIREWALL_MAX:
+                raise FailedPrecondition(
+                    f"an instance has at most {FIREWALL_MAX} firewall rules: flush them first"
+                )
+            rules.append({"source": network, "action": action})
+            rq.update_instance(conn, row["id"], {"firewall": rules})
+        return [FirewallRule(x["source"], x["action"]) for x in rules]
+
+    def flush_firewall(self, p: Principal, instance_id: str) -> None:
+        """Removes every rule: the chain stays, empty, and drops every address."""
+        with self.store.write() as conn:
+            row = self._active(conn, p, instance_id)
+            rq.update_instance(conn, row["id"], {"firewall": []})
+
+    def _active(self, conn: Tx, p: Principal, instance_id: str) -> Row:
+        row = policy.instance(conn, p, instance_id, lock=True)
+        if row["status"] not in (INIT, READY):
+            raise FailedPrecondition(f"instance {row['id']} is {row['status']}: only active instances change")
+        return row
+
+    # --- after a commit -----------------------------------------------------------------------
+
+    def _after(self, started: builtins.list[Started]) -> None:
+        """Asks the agents to set the started instances up, and POSTs their event URLs."""
+        for s in started:
+            self.host.launch(s.instance, s.machine_id)
+            if s.instance.event_url and s.reservation_id:  # (a reservation's URL: told it started)
+                body = {
+                    "event": "INSTANCE_LAUNCH",
+                    "reservation": s.reservation_id,
+                    "id": s.instance.id,
+                    "deployment": s.instance.deployment_id,
+                    "status": s.instance.status,
+                }
+                self.dispatcher.send(
+                    Sending(
+                        "http_post",
+                        s.instance.event_url,
+                        orjson.dumps(body).decode(),
+                        f"instance {s.instance.id}",
+                        None,
+                        int(utcnow().timestamp() * 1000),
+                        content_type="application/json",
+                    )
+                )
+
+
+RETRY = "a forwarding port was taken by a concurrent launch"
+
+
+def _url(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise Invalid("the event URL must be an http:// or https:// URL")
+    return validate.bounded_text(value, "event URL", URL_MAX)
+
+
+def _network(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid("a firewall source is an address or network in CIDR form, like 192.0.2.0/24")
+    validate.bounded_text(value, "firewall source", 64)
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise Invalid(
+            f"{value[:64]!r} is not an address or network in CIDR form, like 192.0.2.0/24"
+        ) from None

@@ -1,0 +1,127 @@
+"""How an instance starts and ends inside a write transaction that holds its deployment's lock:
+its forwarding port taken from the configured range, its deployment held while it is active, both
+given back when it ends, and the oldest reservation of a freed deployment started in its place.
+
+What must happen once the transaction commits (asking the robot's agent to set the workspace up,
+POSTing a reservation's event URL) is returned as ``Started``, for the caller to do then."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fleetport.core.errors import FailedPrecondition
+from fleetport.core.ids import new_id
+from fleetport.core.models import Row
+from fleetport.core.remote.model import INIT, TERMINATED, Instance
+from fleetport.settings import RemoteSettings
+from fleetport.store import Tx
+from fleetport.store import remote as rq
+
+NEVER_HANDED_OUT = 22  # the SSH port: clients look host keys up by [host]:port only for other ports
+
+
+@dataclass
+class Started:
+    """An instance started in a transaction: what to do once it commits."""
+
+    instance: Instance
+    machine_id: str
+    reservation_id: str | None = None
+
+
+def free_port(conn: Tx, settings: RemoteSettings) -> int:
+    """A forwarding port no active instance holds (chosen at random, so that concurrent launches
+    on different deployments rarely meet; the unique constraint refuses the one that does)."""
+    first, last = settings.port_range
+    used = rq.ports_in_use(conn, first, last) | {NEVER_HANDED_OUT}
+    count = last - first + 1 - (first <= NEVER_HANDED_OUT <= last)
+    if len(used - {NEVER_HANDED_OUT}) >= count:
+        raise FailedPrecondition(
+            f"no forwarding port is free: all {count} ports of FLEETPORT_REMOTE__PORTS ({settings.ports}) "
+            "are held by active instances; try again when one ends"
+        )
+    while True:  # at least one of the range is free
+        port = random.randint(first, last)
+        if port not in used:
+            return port
+
+
+def start(
+    conn: Tx,
+    settings: RemoteSettings,
+    deployment: Row,
+    *,
+    launched_by: str,
+    user_id: str | None,
+    public_key: str,
+    expire_seconds: int,
+    event_url: str | None,
+    now: datetime,
+    reservation_id: str | None = None,
+) -> Started:
+    """Starts an instance on the deployment (locked, with no active instance): status INIT."""
+    row = {
+        "id": new_id(),
+        "deployment_id": deployment["id"],
+        "launched_by": launched_by,
+        "user_id": user_id,
+        "status": INIT,
+        "public_key": public_key,
+        "expire_seconds": expire_seconds,
+        "started_at": now,
+        "expires_at": now + timedelta(seconds=expire_seconds),
+        "ready_at": None,
+        "terminating_at": None,
+        "terminated_at": None,
+        "hostkey": None,
+        "port": free_port(conn, settings),
+        "active_deployment": deployment["id"],
+        "event_url": event_url,
+        "failure": "",
+        "firewall": None,
+        "addons": {},
+    }
+    rq.insert_instance(conn, row)
+    rq.count_launch(conn, deployment["id"])
+    shown = {**row, "type": deployment["type"], "region": deployment["region"]}
+    return Started(Instance.from_row(shown, settings.public_host), deployment["machine_id"], reservation_id)
+
+
+def end(conn: Tx, row: Row, status: str, now: datetime, failure: str = "") -> None:
+    """Ends the instance (INIT_FAIL or TERMINATED): its port and deployment are given back."""
+    values: dict[str, object] = {"status": status, "port": None, "active_deployment": None}
+    if status == TERMINATED:
+        values["terminated_at"] = now
+    if failure:
+        values["failure"] = failure
+    rq.update_instance(conn, row["id"], values)
+
+
+def fulfil(conn: Tx, settings: RemoteSettings, deployment_id: str, now: datetime) -> Started | None:
+    """Starts the oldest reservation of the deployment (locked) if it is free; None when there is
+    none, or no forwarding port is free (it waits for the next sweep then)."""
+    deployment = rq.lock_deployment(conn, deployment_id)
+    if deployment is None or rq.active_instance(conn, deployment_id) is not None:
+        return None
+    waiting = rq.oldest_reservation(conn, deployment_id)
+    if waiting is None:
+        return None
+    try:
+        started = start(
+            conn,
+            settings,
+            deployment,
+            launched_by=waiting["requested_by"],
+            user_id=waiting["user_id"],
+            public_key=waiting["public_key"],
+            expire_seconds=int(waiting["expire_seconds"]),
+            event_url=waiting["event_url"],
+            now=now,
+            reservation_id=waiting["id"],
+        )
+    except FailedPrecondition:
+        return None
+    rq.delete_reservation(conn, waiting["id"])
+    return started
