@@ -30,6 +30,7 @@ from fleetport.core.calls import run_core
 from fleetport.core.duties import Duties, server_duties
 from fleetport.core.fleet import Fleet
 from fleetport.dialect import Dialect, Listener, Mounted, collisions, path_pattern
+from fleetport.dialects.agent.dialect import dialect as agent
 from fleetport.dialects.onep.dialect import dialect as onep
 from fleetport.dialects.viam.dialect import dialect as viam
 from fleetport.edge import EdgeMiddleware, FaultShape, RequestIdFilter
@@ -39,7 +40,7 @@ from fleetport.tls import ensure_certificate
 
 # Every API the server speaks. Each owns its paths (and its errors there), its body limits, its
 # ports and its section of the settings; a new dialect is its folder and one entry here.
-DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam)
+DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam, agent)
 
 log = logging.getLogger("fleetport")
 DOCS_ASSETS = "/docs/assets"
@@ -192,6 +193,9 @@ class _Served:
                 "proxy_headers": False,
                 "server_header": False,
                 "timeout_graceful_shutdown": 10,
+                # agents' WebSockets: a frame past twice the agent wire's message limit is refused
+                # by the protocol (never read whole); smaller ones past it by the hub, with a reason
+                "ws_max_size": 2 * settings.agent.max_message_bytes,
             }
             cert, key = (
                 (settings.tls_cert, settings.tls_key)

@@ -58,6 +58,16 @@ class ViamSettings(DialectSettings):
     grpc_port: PortNumber = 8081  # 0 turns the gRPC listener off
 
 
+class AgentSettings(DialectSettings):
+    """The agent hub (``/agent/v1``): how often agents beat, when a silent one counts as offline,
+    how large one message may be and how long opening a stream to a robot may take."""
+
+    heartbeat_seconds: PositiveSeconds = 15.0
+    offline_after_seconds: PositiveSeconds = 45.0
+    max_message_bytes: Positive = 16 << 20
+    stream_open_seconds: PositiveSeconds = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -102,6 +112,7 @@ class Settings(BaseSettings):
     # the dialects' sections
     onep: OnePlatformSettings = OnePlatformSettings()
     viam: ViamSettings = ViamSettings()
+    agent: AgentSettings = AgentSettings()
 
     @field_validator("sqlite_synchronous")
     @classmethod
