@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import logging
@@ -10,9 +11,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import uvicorn
@@ -43,6 +44,7 @@ from fleetport.tls import ensure_certificate
 DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam, agent)
 
 log = logging.getLogger("fleetport")
+T = TypeVar("T")
 DOCS_ASSETS = "/docs/assets"
 
 
@@ -289,16 +291,24 @@ class ServerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
         self._failure: BaseException | None = None
+        self.fleet: Fleet | None = None
 
     def start(self) -> None:
         with contextlib.ExitStack() as on_failure:
             bound = on_failure.enter_context(ports.bound(self.settings, _own_ports(self.settings)))
             served = _Served(self.settings, bound)
             ports_kept = on_failure.pop_all()
+        self.fleet = served.fleet
         self._thread = threading.Thread(
             target=self._serve, args=(served, ports_kept), name="fleetport-server", daemon=True
         )
         self._thread.start()
+
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Runs ``coroutine`` on the server's event loop (once it serves), from another thread."""
+        if self._loop is None:
+            raise RuntimeError("the server is not serving yet")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     @property
     def alive(self) -> bool:

@@ -134,3 +134,14 @@ def agents(tmp_path: Path) -> Iterator[list[AgentProcess]]:
     yield started
     for agent in started:
         agent.stop()
+
+
+@pytest.fixture(scope="module")
+def agent_server_small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetportServer]:
+    """A server (SQLite) whose agent messages may be at most 256 KiB."""
+    env = {**FAST, "FLEETPORT_AGENT__MAX_MESSAGE_BYTES": str(256 << 10)}
+    running = start_server(tmp_path_factory.mktemp("small"), env=env)
+    try:
+        yield running
+    finally:
+        running.stop()

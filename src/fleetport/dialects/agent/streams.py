@@ -70,3 +70,29 @@ class AgentStream:
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
+
+
+async def pipe(stream: AgentStream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Relays a TCP connection (a client of a port the server forwards) through the stream, both
+    ways, until either end closes; each side reads only once the other took its last chunk."""
+
+    async def outward() -> None:
+        while data := await reader.read(64 * 1024):
+            await stream.write(data)
+
+    async def inward() -> None:
+        while data := await stream.read():
+            writer.write(data)
+            await writer.drain()
+
+    tasks = [asyncio.create_task(outward()), asyncio.create_task(inward())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
+                await task
+        await stream.close()
+        writer.close()
