@@ -77,3 +77,38 @@ def test_config_reaches_the_agent_file_and_the_reload_command_runs(
         fp.parts.set_config(robot.part_id, {"v": 3})
     wait_for(lambda: marker.read_text().count("reloaded") == 3, what="the third reload")
     assert json.loads(config_file.read_text()) == {"v": 3}
+
+
+def test_the_cli_hands_out_the_enrolment_and_the_agent_takes_flags_or_toml(
+    agent_server: FleetportServer, tmp_path: Path, agents: list[AgentProcess]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    robot = make_robot(agent_server, tmp_path)
+    env = {**os.environ, "FLEETPORT_URL": agent_server.url, "FLEETPORT_API_KEY": ADMIN_KEY}
+    printed = subprocess.run(
+        [sys.executable, "-m", "fleetport.cli", "parts", "agent-config", robot.part_id],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+    enrolment = json.loads(printed)
+    assert enrolment == {"server": agent_server.url, "part_id": robot.part_id, "secret": robot.secret}
+    toml = tmp_path / "rover.toml"
+    toml.write_text("".join(f'{key} = "{value}"\n' for key, value in enrolment.items()))
+    by_toml = agent_for(robot, tmp_path / "toml")
+    by_toml.args[1] = str(toml)
+    agents.append(by_toml.start())
+    by_toml.wait_log(f"connected to the server as part {robot.part_id}")
+    by_toml.stop()
+    flags = ["--server", agent_server.url, "--part", robot.part_id, "--secret", robot.secret]
+    by_flags = AgentProcess(
+        tmp_path / "toml", [*flags, "--telemetry-port", "0", "--state-dir", str(tmp_path / "s")], 0
+    )
+    agents.append(by_flags.start())
+    by_flags.wait_log(f"connected to the server as part {robot.part_id}", count=2)
+    assert "telemetry endpoint" not in by_flags.text().split("agent stopped")[-1]
