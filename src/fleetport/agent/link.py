@@ -153,6 +153,8 @@ class Link:
     async def _receive(self, ws: ClientConnection) -> None:
         async for raw in ws:
             message = json.loads(raw)
+            if not isinstance(message, dict):
+                continue
             kind = message.get("type")
             if kind in ("ack", "refused"):
                 box_kind = self.outbox.kind_of(str(message.get("stream")))

@@ -26,6 +26,7 @@ log = logging.getLogger("fleetport.agent.hub")
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
 
 
 class Closing(Exception):
@@ -72,6 +73,13 @@ class AgentLink:
             return await self._receive(settings.max_message_bytes)
         except Closing as closing:
             return await self._close(closing)
+        except CoreError as exc:  # the part itself can no longer act (deleted meanwhile)
+            return await self._close(Closing(POLICY_VIOLATION, exc.message))
+        except (RuntimeError, OSError, WebSocketDisconnect):
+            return "connection lost"
+        except Exception:  # the database away, a fault of ours: this connection ends, not the server
+            log.exception("agent of part %s: unexpected failure; closing its connection", self.part_id)
+            return await self._close(Closing(INTERNAL_ERROR, "server error; reconnect later"))
         finally:
             subscription.close()
             pushing.cancel()
