@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import logging
@@ -10,9 +11,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import uvicorn
@@ -30,6 +31,7 @@ from fleetport.core.calls import run_core
 from fleetport.core.duties import Duties, server_duties
 from fleetport.core.fleet import Fleet
 from fleetport.dialect import Dialect, Listener, Mounted, collisions, path_pattern
+from fleetport.dialects.agent.dialect import dialect as agent
 from fleetport.dialects.onep.dialect import dialect as onep
 from fleetport.dialects.rerobots.dialect import dialect as rerobots
 from fleetport.dialects.viam.dialect import dialect as viam
@@ -40,9 +42,10 @@ from fleetport.tls import ensure_certificate
 
 # Every API the server speaks. Each owns its paths (and its errors there), its body limits, its
 # ports and its section of the settings; a new dialect is its folder and one entry here.
-DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam, rerobots)
+DIALECTS: tuple[Dialect, ...] = (api.dialect, onep, viam, rerobots, agent)
 
 log = logging.getLogger("fleetport")
+T = TypeVar("T")
 DOCS_ASSETS = "/docs/assets"
 
 
@@ -193,6 +196,9 @@ class _Served:
                 "proxy_headers": False,
                 "server_header": False,
                 "timeout_graceful_shutdown": 10,
+                # agents' WebSockets: a frame past twice the agent wire's message limit is refused
+                # by the protocol (never read whole); smaller ones past it by the hub, with a reason
+                "ws_max_size": 2 * settings.agent.max_message_bytes,
             }
             cert, key = (
                 (settings.tls_cert, settings.tls_key)
@@ -286,16 +292,24 @@ class ServerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
         self._failure: BaseException | None = None
+        self.fleet: Fleet | None = None
 
     def start(self) -> None:
         with contextlib.ExitStack() as on_failure:
             bound = on_failure.enter_context(ports.bound(self.settings, _own_ports(self.settings)))
             served = _Served(self.settings, bound)
             ports_kept = on_failure.pop_all()
+        self.fleet = served.fleet
         self._thread = threading.Thread(
             target=self._serve, args=(served, ports_kept), name="fleetport-server", daemon=True
         )
         self._thread.start()
+
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Runs ``coroutine`` on the server's event loop (once it serves), from another thread."""
+        if self._loop is None:
+            raise RuntimeError("the server is not serving yet")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     @property
     def alive(self) -> bool:

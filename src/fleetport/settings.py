@@ -92,6 +92,16 @@ class RemoteSettings(BaseModel):
         return int(first), int(last)
 
 
+class AgentSettings(DialectSettings):
+    """The agent hub (``/agent/v1``): how often agents beat, when a silent one counts as offline,
+    how large one message may be and how long opening a stream to a robot may take."""
+
+    heartbeat_seconds: PositiveSeconds = 15.0
+    offline_after_seconds: PositiveSeconds = 45.0
+    max_message_bytes: Positive = 16 << 20
+    stream_open_seconds: PositiveSeconds = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -139,6 +149,7 @@ class Settings(BaseSettings):
     rerobots: RerobotsSettings = RerobotsSettings()
     # remote access (deployments, instances), shared by the dialects that offer it
     remote: RemoteSettings = RemoteSettings()
+    agent: AgentSettings = AgentSettings()
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from fleetport.api import schemas as s
 from fleetport.api.deps import Caller, FleetDep, PagingDep
@@ -102,6 +102,15 @@ async def set_config(part_id: str, body: s.ConfigIn, fleet: FleetDep, caller: Ca
 async def config_history(part_id: str, fleet: FleetDep, caller: Caller, paging: PagingDep) -> object:
     """Newest edit first; each entry holds the config as it was before that edit."""
     return await caller(fleet.machines.config_history, part_id, paging)
+
+
+@router.get("/parts/{part_id}/agent-config", response_model=m.AgentConfig, tags=["parts"])
+async def agent_config(part_id: str, request: Request, fleet: FleetDep, caller: Caller) -> object:
+    """What ``fleetport agent --config FILE`` reads to connect as this part: the server's address
+    (as this request reached it), the part's id and its oldest secret. Needs manage_robot_secrets."""
+    enrolment = await caller(fleet.agents.enrolment, part_id)
+    server = str(request.base_url).rstrip("/")
+    return {"server": server, "part_id": enrolment.part_id, "secret": enrolment.secret}
 
 
 @router.get("/parts/{part_id}/secrets", response_model=list[m.Secret], tags=["parts"])

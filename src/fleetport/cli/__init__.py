@@ -10,6 +10,7 @@ the server (the ``server`` extra).
 """
 
 from fleetport.cli import (
+    agent,
     dataports,
     fragments,
     keys,
@@ -28,6 +29,7 @@ from fleetport.cli.serve import serve
 from fleetport.client.errors import FleetportError
 
 app.command()(serve)
+app.command()(agent.agent)
 app.command()(version)
 app.command()(whoami)
 app.add_typer(users.app, name="users")

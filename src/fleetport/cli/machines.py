@@ -11,7 +11,7 @@ from fleetport.cli.root import sdk
 
 app = typer.Typer(no_args_is_help=True, help="Machines (robots).")
 
-MACHINE_COLUMNS: list[Column] = ["id", "name", "location_id", "rentable", "created_at"]
+MACHINE_COLUMNS: list[Column] = ["id", "name", "location_id", "rentable", "online", "last_seen", "created_at"]
 
 
 @app.command("list")

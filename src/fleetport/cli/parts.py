@@ -23,6 +23,7 @@ PART_COLUMNS: list[Column] = [
     "restart_required",
     "config_updated_at",
     "last_access",
+    "online",
 ]
 
 
@@ -61,6 +62,13 @@ def parts_set_main(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -
 def parts_restart(ctx: typer.Context, part_id: str, as_json: JsonOpt = False) -> None:
     """Ask a part to restart."""
     show(sdk(ctx).parts.restart(part_id), as_json)
+
+
+@app.command("agent-config")
+def parts_agent_config(ctx: typer.Context, part_id: str) -> None:
+    """Print what the agent on the robot connects with, as JSON: save it to a file (mode 0600) and
+    run `fleetport agent --config FILE` there. It holds the part's secret."""
+    dump_json(sdk(ctx).parts.agent_config(part_id).model_dump(mode="json"))
 
 
 app.command("logs")(logs.parts_logs)

@@ -123,6 +123,8 @@ class Machine(Model):
     rentable: bool
     metadata: dict[str, Any]
     created_at: datetime
+    online: bool = False  # an agent of one of its parts is connected
+    last_seen: datetime | None = None  # when one of its parts was last heard from
 
 
 class Part(Model):
@@ -139,6 +141,15 @@ class Part(Model):
     last_access: datetime | None
     metadata: dict[str, Any]
     created_at: datetime
+    online: bool = False  # its agent is connected
+
+
+class AgentConfig(Model):
+    """What ``fleetport agent --config FILE`` reads: where the server is and the part's secret."""
+
+    server: str
+    part_id: str
+    secret: str
 
 
 class PartConfig(Model):

@@ -366,6 +366,11 @@ class Parts(Resource[Mode]):
     def delete_secret(self, part_id: str, secret_id: str) -> None:
         return self._t.call("DELETE", f"/parts/{part_id}/secrets/{secret_id}")
 
+    @call
+    def agent_config(self, part_id: str) -> m.AgentConfig:
+        """The server's address, the part's id and a secret: what ``fleetport agent --config`` reads."""
+        return self._t.call("GET", f"/parts/{part_id}/agent-config", m.AgentConfig)
+
 
 LogEntryLike = m.LogEntry | Mapping[str, Any]
 # The answer of an append, {"count": n}, read as n.

@@ -34,6 +34,8 @@ from fleetport.core.telemetry import (
 )
 from fleetport.core.telemetry import model as ts
 from fleetport.core.telemetry import values as tv
+from fleetport.core.telemetry.model import Effects
+from fleetport.store import Tx
 from fleetport.store import series as series_store
 from fleetport.store import telemetry as st
 
@@ -133,19 +135,8 @@ class Dataports:
     def _locate(self, device: Principal, ref: str) -> tuple[str, Mapping[Any, Any]]:
         """The RID and stored row of the dataport ``ref`` (an alias of the device client, else a
         RID) names: one of the device client's own dataports, or NotFound."""
-        client = str(device.client_rid)
-        if not isinstance(ref, str) or not ref:
-            raise NotFound("name a dataport by its alias or RID")
         with self.telemetry.store.read() as conn:
-            rid = st.alias_target(conn, client, ref)
-            if rid is None and is_rid(ref):
-                rid = ref
-            row = st.get(conn, rid) if rid is not None else None
-        if rid is None or row is None or row["parent_rid"] != client:
-            raise NotFound(f"this machine has no dataport {ref!r}")
-        if row["type"] != "dataport":
-            raise NotFound(f"{ref!r} names a {row['type']} of this machine, not a dataport")
-        return rid, row
+            return _locate_in(conn, device, ref)
 
     def _describe(self, device: Principal, rid: str, alias: str | None) -> Dataport:
         info = self.telemetry.inventory.info(device, rid)
@@ -285,6 +276,18 @@ class Dataports:
             return PointsWritten(len(batch), [])
         return PointsWritten(len(batch) - len(failures), _explain(row, batch, failures))
 
+    def write_in(
+        self, conn: Tx, device: Principal, ref: str, points: Sequence[Mapping[str, Any]], effects: Effects
+    ) -> PointsWritten:
+        """``write`` as the machine's device client (``clients.device_in``), inside a transaction
+        of the caller's; hand ``effects`` to ``telemetry.points.after`` once it committed."""
+        batch = _batch(points)
+        rid, row = _locate_in(conn, device, ref)
+        failures = self.telemetry.points.record_in(conn, device, rid, batch, effects)
+        if not failures:
+            return PointsWritten(len(batch), [])
+        return PointsWritten(len(batch) - len(failures), _explain(row, batch, failures))
+
     def read(
         self,
         p: Principal,
@@ -317,6 +320,21 @@ class Dataports:
             selection=selection,
         )
         return [Point(ts_, value) for ts_, value in found]
+
+
+def _locate_in(conn: Tx, device: Principal, ref: str) -> tuple[str, Mapping[Any, Any]]:
+    client = str(device.client_rid)
+    if not isinstance(ref, str) or not ref:
+        raise NotFound("name a dataport by its alias or RID")
+    rid = st.alias_target(conn, client, ref)
+    if rid is None and is_rid(ref):
+        rid = ref
+    row = st.get(conn, rid) if rid is not None else None
+    if rid is None or row is None or row["parent_rid"] != client:
+        raise NotFound(f"this machine has no dataport {ref!r}")
+    if row["type"] != "dataport":
+        raise NotFound(f"{ref!r} names a {row['type']} of this machine, not a dataport")
+    return rid, row
 
 
 def _batch(points: Sequence[Mapping[str, Any]]) -> list[list[Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fleetport.blobs import Blobs
 from fleetport.bus import open_bus
+from fleetport.core.agents import Agents
 from fleetport.core.dataports import Dataports
 from fleetport.core.fragments import Fragments
 from fleetport.core.identity import Identity
@@ -29,7 +30,7 @@ class Fleet:
         )
         self.organizations = Organizations(store)
         self.locations = Locations(store)
-        self.machines = Machines(store)
+        self.machines = Machines(store, self.bus)
         self.logs = Logs(
             store,
             self.bus,
@@ -44,3 +45,6 @@ class Fleet:
         self.provision = Provision(store, self.telemetry, self.blobs)
         self.dataports = Dataports(self.telemetry)
         self.remote = Remote(store, settings.remote, self.telemetry.dispatcher)
+        self.agents = Agents(
+            store, self.logs, self.telemetry, self.dataports, settings.agent.offline_after_seconds
+        )

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fleetport.bus import Bus, Codec, Subscription, wire
 from fleetport.core import access, validate
@@ -25,7 +25,7 @@ from fleetport.core.errors import Invalid
 from fleetport.core.models import as_utc, utcnow
 from fleetport.core.pages import Integer, Key, Listing, Page, PageRequest, Time
 from fleetport.core.permissions import Principal
-from fleetport.store import Store
+from fleetport.store import Store, Tx
 from fleetport.store import logs as store_logs
 from fleetport.store.logs import fold
 
@@ -176,6 +176,14 @@ class LogTail:
         self._subscription.close()
 
 
+class LogsWritten(NamedTuple):
+    """An append stored in a transaction not yet committed: the part, the entries' ids and rows."""
+
+    part_id: str
+    ids: list[int]
+    rows: list[dict[str, Any]]
+
+
 class Logs:
     """Retention: each part keeps at most ``retention_count`` entries (the newest by id) and none
     whose time is older than ``retention_seconds``; 0 turns a rule off. Appending enforces both
@@ -208,23 +216,33 @@ class Logs:
     def append(self, p: Principal, part_id: str, entries: Sequence[NewLogEntry]) -> int:
         """Stores a batch of entries for a part (all or none) and publishes it to live tails.
         Allowed to the part itself (its secret) and to holders of write_robot_logs."""
+        with self.store.write() as conn:
+            written = self.append_in(conn, p, part_id, entries)
+        self.after(written)
+        return len(written.rows)
+
+    def append_in(self, conn: Tx, p: Principal, part_id: str, entries: Sequence[NewLogEntry]) -> LogsWritten:
+        """``append``'s work inside a transaction of the caller's (which also records something
+        else in it); hand what it returns to ``after`` once that transaction committed."""
         if len(entries) > self.max_batch:
             raise Invalid(
                 f"a batch holds at most {self.max_batch} log entries, got {len(entries)}: send it in parts"
             )
         received = utcnow()
         rows = [_row(i, entry, received) for i, entry in enumerate(entries)]
-        with self.store.write() as conn:
-            part, _ = access.part(conn, p, "write_robot_logs", part_id)
-            pid: str = part["id"]
-            for row in rows:
-                row["part_id"] = pid
-            ids = store_logs.insert_entries(conn, rows)
+        part, _ = access.part(conn, p, "write_robot_logs", part_id)
+        pid: str = part["id"]
+        for row in rows:
+            row["part_id"] = pid
+        return LogsWritten(pid, store_logs.insert_entries(conn, rows), rows)
+
+    def after(self, written: LogsWritten) -> None:
+        """After the commit of an append: live tails hear the batch, retention counts it."""
+        pid, ids, rows = written
         if rows and self.bus.wanted(topic(pid)):  # a tail may be open: publish the batch
             self._publish(pid, ids, rows)
         if rows:
             self._written_to(pid, len(rows))
-        return len(rows)
 
     def _publish(self, part_id: str, ids: list[int], rows: list[dict[str, Any]]) -> None:
         batch = tuple(

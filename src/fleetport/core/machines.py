@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import builtins
 import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from fleetport.bus import Bus, Codec, wire
 from fleetport.core import access, validate
 from fleetport.core.errors import Conflict, FailedPrecondition, Invalid, NotFound
 from fleetport.core.fragments import record_part_fragments
@@ -21,11 +23,13 @@ from fleetport.core.models import (
     PartHistory,
     Secret,
     as_utc,
+    is_online,
     utcnow,
 )
 from fleetport.core.pages import Listing, Page, PageRequest
 from fleetport.core.permissions import Principal, deny
 from fleetport.store import Row, Store, Tx
+from fleetport.store import agents as agents_store
 from fleetport.store import queries as q
 from fleetport.store.fleet import Within, machines_page, machines_with_parts
 
@@ -45,9 +49,40 @@ def _addresses(machine_name: str, part_name: str, location_id: str) -> dict[str,
     return {"dns_name": dns, "fqdn": f"{dns}.{zone}.{DOMAIN}", "local_fqdn": f"{dns}.{zone}.local.{DOMAIN}"}
 
 
+def config_topic(part_id: str) -> str:
+    """The bus topic of a part's config changes."""
+    return f"part-config:{part_id}"
+
+
+@dataclass(frozen=True)
+class PartConfigChanged:
+    """Published after a transaction that replaced a part's config committed."""
+
+    part_id: str
+    updated_at: datetime
+
+
+def _decode_config_changed(data: object) -> PartConfigChanged:
+    return PartConfigChanged(wire.field(data, "part_id", str), wire.timestamp(data, "updated_at"))
+
+
+CONFIG_CODEC = Codec(
+    "part-config", lambda e: {"part_id": e.part_id, "updated_at": e.updated_at}, _decode_config_changed
+)
+
+
 class Machines:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, bus: Bus | None = None) -> None:
         self.store = store
+        self.bus = bus
+        if bus is not None:
+            bus.define(CONFIG_CODEC)
+
+    def _config_changed(self, part: Part) -> None:
+        """After commit: whoever follows the part's config (its connected agent) hears of it."""
+        topic = config_topic(part.id)
+        if self.bus is not None and part.config_updated_at is not None and self.bus.wanted(topic):
+            self.bus.publish(topic, PartConfigChanged(part.id, part.config_updated_at))
 
     # --- machines -------------------------------------------------------------------------
 
@@ -80,7 +115,10 @@ class Machines:
 
     def get(self, p: Principal, machine_id: str) -> Machine:
         with self.store.read() as conn:
-            return Machine.from_row(access.machine(conn, p, "read_robot", machine_id))
+            (machine,) = _with_presence(
+                conn, [Machine.from_row(access.machine(conn, p, "read_robot", machine_id))]
+            )
+            return machine
 
     def list(
         self,
@@ -97,7 +135,8 @@ class Machines:
         with self.store.read() as conn:
             within, where = self._listing(conn, p, location_id, organization_id, rentable)
             rows = machines_page(conn, within, limit=window.limit, after=window.after_text(), **where)
-        return MACHINES.page(rows, window, Machine.from_row)
+            page_ = MACHINES.page(rows, window, Machine.from_row)
+            return Page(_with_presence(conn, page_.items), page_.next_cursor)
 
     def summaries(
         self,
@@ -221,7 +260,8 @@ class Machines:
                         part["id"],
                         **_addresses(row["name"], part["name"], row["location_id"]),
                     )
-        return Machine.from_row(row)
+        (machine,) = _with_presence(conn, [Machine.from_row(row)])
+        return machine
 
     def delete(self, p: Principal, machine_id: str) -> None:
         with self.store.write() as conn:
@@ -362,7 +402,10 @@ class Machines:
             self._update_part(conn, p, part_id, name=name)
             if config is not None:
                 self._replace_config(conn, p, part_id, config, unchanged_since)
-            return self._details(conn, p, part_id)
+            details = self._details(conn, p, part_id)
+        if config is not None:
+            self._config_changed(details.part)
+        return details
 
     def _update_part(
         self,
@@ -426,7 +469,9 @@ class Machines:
         ``unchanged_since``, refused when the config changed after that time."""
         config = validate.json_object(config, "config", validate.CONFIG_MAX_BYTES)
         with self.store.write() as conn:
-            return self._replace_config(conn, p, part_id, config, unchanged_since)
+            part = self._replace_config(conn, p, part_id, config, unchanged_since)
+        self._config_changed(part)
+        return part
 
     def _replace_config(
         self, conn: Tx, p: Principal, part_id: str, config: dict[str, Any], unchanged_since: datetime | None
@@ -510,6 +555,16 @@ class Machines:
             sid = validate.entity_id(secret_id, "part secret")
             if not q.delete_rows(conn, "part_secrets", id=sid, part_id=part["id"]):
                 raise NotFound(f"secret {secret_id} not found on part {part['id']}")
+
+
+def _with_presence(conn: Tx, machines: builtins.list[Machine]) -> builtins.list[Machine]:
+    """The machines with their agents' presence (online, last seen), read in one statement."""
+    presence = agents_store.machines_presence(conn, [m.id for m in machines])
+    found = []
+    for machine in machines:
+        until, last = presence.get(machine.id, (None, None))
+        found.append(replace(machine, online=is_online(until), last_seen=as_utc(last)))
+    return found
 
 
 def _manages_secrets(conn: Tx, p: Principal, machine: Row) -> bool:

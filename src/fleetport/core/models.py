@@ -205,6 +205,9 @@ class Machine:
     rentable: bool
     metadata: dict[str, Any]
     created_at: datetime
+    # whether an agent of one of its parts is connected, and when a part was last heard from
+    online: bool = False
+    last_seen: datetime | None = None
 
     @classmethod
     def from_row(cls, r: Row) -> Machine:
@@ -254,6 +257,7 @@ class Part:
     last_access: datetime | None
     metadata: dict[str, Any]
     created_at: datetime
+    online: bool = False  # its agent is connected (heartbeats keep it so)
 
     @classmethod
     def from_row(cls, r: Row) -> Part:
@@ -271,7 +275,13 @@ class Part:
             as_utc(r["last_access"]),
             r["metadata"] or {},
             as_utc(r["created_at"]),
+            is_online(r.get("agent_online_until")),
         )
+
+
+def is_online(online_until: datetime | None) -> bool:
+    """Whether an agent whose presence lasts until ``online_until`` is online now."""
+    return online_until is not None and as_utc(online_until) > utcnow()
 
 
 @dataclass

@@ -134,6 +134,8 @@ parts = Table(
     Column("last_access", DateTime(timezone=True), nullable=True),
     Column("metadata", JSON, nullable=False, default=dict),
     _created(),
+    # the part's agent is online until then (each heartbeat moves it on; a clean goodbye clears it)
+    Column("agent_online_until", DateTime(timezone=True), nullable=True),
     UniqueConstraint("machine_id", "name", name="uq_parts_machine_id_name"),
 )
 
@@ -624,6 +626,16 @@ ci_projects = Table(
     Column("owner_id", ID, nullable=False, index=True),  # the principal: a user or an API key
     Column("repo_url", Text, nullable=False),
     _created(),
+)
+
+# The last sequence number of each of a part agent's delivery streams stored (logs, points): a
+# message at or below it was delivered already and is acknowledged again without a write
+agent_deliveries = Table(
+    "agent_deliveries",
+    metadata,
+    Column("part_id", ID, ForeignKey("parts.id", ondelete="CASCADE"), primary_key=True),
+    Column("stream", String(200), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
 )
 
 guard(metadata)  # every column refuses what the two databases would not hold alike

@@ -241,14 +241,17 @@ def start_server(
     database_url: str | None = None,
     admin_key: str = ADMIN_KEY,
     in_process: bool = False,
+    http_port: int | None = None,
 ) -> FleetportServer:
     """Starts ``fleetport serve`` with its data in ``data_dir`` on free ports and waits until it
     answers ``/health``. ``database_url`` (a SQLAlchemy URL such as
     ``postgresql+psycopg://user@host/db``) replaces SQLite; ``env`` adds FLEETPORT_* settings.
-    ``in_process`` runs the server on a thread of this process instead of a subprocess.
+    ``in_process`` runs the server on a thread of this process instead of a subprocess;
+    ``http_port`` serves HTTP on that port (a server restarted where its clients expect it).
     Stop it with :func:`stop_server` (or use :func:`server`)."""
     _require_server()
     port, https_port, grpc_port = free_ports(3)
+    port = http_port or port
     https_port = https_port if https else 0
     settings = {
         "FLEETPORT_DATA_DIR": str(data_dir),

@@ -22,6 +22,7 @@ from fleetport.bus import Bus, BusUnavailable, wire
 from fleetport.bus.redis import RedisBus
 from fleetport.core.identity import CredentialsChanged
 from fleetport.core.logs import LogEntry
+from fleetport.core.machines import PartConfigChanged
 from fleetport.server import open_fleet
 from fleetport.settings import Settings
 from tests.conftest import REDIS_URL, free_port
@@ -60,6 +61,14 @@ SAMPLES: dict[str, tuple[str, list[Any]]] = {
         [(1764376201, 21.5), (0, 2**63 - 1), (2**62, -(2**63)), (5, 'text ünï "quoted"'), (6, 1e-300)],
     ),
     "credentials": ("credentials", [CredentialsChanged()]),
+    "part-config": (
+        "part-config:0192aaaa-0000-7000-8000-000000000001",
+        [
+            PartConfigChanged(
+                "0192aaaa-0000-7000-8000-000000000001", datetime(2026, 11, 29, 3, 0, 0, 1, tzinfo=UTC)
+            )
+        ],
+    ),
 }
 
 

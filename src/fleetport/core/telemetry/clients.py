@@ -65,6 +65,13 @@ class Clients:
         actions = None if write else {rid: frozenset(SHARED_ACTIONS)}
         return client_principal(rid, display=f"{p.display} as client {rid}", permissions=actions)
 
+    def device_in(self, conn: Tx, machine: Mapping[Any, Any], display: str) -> Principal:
+        """The machine's device client as a writing caller, inside a transaction of the caller's
+        that checked already who may write to the machine's dataports (a part agent, for its own
+        machine)."""
+        rid = str(self._device(conn, machine)["rid"])
+        return client_principal(rid, display=f"{display} as client {rid}", permissions=None)
+
     def _device(self, conn: Tx, machine: Mapping[Any, Any]) -> Row:
         row = st.of_machine(conn, machine["id"])
         if row is None:

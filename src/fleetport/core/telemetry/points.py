@@ -31,7 +31,7 @@ from fleetport.core.telemetry.model import (
 )
 from fleetport.core.telemetry.tree import Tree
 from fleetport.core.telemetry.waits import WAIT_MAX_PENDING, PointWait
-from fleetport.store import Store
+from fleetport.store import Store, Tx
 from fleetport.store import series as series_store
 from fleetport.store import telemetry as st
 
@@ -80,6 +80,24 @@ class Points:
         """Stores historical points ``[timestamp, value]`` (a negative timestamp counts back from
         now) with one batch insert. Points that do not fit are left out and returned, unless
         ``all_or_none``: then the first one raises Invalid and nothing is stored."""
+        effects = Effects()
+        with self.store.write() as conn:
+            failures = self.record_in(conn, p, ref, points, effects, all_or_none=all_or_none)
+        self.after(effects)
+        return failures
+
+    def record_in(
+        self,
+        conn: Tx,
+        p: Principal,
+        ref: Ref,
+        points: Sequence[object],
+        effects: Effects,
+        *,
+        all_or_none: bool = False,
+    ) -> list[RecordFailure]:
+        """``record``'s work inside a transaction of the caller's; hand ``effects`` to ``after``
+        once that transaction committed."""
         if not isinstance(points, Sequence) or isinstance(points, str):
             raise Invalid("points are a list of [timestamp, value] pairs")
         if len(points) > MAX_RECORD:
@@ -87,14 +105,10 @@ class Points:
                 f"one call records at most {MAX_RECORD} points, got {len(points)}: send it in parts"
             )
         at = now()
-        effects = Effects()
-        with self.store.write() as conn:
-            row = self.tree.series(conn, p, ref, "recordbatch" if not all_or_none else "record")
-            self._require_dataport(row)
-            (row,) = self.flow.lock(conn, [row])
-            failures = self.flow.ingest(conn, row, points, at, effects, strict=all_or_none)
-        self.after(effects)
-        return failures
+        row = self.tree.series(conn, p, ref, "recordbatch" if not all_or_none else "record")
+        self._require_dataport(row)
+        (row,) = self.flow.lock(conn, [row])
+        return self.flow.ingest(conn, row, points, at, effects, strict=all_or_none)
 
     def _require_dataport(self, row: Mapping[Any, Any]) -> None:
         if row["type"] != "dataport":

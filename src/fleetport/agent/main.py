@@ -1,0 +1,195 @@
+"""The agent as one program: its options, and the parts it runs side by side (the control
+connection, the log gatherer, the telemetry endpoint, the config file and the streams)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import ssl
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleetport.agent import relay, sources
+from fleetport.agent.link import Link
+from fleetport.agent.local import TelemetryEndpoint
+from fleetport.agent.outbox import KINDS, Outbox
+
+log = logging.getLogger("fleetport.agent")
+
+
+@dataclass
+class AgentOptions:
+    server: str
+    part_id: str
+    secret: str = field(repr=False)
+    state_dir: Path = Path("fleetport-agent")
+    part_config: Path | None = None  # where the part's config is written (default: in the state dir)
+    reload_command: str | None = None
+    log_files: list[Path] = field(default_factory=list)
+    telemetry_port: int = 4444  # 0: no telemetry endpoint
+    allow_targets: list[str] = field(default_factory=list)
+    ca_file: Path | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.part_config or self.state_dir / "part-config.json"
+
+
+def read_enrolment(path: Path) -> dict[str, str]:
+    """``server``, ``part_id`` and ``secret`` from a JSON or TOML file (what ``fleetport parts
+    agent-config`` prints)."""
+    text = path.read_text(encoding="utf-8")
+    data: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) for k in ("server", "part_id", "secret")
+    ):
+        raise ValueError(f"{path} needs the text fields server, part_id and secret")
+    return {k: data[k] for k in ("server", "part_id", "secret")}
+
+
+def ws_url(server: str, path: str) -> str:
+    base = server.rstrip("/")
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if base.startswith(http):
+            return ws + base[len(http) :] + path
+    raise ValueError(f"the server's address starts with http:// or https://, not {server!r}")
+
+
+class Agent:
+    def __init__(self, options: AgentOptions) -> None:
+        self.options = options
+        self.outbox = Outbox(options.state_dir / "outbox.sqlite")
+        self.wake = asyncio.Event()
+        self.own_log = sources.OwnLog()
+        self.ssl_context = _ssl_context(options)
+        self.link = Link(
+            ws_url(options.server, "/agent/v1/connect"),
+            options.secret,
+            self.outbox,
+            self.wake,
+            self.write_config,
+            self.open_stream,
+            self.ssl_context,
+        )
+        self._streams: set[asyncio.Task[None]] = set()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connected": self.link.connected,
+            "part_id": self.options.part_id,
+            "waiting": {kind: self.outbox.count(kind) for kind in KINDS},
+        }
+
+    async def run(self) -> None:
+        logging.getLogger("fleetport.agent").addHandler(self.own_log)
+        tasks = [
+            asyncio.create_task(self.link.run_forever()),
+            asyncio.create_task(sources.gather(self.outbox, self.own_log, self.options.log_files, self.wake)),
+        ]
+        server = None
+        if self.options.telemetry_port:
+            endpoint = TelemetryEndpoint(self.outbox, self.wake, self.status)
+            server = await endpoint.serve(self.options.telemetry_port)
+            log.info(
+                "telemetry endpoint at http://127.0.0.1:%d/dataports/<alias>/points",
+                self.options.telemetry_port,
+            )
+        log.info("agent of part %s started; state in %s", self.options.part_id, self.options.state_dir)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if server is not None:
+                server.close()
+            self.outbox.close()
+
+    async def write_config(self, config: dict[str, Any], updated_at: str | None) -> None:
+        """Writes the part's config (atomically: a new file renamed over the old one) and runs the
+        reload command, unless it is the config written last."""
+        path = self.options.config_path
+        stamp = json.dumps([updated_at, config], sort_keys=True)
+        if path.exists() and self.outbox.get("config-written") == stamp:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(config, out, indent=2, ensure_ascii=False)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        self.outbox.put("config-written", stamp)
+        log.info("part config written to %s (changed %s)", path, updated_at or "never")
+        if self.options.reload_command:
+            await self._reload()
+
+    async def _reload(self) -> None:
+        command = str(self.options.reload_command)
+        process = await asyncio.create_subprocess_shell(
+            command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await process.communicate()
+        if process.returncode:
+            tail = err.decode("utf-8", "replace").strip()[-500:]
+            log.warning("reload command %r exited with %d: %s", command, process.returncode, tail)
+        else:
+            log.info("reload command %r ran", command)
+
+    def open_stream(self, stream_id: str, target: str) -> None:
+        task = asyncio.create_task(self._stream(stream_id, target))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+
+    async def _stream(self, stream_id: str, target: str) -> None:
+        url = ws_url(self.options.server, f"/agent/v1/streams/{stream_id}")
+        try:
+            await relay.relay(url, self.options.secret, target, self.options.allow_targets, self.ssl_context)
+        except (relay.TargetRefused, OSError, TimeoutError) as exc:
+            log.warning("stream %s to %s not opened: %s", stream_id, target[:100], exc)
+            with contextlib.suppress(Exception):
+                await self.link.report_stream_failed(stream_id, str(exc))
+
+
+def _ssl_context(options: AgentOptions) -> ssl.SSLContext | None:
+    if not options.server.startswith("https://"):
+        return None
+    context = ssl.create_default_context()
+    if options.ca_file is not None:
+        context.load_verify_locations(cafile=str(options.ca_file))
+    return context
+
+
+def run(options: AgentOptions, level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(options))
+
+
+async def _main(options: AgentOptions) -> None:
+    import signal
+
+    agent = Agent(options)
+    task = asyncio.create_task(agent.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    log.info("agent stopped")

@@ -1,0 +1,82 @@
+"""``fleetport agent``: run the agent of one part on the robot (see :mod:`fleetport.agent`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetport.agent.main import AgentOptions, read_enrolment, run
+
+
+def agent(
+    server: Annotated[
+        str | None, typer.Option("--server", help="The server's address: https://fleet.example.com")
+    ] = None,
+    part: Annotated[str | None, typer.Option("--part", help="The part's id")] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option("--secret", envvar="FLEETPORT_AGENT_SECRET", help="One of the part's secrets"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A JSON or TOML file with server, part_id and secret (fleetport parts agent-config)",
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Where the agent keeps its outbox and state")
+    ] = Path("fleetport-agent"),
+    part_config: Annotated[
+        Path | None, typer.Option("--part-config", help="Where the part's config is written [state dir]")
+    ] = None,
+    reload_command: Annotated[
+        str | None, typer.Option("--reload-command", help="Run (by the shell) after each config change")
+    ] = None,
+    log_file: Annotated[
+        list[Path] | None,
+        typer.Option("--log-file", help="Ship this file's new lines as the part's logs (repeat)"),
+    ] = None,
+    telemetry_port: Annotated[
+        int, typer.Option("--telemetry-port", help="Loopback port taking dataport points; 0 turns it off")
+    ] = 4444,
+    allow_target: Annotated[
+        list[str] | None,
+        typer.Option("--allow-target", help="host or host:port streams may reach besides loopback (repeat)"),
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="CA certificate(s) to trust for an https:// server")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run the agent of a part on this computer: one connection to the server, config sync, logs,
+    telemetry and streams."""
+    if config is not None:
+        try:
+            enrolment = read_enrolment(config)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--config") from None
+        server = server or enrolment["server"]
+        part = part or enrolment["part_id"]
+        secret = secret or enrolment["secret"]
+    if not server or not part or not secret:
+        raise typer.BadParameter(
+            "give --server, --part and --secret, or --config FILE", param_hint="--config"
+        )
+    if not 0 <= telemetry_port < 65536:
+        raise typer.BadParameter("a port is 1 to 65535 (0: off)", param_hint="--telemetry-port")
+    options = AgentOptions(
+        server=server,
+        part_id=part,
+        secret=secret,
+        state_dir=state_dir,
+        part_config=part_config,
+        reload_command=reload_command,
+        log_files=list(log_file or []),
+        telemetry_port=telemetry_port,
+        allow_targets=list(allow_target or []),
+        ca_file=ca_file,
+    )
+    run(options, log_level)

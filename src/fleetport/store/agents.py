@@ -1,0 +1,67 @@
+"""Queries of part agents: presence (online until, last access), the delivery streams' last
+stored sequence numbers, and the presence of machines read in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fleetport.store import tables as t
+from fleetport.store.engine import Tx
+
+
+def seen(conn: Tx, part_id: str, at: datetime, online_until: datetime | None) -> bool:
+    """Marks the part's agent seen at ``at`` and online until ``online_until`` (None: offline);
+    whether the part still exists."""
+    p = t.parts
+    stmt = update(p).where(p.c.id == part_id).values(last_access=at, agent_online_until=online_until)
+    return int(conn.execute(stmt).rowcount) == 1
+
+
+def gone(conn: Tx, part_id: str) -> None:
+    """The part's agent said goodbye (or its connection ended): offline at once."""
+    p = t.parts
+    conn.execute(update(p).where(p.c.id == part_id).values(agent_online_until=None))
+
+
+def advance(conn: Tx, part_id: str, stream: str, seq: int) -> bool:
+    """Records ``seq`` as the last stored message of the part's delivery ``stream`` if it is past
+    the last one recorded; whether it was (False: delivered already). One conditional statement
+    (and an insert when the stream is new), so that of two transactions delivering the same message
+    at once exactly one sees its statement change a row: the other waits for the first's row lock
+    and then finds the sequence number taken."""
+    d = t.agent_deliveries
+    moved = conn.execute(
+        update(d).where(d.c.part_id == part_id, d.c.stream == stream, d.c.last_seq < seq).values(last_seq=seq)
+    ).rowcount
+    if moved:
+        return True
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(d).values(part_id=part_id, stream=stream, last_seq=seq).on_conflict_do_nothing()
+    return conn.execute(stmt.returning(d.c.stream)).first() is not None
+
+
+def last_delivered(conn: Tx, part_id: str) -> dict[str, int]:
+    """The last stored sequence number of each of the part's delivery streams."""
+    d = t.agent_deliveries
+    rows = conn.execute(select(d.c.stream, d.c.last_seq).where(d.c.part_id == part_id))
+    return {str(stream): int(seq) for stream, seq in rows}
+
+
+def machines_presence(
+    conn: Tx, machine_ids: Collection[str]
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """For each machine with parts: the latest ``agent_online_until`` and ``last_access`` of its
+    parts, in one grouped statement."""
+    if not machine_ids:
+        return {}
+    p = t.parts
+    stmt = (
+        select(p.c.machine_id, func.max(p.c.agent_online_until), func.max(p.c.last_access))
+        .where(p.c.machine_id.in_(list(machine_ids)))
+        .group_by(p.c.machine_id)
+    )
+    return {str(mid): (until, last) for mid, until, last in conn.execute(stmt)}
