@@ -109,7 +109,6 @@ def test_no_two_dialects_share_a_path() -> None:
     assert collisions(DIALECTS) == []
     coming = [
         Claims("scout", "/api/v0", "/"),
-        Claims("rerobots", "/rerobots"),
         Claims("amigocloud", "/amigocloud"),
     ]
     assert collisions([*DIALECTS, *coming]) == []

@@ -42,7 +42,7 @@ from tests.e2e.test_server_start import serve_once
 
 LEASE_SECONDS = 2.0
 CACHE_SECONDS = 60.0
-DUTIES = ["part-log-retention", "datarule-clock", "dataport-retention"]
+DUTIES = ["part-log-retention", "datarule-clock", "dataport-retention", "remote-instances"]
 
 
 @dataclass
