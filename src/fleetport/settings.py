@@ -82,6 +82,9 @@ class RemoteSettings(BaseModel):
 
     ports: Annotated[str, AfterValidator(_port_range)] = "20000-20999"  # never 22
     public_host: str = "127.0.0.1"  # the address an instance's forwarding port is reached at
+    # where the agent hub listens on forwarding ports: "" is every address of the host (IPv4 and
+    # IPv6), since public_host may be a name or an address translated in front of the server
+    listen_host: str = ""
     launch_timeout_seconds: PositiveSeconds = 60.0  # INIT without an agent's answer -> INIT_FAIL
     default_expire_seconds: Annotated[int, Field(ge=1, le=10 * 365 * 24 * 3600)] = 3600
     sweep_every_seconds: PositiveSeconds = 1.0  # how often launch timeouts and expiries are checked

@@ -31,6 +31,8 @@ MAX_MESSAGE = 16 << 20
 
 ConfigHandler = Callable[[dict[str, Any], str | None], Awaitable[None]]
 StreamHandler = Callable[[str, str], None]
+WorkspaceHandler = Callable[[dict[str, Any]], None]  # a launch or destroy message
+LostHandler = Callable[[], Awaitable[None]]
 
 
 def backoff(attempt: int) -> float:
@@ -48,6 +50,8 @@ class Link:
         on_config: ConfigHandler,
         on_open_stream: StreamHandler,
         ssl_context: ssl.SSLContext | None,
+        on_workspace: WorkspaceHandler | None = None,
+        on_lost: LostHandler | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
@@ -56,6 +60,8 @@ class Link:
         self.on_config = on_config
         self.on_open_stream = on_open_stream
         self.ssl_context = ssl_context
+        self.on_workspace = on_workspace
+        self.on_lost = on_lost
         self.connected = False
         self.part_id: str | None = None
         self._acked = asyncio.Event()
@@ -67,6 +73,11 @@ class Link:
             await self._ws.send(
                 json.dumps({"type": "stream_failed", "stream": stream_id, "error": error[:500]})
             )
+
+    async def report(self, kind: str, **fields: Any) -> None:
+        """Sends a report (``launched``, ``launch_failed``, ``destroyed``) if connected."""
+        if self._ws is not None:
+            await self._ws.send(json.dumps({"type": kind, **fields}))
 
     async def run_forever(self) -> None:
         attempt, lost_at = 0, None
@@ -123,6 +134,8 @@ class Link:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.on_lost is not None:  # the server ended this connection's workspaces
+                await self.on_lost()
 
     async def _beat(self, ws: ClientConnection, interval: float) -> None:
         while True:
@@ -173,6 +186,8 @@ class Link:
                 await self.on_config(message.get("config") or {}, message.get("updated_at"))
             elif kind == "open_stream":
                 self.on_open_stream(str(message.get("stream")), str(message.get("target")))
+            elif kind in ("launch", "destroy") and self.on_workspace is not None:
+                self.on_workspace(message)
 
 
 def _body(exc: InvalidStatus) -> str:

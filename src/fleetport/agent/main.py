@@ -14,12 +14,15 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetport.agent import relay, sources
 from fleetport.agent.link import Link
 from fleetport.agent.local import TelemetryEndpoint
 from fleetport.agent.outbox import KINDS, Outbox
+
+if TYPE_CHECKING:
+    from fleetport.agent.workspace import Workspaces
 
 log = logging.getLogger("fleetport.agent")
 
@@ -77,7 +80,10 @@ class Agent:
             self.write_config,
             self.open_stream,
             self.ssl_context,
+            on_workspace=self.workspace_asked,
+            on_lost=self.workspaces_lost,
         )
+        self.workspaces = _workspaces(options.state_dir)
         self._streams: set[asyncio.Task[None]] = set()
 
     def status(self) -> dict[str, Any]:
@@ -102,11 +108,15 @@ class Agent:
                 self.options.telemetry_port,
             )
         log.info("agent of part %s started; state in %s", self.options.part_id, self.options.state_dir)
+        if self.workspaces is not None:
+            self.workspaces.wipe_leftovers()
         try:
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
+            with contextlib.suppress(Exception):
+                await self.workspaces_lost()
             if server is not None:
                 server.close()
             self.outbox.close()
@@ -160,6 +170,54 @@ class Agent:
             log.warning("stream %s to %s not opened: %s", stream_id, target[:100], exc)
             with contextlib.suppress(Exception):
                 await self.link.report_stream_failed(stream_id, str(exc))
+
+    def workspace_asked(self, message: dict[str, Any]) -> None:
+        """A ``launch`` (``instance``, ``public_key``) or ``destroy`` (``instance``) from the server."""
+        task = asyncio.create_task(self._workspace(message))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+
+    async def _workspace(self, message: dict[str, Any]) -> None:
+        instance = str(message.get("instance"))[:100]
+        if self.workspaces is None:
+            if message.get("type") == "launch":
+                with contextlib.suppress(Exception):
+                    await self.link.report("launch_failed", instance=instance, error=NO_SSH)
+            return
+        from fleetport.agent.workspace import WorkspaceRefused
+
+        if message.get("type") == "destroy":
+            await self.workspaces.destroy(instance)
+            with contextlib.suppress(Exception):
+                await self.link.report("destroyed", instance=instance)
+            return
+        try:
+            hostkey, port = await self.workspaces.launch(instance, str(message.get("public_key")))
+        except (WorkspaceRefused, OSError) as exc:
+            log.warning("workspace of instance %s not set up: %s", instance, exc)
+            with contextlib.suppress(Exception):
+                await self.link.report("launch_failed", instance=instance, error=str(exc)[:500])
+            return
+        with contextlib.suppress(Exception):
+            await self.link.report("launched", instance=instance, hostkey=hostkey, port=port)
+
+    async def workspaces_lost(self) -> None:
+        """The control connection ended: the server ended every instance it held, so their
+        workspaces go too."""
+        if self.workspaces is not None:
+            await self.workspaces.destroy_all()
+
+
+NO_SSH = "this agent serves no SSH workspaces: install fleetport[agent-ssh] on the robot"
+
+
+def _workspaces(state_dir: Path) -> Workspaces | None:
+    """The SSH workspaces, when asyncssh (``fleetport[agent-ssh]``) is installed."""
+    try:
+        from fleetport.agent.workspace import Workspaces
+    except ImportError:
+        return None
+    return Workspaces(state_dir)
 
 
 def _ssl_context(options: AgentOptions) -> ssl.SSLContext | None:

@@ -75,6 +75,9 @@ async def _hostile(server: FleetportServer, secret: str, frame: str | bytes) -> 
         ('{"type": "reboot"}', 1008, "unknown type 'reboot'"),
         ('{"type": "logs", "stream": 7, "seq": 1, "entries": []}', 1008, "stream is not text"),
         (b"\x00\x01binary", 1008, "binary frame"),
+        ('{"type": "launched", "instance": "i", "hostkey": "k", "port": 70000}', 1008, "not a TCP port"),
+        ('{"type": "launched", "instance": 5, "hostkey": "k", "port": 2222}', 1008, "instance is not text"),
+        ('{"type": "destroyed", "instance": "' + "\u00e9" * 200 + '"}', 1008, "instance is not text"),
         ("x" * (300 << 10), 1009, "over 262144 bytes"),
         ("x" * (1 << 20), 1009, "over the size limit"),
     ],
@@ -88,4 +91,25 @@ def test_hostile_messages_close_that_connection_only(
     wait_for(lambda: logged in agent_server_small.log_text(), timeout=5, what=f"log line {logged!r}")
     with Client(agent_server_small.url, ADMIN_KEY) as fp:
         assert fp.machines.get(robot.machine_id).id == robot.machine_id  # the server goes on
+    assert "Traceback" not in agent_server_small.log_text()
+
+
+async def _unasked(server: FleetportServer, secret: str, instance_id: str) -> dict[str, object]:
+    async with connect(_ws(server), additional_headers={"Authorization": f"Bearer {secret}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        report = {"type": "launched", "instance": instance_id, "hostkey": "ssh-ed25519 AAAA", "port": 2222}
+        await ws.send(json.dumps(report))
+        await ws.send(json.dumps({"type": "destroyed", "instance": instance_id}))
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if message["type"] not in ("config",):
+                return dict(message)
+
+
+def test_a_workspace_the_server_did_not_ask_for_is_destroyed(
+    agent_server_small: FleetportServer, tmp_path: Path
+) -> None:
+    robot = make_robot(agent_server_small, tmp_path)
+    answer = asyncio.run(_unasked(agent_server_small, robot.secret, "0190a1b2-0000-7000-8000-000000000000"))
+    assert answer == {"type": "destroy", "instance": "0190a1b2-0000-7000-8000-000000000000"}
     assert "Traceback" not in agent_server_small.log_text()

@@ -313,3 +313,73 @@ def test_remote_settings_refuse_bad_port_ranges() -> None:
         with pytest.raises(ValueError):
             RemoteSettings(ports=bad)
     assert RemoteSettings(ports="22-23").port_range == (22, 23)
+
+
+def test_a_lost_agent_ends_its_instances_with_the_reason(
+    fleet: Fleet, admin: Principal, cast: RemoteCast
+) -> None:
+    from fleetport.core.permissions import SYSTEM
+
+    instances = fleet.remote.instances
+    starting = launch(fleet, cast.owner, cast.deployment.id)
+    with pytest.raises(NotFound):  # only the machine's parts (or the system) report
+        instances.instance_lost(cast.other, starting.id, "gone")
+    shown = instances.instance_lost(SYSTEM, starting.id, "the robot's agent disconnected")
+    assert (
+        shown.status == "INIT_FAIL"
+        and shown.port is None
+        and shown.failure == "the robot's agent disconnected"
+    )
+    ready = launch(fleet, cast.owner, cast.deployment.id)
+    instances.instance_ready(SYSTEM, ready.id, PUBLIC_KEY)
+    shown = instances.instance_lost(SYSTEM, ready.id, "")
+    assert (
+        shown.status == "TERMINATED"
+        and shown.terminated_at
+        and shown.failure == "the robot's agent went away"
+    )
+    with pytest.raises(FailedPrecondition, match="ended already"):
+        instances.instance_lost(SYSTEM, ready.id, "again")
+    with pytest.raises(Invalid):
+        instances.instance_lost(SYSTEM, ready.id, "\x00")
+    assert launch(fleet, cast.owner, cast.deployment.id).status == "INIT"  # the deployment is free
+
+
+def test_the_firewall_verdict_follows_the_first_matching_rule(fleet: Fleet, cast: RemoteCast) -> None:
+    from fleetport.core.remote.instances import firewall_verdict
+    from fleetport.core.remote.model import FirewallRule
+
+    assert firewall_verdict(None, "203.0.113.9") == "ACCEPT"  # no chain yet
+    assert firewall_verdict([], "203.0.113.9") == "DROP"  # a flushed chain
+    rules = [FirewallRule("127.0.0.1/32", "REJECT"), FirewallRule("127.0.0.0/8", "ACCEPT")]
+    assert firewall_verdict(rules, "127.0.0.1") == "REJECT"
+    assert firewall_verdict(rules, "::ffff:127.0.0.2") == "ACCEPT"
+    assert firewall_verdict(rules, "192.0.2.1") == "DROP"
+    assert firewall_verdict([FirewallRule(None, "REJECT")], "::1") == "REJECT"
+    assert firewall_verdict(rules, "not an address") == "DROP"
+    instance = launch(fleet, cast.owner, cast.deployment.id)
+    fleet.remote.instances.add_firewall_rule(cast.owner, instance.id, "DROP", "127.0.0.1/32")
+    assert fleet.remote.instances.verdict(cast.owner, instance.id, "127.0.0.1") == "DROP"
+    assert fleet.remote.instances.verdict(cast.owner, instance.id, "127.0.0.2") == "DROP"
+    fleet.remote.instances.add_firewall_rule(cast.owner, instance.id, "ACCEPT")
+    assert fleet.remote.instances.verdict(cast.owner, instance.id, "127.0.0.2") == "ACCEPT"
+
+
+def test_an_attached_host_is_asked(fleet: Fleet, cast: RemoteCast) -> None:
+    asked: list[str] = []
+
+    class Host:
+        def launch(self, instance: Instance, machine_id: str) -> None:
+            asked.append(f"launch {instance.id} {machine_id}")
+
+        def destroy(self, instance: Instance, machine_id: str) -> None:
+            asked.append(f"destroy {instance.id}")
+
+        def connected(self, machine_id: str) -> bool:
+            return True
+
+    fleet.remote.attach_host(Host())
+    instance = launch(fleet, cast.owner, cast.deployment.id)
+    assert asked == [f"launch {instance.id} {cast.machine.id}"]
+    assert fleet.remote.instances.terminate(cast.owner, instance.id).status == "TERMINATING"
+    assert asked[-1] == f"destroy {instance.id}"

@@ -34,6 +34,12 @@ class Remote:
         self.instance_ready = self.instances.instance_ready
         self.instance_failed = self.instances.instance_failed
         self.instance_destroyed = self.instances.instance_destroyed
+        self.instance_lost = self.instances.instance_lost
+
+    def attach_host(self, host: WorkspaceHost) -> None:
+        """Reaches robots through ``host`` from now on (the agent hub attaches itself when the
+        server serves the agent wire)."""
+        self.host = self.instances.host = self.addons.host = host
 
 
 __all__ = ["NoAgent", "Remote", "WorkspaceHost"]

@@ -253,6 +253,26 @@ class Instances:
         self._after([started] if started else [])
         return self.get(p, instance_id)
 
+    def instance_lost(self, p: Principal, instance_id: str, reason: str) -> Instance:
+        """The robot's agent lost the instance's workspace (it disconnected, or the server could
+        not forward to it): INIT becomes INIT_FAIL, READY and TERMINATING become TERMINATED, each
+        with the reason; its port and deployment are given back."""
+        reason = validate.bounded_text(reason, "failure reason", 1000) or "the robot's agent went away"
+        with self.store.write() as conn:
+            row = self._reported(conn, p, instance_id)
+            if row["status"] not in ACTIVE:
+                raise FailedPrecondition(f"instance {row['id']} has ended already ({row['status']})")
+            now = utcnow()
+            lifecycle.end(conn, row, INIT_FAIL if row["status"] == INIT else TERMINATED, now, reason)
+            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after([started] if started else [])
+        return self.get(p, instance_id)
+
+    def verdict(self, p: Principal, instance_id: str, address: str) -> str:
+        """What the instance's firewall does with a connection to its forwarding port from
+        ``address``: ACCEPT, DROP or REJECT (see ``firewall_verdict``)."""
+        return firewall_verdict(self.get(p, instance_id).firewall, address)
+
     def _reported(self, conn: Tx, p: Principal, instance_id: str) -> Row:
         """The instance (locked), if ``p`` is a part of its machine (or the system)."""
         row = rq.lock_instance(conn, policy.instance_id(instance_id))
@@ -384,6 +404,24 @@ class Instances:
                         content_type="application/json",
                     )
                 )
+
+
+def firewall_verdict(rules: builtins.list[FirewallRule] | None, address: str) -> str:
+    """The action for a connection from ``address``: ACCEPT when the instance has no chain yet;
+    otherwise the action of the first rule whose source (None: any) holds the address, and DROP
+    when none does (a flushed chain drops every address)."""
+    if rules is None:
+        return "ACCEPT"
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "DROP"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for rule in rules:
+        if rule.source is None or ip in ipaddress.ip_network(rule.source, strict=False):
+            return rule.action
+    return "DROP"
 
 
 RETRY = "a forwarding port was taken by a concurrent launch"

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import secrets
 import weakref
+from collections.abc import Coroutine
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -31,6 +32,7 @@ from fleetport.core.identity import CREDENTIALS_TOPIC
 from fleetport.core.permissions import Principal
 from fleetport.dialects.agent.link import POLICY_VIOLATION, AgentLink
 from fleetport.dialects.agent.streams import AgentStream
+from fleetport.dialects.agent.workspaces import AgentWorkspaces
 
 log = logging.getLogger("fleetport.agent.hub")
 _HUBS: weakref.WeakKeyDictionary[Fleet, Hub] = weakref.WeakKeyDictionary()
@@ -48,10 +50,26 @@ class Hub:
         self._pending: dict[str, tuple[str, str, asyncio.Future[AgentStream]]] = {}
         fleet.bus.watch(CREDENTIALS_TOPIC, self._credentials_changed)
         self._checks: set[asyncio.Task[None]] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.workspaces = AgentWorkspaces(self)
+        fleet.remote.attach_host(self.workspaces)
 
     def connected(self) -> list[str]:
         """The parts whose agents are connected to this process."""
         return list(self.links)
+
+    def link_of_machine(self, machine_id: str) -> AgentLink | None:
+        """The control connection of an agent of the machine's parts, if one is connected here."""
+        for link in list(self.links.values()):
+            if link.part.machine_id == machine_id:
+                return link
+        return None
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs work on the hub's loop, kept until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     # --- control connections ---------------------------------------------------------------
 
@@ -66,6 +84,7 @@ class Hub:
             await _deny(websocket, 403, exc.message)
             return
         await websocket.accept()
+        self.loop = asyncio.get_running_loop()
         peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
         link = AgentLink(self, websocket, call, part, peer)
         previous = self.links.get(part.part_id)
@@ -77,6 +96,8 @@ class Hub:
         try:
             reason = await link.run()
         finally:
+            with contextlib.suppress(Exception):
+                await self.workspaces.link_ended(link)
             if self.links.get(part.part_id) is link:
                 del self.links[part.part_id]
                 with contextlib.suppress(Exception):

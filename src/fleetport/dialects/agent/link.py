@@ -151,6 +151,17 @@ class AgentLink:
                 await self.send("ack", stream=stream, seq=seq, written=written.written, failures=failures)
         elif message.type == "stream_failed":
             self.hub.stream_failed(self.part_id, wire.text(body, "stream"), wire.text(body, "error"))
+        elif message.type == "launched":
+            port = wire.integer(body, "port")
+            if not 0 < port < 65536:
+                raise Hostile("port is not a TCP port")
+            instance, hostkey = wire.text(body, "instance", 100), wire.text(body, "hostkey", 16000)
+            self.hub.spawn(self.hub.workspaces.launched(self, instance, hostkey, port))
+        elif message.type == "launch_failed":
+            instance, error = wire.text(body, "instance", 100), wire.text(body, "error")
+            self.hub.spawn(self.hub.workspaces.launch_failed(self, instance, error))
+        elif message.type == "destroyed":
+            self.hub.spawn(self.hub.workspaces.destroyed(self, wire.text(body, "instance", 100)))
 
     async def _push_config(self, subscription: Any) -> None:
         """Every config change of the part, as it is once the change is heard."""

@@ -1,11 +1,14 @@
 """The agent wire's control messages: JSON objects in text frames, each with a ``type``.
 
 Agent to server: ``heartbeat``; ``logs`` (``stream``, ``seq``, ``entries``); ``points``
-(``stream``, ``seq``, ``alias``, ``points``); ``stream_failed`` (``stream``, ``error``).
+(``stream``, ``seq``, ``alias``, ``points``); ``stream_failed`` (``stream``, ``error``);
+``launched`` (``instance``, ``hostkey``, ``port``); ``launch_failed`` (``instance``, ``error``);
+``destroyed`` (``instance``).
 Server to agent: ``welcome`` (``part_id``, ``machine_id``, ``heartbeat_seconds``, ``delivered``);
 ``config`` (``config``, ``updated_at``); ``ack`` (``stream``, ``seq``, and for points ``written``
 and ``failures``); ``refused`` (``stream``, ``seq``, ``error``: the message can never be stored,
-the agent drops it); ``open_stream`` (``stream``, ``target``).
+the agent drops it); ``open_stream`` (``stream``, ``target``); ``launch`` (``instance``,
+``public_key``) and ``destroy`` (``instance``) of a remote-access workspace.
 
 A message that is not one of these (not JSON, not an object, an unknown type, a field of the
 wrong kind) is a ``Hostile`` one: the hub closes the connection that sent it.
@@ -21,7 +24,7 @@ import orjson
 
 from fleetport.core.logs import NewLogEntry
 
-AGENT_TYPES = ("heartbeat", "logs", "points", "stream_failed")
+AGENT_TYPES = ("heartbeat", "logs", "points", "stream_failed", "launched", "launch_failed", "destroyed")
 
 
 class Hostile(ValueError):

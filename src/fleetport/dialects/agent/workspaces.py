@@ -1,0 +1,208 @@
+"""Remote-access instances on agent-hosted workspaces: the ``WorkspaceHost`` core reaches robots
+through, and the TCP listener of each READY instance on its forwarding port.
+
+Core's ``launch`` and ``destroy`` (called on any thread, after a commit) are sent to the agent of
+the machine's part as ``launch`` (``instance``, ``public_key``) and ``destroy`` (``instance``).
+The agent answers ``launched`` (``instance``, ``hostkey``, ``port``: its workspace's SSH server
+on the robot's loopback), ``launch_failed`` (``instance``, ``error``) or ``destroyed``
+(``instance``), each passed on as one core call.
+
+Once an instance is READY, its forwarding port listens on ``remote.public_host``'s side
+(``remote.listen_host``, all addresses by default). Each connection is checked against the
+instance's firewall by its source address: ACCEPT relays it through a stream to the workspace's
+SSH server; DROP closes it without reading a byte; REJECT resets it (a TCP RST). The listener
+closes, and its relayed connections with it, when the instance ends, fails, or its agent
+disconnects; an agent that disconnects ends its instances (INIT_FAIL, or TERMINATED with the
+reason), since their workspaces went with it.
+
+Workspaces live on the process that holds the agent's control connection (as streams do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import struct
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fleetport.core.calls import run_core
+from fleetport.core.errors import CoreError
+from fleetport.core.permissions import SYSTEM
+from fleetport.core.remote.model import Instance
+from fleetport.dialects.agent.streams import pipe
+
+if TYPE_CHECKING:
+    from fleetport.dialects.agent.hub import Hub
+    from fleetport.dialects.agent.link import AgentLink
+
+log = logging.getLogger("fleetport.agent.hub")
+
+
+@dataclass
+class Held:
+    """An instance the hub asked an agent for."""
+
+    instance: Instance
+    link: AgentLink
+    listener: asyncio.Server | None = None
+    relays: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class AgentWorkspaces:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.held: dict[str, Held] = {}
+
+    # --- the WorkspaceHost port (any thread) -------------------------------------------------
+
+    def launch(self, instance: Instance, machine_id: str) -> None:
+        self._soon(self._launch(instance, machine_id))
+
+    def destroy(self, instance: Instance, machine_id: str) -> None:
+        self._soon(self._destroy(instance.id, machine_id))
+
+    def connected(self, machine_id: str) -> bool:
+        return self.hub.link_of_machine(machine_id) is not None
+
+    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
+        loop = self.hub.loop
+        if loop is None or loop.is_closed():  # no agent ever connected here: nobody to ask
+            work.close()
+            return
+        loop.call_soon_threadsafe(self.hub.spawn, work)
+
+    async def _launch(self, instance: Instance, machine_id: str) -> None:
+        link = self.hub.link_of_machine(machine_id)
+        if link is None:  # the launch times out (INIT_FAIL) in core
+            return
+        self.held[instance.id] = Held(instance, link)
+        with contextlib.suppress(RuntimeError, OSError):
+            await link.send("launch", instance=instance.id, public_key=instance.public_key)
+
+    async def _destroy(self, instance_id: str, machine_id: str) -> None:
+        held = self.held.get(instance_id)
+        await self._close(held)
+        link = held.link if held is not None else self.hub.link_of_machine(machine_id)
+        if link is not None:
+            with contextlib.suppress(RuntimeError, OSError):
+                await link.send("destroy", instance=instance_id)
+
+    # --- what the agent reports ---------------------------------------------------------------
+
+    async def launched(self, link: AgentLink, instance_id: str, hostkey: str, port: int) -> None:
+        held = self.held.get(instance_id)
+        if held is None or held.link is not link or held.instance.port is None:
+            await link.send("destroy", instance=instance_id)  # not an instance this hub asked for
+            return
+        try:
+            held.listener = await asyncio.start_server(
+                lambda r, w: self._accepted(held, f"127.0.0.1:{port}", r, w),
+                self.hub.fleet.settings.remote.listen_host or None,
+                held.instance.port,
+                reuse_address=True,
+            )
+        except OSError as exc:
+            self.held.pop(instance_id, None)
+            reason = f"the server could not listen on forwarding port {held.instance.port}: {exc.strerror}"
+            await self._report(
+                link,
+                run_core(
+                    self.hub.fleet, lambda: self.hub.fleet.remote.instance_lost(SYSTEM, instance_id, reason)
+                ),
+            )
+            await link.send("destroy", instance=instance_id)
+            return
+        try:
+            await link.call(self.hub.fleet.remote.instance_ready, instance_id, hostkey)
+        except CoreError as exc:
+            log.info("instance %s not made READY: %s", instance_id, exc.message)
+            await self._close(self.held.pop(instance_id, None))
+            await link.send("destroy", instance=instance_id)
+
+    async def launch_failed(self, link: AgentLink, instance_id: str, error: str) -> None:
+        if self._own(link, instance_id):
+            self.held.pop(instance_id, None)
+            reason = f"the robot's agent could not set the workspace up: {error}"
+            await self._report(link, link.call(self.hub.fleet.remote.instance_failed, instance_id, reason))
+
+    async def destroyed(self, link: AgentLink, instance_id: str) -> None:
+        if self._own(link, instance_id):
+            await self._close(self.held.pop(instance_id, None))
+        await self._report(link, link.call(self.hub.fleet.remote.instance_destroyed, instance_id))
+
+    async def link_ended(self, link: AgentLink) -> None:
+        """The agent's connection ended: its instances end with their workspaces."""
+        for instance_id, held in list(self.held.items()):
+            if held.link is not link:
+                continue
+            self.held.pop(instance_id, None)
+            await self._close(held)
+            reason = "the robot's agent disconnected; its workspace is gone"
+            lost = functools.partial(self.hub.fleet.remote.instance_lost, SYSTEM, instance_id, reason)
+            await self._report(link, run_core(self.hub.fleet, lost))
+
+    def _own(self, link: AgentLink, instance_id: str) -> bool:
+        held = self.held.get(instance_id)
+        return held is not None and held.link is link
+
+    async def _report(self, link: AgentLink, report: Awaitable[Instance]) -> None:
+        """Passes a report on to core (one call)."""
+        try:
+            await report
+        except CoreError as exc:  # ended meanwhile (terminated, timed out)
+            log.info("agent of part %s: report not taken: %s", link.part_id, exc.message)
+        except Exception:
+            log.warning("agent of part %s: report not stored", link.part_id, exc_info=True)
+
+    # --- the forwarding port --------------------------------------------------------------------
+
+    async def _close(self, held: Held | None) -> None:
+        if held is None:
+            return
+        if held.listener is not None:
+            held.listener.close()
+            held.listener = None
+        for task in list(held.relays):
+            task.cancel()
+        await asyncio.gather(*held.relays, return_exceptions=True)
+
+    async def _accepted(
+        self, held: Held, target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            held.relays.add(task)
+        try:
+            peer = writer.get_extra_info("peername")
+            address = str(peer[0]) if peer else ""
+            instances = self.hub.fleet.remote.instances
+            try:
+                action = await run_core(
+                    self.hub.fleet, lambda: instances.verdict(SYSTEM, held.instance.id, address)
+                )
+            except CoreError:
+                action = "DROP"
+            if action != "ACCEPT":
+                if action == "REJECT":
+                    sock = writer.get_extra_info("socket")
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return
+            try:
+                stream = await self.hub.open_stream(held.link.part_id, target)
+            except Exception as exc:  # the agent went away or could not dial its workspace
+                log.info("instance %s: no stream to its workspace: %s", held.instance.id, exc)
+                writer.transport.abort()
+                return
+            await pipe(stream, reader, writer)
+        finally:
+            if task is not None:
+                held.relays.discard(task)
+            writer.close()
