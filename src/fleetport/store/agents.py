@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fleetport.store import tables as t
@@ -55,13 +55,15 @@ def machines_presence(
     conn: Tx, machine_ids: Collection[str]
 ) -> dict[str, tuple[datetime | None, datetime | None]]:
     """For each machine with parts: the latest ``agent_online_until`` and ``last_access`` of its
-    parts, in one grouped statement."""
+    parts, in one grouped statement (built once: it is read with every machine)."""
     if not machine_ids:
         return {}
-    p = t.parts
-    stmt = (
-        select(p.c.machine_id, func.max(p.c.agent_online_until), func.max(p.c.last_access))
-        .where(p.c.machine_id.in_(list(machine_ids)))
-        .group_by(p.c.machine_id)
-    )
-    return {str(mid): (until, last) for mid, until, last in conn.execute(stmt)}
+    rows = conn.execute(_PRESENCE, {"machine_ids": list(machine_ids)})
+    return {str(mid): (until, last) for mid, until, last in rows}
+
+
+_PRESENCE = (
+    select(t.parts.c.machine_id, func.max(t.parts.c.agent_online_until), func.max(t.parts.c.last_access))
+    .where(t.parts.c.machine_id.in_(bindparam("machine_ids", expanding=True)))
+    .group_by(t.parts.c.machine_id)
+)
