@@ -34,9 +34,13 @@ def location(conn: Tx, p: Principal, permission: str, location_id: str) -> Row:
 
 
 def machine(conn: Tx, p: Principal, permission: str, machine_id: str) -> Row:
-    row = _load(conn, "machines", machine_id, "machine")
+    return covered_machine(conn, p, permission, _load(conn, "machines", machine_id, "machine"))
+
+
+def covered_machine(conn: Tx, p: Principal, permission: str, row: Row) -> Row:
+    """The machine's row, already read, if the caller holds ``permission`` on it."""
     if not p.scope(conn, permission).covers_robot(row["id"], row["location_id"], row["organization_id"]):
-        raise deny(permission, f"machine {machine_id}")
+        raise deny(permission, f"machine {row['id']}")
     return row
 
 

@@ -115,10 +115,13 @@ class Machines:
 
     def get(self, p: Principal, machine_id: str) -> Machine:
         with self.store.read() as conn:
-            (machine,) = _with_presence(
-                conn, [Machine.from_row(access.machine(conn, p, "read_robot", machine_id))]
-            )
-            return machine
+            row = agents_store.machine_with_presence(conn, validate.entity_id(machine_id, "machine"))
+            if row is None:
+                raise NotFound(f"machine {machine_id} not found")
+            row = access.covered_machine(conn, p, "read_robot", row)
+        return replace(
+            Machine.from_row(row), online=is_online(row["online_until"]), last_seen=as_utc(row["last_seen"])
+        )
 
     def list(
         self,

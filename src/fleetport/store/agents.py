@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fleetport.store import tables as t
-from fleetport.store.engine import Tx
+from fleetport.store.engine import Row, Tx
 
 
 def seen(conn: Tx, part_id: str, at: datetime, online_until: datetime | None) -> bool:
@@ -67,3 +68,20 @@ _PRESENCE = (
     .where(t.parts.c.machine_id.in_(bindparam("machine_ids", expanding=True)))
     .group_by(t.parts.c.machine_id)
 )
+
+
+def machine_with_presence(conn: Tx, machine_id: str) -> Row | None:
+    """The machine's row with its agents' presence (``online_until`` and ``last_seen``, the latest
+    of its parts'), in one statement built once: it is read with every machine."""
+    return conn.execute(_MACHINE_WITH_PRESENCE, {"id": machine_id}).mappings().first()
+
+
+def _latest_of_parts(column: Any) -> Any:
+    return select(func.max(column)).where(t.parts.c.machine_id == t.machines.c.id).scalar_subquery()
+
+
+_MACHINE_WITH_PRESENCE = select(
+    t.machines,
+    _latest_of_parts(t.parts.c.agent_online_until).label("online_until"),
+    _latest_of_parts(t.parts.c.last_access).label("last_seen"),
+).where(t.machines.c.id == bindparam("id"))
