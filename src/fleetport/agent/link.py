@@ -4,7 +4,7 @@ It reconnects after every loss with exponential backoff and jitter (0.5 s doubli
 wait a random 50 to 100 % of that), logging each loss and each return. Once connected it beats
 (``heartbeat`` at the interval the server's welcome names), sends what the outbox holds (at most
 ``WINDOW`` messages of a kind waiting for their acknowledgement), and takes what the server sends:
-acknowledgements, its part's config, requests to open streams.
+acknowledgements, its part's config, requests to open streams, workspaces and add-ons.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ MAX_MESSAGE = 16 << 20
 ConfigHandler = Callable[[dict[str, Any], str | None], Awaitable[None]]
 StreamHandler = Callable[[str, str], None]
 WorkspaceHandler = Callable[[dict[str, Any]], None]  # a launch or destroy message
+AddonHandler = Callable[[dict[str, Any]], None]  # addon_start, addon_stop, snapshot, drive
+ADDON_MESSAGES = ("addon_start", "addon_stop", "snapshot", "drive")
 LostHandler = Callable[[], Awaitable[None]]
 
 
@@ -52,6 +54,7 @@ class Link:
         ssl_context: ssl.SSLContext | None,
         on_workspace: WorkspaceHandler | None = None,
         on_lost: LostHandler | None = None,
+        on_addon: AddonHandler | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
@@ -62,6 +65,7 @@ class Link:
         self.ssl_context = ssl_context
         self.on_workspace = on_workspace
         self.on_lost = on_lost
+        self.on_addon = on_addon
         self.connected = False
         self.part_id: str | None = None
         self._acked = asyncio.Event()
@@ -75,7 +79,8 @@ class Link:
             )
 
     async def report(self, kind: str, **fields: Any) -> None:
-        """Sends a report (``launched``, ``launch_failed``, ``destroyed``) if connected."""
+        """Sends a report (``launched``, ``launch_failed``, ``destroyed``, ``addon_active``,
+        ``snapshot``, ``snapshot_failed``) if connected."""
         if self._ws is not None:
             await self._ws.send(json.dumps({"type": kind, **fields}))
 
@@ -188,6 +193,8 @@ class Link:
                 self.on_open_stream(str(message.get("stream")), str(message.get("target")))
             elif kind in ("launch", "destroy") and self.on_workspace is not None:
                 self.on_workspace(message)
+            elif kind in ADDON_MESSAGES and self.on_addon is not None:
+                self.on_addon(message)
 
 
 def _body(exc: InvalidStatus) -> str:

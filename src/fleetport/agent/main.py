@@ -1,9 +1,11 @@
 """The agent as one program: its options, and the parts it runs side by side (the control
-connection, the log gatherer, the telemetry endpoint, the config file and the streams)."""
+connection, the log gatherer, the telemetry endpoint, the config file, the streams, workspaces and
+add-ons)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleetport.agent import relay, sources
+from fleetport.agent import addons, relay, sources
 from fleetport.agent.link import Link
 from fleetport.agent.local import TelemetryEndpoint
 from fleetport.agent.outbox import KINDS, Outbox
@@ -39,6 +41,8 @@ class AgentOptions:
     telemetry_port: int = 4444  # 0: no telemetry endpoint
     allow_targets: list[str] = field(default_factory=list)
     ca_file: Path | None = None
+    camera_device: str | None = None  # the cam add-on's camera (default: a generated test pattern)
+    drive_command: str | None = None  # the drive add-on's commands go to its stdin, one JSON line each
 
     @property
     def config_path(self) -> Path:
@@ -82,7 +86,9 @@ class Agent:
             self.ssl_context,
             on_workspace=self.workspace_asked,
             on_lost=self.workspaces_lost,
+            on_addon=self.addon_asked,
         )
+        self.drive = addons.Drive(options.drive_command)
         self.workspaces = _workspaces(options.state_dir)
         self._streams: set[asyncio.Task[None]] = set()
 
@@ -117,6 +123,8 @@ class Agent:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await self.workspaces_lost()
+            with contextlib.suppress(Exception):
+                await self.drive.close()
             if server is not None:
                 server.close()
             self.outbox.close()
@@ -200,6 +208,40 @@ class Agent:
             return
         with contextlib.suppress(Exception):
             await self.link.report("launched", instance=instance, hostkey=hostkey, port=port)
+
+    def addon_asked(self, message: dict[str, Any]) -> None:
+        """An add-on message from the server; drive commands keep their order (``Drive`` writes
+        them one at a time, in the order their tasks start)."""
+        task = asyncio.create_task(self._addon(message))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+
+    async def _addon(self, message: dict[str, Any]) -> None:
+        kind, instance = message.get("type"), str(message.get("instance"))[:100]
+        if kind == "addon_start":
+            addon = str(message.get("addon"))[:40]
+            if addon in ("cam", "drive"):
+                log.info("%s add-on of instance %s started", addon, instance)
+                with contextlib.suppress(Exception):
+                    await self.link.report("addon_active", instance=instance, addon=addon)
+            else:
+                log.warning("the %s add-on is not served by this agent", addon)
+        elif kind == "addon_stop":
+            log.info("%s add-on of instance %s stopped", str(message.get("addon"))[:40], instance)
+        elif kind == "drive" and isinstance(message.get("command"), dict):
+            await self.drive.send(message["command"])
+        elif kind == "snapshot":
+            request = str(message.get("request"))[:100]
+            try:
+                image = await asyncio.to_thread(addons.snapshot, self.options.camera_device)
+            except (addons.CameraUnavailable, OSError, ValueError) as exc:
+                log.warning("camera snapshot not taken: %s", exc)
+                with contextlib.suppress(Exception):
+                    await self.link.report("snapshot_failed", request=request, error=str(exc)[:500])
+                return
+            with contextlib.suppress(Exception):
+                data = base64.b64encode(image).decode()
+                await self.link.report("snapshot", request=request, data=data)
 
     async def workspaces_lost(self) -> None:
         """The control connection ended: the server ended every instance it held, so their

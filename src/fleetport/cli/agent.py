@@ -49,6 +49,16 @@ def agent(
     ca_file: Annotated[
         Path | None, typer.Option("--ca-file", help="CA certificate(s) to trust for an https:// server")
     ] = None,
+    camera_device: Annotated[
+        str | None,
+        typer.Option(
+            "--camera-device", help="The cam add-on's camera, number or path (OpenCV) [test pattern]"
+        ),
+    ] = None,
+    drive_command: Annotated[
+        str | None,
+        typer.Option("--drive-command", help="Run once (by the shell); drive commands go to its stdin"),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
@@ -78,5 +88,7 @@ def agent(
         telemetry_port=telemetry_port,
         allow_targets=list(allow_target or []),
         ca_file=ca_file,
+        camera_device=camera_device,
+        drive_command=drive_command,
     )
     run(options, log_level)

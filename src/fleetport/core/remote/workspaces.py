@@ -8,8 +8,10 @@ Without an agent nothing answers: a launched instance fails when its launch time
 
 from __future__ import annotations
 
-from typing import Protocol
+from concurrent.futures import Future
+from typing import Any, Protocol
 
+from fleetport.core.errors import Unavailable
 from fleetport.core.remote.model import Instance
 
 
@@ -27,6 +29,24 @@ class WorkspaceHost(Protocol):
         """Whether the machine's agent is connected now."""
         ...
 
+    def addon_start(self, instance_id: str, machine_id: str, addon: str) -> None:
+        """Asks the machine's agent to start an add-on for the instance (it confirms with
+        ``Addons.addon_active``)."""
+        ...
+
+    def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> None:
+        """Tells the machine's agent the add-on was deactivated."""
+        ...
+
+    def snapshot(self, instance_id: str, machine_id: str, camera: str, timeout: float) -> Future[bytes]:
+        """Asks the machine's agent for a camera image: a future of the JPEG bytes, failing with
+        ``Unavailable`` when the agent is away, refuses, or sends nothing within ``timeout`` s."""
+        ...
+
+    def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
+        """Passes a drive command on to the machine's agent (commands arrive in the order given)."""
+        ...
+
 
 class NoAgent:
     """The host when no agent hub runs: no robot is reached, nothing is held."""
@@ -39,3 +59,17 @@ class NoAgent:
 
     def connected(self, machine_id: str) -> bool:
         return False
+
+    def addon_start(self, instance_id: str, machine_id: str, addon: str) -> None:
+        return None
+
+    def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> None:
+        return None
+
+    def snapshot(self, instance_id: str, machine_id: str, camera: str, timeout: float) -> Future[bytes]:
+        future: Future[bytes] = Future()
+        future.set_exception(Unavailable("the robot's agent is not connected: a camera snapshot needs it"))
+        return future
+
+    def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
+        return None

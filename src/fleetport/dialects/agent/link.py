@@ -162,6 +162,15 @@ class AgentLink:
             self.hub.spawn(self.hub.workspaces.launch_failed(self, instance, error))
         elif message.type == "destroyed":
             self.hub.spawn(self.hub.workspaces.destroyed(self, wire.text(body, "instance", 100)))
+        elif message.type == "addon_active":
+            instance, addon = wire.text(body, "instance", 100), wire.text(body, "addon", 40)
+            self.hub.spawn(self.hub.workspaces.addon_active(self, instance, addon))
+        elif message.type == "snapshot":
+            data = wire.text(body, "data", self.hub.fleet.settings.agent.max_message_bytes)
+            self.hub.workspaces.snapshot_taken(self, wire.text(body, "request", 100), data)
+        elif message.type == "snapshot_failed":
+            request, error = wire.text(body, "request", 100), wire.text(body, "error")
+            self.hub.workspaces.snapshot_failed(self, request, error)
 
     async def _push_config(self, subscription: Any) -> None:
         """Every config change of the part, as it is once the change is heard."""

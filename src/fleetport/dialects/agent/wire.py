@@ -3,12 +3,15 @@
 Agent to server: ``heartbeat``; ``logs`` (``stream``, ``seq``, ``entries``); ``points``
 (``stream``, ``seq``, ``alias``, ``points``); ``stream_failed`` (``stream``, ``error``);
 ``launched`` (``instance``, ``hostkey``, ``port``); ``launch_failed`` (``instance``, ``error``);
-``destroyed`` (``instance``).
+``destroyed`` (``instance``); ``addon_active`` (``instance``, ``addon``); ``snapshot``
+(``request``, ``data``) and ``snapshot_failed`` (``request``, ``error``).
 Server to agent: ``welcome`` (``part_id``, ``machine_id``, ``heartbeat_seconds``, ``delivered``);
 ``config`` (``config``, ``updated_at``); ``ack`` (``stream``, ``seq``, and for points ``written``
 and ``failures``); ``refused`` (``stream``, ``seq``, ``error``: the message can never be stored,
 the agent drops it); ``open_stream`` (``stream``, ``target``); ``launch`` (``instance``,
-``public_key``) and ``destroy`` (``instance``) of a remote-access workspace.
+``public_key``) and ``destroy`` (``instance``) of a remote-access workspace; ``addon_start``
+and ``addon_stop`` (``instance``, ``addon``), ``snapshot`` (``request``, ``instance``,
+``camera``) and ``drive`` (``instance``, ``command``) of its add-ons.
 
 A message that is not one of these (not JSON, not an object, an unknown type, a field of the
 wrong kind) is a ``Hostile`` one: the hub closes the connection that sent it.
@@ -24,7 +27,18 @@ import orjson
 
 from fleetport.core.logs import NewLogEntry
 
-AGENT_TYPES = ("heartbeat", "logs", "points", "stream_failed", "launched", "launch_failed", "destroyed")
+AGENT_TYPES = (
+    "heartbeat",
+    "logs",
+    "points",
+    "stream_failed",
+    "launched",
+    "launch_failed",
+    "destroyed",
+    "addon_active",
+    "snapshot",
+    "snapshot_failed",
+)
 
 
 class Hostile(ValueError):

@@ -21,9 +21,13 @@ Workspaces live on the process that holds the agent's control connection (as str
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import concurrent.futures
 import contextlib
 import functools
 import logging
+import secrets
 import socket
 import struct
 from collections.abc import Awaitable, Coroutine
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fleetport.core.calls import run_core
-from fleetport.core.errors import CoreError
+from fleetport.core.errors import CoreError, Unavailable
 from fleetport.core.permissions import SYSTEM
 from fleetport.core.remote.model import Instance
 from fleetport.dialects.agent.streams import pipe
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from fleetport.dialects.agent.link import AgentLink
 
 log = logging.getLogger("fleetport.agent.hub")
+NO_CAMERA_AGENT = "the robot's agent is not connected: a camera snapshot needs it"
 
 
 @dataclass
@@ -57,6 +62,7 @@ class AgentWorkspaces:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.held: dict[str, Held] = {}
+        self._snapshots: dict[str, tuple[AgentLink, asyncio.Future[bytes]]] = {}
 
     # --- the WorkspaceHost port (any thread) -------------------------------------------------
 
@@ -68,6 +74,72 @@ class AgentWorkspaces:
 
     def connected(self, machine_id: str) -> bool:
         return self.hub.link_of_machine(machine_id) is not None
+
+    def addon_start(self, instance_id: str, machine_id: str, addon: str) -> None:
+        self._soon(self._tell(machine_id, "addon_start", instance=instance_id, addon=addon))
+
+    def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> None:
+        self._soon(self._tell(machine_id, "addon_stop", instance=instance_id, addon=addon))
+
+    def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
+        self._soon(self._tell(machine_id, "drive", instance=instance_id, command=command))
+
+    def snapshot(
+        self, instance_id: str, machine_id: str, camera: str, timeout: float
+    ) -> concurrent.futures.Future[bytes]:
+        loop = self.hub.loop
+        if loop is None or loop.is_closed():
+            failed: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+            failed.set_exception(
+                Unavailable("the robot's agent is not connected: a camera snapshot needs it")
+            )
+            return failed
+        return asyncio.run_coroutine_threadsafe(
+            self._snapshot(instance_id, machine_id, camera, timeout), loop
+        )
+
+    async def _tell(self, machine_id: str, kind: str, **fields: Any) -> None:
+        link = self.hub.link_of_machine(machine_id)
+        if link is not None:
+            with contextlib.suppress(RuntimeError, OSError):
+                await link.send(kind, **fields)
+
+    async def _snapshot(self, instance_id: str, machine_id: str, camera: str, timeout: float) -> bytes:
+        link = self.hub.link_of_machine(machine_id)
+        if link is None:
+            raise Unavailable(NO_CAMERA_AGENT)
+        request = secrets.token_urlsafe(12)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._snapshots[request] = (link, future)
+        try:
+            await link.send("snapshot", request=request, instance=instance_id, camera=camera)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise Unavailable(f"the robot's agent sent no camera image within {timeout:g} s") from None
+        except (RuntimeError, OSError):
+            raise Unavailable("the robot's agent went away before sending the camera image") from None
+        finally:
+            self._snapshots.pop(request, None)
+
+    def snapshot_taken(self, link: AgentLink, request: str, data: str) -> None:
+        """The agent's answer to a snapshot request: a base64 JPEG."""
+        pending = self._snapshots.get(request)
+        if pending is None or pending[0] is not link or pending[1].done():
+            return
+        try:
+            image = base64.b64decode(data, validate=True)
+        except binascii.Error:
+            pending[1].set_exception(Unavailable("the robot's agent sent an image that is not base64"))
+            return
+        pending[1].set_result(image)
+
+    def snapshot_failed(self, link: AgentLink, request: str, error: str) -> None:
+        pending = self._snapshots.get(request)
+        if pending is not None and pending[0] is link and not pending[1].done():
+            pending[1].set_exception(Unavailable(f"the robot's camera gave no image: {error}"))
+
+    async def addon_active(self, link: AgentLink, instance_id: str, addon: str) -> None:
+        await self._report(link, link.call(self.hub.fleet.remote.addons.addon_active, instance_id, addon))
 
     def _soon(self, work: Coroutine[Any, Any, None]) -> None:
         loop = self.hub.loop
@@ -150,7 +222,7 @@ class AgentWorkspaces:
         held = self.held.get(instance_id)
         return held is not None and held.link is link
 
-    async def _report(self, link: AgentLink, report: Awaitable[Instance]) -> None:
+    async def _report(self, link: AgentLink, report: Awaitable[object]) -> None:
         """Passes a report on to core (one call)."""
         try:
             await report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from typing import Any
 
 from starlette.requests import Request
@@ -166,12 +168,21 @@ def routes(fleet: Fleet) -> list[Route]:
 
     def addon_use(name: str, what: str) -> Handler:
         async def use(request: Request, call: Call) -> Response:
-            if request.method == "POST":
-                await body(request)  # a drive command is checked as JSON before it is refused
             await call(addons.use, _path(request, "iid"), name, what)
             return answer(DONE)  # (not reached until the agent relays it)
 
         return use
+
+    async def snapshot(request: Request, call: Call) -> Response:
+        taking = await call(addons.snapshot, _path(request, "iid"), _path(request, "camera"))
+        image = await asyncio.wrap_future(taking)
+        data = base64.b64encode(image).decode()
+        return answer({"success": True, "format": "JPEG", "coding": "base64", "data": data})
+
+    async def drive(request: Request, call: Call) -> Response:
+        command = await body(request)
+        await call(addons.drive, _path(request, "iid"), command)
+        return answer(DONE)
 
     # --- tokens and CI --------------------------------------------------------------------------
 
@@ -218,8 +229,8 @@ def routes(fleet: Fleet) -> list[Route]:
         ("/reservation/{rid}", cancel, ["DELETE"]),
         ("/firewall/{iid}", firewall, ["GET", "POST", "DELETE"]),
         ("/vpn/{iid}", vpn, ["POST", "GET"]),
-        ("/addon/cam/{iid}/{camera}/img", addon_use("cam", "a camera snapshot"), ["GET"]),
-        ("/addon/drive/{iid}/tx", addon_use("drive", "a drive command"), ["POST"]),
+        ("/addon/cam/{iid}/{camera}/img", snapshot, ["GET"]),
+        ("/addon/drive/{iid}/tx", drive, ["POST"]),
         ("/addon/vnc/{iid}/start", addon_use("vnc", "starting VNC"), ["POST"]),
         ("/addon/vnc/{iid}/stop", addon_use("vnc", "stopping VNC"), ["POST"]),
         ("/addon/{addon}/{iid}", addon, ["GET", "POST", "DELETE"]),
