@@ -4,6 +4,7 @@ hostile input (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -383,3 +384,75 @@ def test_an_attached_host_is_asked(fleet: Fleet, cast: RemoteCast) -> None:
     assert asked == [f"launch {instance.id} {cast.machine.id}"]
     assert fleet.remote.instances.terminate(cast.owner, instance.id).status == "TERMINATING"
     assert asked[-1] == f"destroy {instance.id}"
+
+
+def test_addons_are_started_confirmed_and_used_through_the_host(fleet: Fleet, cast: RemoteCast) -> None:
+    asked: list[str] = []
+
+    class Host:
+        def launch(self, instance: Instance, machine_id: str) -> None:
+            return None
+
+        def destroy(self, instance: Instance, machine_id: str) -> None:
+            return None
+
+        def connected(self, machine_id: str) -> bool:
+            return True
+
+        def addon_start(self, instance_id: str, machine_id: str, addon: str) -> None:
+            asked.append(f"start {addon}")
+
+        def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> None:
+            asked.append(f"stop {addon}")
+
+        def snapshot(self, instance_id: str, machine_id: str, camera: str, timeout: float) -> Future[bytes]:
+            future: Future[bytes] = Future()
+            future.set_result(b"\xff\xd8\xff" + camera.encode())
+            return future
+
+        def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
+            asked.append(f"drive {command}")
+
+    fleet.remote.attach_host(Host())
+    addons = fleet.remote.addons
+    instance = launch(fleet, cast.ruled_in, cast.deployment.id)
+    assert addons.activate(cast.ruled_in, instance.id, "cam") == "starting"
+    assert asked == ["start cam"]
+    with pytest.raises(Unavailable, match="still starting"):
+        addons.snapshot(cast.ruled_in, instance.id, "0")
+    part = fleet.machines.parts(cast.owner, cast.machine.id)[0]
+    agent = fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(cast.owner, part.id).secret))
+    with pytest.raises(NotFound):  # only the machine's own agent confirms
+        addons.addon_active(cast.other, instance.id, "cam")
+    with pytest.raises(FailedPrecondition):  # not asked for
+        addons.addon_active(agent, instance.id, "drive")
+    assert addons.addon_active(agent, instance.id, "cam") == "active"
+    assert addons.status(cast.ruled_in, instance.id, "cam") == "active"
+    assert addons.activate(cast.ruled_in, instance.id, "cam") == "active" and asked == ["start cam"]
+    assert addons.snapshot(cast.ruled_in, instance.id, "0").result() == b"\xff\xd8\xff0"
+    with pytest.raises(Invalid):
+        addons.snapshot(cast.ruled_in, instance.id, "\x00")
+    with pytest.raises(NotFound):
+        addons.snapshot(cast.operator, instance.id, "0")  # another's instance
+    addons.deactivate(cast.ruled_in, instance.id, "cam")
+    assert asked[-1] == "stop cam"
+    with pytest.raises(NotFound):
+        addons.snapshot(cast.ruled_in, instance.id, "0")
+    assert addons.activate(cast.ruled_in, instance.id, "drive") == "starting"
+    addons.addon_active(agent, instance.id, "drive")
+    addons.drive(cast.ruled_in, instance.id, {"linearv": 1, "angularv": 0})
+    assert asked[-1] == "drive {'linearv': 1, 'angularv': 0}"
+    for hostile in ([1], "go", {"x": "a" * 5000}, {1: 2}, {"x": 2**70}):
+        with pytest.raises(Invalid):
+            addons.drive(cast.ruled_in, instance.id, hostile)
+    assert asked[-1] == "drive {'linearv': 1, 'angularv': 0}"
+
+
+def test_without_an_agent_a_snapshot_is_unavailable(fleet: Fleet, cast: RemoteCast) -> None:
+    addons = fleet.remote.addons
+    instance = launch(fleet, cast.ruled_in, cast.deployment.id)
+    addons.activate(cast.ruled_in, instance.id, "cam")
+    with pytest.raises(Unavailable, match="not connected"):
+        addons.snapshot(cast.ruled_in, instance.id, "0")
+    with pytest.raises(NotFound):
+        addons.drive(cast.ruled_in, instance.id, {})  # drive is not active: cam is
