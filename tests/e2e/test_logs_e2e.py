@@ -190,7 +190,15 @@ def test_cli_lists_and_follows(server: RunningServer, rover: Rover) -> None:
         )
 
         argv, env = _cli(server, "parts", "logs", part.id, "--follow", "--limit", "1")
-        follower = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # as from a terminal: Ctrl-C interrupts (a suite run as a background job inherits SIGINT ignored)
+        follower = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         lines: queue.Queue[str] = queue.Queue()
         reader = threading.Thread(
             target=lambda: [lines.put(line) for line in follower.stdout or ()], daemon=True
