@@ -43,6 +43,9 @@ class AgentOptions:
     ca_file: Path | None = None
     camera_device: str | None = None  # the cam add-on's camera (default: a generated test pattern)
     drive_command: str | None = None  # the drive add-on's commands go to its stdin, one JSON line each
+    workspace_runtime: str | None = None  # docker or podman: each workspace a container (see containers.py)
+    workspace_image: str | None = None
+    workspace_run_options: list[str] = field(default_factory=list)
 
     @property
     def config_path(self) -> Path:
@@ -89,7 +92,7 @@ class Agent:
             on_addon=self.addon_asked,
         )
         self.drive = addons.Drive(options.drive_command)
-        self.workspaces = _workspaces(options.state_dir)
+        self.workspaces = _workspaces(options)
         self._streams: set[asyncio.Task[None]] = set()
 
     def status(self) -> dict[str, Any]:
@@ -101,6 +104,8 @@ class Agent:
 
     async def run(self) -> None:
         logging.getLogger("fleetport.agent").addHandler(self.own_log)
+        if self.workspaces is not None:  # before the server may ask for new ones
+            await self.workspaces.wipe_leftovers()
         tasks = [
             asyncio.create_task(self.link.run_forever()),
             asyncio.create_task(sources.gather(self.outbox, self.own_log, self.options.log_files, self.wake)),
@@ -114,8 +119,6 @@ class Agent:
                 self.options.telemetry_port,
             )
         log.info("agent of part %s started; state in %s", self.options.part_id, self.options.state_dir)
-        if self.workspaces is not None:
-            self.workspaces.wipe_leftovers()
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -253,13 +256,26 @@ class Agent:
 NO_SSH = "this agent serves no SSH workspaces: install fleetport[agent-ssh] on the robot"
 
 
-def _workspaces(state_dir: Path) -> Workspaces | None:
-    """The SSH workspaces, when asyncssh (``fleetport[agent-ssh]``) is installed."""
+def _workspaces(options: AgentOptions) -> Workspaces | None:
+    """The SSH workspaces, when asyncssh (``fleetport[agent-ssh]``) is installed: directories on
+    the robot, or containers when a runtime and an image are given."""
     try:
+        from fleetport.agent.containers import ContainerRunner
         from fleetport.agent.workspace import Workspaces
     except ImportError:
+        if options.workspace_runtime:
+            log.warning("container workspaces need asyncssh: install fleetport[agent-ssh] on the robot")
         return None
-    return Workspaces(state_dir)
+    if options.workspace_runtime and options.workspace_image:
+        runner = ContainerRunner(
+            options.workspace_runtime,
+            options.workspace_image,
+            options.workspace_run_options,
+            options.part_id,
+        )
+        log.info("workspaces are containers of %s (%s)", options.workspace_image, options.workspace_runtime)
+        return Workspaces(options.state_dir, runner)
+    return Workspaces(options.state_dir)
 
 
 def _ssl_context(options: AgentOptions) -> ssl.SSLContext | None:

@@ -10,7 +10,8 @@ forwarding and SCP are refused.
 
 The workspace directory is NOT an isolation boundary: commands run as the agent's own user with
 everything that user may do on the robot. It keeps instances' files apart and is wiped when the
-instance ends; nothing more.
+instance ends; nothing more. With a container runtime configured, commands run in a container of
+the instance's own instead (see :mod:`fleetport.agent.containers`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
+
+from fleetport.agent.containers import ContainerFailed, LocalRunner, Runner
 
 log = logging.getLogger("fleetport.agent")
 
@@ -101,14 +104,17 @@ class _Door(asyncssh.SSHServer):
 
 
 class Workspaces:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, runner: Runner | None = None) -> None:
         self.state_dir = state_dir
+        self.runner: Runner = runner or LocalRunner()  # where commands run: here or in a container
         self.root = state_dir / "workspaces"
         self._held: dict[str, Workspace] = {}
         self._key: asyncssh.SSHKey | None = None
 
-    def wipe_leftovers(self) -> None:
-        """Removes workspaces a previous run left behind (their instances ended with it)."""
+    async def wipe_leftovers(self) -> None:
+        """Removes workspaces (and containers) a previous run left behind (their instances ended
+        with it)."""
+        await self.runner.remove_leftovers(set(self._held))
         if self.root.exists():
             for child in self.root.iterdir():
                 if child.name not in self._held:
@@ -135,11 +141,17 @@ class Workspaces:
             0,
             server_host_keys=[self._host_key()],
             process_factory=lambda process: self._session(slot[0], process),
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(directory)),
+            sftp_factory=lambda chan: self.runner.sftp_server(chan, directory),
             allow_scp=False,
             agent_forwarding=False,
             encoding=None,
         )
+        try:
+            await self.runner.start(instance_id, directory)
+        except ContainerFailed as exc:
+            server.close()
+            shutil.rmtree(directory, ignore_errors=True)
+            raise WorkspaceRefused(str(exc)) from None
         workspace = Workspace(instance_id, directory, server)
         slot.append(workspace)
         self._held[instance_id] = workspace
@@ -156,6 +168,7 @@ class Workspaces:
         workspace = self._held.pop(instance_id, None)
         if workspace is None:
             if _INSTANCE_ID.fullmatch(instance_id):
+                await self.runner.stop(instance_id)
                 shutil.rmtree(self.root / instance_id, ignore_errors=True)
             return
         workspace.server.close()
@@ -166,6 +179,7 @@ class Workspaces:
                 process.kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(workspace.server.wait_closed(), 5)
+        await self.runner.stop(instance_id)
         shutil.rmtree(workspace.directory, ignore_errors=True)
         log.info("workspace of instance %s destroyed", instance_id)
 
@@ -179,29 +193,20 @@ class Workspaces:
         return self._key
 
     async def _session(self, workspace: Workspace, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        """A command (``sh -c``) or a shell (``sh -i``), run in the workspace."""
-        command = process.command
-        argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
-        env = {
-            "HOME": str(workspace.directory),
-            "PWD": str(workspace.directory),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "SHELL": "/bin/sh",
-            "USER": "root",
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-        }
+        """A command (``sh -c``) or a shell (``sh -i``), run in the workspace by its runner."""
+        run = self.runner.invocation(workspace.instance_id, workspace.directory, process.command)
         try:
             child = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=workspace.directory,
-                env=env,
+                *run.argv,
+                cwd=run.cwd,
+                env=run.env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
-        except OSError as exc:
-            process.stderr.write(f"could not start {argv[0]}: {exc}\n".encode())
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the command
+            process.stderr.write(f"could not start {run.argv[0]}: {exc}\n".encode())
             process.exit(127)
             return
         workspace.processes.add(child)

@@ -59,6 +59,24 @@ def agent(
         str | None,
         typer.Option("--drive-command", help="Run once (by the shell); drive commands go to its stdin"),
     ] = None,
+    workspace_runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace-runtime",
+            help="docker or podman (a name or path): each SSH workspace is a container of --workspace-image",
+        ),
+    ] = None,
+    workspace_image: Annotated[
+        str | None,
+        typer.Option("--workspace-image", help="The workspace containers' image (pull it first)"),
+    ] = None,
+    workspace_run_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--workspace-run-option",
+            help="An argument added to '<runtime> run' of each workspace container (repeat)",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
@@ -77,6 +95,7 @@ def agent(
         )
     if not 0 <= telemetry_port < 65536:
         raise typer.BadParameter("a port is 1 to 65535 (0: off)", param_hint="--telemetry-port")
+    _check_workspace_runtime(workspace_runtime, workspace_image, workspace_run_option)
     options = AgentOptions(
         server=server,
         part_id=part,
@@ -90,5 +109,21 @@ def agent(
         ca_file=ca_file,
         camera_device=camera_device,
         drive_command=drive_command,
+        workspace_runtime=workspace_runtime,
+        workspace_image=workspace_image,
+        workspace_run_options=list(workspace_run_option or []),
     )
     run(options, log_level)
+
+
+def _check_workspace_runtime(runtime: str | None, image: str | None, run_options: list[str] | None) -> None:
+    if runtime is None and image is None:
+        if run_options:
+            raise typer.BadParameter("needs --workspace-runtime", param_hint="--workspace-run-option")
+        return
+    if not runtime or not runtime.strip():
+        raise typer.BadParameter("name docker or podman (and an image)", param_hint="--workspace-runtime")
+    if not image or not image.strip():
+        raise typer.BadParameter("name the workspaces' image", param_hint="--workspace-image")
+    if image.startswith("-"):
+        raise typer.BadParameter("an image name does not start with '-'", param_hint="--workspace-image")
