@@ -182,6 +182,8 @@ def test_commands_and_files_are_in_the_container(
     assert inside != socket.gethostname()
     assert inside == podman("inspect", "--format", "{{.Config.Hostname}}", name)
     assert instance.exec_ssh("pwd; echo $HOME").decode().split() == ["/root", "/root"]
+    assert instance.exec_ssh("echo a\0b") == b""  # refused (a NUL), and the session goes on
+    assert instance.exec_ssh("echo 'x;y' \"$(uname -n)\"").decode().split() == ["x;y", inside]
     local = tmp_path / "upload.bin"
     local.write_bytes(bytes(range(256)) * 400)
     instance.put_file(str(local), "data.bin")
