@@ -213,15 +213,19 @@ class Workspaces:
                 os.close(fd)
         workspace.processes.add(child)
         try:
-            # asyncssh forwards the pipes (closing them with the channel)
-            await process.redirect(stdin=ours[0], stdout=ours[1], stderr=ours[2])
+            # asyncssh forwards the pipes (closing them with the channel); the channel's end of file
+            # is sent once both outputs ended, not when the first did (the other's rest would be lost)
+            await process.redirect(stdin=ours[0], stdout=ours[1], stderr=ours[2], send_eof=False)
             status = await child.wait()
             # what it wrote last is on its way to the client first (at most 5 s: a command may
             # leave a background process holding its output open)
             with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
                 await asyncio.wait_for(asyncio.gather(process.stdout.drain(), process.stderr.drain()), 5)
-            with contextlib.suppress(OSError):  # the channel closed meanwhile
+            with contextlib.suppress(OSError, asyncssh.Error):  # the channel closed meanwhile
+                process.channel.write_eof()
                 process.exit(status if status >= 0 else 128 - status)
+            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):  # and the pipes with it
+                await asyncio.wait_for(process.wait_closed(), 5)
         finally:
             workspace.processes.discard(child)
             if child.returncode is None:
