@@ -24,6 +24,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import asyncssh
 
@@ -195,33 +196,53 @@ class Workspaces:
     async def _session(self, workspace: Workspace, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """A command (``sh -c``) or a shell (``sh -i``), run in the workspace by its runner."""
         run = self.runner.invocation(workspace.instance_id, workspace.directory, process.command)
+        theirs, ours = _pipes()
         try:
             child = await asyncio.create_subprocess_exec(
                 *run.argv,
                 cwd=run.cwd,
                 env=run.env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdin=theirs[0],
+                stdout=theirs[1],
+                stderr=theirs[2],
                 start_new_session=True,
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL in the command
+            for end in ours:
+                end.close()
             process.stderr.write(f"could not start {run.argv[0]}: {exc}\n".encode())
             process.exit(127)
             return
+        finally:
+            for fd in theirs:
+                os.close(fd)
         workspace.processes.add(child)
         try:
-            await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+            # asyncssh forwards the pipes (closing them with the channel); the channel's end of file
+            # is sent once both outputs ended, not when the first did (the other's rest would be lost)
+            await process.redirect(stdin=ours[0], stdout=ours[1], stderr=ours[2], send_eof=False)
             status = await child.wait()
-            for _ in range(500):  # what it wrote last is on its way to the client first
-                if child.stdout is None or child.stderr is None:
-                    break
-                if child.stdout.at_eof() and child.stderr.at_eof():
-                    break
-                await asyncio.sleep(0.01)
-            process.exit(status if status >= 0 else 128 - status)
+            # what it wrote last is on its way to the client first (at most 5 s: a command may
+            # leave a background process holding its output open)
+            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+                await asyncio.wait_for(asyncio.gather(process.stdout.drain(), process.stderr.drain()), 5)
+            with contextlib.suppress(OSError, asyncssh.Error):  # the channel closed meanwhile
+                process.channel.write_eof()
+                process.exit(status if status >= 0 else 128 - status)
+            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):  # and the pipes with it
+                await asyncio.wait_for(process.wait_closed(), 5)
         finally:
             workspace.processes.discard(child)
             if child.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     child.kill()
+
+
+def _pipes() -> tuple[list[int], list[IO[bytes]]]:
+    """OS pipes for a command's stdin, stdout and stderr: the ends it gets, and ours as unbuffered
+    files. asyncssh forwards files until the channel closes and then stops reading them; asyncio
+    streams in their place would be read on after the channel closed, and the end of a command's
+    output would then fail the whole SSH connection (all its other channels)."""
+    stdin, stdout, stderr = os.pipe(), os.pipe(), os.pipe()
+    modes = ((stdin[1], "wb"), (stdout[0], "rb"), (stderr[0], "rb"))
+    return [stdin[0], stdout[1], stderr[1]], [os.fdopen(fd, mode, buffering=0) for fd, mode in modes]

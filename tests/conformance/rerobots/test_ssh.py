@@ -109,6 +109,27 @@ def test_ssh_exec_and_sftp_then_terminate_closes_the_port(site: Site, tmp_path: 
     wait_for(lambda: not (site.workspaces / iid(instance)).exists(), 10, "the workspace to be wiped")
 
 
+def test_channels_on_one_connection_exit_status_stderr_and_a_channel_closed_mid_command(site: Site) -> None:
+    instance = site.instance()
+    instance.start_sshclient()
+    client: paramiko.SSHClient = instance._Instance__sshclient  # type: ignore[attr-defined]
+    for command in ("echo out; echo err >&2; exit 3", "echo err >&2; echo out; exit 3") * 3:
+        _, out, err = client.exec_command(command)  # both outputs whole, whichever ends first
+        assert (out.read(), err.read(), out.channel.recv_exit_status()) == (b"out\n", b"err\n", 3)
+    _, out, _ = client.exec_command("head -c 5000000 /dev/zero")
+    assert len(out.read()) == 5_000_000 and out.channel.recv_exit_status() == 0
+    transport = client.get_transport()
+    assert transport is not None
+    for _ in range(3):  # cat still runs when its channel closes: the connection's others go on
+        channel = transport.open_session(timeout=10)
+        channel.settimeout(10)
+        channel.exec_command("cat")
+        channel.sendall(b"ping\n")
+        assert channel.recv(5) == b"ping\n"
+        channel.close()
+    assert instance.exec_ssh("echo still here", timeout=10) == b"still here\n"
+
+
 def test_the_firewall_drops_and_rejects_by_source_address(site: Site) -> None:
     instance = site.instance()
     port = instance.get_details()["conn"]["port"]
