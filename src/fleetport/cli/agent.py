@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from fleetport.agent.addons import target_option
 from fleetport.agent.main import AgentOptions, read_enrolment, run
 
 
@@ -59,6 +60,19 @@ def agent(
         str | None,
         typer.Option("--drive-command", help="Run once (by the shell); drive commands go to its stdin"),
     ] = None,
+    mistyproxy_target: Annotated[
+        str | None,
+        typer.Option(
+            "--mistyproxy-target",
+            help="HOST[:PORT] the mistyproxy add-on relays to [deployment's config; port 80]",
+        ),
+    ] = None,
+    vnc_target: Annotated[
+        str | None,
+        typer.Option(
+            "--vnc-target", help="HOST[:PORT] of the robot's VNC server, for the vnc add-on [port 5900]"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
@@ -77,6 +91,12 @@ def agent(
         )
     if not 0 <= telemetry_port < 65536:
         raise typer.BadParameter("a port is 1 to 65535 (0: off)", param_hint="--telemetry-port")
+    targets: dict[str, str | None] = {}
+    for addon, given in (("mistyproxy", mistyproxy_target), ("vnc", vnc_target)):
+        try:
+            targets[addon] = None if given is None else target_option(addon, given)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=f"--{addon}-target") from None
     options = AgentOptions(
         server=server,
         part_id=part,
@@ -90,5 +110,7 @@ def agent(
         ca_file=ca_file,
         camera_device=camera_device,
         drive_command=drive_command,
+        mistyproxy_target=targets["mistyproxy"],
+        vnc_target=targets["vnc"],
     )
     run(options, log_level)
