@@ -158,9 +158,10 @@ class AgentAddons:
         held = self.workspaces.held.get(instance_id)
         if held is not None and held.link is link:
             await self._close(held.addons.pop(addon, None))
-        reason = f"the robot's agent could not start it: {error}"
+        said = error.replace("\x00", "").encode("utf-8", "replace").decode()  # (storable text)
+        reason = f"the robot's agent could not start it: {said}"[:1000]
         await self.workspaces.report(
-            link, link.call(self.hub.fleet.remote.addon_failed, instance_id, addon, reason[:1000])
+            link, link.call(self.hub.fleet.remote.addon_failed, instance_id, addon, reason)
         )
 
     async def ended(self, held: Held) -> None:
