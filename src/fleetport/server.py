@@ -38,7 +38,7 @@ from fleetport.dialects.viam.dialect import dialect as viam
 from fleetport.edge import EdgeMiddleware, FaultShape, RequestIdFilter
 from fleetport.settings import Settings
 from fleetport.store import Store
-from fleetport.tls import ensure_certificate
+from fleetport.tls import server_certificate
 
 # Every API the server speaks. Each owns its paths (and its errors there), its body limits, its
 # ports and its section of the settings; a new dialect is its folder and one entry here.
@@ -200,11 +200,7 @@ class _Served:
                 # by the protocol (never read whole); smaller ones past it by the hub, with a reason
                 "ws_max_size": 2 * settings.agent.max_message_bytes,
             }
-            cert, key = (
-                (settings.tls_cert, settings.tls_key)
-                if settings.tls_cert and settings.tls_key
-                else ensure_certificate(settings.data_dir / "tls")
-            )
+            cert, key = server_certificate(settings)
             self.listeners = [(_Listener(uvicorn.Config(app, port=bound.http.number, **common)), bound.http)]
             if bound.https is not None:
                 https = uvicorn.Config(

@@ -1,4 +1,5 @@
-"""A self-signed certificate for the HTTPS listener, made on first start."""
+"""The server's TLS certificate: the one configured, or a self-signed one made on first start (for
+the HTTPS listener, the Viam gRPC port and the add-on ports that terminate TLS)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import datetime as dt
 import ipaddress
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from fleetport.settings import Settings
+
+
+def server_certificate(settings: Settings) -> tuple[Path, Path]:
+    """The certificate and key the server presents: ``tls_cert`` and ``tls_key`` when both are
+    set, else the self-signed pair in the data directory (made when absent)."""
+    if settings.tls_cert and settings.tls_key:
+        return settings.tls_cert, settings.tls_key
+    return ensure_certificate(settings.data_dir / "tls")
 
 
 def ensure_certificate(directory: Path) -> tuple[Path, Path]:

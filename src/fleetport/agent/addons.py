@@ -1,4 +1,5 @@
-"""The robot's side of the cam and drive add-ons of remote-access instances.
+"""The robot's side of the add-ons of remote-access instances: cam, drive, and the targets of the
+relayed ones (mistyproxy, vnc).
 
 cam: each snapshot the server asks for is a JPEG (RGB). With ``--camera-device`` (a number or a
 device path) it is a frame of that camera, read with OpenCV; otherwise it is a generated test
@@ -10,6 +11,13 @@ drive: each command (a JSON object) is written, in the order the server sent the
 line to the standard input of ``--drive-command`` (run by the shell, started on the first
 command and kept running; started again if it exited), and logged as ``drive: <json>`` (so it
 reaches the part's logs). Without a drive command only the log line is written.
+
+mistyproxy and vnc: the server relays connections to a TCP server on the robot's side through
+streams. The agent's own ``--mistyproxy-target`` / ``--vnc-target`` names it; without one, the
+address the deployment's add-on config names is taken if the agent may dial it (loopback, or on
+its ``--allow-target`` list). The agent confirms the add-on with the target it chose, and its
+streams may dial that target while the add-on is active; with no target it refuses the add-on,
+saying which option to give.
 """
 
 from __future__ import annotations
@@ -19,8 +27,11 @@ import contextlib
 import io
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from fleetport.agent.relay import TargetRefused, parse_target
 
 log = logging.getLogger("fleetport.agent")
 
@@ -110,3 +121,77 @@ class Drive:
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
+
+
+RELAYED_PORTS = {"mistyproxy": 80, "vnc": 5900}  # a target given without a port gets this one
+
+
+class AddonRefused(Exception):
+    """The agent does not run the add-on (unknown to it, or no target to relay it to)."""
+
+
+def target_option(addon: str, value: str) -> str:
+    """``--<addon>-target`` as ``host:port``: ``HOST``, ``HOST:PORT``, ``V6`` or ``[V6]:PORT`` (the
+    port defaults to the add-on's usual one). Raises ValueError when it is none of these."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{value[:100]!r} is not HOST:PORT")
+        port = rest[1:]
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:  # a host name, an IPv4 address, or an IPv6 address without a port
+        host, port = value, ""
+    port = port or str(RELAYED_PORTS[addon])
+    if (
+        not host
+        or not host.isprintable()
+        or " " in host
+        or not (port.isascii() and port.isdigit())
+        or not 0 < int(port) < 65536
+    ):
+        raise ValueError(f"{value[:100]!r} is not HOST:PORT (a port from 1 to 65535)")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class RelayTargets:
+    """The targets of the relayed add-ons active on the robot, by instance and add-on."""
+
+    def __init__(self, configured: dict[str, str | None], allow_targets: Sequence[str]) -> None:
+        self.configured = configured  # add-on -> host:port, from the agent's options
+        self.allow_targets = list(allow_targets)
+        self.active: dict[tuple[str, str], str] = {}
+
+    def start(self, instance: str, addon: str, suggested: object) -> str:
+        """The target the add-on of the instance is relayed to from now on."""
+        if addon not in RELAYED_PORTS:
+            raise AddonRefused(f"this agent does not serve the {addon[:40]} add-on")
+        option = f"--{addon}-target"
+        target = self.configured.get(addon)
+        if target is None:
+            if not isinstance(suggested, str) or not suggested:
+                raise AddonRefused(
+                    f"no {addon} target on the robot: start the agent with {option} HOST:PORT, or set"
+                    f' the deployment\'s add-on config {{"{addon}": {{"ip": ..., "port": ...}}}}'
+                )
+            try:
+                parse_target(suggested, self.allow_targets)
+            except TargetRefused as exc:
+                raise AddonRefused(
+                    f"the deployment's {addon} target is refused: {exc}; let it with --allow-target,"
+                    f" or give {option}"
+                ) from None
+            target = suggested
+        self.active[(instance, addon)] = target
+        return target
+
+    def stop(self, instance: str, addon: str) -> None:
+        self.active.pop((instance, addon), None)
+
+    def clear(self) -> None:
+        self.active.clear()
+
+    def allowed(self) -> list[str]:
+        """What streams may dial besides loopback: the allow-list and the active add-ons' targets."""
+        return [*self.allow_targets, *self.active.values()]

@@ -46,6 +46,8 @@ class AgentOptions:
     workspace_runtime: str | None = None  # docker or podman: each workspace a container (see containers.py)
     workspace_image: str | None = None
     workspace_run_options: list[str] = field(default_factory=list)
+    mistyproxy_target: str | None = None  # host:port the mistyproxy add-on relays to
+    vnc_target: str | None = None  # host:port of the robot's VNC server, for the vnc add-on
 
     @property
     def config_path(self) -> Path:
@@ -92,6 +94,9 @@ class Agent:
             on_addon=self.addon_asked,
         )
         self.drive = addons.Drive(options.drive_command)
+        self.relayed = addons.RelayTargets(
+            {"mistyproxy": options.mistyproxy_target, "vnc": options.vnc_target}, options.allow_targets
+        )
         self.workspaces = _workspaces(options)
         self._streams: set[asyncio.Task[None]] = set()
 
@@ -176,7 +181,7 @@ class Agent:
     async def _stream(self, stream_id: str, target: str) -> None:
         url = ws_url(self.options.server, f"/agent/v1/streams/{stream_id}")
         try:
-            await relay.relay(url, self.options.secret, target, self.options.allow_targets, self.ssl_context)
+            await relay.relay(url, self.options.secret, target, self.relayed.allowed(), self.ssl_context)
         except (relay.TargetRefused, OSError, TimeoutError) as exc:
             log.warning("stream %s to %s not opened: %s", stream_id, target[:100], exc)
             with contextlib.suppress(Exception):
@@ -222,15 +227,11 @@ class Agent:
     async def _addon(self, message: dict[str, Any]) -> None:
         kind, instance = message.get("type"), str(message.get("instance"))[:100]
         if kind == "addon_start":
-            addon = str(message.get("addon"))[:40]
-            if addon in ("cam", "drive"):
-                log.info("%s add-on of instance %s started", addon, instance)
-                with contextlib.suppress(Exception):
-                    await self.link.report("addon_active", instance=instance, addon=addon)
-            else:
-                log.warning("the %s add-on is not served by this agent", addon)
+            await self._addon_start(instance, str(message.get("addon"))[:40], message.get("target"))
         elif kind == "addon_stop":
-            log.info("%s add-on of instance %s stopped", str(message.get("addon"))[:40], instance)
+            addon = str(message.get("addon"))[:40]
+            self.relayed.stop(instance, addon)
+            log.info("%s add-on of instance %s stopped", addon, instance)
         elif kind == "drive" and isinstance(message.get("command"), dict):
             await self.drive.send(message["command"])
         elif kind == "snapshot":
@@ -246,9 +247,32 @@ class Agent:
                 data = base64.b64encode(image).decode()
                 await self.link.report("snapshot", request=request, data=data)
 
+    async def _addon_start(self, instance: str, addon: str, target: object) -> None:
+        """Confirms the add-on (with the target it relays to), or says why it cannot run it."""
+        fields: dict[str, Any] = {}
+        if addon not in ("cam", "drive"):
+            try:
+                fields["target"] = self.relayed.start(instance, addon, target)
+            except addons.AddonRefused as exc:
+                log.warning("%s add-on of instance %s not started: %s", addon, instance, exc)
+                with contextlib.suppress(Exception):
+                    await self.link.report(
+                        "addon_failed", instance=instance, addon=addon, error=str(exc)[:500]
+                    )
+                return
+        log.info(
+            "%s add-on of instance %s started%s",
+            addon,
+            instance,
+            f" for {fields['target']}" if fields else "",
+        )
+        with contextlib.suppress(Exception):
+            await self.link.report("addon_active", instance=instance, addon=addon, **fields)
+
     async def workspaces_lost(self) -> None:
         """The control connection ended: the server ended every instance it held, so their
-        workspaces go too."""
+        workspaces and add-ons go too."""
+        self.relayed.clear()
         if self.workspaces is not None:
             await self.workspaces.destroy_all()
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from fleetport.agent.addons import target_option
 from fleetport.agent.main import AgentOptions, read_enrolment, run
 
 
@@ -77,6 +78,19 @@ def agent(
             help="An argument added to '<runtime> run' of each workspace container (repeat)",
         ),
     ] = None,
+    mistyproxy_target: Annotated[
+        str | None,
+        typer.Option(
+            "--mistyproxy-target",
+            help="HOST[:PORT] the mistyproxy add-on relays to [deployment's config; port 80]",
+        ),
+    ] = None,
+    vnc_target: Annotated[
+        str | None,
+        typer.Option(
+            "--vnc-target", help="HOST[:PORT] of the robot's VNC server, for the vnc add-on [port 5900]"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
@@ -96,6 +110,12 @@ def agent(
     if not 0 <= telemetry_port < 65536:
         raise typer.BadParameter("a port is 1 to 65535 (0: off)", param_hint="--telemetry-port")
     _check_workspace_runtime(workspace_runtime, workspace_image, workspace_run_option)
+    targets: dict[str, str | None] = {}
+    for addon, given in (("mistyproxy", mistyproxy_target), ("vnc", vnc_target)):
+        try:
+            targets[addon] = None if given is None else target_option(addon, given)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=f"--{addon}-target") from None
     options = AgentOptions(
         server=server,
         part_id=part,
@@ -112,6 +132,8 @@ def agent(
         workspace_runtime=workspace_runtime,
         workspace_image=workspace_image,
         workspace_run_options=list(workspace_run_option or []),
+        mistyproxy_target=targets["mistyproxy"],
+        vnc_target=targets["vnc"],
     )
     run(options, log_level)
 

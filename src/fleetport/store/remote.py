@@ -29,6 +29,7 @@ from fleetport.store import tables as t
 from fleetport.store.locks import lock
 
 d, r, i, rv, m, u = t.deployments, t.deployment_rules, t.instances, t.reservations, t.machines, t.users
+ip = t.instance_ports
 INSTANTIATE = "CAP_INSTANTIATE"
 ACTIVE = ("INIT", "READY", "TERMINATING")
 
@@ -223,8 +224,34 @@ def active_instance(conn: Connection, deployment_id: str) -> RowMapping | None:
 
 
 def ports_in_use(conn: Connection, first: int, last: int) -> set[int]:
-    stmt = select(i.c.port).where(i.c.port.is_not(None), i.c.port.between(first, last))
-    return {int(x) for x in conn.execute(stmt).scalars()}
+    """The ports from ``first`` to ``last`` active instances hold (forwarding and add-on ports)."""
+    held = select(ip.c.port).where(ip.c.port.between(first, last))
+    forwarding = select(i.c.port).where(i.c.port.is_not(None), i.c.port.between(first, last))
+    return {int(x) for x in conn.execute(held.union(forwarding)).scalars()}
+
+
+def insert_ports(conn: Connection, instance_id: str, addon: str | None, ports: Mapping[str, int]) -> None:
+    """Records the ports (by kind) the instance holds for the add-on (None: its forwarding port);
+    a port held already raises (the primary key)."""
+    rows = [
+        {"port": port, "instance_id": instance_id, "addon": addon, "kind": k} for k, port in ports.items()
+    ]
+    if rows:
+        conn.execute(insert(ip), rows)
+
+
+def ports_of(conn: Connection, instance_id: str, addon: str) -> dict[str, int]:
+    """The ports (by kind) the instance holds for the add-on."""
+    stmt = select(ip.c.kind, ip.c.port).where(ip.c.instance_id == instance_id, ip.c.addon == addon)
+    return {str(kind): int(port) for kind, port in conn.execute(stmt)}
+
+
+def delete_ports(conn: Connection, instance_id: str, addon: str | None = None) -> None:
+    """Gives back the ports the instance holds for the add-on, or all of them (no add-on)."""
+    stmt = delete(ip).where(ip.c.instance_id == instance_id)
+    if addon is not None:
+        stmt = stmt.where(ip.c.addon == addon)
+    conn.execute(stmt)
 
 
 def insert_instance(conn: Connection, row: Mapping[str, Any]) -> None:

@@ -602,6 +602,19 @@ instances = Table(
     Index("ix_instances_status", "status"),
 )
 
+# The ports of the remote port range active instances hold: each instance's forwarding port (no
+# add-on) and the ports of its relayed add-ons (mistyproxy's http and https, vnc). The primary key
+# makes the database refuse a port handed out twice, whatever it is for; rows go when the instance
+# ends or the add-on is deactivated.
+instance_ports = Table(
+    "instance_ports",
+    metadata,
+    Column("port", Integer, primary_key=True, autoincrement=False),
+    Column("instance_id", ID, ForeignKey("instances.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("addon", String(16), nullable=True),  # null: the instance's forwarding (SSH) port
+    Column("kind", String(8), nullable=False),  # ssh | http | https | vnc
+)
+
 # Waiting requests for a deployment, fulfilled oldest first when it frees.
 reservations = Table(
     "reservations",

@@ -78,6 +78,17 @@ async def _hostile(server: FleetportServer, secret: str, frame: str | bytes) -> 
         ('{"type": "launched", "instance": "i", "hostkey": "k", "port": 70000}', 1008, "not a TCP port"),
         ('{"type": "launched", "instance": 5, "hostkey": "k", "port": 2222}', 1008, "instance is not text"),
         ('{"type": "destroyed", "instance": "' + "\u00e9" * 200 + '"}', 1008, "instance is not text"),
+        (
+            '{"type": "addon_active", "instance": "i", "addon": "vnc", "target": 5}',
+            1008,
+            "target is not text",
+        ),
+        (
+            '{"type": "addon_active", "instance": "i", "addon": "vnc", "target": "' + "h" * 400 + '"}',
+            1008,
+            "target",
+        ),
+        ('{"type": "addon_failed", "instance": "i", "addon": "vnc"}', 1008, "error is not text"),
         ("x" * (300 << 10), 1009, "over 262144 bytes"),
         ("x" * (1 << 20), 1009, "over the size limit"),
     ],

@@ -23,7 +23,9 @@ from fleetport.core.fleet import Fleet
 from fleetport.core.ids import hash_secret
 from fleetport.core.pages import PageRequest
 from fleetport.core.permissions import Principal
+from fleetport.core.remote import Relay
 from fleetport.core.remote.model import Instance
+from fleetport.core.remote.workspaces import done
 from fleetport.core.telemetry.dispatch import Sending
 from fleetport.settings import RemoteSettings
 from tests.unit.core.remote_cast import RemoteCast, remote_cast, user
@@ -164,12 +166,13 @@ def test_firewall_rules_and_addons(fleet: Fleet, cast: RemoteCast) -> None:
     assert addons.status(cast.ruled_in, instance.id, "cam") is None
     assert addons.activate(cast.ruled_in, instance.id, "cam") == "starting"
     assert addons.activate(cast.ruled_in, instance.id, "cam") == "starting"
-    assert addons.status(cast.ruled_in, instance.id, "cam") == "starting"
+    shown = addons.status(cast.ruled_in, instance.id, "cam")
+    assert shown is not None and shown.status == "starting" and shown.ports == {}
     with pytest.raises(Unavailable, match="agent is not connected"):
-        addons.use(cast.ruled_in, instance.id, "cam", "a camera snapshot")
+        addons.snapshot(cast.ruled_in, instance.id, "0")
     with pytest.raises(NotFound):
-        addons.use(cast.ruled_in, instance.id, "drive", "a drive command")
-    addons.deactivate(cast.ruled_in, instance.id, "cam")
+        addons.drive(cast.ruled_in, instance.id, {"linearv": 0})
+    addons.deactivate(cast.ruled_in, instance.id, "cam").result(0)
     with pytest.raises(NotFound):
         addons.deactivate(cast.ruled_in, instance.id, "cam")
     with pytest.raises(Invalid):
@@ -399,11 +402,12 @@ def test_addons_are_started_confirmed_and_used_through_the_host(fleet: Fleet, ca
         def connected(self, machine_id: str) -> bool:
             return True
 
-        def addon_start(self, instance_id: str, machine_id: str, addon: str) -> None:
+        def addon_start(self, instance_id: str, machine_id: str, addon: str, relay: Relay | None) -> None:
             asked.append(f"start {addon}")
 
-        def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> None:
+        def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> Future[None]:
             asked.append(f"stop {addon}")
+            return done()
 
         def snapshot(self, instance_id: str, machine_id: str, camera: str, timeout: float) -> Future[bytes]:
             future: Future[bytes] = Future()
@@ -427,7 +431,8 @@ def test_addons_are_started_confirmed_and_used_through_the_host(fleet: Fleet, ca
     with pytest.raises(FailedPrecondition):  # not asked for
         addons.addon_active(agent, instance.id, "drive")
     assert addons.addon_active(agent, instance.id, "cam") == "active"
-    assert addons.status(cast.ruled_in, instance.id, "cam") == "active"
+    shown = addons.status(cast.ruled_in, instance.id, "cam")
+    assert shown is not None and shown.status == "active"
     assert addons.activate(cast.ruled_in, instance.id, "cam") == "active" and asked == ["start cam"]
     assert addons.snapshot(cast.ruled_in, instance.id, "0").result() == b"\xff\xd8\xff0"
     with pytest.raises(Invalid):

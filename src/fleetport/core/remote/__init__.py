@@ -10,7 +10,7 @@ from fleetport.core.remote.ci import CiProjects
 from fleetport.core.remote.deployments import Deployments
 from fleetport.core.remote.instances import Instances
 from fleetport.core.remote.reservations import Reservations
-from fleetport.core.remote.workspaces import NoAgent, WorkspaceHost
+from fleetport.core.remote.workspaces import NoAgent, Relay, WorkspaceHost
 from fleetport.core.telemetry.dispatch import Dispatcher
 from fleetport.settings import RemoteSettings
 from fleetport.store import Store
@@ -27,7 +27,7 @@ class Remote:
         self.host: WorkspaceHost = host or NoAgent()
         self.deployments = Deployments(store)
         self.instances = Instances(store, settings, self.host, dispatcher)
-        self.addons = Addons(store, self.host)
+        self.addons = Addons(store, settings, self.host)
         self.reservations = Reservations(store)
         self.ci = CiProjects(store)
         # what the agent hub reports, as it calls them
@@ -35,6 +35,9 @@ class Remote:
         self.instance_failed = self.instances.instance_failed
         self.instance_destroyed = self.instances.instance_destroyed
         self.instance_lost = self.instances.instance_lost
+        self.addon_active = self.addons.addon_active
+        self.addon_failed = self.addons.addon_failed
+        self.addon_listening = self.addons.addon_listening
 
     def attach_host(self, host: WorkspaceHost) -> None:
         """Reaches robots through ``host`` from now on (the agent hub attaches itself when the
@@ -42,4 +45,4 @@ class Remote:
         self.host = self.instances.host = self.addons.host = host
 
 
-__all__ = ["NoAgent", "Remote", "WorkspaceHost"]
+__all__ = ["NoAgent", "Relay", "Remote", "WorkspaceHost"]

@@ -19,10 +19,12 @@ from fleetport.core.remote.model import (
     ADDONS,
     CAPABILITIES,
     DEFAULT_TYPE,
+    RELAYED,
     AccessRule,
     Deployment,
     Tally,
     positioned,
+    relay_target,
 )
 from fleetport.store import Store, Tx
 from fleetport.store import queries as q
@@ -60,6 +62,8 @@ def _addons_config(value: object) -> dict[str, Any]:
         raise Invalid(
             f"add-ons config names unknown add-on {unknown[0][:40]!r}: the add-ons are {', '.join(ADDONS)}"
         )
+    for addon in RELAYED:
+        relay_target(addon, config.get(addon))  # the robot-local address a relayed add-on reaches
     return config
 
 

@@ -268,10 +268,17 @@ class Instances:
         self._after([started] if started else [])
         return self.get(p, instance_id)
 
-    def verdict(self, p: Principal, instance_id: str, address: str) -> str:
-        """What the instance's firewall does with a connection to its forwarding port from
-        ``address``: ACCEPT, DROP or REJECT (see ``firewall_verdict``)."""
-        return firewall_verdict(self.get(p, instance_id).firewall, address)
+    def verdict(self, p: Principal, instance_id: str, address: str, addon: str | None = None) -> str:
+        """What the instance's firewall does with a connection from ``address`` to its forwarding
+        port, or to a port of its relayed ``addon``: ACCEPT, DROP or REJECT (see
+        ``firewall_verdict``); DROP while the instance, or the add-on, is not active (a port that
+        is closing)."""
+        instance = self.get(p, instance_id)
+        if instance.status not in (INIT, READY) or (
+            addon is not None and instance.addons.get(addon) != "active"
+        ):
+            return "DROP"
+        return firewall_verdict(instance.firewall, address)
 
     def _reported(self, conn: Tx, p: Principal, instance_id: str) -> Row:
         """The instance (locked), if ``p`` is a part of its machine (or the system)."""

@@ -1,5 +1,6 @@
 """How an instance starts and ends inside a write transaction that holds its deployment's lock:
-its forwarding port taken from the configured range, its deployment held while it is active, both
+its forwarding port taken from the configured range (and its relayed add-ons' ports, by
+``take_ports``), its deployment held while it is active, both
 given back when it ends, and the oldest reservation of a freed deployment started in its place.
 
 What must happen once the transaction commits (asking the robot's agent to set the workspace up,
@@ -8,6 +9,7 @@ POSTing a reservation's event URL) is returned as ``Started``, for the caller to
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,18 +36,40 @@ class Started:
 def free_port(conn: Tx, settings: RemoteSettings) -> int:
     """A forwarding port no active instance holds (chosen at random, so that concurrent launches
     on different deployments rarely meet; the unique constraint refuses the one that does)."""
+    return free_ports(conn, settings, 1, "forwarding port")[0]
+
+
+def free_ports(conn: Tx, settings: RemoteSettings, count: int, what: str) -> list[int]:
+    """``count`` distinct ports of the range no active instance holds, for ``what``."""
     first, last = settings.port_range
     used = rq.ports_in_use(conn, first, last) | {NEVER_HANDED_OUT}
-    count = last - first + 1 - (first <= NEVER_HANDED_OUT <= last)
-    if len(used - {NEVER_HANDED_OUT}) >= count:
+    size = last - first + 1 - (first <= NEVER_HANDED_OUT <= last)
+    free = size - len(used - {NEVER_HANDED_OUT})
+    if free < count:
+        held = f"all {size} ports" if free == 0 else f"{size - free} of the {size} ports ({count} needed)"
         raise FailedPrecondition(
-            f"no forwarding port is free: all {count} ports of FLEETPORT_REMOTE__PORTS ({settings.ports}) "
-            "are held by active instances; try again when one ends"
+            f"no {what} is free: {held} of FLEETPORT_REMOTE__PORTS ({settings.ports}) are held by "
+            "active instances and their add-ons; try again when one ends"
         )
-    while True:  # at least one of the range is free
+    chosen: list[int] = []
+    while len(chosen) < count:  # enough of the range are free
         port = random.randint(first, last)
         if port not in used:
-            return port
+            used.add(port)
+            chosen.append(port)
+    return chosen
+
+
+def take_ports(
+    conn: Tx, settings: RemoteSettings, instance_id: str, addon: str, kinds: Sequence[str]
+) -> dict[str, int]:
+    """Ports for a relayed add-on of the instance, one per kind, held until it is deactivated or
+    the instance ends (a port taken meanwhile by another transaction raises ``Taken``)."""
+    ports = dict(
+        zip(kinds, free_ports(conn, settings, len(kinds), f"port for the {addon} add-on"), strict=True)
+    )
+    rq.insert_ports(conn, instance_id, addon, ports)
+    return ports
 
 
 def start(
@@ -84,19 +108,22 @@ def start(
         "addons": {},
     }
     rq.insert_instance(conn, row)
+    rq.insert_ports(conn, row["id"], None, {"ssh": row["port"]})
     rq.count_launch(conn, deployment["id"])
     shown = {**row, "type": deployment["type"], "region": deployment["region"]}
     return Started(Instance.from_row(shown, settings.public_host), deployment["machine_id"], reservation_id)
 
 
 def end(conn: Tx, row: Row, status: str, now: datetime, failure: str = "") -> None:
-    """Ends the instance (INIT_FAIL or TERMINATED): its port and deployment are given back."""
-    values: dict[str, object] = {"status": status, "port": None, "active_deployment": None}
+    """Ends the instance (INIT_FAIL or TERMINATED): its ports and deployment are given back, and
+    its add-ons end with it."""
+    values: dict[str, object] = {"status": status, "port": None, "active_deployment": None, "addons": {}}
     if status == TERMINATED:
         values["terminated_at"] = now
     if failure:
         values["failure"] = failure
     rq.update_instance(conn, row["id"], values)
+    rq.delete_ports(conn, row["id"])
 
 
 def fulfil(conn: Tx, settings: RemoteSettings, deployment_id: str, now: datetime) -> Started | None:

@@ -3,6 +3,8 @@ reservations and CI projects, as plain typed objects."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +18,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ADDONS = ("cam", "drive", "mistyproxy", "vnc", "cmdsh")
+# Add-ons relayed to a robot-local TCP server through ports of the remote port range: the kinds of
+# port each holds (an ``https`` port terminates TLS with the server's certificate), and the port of
+# its robot-local target when the deployment's add-on config names only an address.
+RELAYED: dict[str, tuple[str, ...]] = {"mistyproxy": ("http", "https"), "vnc": ("vnc",)}
+TARGET_PORTS = {"mistyproxy": 80, "vnc": 5900}
+ON_DEMAND = ("vnc",)  # relayed add-ons whose port listens only between start and stop
 CAP_INSTANTIATE, CAP_NO_INSTANTIATE = "CAP_INSTANTIATE", "CAP_NO_INSTANTIATE"
 CAPABILITIES = (CAP_INSTANTIATE, CAP_NO_INSTANTIATE)
 INIT, READY, INIT_FAIL = "INIT", "READY", "INIT_FAIL"
@@ -128,9 +136,57 @@ class Instance:
             r["event_url"],
             r["failure"],
             None if firewall is None else [FirewallRule(x["source"], x["action"]) for x in firewall],
-            dict(r["addons"]),
+            {name: addon_status(state) for name, state in dict(r["addons"]).items()},
             host,
         )
+
+
+def addon_status(state: object) -> str:
+    """An add-on's status from its stored state: ``starting``, ``active`` or ``failed`` (stored as
+    the status alone, or as an object with ``status`` and, for relayed add-ons, ``listening``)."""
+    return str(state.get("status", "")) if isinstance(state, dict) else str(state)
+
+
+@dataclass
+class AddonStatus:
+    """An add-on active (or starting) on an instance; the ports of a relayed add-on (by kind, at
+    ``host``), and whether they listen (a VNC port listens between start and stop)."""
+
+    addon: str
+    status: str
+    host: str = ""
+    ports: dict[str, int] = field(default_factory=dict)
+    listening: bool = False
+
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def relay_target(addon: str, config: object) -> str | None:
+    """The robot-local ``host:port`` a relayed add-on's config names: ``{"ip": <address or host
+    name>, "port": <1-65535>}`` (hardshare sets ``{"ip": ...}``; the port defaults to the add-on's
+    usual one); None when it names no address. Raises ``Invalid`` for a config of another shape."""
+    if config is None or config == {}:
+        return None
+    if not isinstance(config, dict):
+        raise Invalid(f'the {addon} add-on config is an object like {{"ip": "192.168.1.20", "port": 80}}')
+    unknown = sorted(set(config) - {"ip", "port"})
+    if unknown:
+        raise Invalid(f"the {addon} add-on config has ip and port only, not {str(unknown[0])[:40]!r}")
+    host, port = config.get("ip"), config.get("port", TARGET_PORTS[addon])
+    if type(port) is not int or not 0 < port < 65536:
+        raise Invalid(f"the {addon} add-on config's port is a TCP port, 1 to 65535")
+    if host is None:
+        return None
+    if not isinstance(host, str):
+        raise Invalid(f"the {addon} add-on config's ip is an IP address or a host name")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST.fullmatch(host):
+            raise Invalid(f"the {addon} add-on config's ip is an IP address or a host name") from None
+        return f"{host}:{port}"
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
 @dataclass

@@ -30,13 +30,12 @@ from fleetport.core.errors import CoreError, PermissionDenied, Unauthenticated
 from fleetport.core.fleet import Fleet
 from fleetport.core.identity import CREDENTIALS_TOPIC
 from fleetport.core.permissions import Principal
-from fleetport.dialects.agent.link import POLICY_VIOLATION, AgentLink
+from fleetport.dialects.agent.link import POLICY_VIOLATION, TARGET_MAX, AgentLink
 from fleetport.dialects.agent.streams import AgentStream
 from fleetport.dialects.agent.workspaces import AgentWorkspaces
 
 log = logging.getLogger("fleetport.agent.hub")
 _HUBS: weakref.WeakKeyDictionary[Fleet, Hub] = weakref.WeakKeyDictionary()
-TARGET_MAX = 300
 
 
 class AgentUnavailable(Exception):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fleetport.agent.hub")
 
 POLICY_VIOLATION = 1008
+TARGET_MAX = 300  # a stream's target, host:port
 TOO_BIG = 1009
 GOING_AWAY = 1001
 INTERNAL_ERROR = 1011
@@ -164,7 +165,12 @@ class AgentLink:
             self.hub.spawn(self.hub.workspaces.destroyed(self, wire.text(body, "instance", 100)))
         elif message.type == "addon_active":
             instance, addon = wire.text(body, "instance", 100), wire.text(body, "addon", 40)
-            self.hub.spawn(self.hub.workspaces.addon_active(self, instance, addon))
+            target = wire.text(body, "target", TARGET_MAX) if body.get("target") is not None else None
+            self.hub.spawn(self.hub.workspaces.addons.active(self, instance, addon, target))
+        elif message.type == "addon_failed":
+            instance, addon = wire.text(body, "instance", 100), wire.text(body, "addon", 40)
+            error = wire.text(body, "error")
+            self.hub.spawn(self.hub.workspaces.addons.failed(self, instance, addon, error))
         elif message.type == "snapshot":
             data = wire.text(body, "data", self.hub.fleet.settings.agent.max_message_bytes)
             self.hub.workspaces.snapshot_taken(self, wire.text(body, "request", 100), data)

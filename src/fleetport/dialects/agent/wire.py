@@ -3,14 +3,16 @@
 Agent to server: ``heartbeat``; ``logs`` (``stream``, ``seq``, ``entries``); ``points``
 (``stream``, ``seq``, ``alias``, ``points``); ``stream_failed`` (``stream``, ``error``);
 ``launched`` (``instance``, ``hostkey``, ``port``); ``launch_failed`` (``instance``, ``error``);
-``destroyed`` (``instance``); ``addon_active`` (``instance``, ``addon``); ``snapshot``
-(``request``, ``data``) and ``snapshot_failed`` (``request``, ``error``).
+``destroyed`` (``instance``); ``addon_active`` (``instance``, ``addon``, and for a relayed
+add-on the ``target`` it dials) and ``addon_failed`` (``instance``, ``addon``, ``error``);
+``snapshot`` (``request``, ``data``) and ``snapshot_failed`` (``request``, ``error``).
 Server to agent: ``welcome`` (``part_id``, ``machine_id``, ``heartbeat_seconds``, ``delivered``);
 ``config`` (``config``, ``updated_at``); ``ack`` (``stream``, ``seq``, and for points ``written``
 and ``failures``); ``refused`` (``stream``, ``seq``, ``error``: the message can never be stored,
 the agent drops it); ``open_stream`` (``stream``, ``target``); ``launch`` (``instance``,
 ``public_key``) and ``destroy`` (``instance``) of a remote-access workspace; ``addon_start``
-and ``addon_stop`` (``instance``, ``addon``), ``snapshot`` (``request``, ``instance``,
+(``instance``, ``addon``, and the ``target`` the deployment's add-on config names, if any) and
+``addon_stop`` (``instance``, ``addon``), ``snapshot`` (``request``, ``instance``,
 ``camera``) and ``drive`` (``instance``, ``command``) of its add-ons.
 
 A message that is not one of these (not JSON, not an object, an unknown type, a field of the
@@ -36,6 +38,7 @@ AGENT_TYPES = (
     "launch_failed",
     "destroyed",
     "addon_active",
+    "addon_failed",
     "snapshot",
     "snapshot_failed",
 )

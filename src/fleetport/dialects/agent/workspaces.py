@@ -8,12 +8,11 @@ on the robot's loopback), ``launch_failed`` (``instance``, ``error``) or ``destr
 (``instance``), each passed on as one core call.
 
 Once an instance is READY, its forwarding port listens on ``remote.public_host``'s side
-(``remote.listen_host``, all addresses by default). Each connection is checked against the
-instance's firewall by its source address: ACCEPT relays it through a stream to the workspace's
-SSH server; DROP closes it without reading a byte; REJECT resets it (a TCP RST). The listener
-closes, and its relayed connections with it, when the instance ends, fails, or its agent
-disconnects; an agent that disconnects ends its instances (INIT_FAIL, or TERMINATED with the
-reason), since their workspaces went with it.
+(``remote.listen_host``, all addresses by default), a ``Forwarder`` relaying to the workspace's SSH
+server: each connection is judged by the instance's firewall (see ``forward``). The relayed
+add-ons' ports are forwarders too (``addons``). They close, and their relayed connections with
+them, when the instance ends, fails, or its agent disconnects; an agent that disconnects ends its
+instances (INIT_FAIL, or TERMINATED with the reason), since their workspaces went with it.
 
 Workspaces live on the process that holds the agent's control connection (as streams do).
 """
@@ -28,8 +27,6 @@ import contextlib
 import functools
 import logging
 import secrets
-import socket
-import struct
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,8 +34,11 @@ from typing import TYPE_CHECKING, Any
 from fleetport.core.calls import run_core
 from fleetport.core.errors import CoreError, Unavailable
 from fleetport.core.permissions import SYSTEM
+from fleetport.core.remote import Relay
 from fleetport.core.remote.model import Instance
-from fleetport.dialects.agent.streams import pipe
+from fleetport.core.remote.workspaces import done, refused
+from fleetport.dialects.agent.addons import AddonRelay, AgentAddons
+from fleetport.dialects.agent.forward import Forwarder
 
 if TYPE_CHECKING:
     from fleetport.dialects.agent.hub import Hub
@@ -50,12 +50,12 @@ NO_CAMERA_AGENT = "the robot's agent is not connected: a camera snapshot needs i
 
 @dataclass
 class Held:
-    """An instance the hub asked an agent for."""
+    """An instance the hub asked an agent for: its forwarding port and its relayed add-ons."""
 
     instance: Instance
     link: AgentLink
-    listener: asyncio.Server | None = None
-    relays: set[asyncio.Task[None]] = field(default_factory=set)
+    forward: Forwarder | None = None
+    addons: dict[str, AddonRelay] = field(default_factory=dict)
 
 
 class AgentWorkspaces:
@@ -63,6 +63,7 @@ class AgentWorkspaces:
         self.hub = hub
         self.held: dict[str, Held] = {}
         self._snapshots: dict[str, tuple[AgentLink, asyncio.Future[bytes]]] = {}
+        self.addons = AgentAddons(self)
 
     # --- the WorkspaceHost port (any thread) -------------------------------------------------
 
@@ -75,11 +76,18 @@ class AgentWorkspaces:
     def connected(self, machine_id: str) -> bool:
         return self.hub.link_of_machine(machine_id) is not None
 
-    def addon_start(self, instance_id: str, machine_id: str, addon: str) -> None:
-        self._soon(self._tell(machine_id, "addon_start", instance=instance_id, addon=addon))
+    def addon_start(self, instance_id: str, machine_id: str, addon: str, relay: Relay | None) -> None:
+        self._soon(self.addons.start(instance_id, machine_id, addon, relay))
 
-    def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> None:
-        self._soon(self._tell(machine_id, "addon_stop", instance=instance_id, addon=addon))
+    def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> concurrent.futures.Future[None]:
+        return self._future(self.addons.stop(instance_id, machine_id, addon), done())
+
+    def relay_open(self, instance_id: str, machine_id: str, addon: str) -> concurrent.futures.Future[None]:
+        away = refused(Unavailable(f"the robot's agent is not connected: starting {addon} needs it"))
+        return self._future(self.addons.open(instance_id, addon), away)
+
+    def relay_close(self, instance_id: str, machine_id: str, addon: str) -> concurrent.futures.Future[None]:
+        return self._future(self.addons.close(instance_id, addon), done())
 
     def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
         self._soon(self._tell(machine_id, "drive", instance=instance_id, command=command))
@@ -138,15 +146,23 @@ class AgentWorkspaces:
         if pending is not None and pending[0] is link and not pending[1].done():
             pending[1].set_exception(Unavailable(f"the robot's camera gave no image: {error}"))
 
-    async def addon_active(self, link: AgentLink, instance_id: str, addon: str) -> None:
-        await self._report(link, link.call(self.hub.fleet.remote.addons.addon_active, instance_id, addon))
-
     def _soon(self, work: Coroutine[Any, Any, None]) -> None:
         loop = self.hub.loop
         if loop is None or loop.is_closed():  # no agent ever connected here: nobody to ask
             work.close()
             return
         loop.call_soon_threadsafe(self.hub.spawn, work)
+
+    def _future(
+        self, work: Coroutine[Any, Any, None], idle: concurrent.futures.Future[None]
+    ) -> concurrent.futures.Future[None]:
+        """Runs work on the hub's loop: a future of its end (``idle`` when no agent ever connected
+        here)."""
+        loop = self.hub.loop
+        if loop is None or loop.is_closed():
+            work.close()
+            return idle
+        return asyncio.run_coroutine_threadsafe(work, loop)
 
     async def _launch(self, instance: Instance, machine_id: str) -> None:
         link = self.hub.link_of_machine(machine_id)
@@ -171,17 +187,14 @@ class AgentWorkspaces:
         if held is None or held.link is not link or held.instance.port is None:
             await link.send("destroy", instance=instance_id)  # not an instance this hub asked for
             return
+        forward = Forwarder(self.hub, instance_id, link.part_id, f"127.0.0.1:{port}")
         try:
-            held.listener = await asyncio.start_server(
-                lambda r, w: self._accepted(held, f"127.0.0.1:{port}", r, w),
-                self.hub.fleet.settings.remote.listen_host or None,
-                held.instance.port,
-                reuse_address=True,
-            )
+            await forward.open(held.instance.port)
+            held.forward = forward
         except OSError as exc:
             self.held.pop(instance_id, None)
             reason = f"the server could not listen on forwarding port {held.instance.port}: {exc.strerror}"
-            await self._report(
+            await self.report(
                 link,
                 run_core(
                     self.hub.fleet, lambda: self.hub.fleet.remote.instance_lost(SYSTEM, instance_id, reason)
@@ -200,12 +213,12 @@ class AgentWorkspaces:
         if self._own(link, instance_id):
             self.held.pop(instance_id, None)
             reason = f"the robot's agent could not set the workspace up: {error}"
-            await self._report(link, link.call(self.hub.fleet.remote.instance_failed, instance_id, reason))
+            await self.report(link, link.call(self.hub.fleet.remote.instance_failed, instance_id, reason))
 
     async def destroyed(self, link: AgentLink, instance_id: str) -> None:
         if self._own(link, instance_id):
             await self._close(self.held.pop(instance_id, None))
-        await self._report(link, link.call(self.hub.fleet.remote.instance_destroyed, instance_id))
+        await self.report(link, link.call(self.hub.fleet.remote.instance_destroyed, instance_id))
 
     async def link_ended(self, link: AgentLink) -> None:
         """The agent's connection ended: its instances end with their workspaces."""
@@ -216,13 +229,13 @@ class AgentWorkspaces:
             await self._close(held)
             reason = "the robot's agent disconnected; its workspace is gone"
             lost = functools.partial(self.hub.fleet.remote.instance_lost, SYSTEM, instance_id, reason)
-            await self._report(link, run_core(self.hub.fleet, lost))
+            await self.report(link, run_core(self.hub.fleet, lost))
 
     def _own(self, link: AgentLink, instance_id: str) -> bool:
         held = self.held.get(instance_id)
         return held is not None and held.link is link
 
-    async def _report(self, link: AgentLink, report: Awaitable[object]) -> None:
+    async def report(self, link: AgentLink, report: Awaitable[object]) -> None:
         """Passes a report on to core (one call)."""
         try:
             await report
@@ -231,50 +244,11 @@ class AgentWorkspaces:
         except Exception:
             log.warning("agent of part %s: report not stored", link.part_id, exc_info=True)
 
-    # --- the forwarding port --------------------------------------------------------------------
-
     async def _close(self, held: Held | None) -> None:
+        """Closes the instance's ports (forwarding and add-ons) and their connections."""
         if held is None:
             return
-        if held.listener is not None:
-            held.listener.close()
-            held.listener = None
-        for task in list(held.relays):
-            task.cancel()
-        await asyncio.gather(*held.relays, return_exceptions=True)
-
-    async def _accepted(
-        self, held: Held, target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            held.relays.add(task)
-        try:
-            peer = writer.get_extra_info("peername")
-            address = str(peer[0]) if peer else ""
-            instances = self.hub.fleet.remote.instances
-            try:
-                action = await run_core(
-                    self.hub.fleet, lambda: instances.verdict(SYSTEM, held.instance.id, address)
-                )
-            except CoreError:
-                action = "DROP"
-            if action != "ACCEPT":
-                if action == "REJECT":
-                    sock = writer.get_extra_info("socket")
-                    if sock is not None:
-                        with contextlib.suppress(OSError):
-                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                writer.transport.abort()
-                return
-            try:
-                stream = await self.hub.open_stream(held.link.part_id, target)
-            except Exception as exc:  # the agent went away or could not dial its workspace
-                log.info("instance %s: no stream to its workspace: %s", held.instance.id, exc)
-                writer.transport.abort()
-                return
-            await pipe(stream, reader, writer)
-        finally:
-            if task is not None:
-                held.relays.discard(task)
-            writer.close()
+        await self.addons.ended(held)
+        if held.forward is not None:
+            forward, held.forward = held.forward, None
+            await forward.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from concurrent.futures import Future
 from typing import Any
 
 from starlette.requests import Request
@@ -11,17 +12,26 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fleetport.core.calls import Call
-from fleetport.core.errors import Busy
+from fleetport.core.errors import Busy, Unavailable
 from fleetport.core.fleet import Fleet
 from fleetport.dialects.rerobots import wire
 from fleetport.dialects.rerobots.wire import Handler, WireError, answer, body
 
 PREFIX = "/rerobots"
+SETTLE_SECONDS = 10.0
 DONE: dict[str, Any] = {}
 
 
 def _path(request: Request, name: str) -> str:
     return str(request.path_params[name])
+
+
+async def settled(future: Future[None], what: str) -> None:
+    """Waits for the robot's side of a core call (ports opened or closed on the hub's loop)."""
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(future), SETTLE_SECONDS)
+    except TimeoutError:
+        raise Unavailable(f"{what} took over {SETTLE_SECONDS:g} s") from None
 
 
 def routes(fleet: Fleet) -> list[Route]:
@@ -159,19 +169,20 @@ def routes(fleet: Fleet) -> list[Route]:
             await call(addons.activate, iid, name)
             return answer(DONE)
         if request.method == "DELETE":
-            await call(addons.deactivate, iid, name)
+            await settled(await call(addons.deactivate, iid, name), f"closing the {name} ports")
             return answer(DONE)
         status = await call(addons.status, iid, name)
         if status is None:
             return wire.error(404, f"the {name} add-on is not active on instance {iid}")
-        return answer({"status": status})
+        return answer(wire.addon(status))
 
-    def addon_use(name: str, what: str) -> Handler:
-        async def use(request: Request, call: Call) -> Response:
-            await call(addons.use, _path(request, "iid"), name, what)
-            return answer(DONE)  # (not reached until the agent relays it)
+    async def vnc_start(request: Request, call: Call) -> Response:
+        await settled(await call(addons.start, _path(request, "iid"), "vnc"), "opening the VNC port")
+        return answer(DONE)
 
-        return use
+    async def vnc_stop(request: Request, call: Call) -> Response:
+        await settled(await call(addons.stop, _path(request, "iid"), "vnc"), "closing the VNC port")
+        return answer(DONE)
 
     async def snapshot(request: Request, call: Call) -> Response:
         taking = await call(addons.snapshot, _path(request, "iid"), _path(request, "camera"))
@@ -231,8 +242,8 @@ def routes(fleet: Fleet) -> list[Route]:
         ("/vpn/{iid}", vpn, ["POST", "GET"]),
         ("/addon/cam/{iid}/{camera}/img", snapshot, ["GET"]),
         ("/addon/drive/{iid}/tx", drive, ["POST"]),
-        ("/addon/vnc/{iid}/start", addon_use("vnc", "starting VNC"), ["POST"]),
-        ("/addon/vnc/{iid}/stop", addon_use("vnc", "stopping VNC"), ["POST"]),
+        ("/addon/vnc/{iid}/start", vnc_start, ["POST"]),
+        ("/addon/vnc/{iid}/stop", vnc_stop, ["POST"]),
         ("/addon/{addon}/{iid}", addon, ["GET", "POST", "DELETE"]),
         ("/revoke/{sha256}", revoke, ["POST"]),
         ("/purge", purge, ["POST"]),

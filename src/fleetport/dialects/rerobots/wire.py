@@ -17,7 +17,7 @@ from fleetport.core.calls import Call
 from fleetport.core.credentials import BearerToken
 from fleetport.core.fleet import Fleet
 from fleetport.core.pages import INT_BOUND, PageRequest
-from fleetport.core.remote.model import AccessRule, Deployment, Instance, Reservation
+from fleetport.core.remote.model import AccessRule, AddonStatus, Deployment, Instance, Reservation
 from fleetport.edge import json_bytes
 
 JSON = "application/json"
@@ -176,6 +176,19 @@ def instance(i: Instance) -> dict[str, Any]:
         shown["endtime"] = moment(i.terminated_at)
     if i.failure:
         shown["failure"] = i.failure
+    return shown
+
+
+def addon(a: AddonStatus) -> dict[str, Any]:
+    """An add-on's status: mistyproxy adds its ``url`` pair (http, https) once active, vnc the
+    ``fwd`` address of its port and whether it listens (``started``)."""
+    shown: dict[str, Any] = {"status": a.status}
+    host = f"[{a.host}]" if ":" in a.host else a.host
+    if a.addon == "mistyproxy" and a.ports:
+        shown["url"] = [f"http://{host}:{a.ports['http']}", f"https://{host}:{a.ports['https']}"]
+    elif a.addon == "vnc" and a.ports:
+        shown["fwd"] = {"ipv4": a.host, "port": a.ports["vnc"]}
+        shown["started"] = a.listening
     return shown
 
 
