@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from typing import Any, Protocol
 
 from fleetport.core.errors import Unavailable
-from fleetport.core.remote.model import Instance
+from fleetport.core.remote.model import CiRun, Instance
 
 
 class WorkspaceHost(Protocol):
@@ -47,6 +47,11 @@ class WorkspaceHost(Protocol):
         """Passes a drive command on to the machine's agent (commands arrive in the order given)."""
         ...
 
+    def run_job(self, run: CiRun, machine_id: str) -> None:
+        """Asks the machine's agent to run a CI job in the instance's workspace (it reports with
+        ``CiJobs.log``, ``needs`` and ``done``)."""
+        ...
+
 
 class NoAgent:
     """The host when no agent hub runs: no robot is reached, nothing is held."""
@@ -72,4 +77,7 @@ class NoAgent:
         return future
 
     def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
+        return None
+
+    def run_job(self, run: CiRun, machine_id: str) -> None:
         return None
