@@ -1,6 +1,6 @@
 """The agent as one program: its options, and the parts it runs side by side (the control
-connection, the log gatherer, the telemetry endpoint, the config file, the streams, workspaces and
-add-ons)."""
+connection, the log gatherer, the telemetry endpoint, the config file, the streams, workspaces,
+add-ons and CI jobs)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetport.agent import addons, relay, sources
+from fleetport.agent.ci import CiRunner
 from fleetport.agent.link import Link
 from fleetport.agent.local import TelemetryEndpoint
 from fleetport.agent.outbox import KINDS, Outbox
@@ -43,6 +44,7 @@ class AgentOptions:
     ca_file: Path | None = None
     camera_device: str | None = None  # the cam add-on's camera (default: a generated test pattern)
     drive_command: str | None = None  # the drive add-on's commands go to its stdin, one JSON line each
+    allow_file_repos: bool = False  # CI jobs may clone file:// repositories (local ones, for tests)
 
     @property
     def config_path(self) -> Path:
@@ -87,9 +89,11 @@ class Agent:
             on_workspace=self.workspace_asked,
             on_lost=self.workspaces_lost,
             on_addon=self.addon_asked,
+            on_job=lambda message: self.ci.start(message),
         )
         self.drive = addons.Drive(options.drive_command)
         self.workspaces = _workspaces(options.state_dir)
+        self.ci = CiRunner(self.link.report, self._workspace_directory, options.allow_file_repos)
         self._streams: set[asyncio.Task[None]] = set()
 
     def status(self) -> dict[str, Any]:
@@ -195,6 +199,7 @@ class Agent:
         from fleetport.agent.workspace import WorkspaceRefused
 
         if message.get("type") == "destroy":
+            await self.ci.cancel(instance)
             await self.workspaces.destroy(instance)
             with contextlib.suppress(Exception):
                 await self.link.report("destroyed", instance=instance)
@@ -245,9 +250,13 @@ class Agent:
 
     async def workspaces_lost(self) -> None:
         """The control connection ended: the server ended every instance it held, so their
-        workspaces go too."""
+        workspaces and CI jobs go too."""
+        await self.ci.cancel_all()
         if self.workspaces is not None:
             await self.workspaces.destroy_all()
+
+    def _workspace_directory(self, instance_id: str) -> Path | None:
+        return None if self.workspaces is None else self.workspaces.directory(instance_id)
 
 
 NO_SSH = "this agent serves no SSH workspaces: install fleetport[agent-ssh] on the robot"

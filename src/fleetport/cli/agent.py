@@ -59,10 +59,14 @@ def agent(
         str | None,
         typer.Option("--drive-command", help="Run once (by the shell); drive commands go to its stdin"),
     ] = None,
+    allow_file_repos: Annotated[
+        bool,
+        typer.Option("--allow-file-repos", help="CI jobs may clone file:// repositories (local ones)"),
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
-    telemetry and streams."""
+    telemetry, streams, workspaces and CI jobs."""
     if config is not None:
         try:
             enrolment = read_enrolment(config)
@@ -90,5 +94,6 @@ def agent(
         ca_file=ca_file,
         camera_device=camera_device,
         drive_command=drive_command,
+        allow_file_repos=allow_file_repos,
     )
     run(options, log_level)
