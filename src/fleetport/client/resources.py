@@ -14,6 +14,7 @@ from urllib.parse import quote
 from pydantic import BeforeValidator
 
 from fleetport.client import models as m
+from fleetport.client.ci import CiJobs, CiProjects
 from fleetport.client.errors import InvalidArgument
 from fleetport.client.operations import Mode, Resource, call, listing, stream
 from fleetport.client.remote import Deployments, Instances, Reservations
@@ -835,3 +836,5 @@ class Api(Generic[Mode]):
         self.deployments: Deployments[Mode] = Deployments(transport)
         self.instances: Instances[Mode] = Instances(transport)
         self.reservations: Reservations[Mode] = Reservations(transport)
+        self.ci_projects: CiProjects[Mode] = CiProjects(transport)
+        self.ci_jobs: CiJobs[Mode] = CiJobs(transport)
