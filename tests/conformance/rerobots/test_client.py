@@ -192,7 +192,7 @@ def test_revoke_purge_and_ci(world: World) -> None:
     assert projects.get_ci_projects() == {pid: {"repo_url": "https://example.com/rovers.git"}}
     jid = projects.submit_ci_job(pid, "main", "0" * 40)  # queued: no agent serves the deployment
     assert isinstance(jid, str) and jid != pid
-    with pytest.raises(Error, match="^not found$"):
+    with pytest.raises(Error, match=r"^not found$"):
         projects.submit_ci_job(UNKNOWN, "main", "0" * 40)
     with pytest.raises(Error):
         world.other.revoke_token(token=world.tokens["operator"])
