@@ -122,14 +122,12 @@ class MachineIn(Body):
     location_id: str = Id
     name: str = Name
     metadata: dict[str, Any] = Field(default_factory=dict)
-    rentable: bool = False
 
 
 class MachinePatch(Body):
     name: str | None = Field(None, min_length=1, max_length=200)
     location_id: str | None = Field(None, max_length=64)
     metadata: dict[str, Any] | None = None
-    rentable: bool | None = None
 
 
 class PartIn(Body):

@@ -120,7 +120,6 @@ class Machine(Model):
     organization_id: str
     location_id: str
     name: str
-    rentable: bool
     metadata: dict[str, Any]
     created_at: datetime
     online: bool = False  # an agent of one of its parts is connected

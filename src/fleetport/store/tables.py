@@ -113,7 +113,6 @@ machines = Table(
     ),
     Column("location_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("name", String(200), nullable=False),
-    Column("rentable", Boolean, nullable=False, default=False),
     Column("metadata", JSON, nullable=False, default=dict),
     _created(),
 )
