@@ -78,6 +78,12 @@ async def _hostile(server: FleetportServer, secret: str, frame: str | bytes) -> 
         ('{"type": "launched", "instance": "i", "hostkey": "k", "port": 70000}', 1008, "not a TCP port"),
         ('{"type": "launched", "instance": 5, "hostkey": "k", "port": 2222}', 1008, "instance is not text"),
         ('{"type": "destroyed", "instance": "' + "\u00e9" * 200 + '"}', 1008, "instance is not text"),
+        ('{"type": "ci_log", "job": 5, "data": "x"}', 1008, "job is not text"),
+        (
+            '{"type": "ci_done", "job": "j", "status": "passed", "exit_code": "3", "reason": ""}',
+            1008,
+            "exit_code is not a whole number or null",
+        ),
         ("x" * (300 << 10), 1009, "over 262144 bytes"),
         ("x" * (1 << 20), 1009, "over the size limit"),
     ],
