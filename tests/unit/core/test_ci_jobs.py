@@ -205,6 +205,7 @@ def test_a_job_ends_with_its_instance_and_its_log_is_bounded(
     settings(fleet, ci_log_bytes=1024, launch_timeout_seconds=0.01)
     project = fleet.remote.ci.create(owner, REPO)
     lost = jobs.submit(owner, project.id, "main")
+    time.sleep(0.05)
     fleet.remote.sweep()  # the agent never answered the launch
     ended = jobs.get(owner, lost.id)
     assert ended.status == "error" and "INIT_FAIL" in ended.reason and "did not answer" in ended.reason
