@@ -171,6 +171,24 @@ def test_queued_jobs_give_up_after_the_queue_limit_and_agents_away_keep_them_wai
     assert ended.status == "error" and "within 1 s" in ended.reason
 
 
+def test_a_job_waits_while_every_forwarding_port_is_held(
+    fleet: Fleet, cast: RemoteCast, host: Host, admin: Principal
+) -> None:
+    jobs, owner = fleet.remote.ci_jobs, cast.owner
+    settings(fleet, ports="21500-21500")
+    spare = fleet.machines.create(owner, cast.machine.location_id, "spare")
+    fleet.remote.deployments.create(owner, spare.id, "fixed_misty2")
+    holder = fleet.remote.instances.launch(owner, cast.deployment.id).instance  # holds the one port
+    assert holder is not None and holder.port == 21500
+    project = fleet.remote.ci.create(owner, REPO)
+    waiting = jobs.submit(owner, project.id, "main")  # a free deployment, but no port
+    assert waiting.status == "queued" and host.launched == [holder.id]
+    fleet.remote.instances.terminate(owner, holder.id)
+    fleet.remote.instance_destroyed(admin, holder.id)
+    fleet.remote.sweep()
+    assert jobs.get(owner, waiting.id).status == "running"
+
+
 def test_a_job_file_asking_for_another_type_moves_the_job(fleet: Fleet, cast: RemoteCast, host: Host) -> None:
     jobs, owner = fleet.remote.ci_jobs, cast.owner
     project = fleet.remote.ci.create(owner, REPO)

@@ -162,17 +162,20 @@ class CiJobs:
                     + int(self.settings.launch_timeout_seconds)
                     + GRACE_SECONDS
                 )
-                started = lifecycle.start(
-                    conn,
-                    self.settings,
-                    locked,
-                    launched_by=owner.id,
-                    user_id=owner.user_id,
-                    public_key=keys.sealed_public_key(),
-                    expire_seconds=expire,
-                    event_url=None,
-                    now=now,
-                )
+                try:
+                    started = lifecycle.start(
+                        conn,
+                        self.settings,
+                        locked,
+                        launched_by=owner.id,
+                        user_id=owner.user_id,
+                        public_key=keys.sealed_public_key(),
+                        expire_seconds=expire,
+                        event_url=None,
+                        now=now,
+                    )
+                except FailedPrecondition:  # every forwarding port held: it waits for one
+                    return False
                 ci_store.update_job(
                     conn,
                     job_id,
