@@ -19,7 +19,7 @@ from tests.conftest import ADMIN_KEY
 
 from .helpers import store_before
 
-REVISION = "0015"
+REVISION = "0016"
 
 
 def _table(name: str, *columns: str, json: tuple[str, ...] = ()) -> sa.TableClause:
@@ -137,7 +137,7 @@ def test_machines_flagged_rentable_stay_rentals_as_deployments(settings: Setting
     config.set_main_option("script_location", str(MIGRATIONS))
     back = Store(settings.resolved_database_url)
     config.attributes["connection_engine"] = back.engine
-    command.downgrade(config, "0014")
+    command.downgrade(config, "0015")
     with back.engine.connect() as conn:
         flags = dict(conn.execute(sa.select(machines.c.id, machines.c.rentable)).all())
     back.dispose()
