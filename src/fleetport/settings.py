@@ -76,7 +76,8 @@ def _port_range(value: str) -> str:
 
 class RemoteSettings(BaseModel):
     """Remote access (``FLEETPORT_REMOTE__...``): the forwarding ports instances get, how long an
-    instance may wait for its robot's agent, and how long instances live by default."""
+    instance may wait for its robot's agent, how long instances live by default, and the limits
+    of CI jobs."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -88,6 +89,11 @@ class RemoteSettings(BaseModel):
     launch_timeout_seconds: PositiveSeconds = 60.0  # INIT without an agent's answer -> INIT_FAIL
     default_expire_seconds: Annotated[int, Field(ge=1, le=10 * 365 * 24 * 3600)] = 3600
     sweep_every_seconds: PositiveSeconds = 1.0  # how often launch timeouts and expiries are checked
+    # CI jobs: how long one may run on its robot (clone and script), how much log it keeps (UTF-8
+    # bytes), and how long it may wait in the queue for a free deployment of its workspace type
+    ci_time_limit_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 1800
+    ci_log_bytes: Annotated[int, Field(ge=1024, le=64 << 20)] = 1 << 20
+    ci_queue_seconds: Annotated[int, Field(ge=1, le=30 * 24 * 3600)] = 3600
 
     @property
     def port_range(self) -> tuple[int, int]:

@@ -4,7 +4,7 @@ It reconnects after every loss with exponential backoff and jitter (0.5 s doubli
 wait a random 50 to 100 % of that), logging each loss and each return. Once connected it beats
 (``heartbeat`` at the interval the server's welcome names), sends what the outbox holds (at most
 ``WINDOW`` messages of a kind waiting for their acknowledgement), and takes what the server sends:
-acknowledgements, its part's config, requests to open streams, workspaces and add-ons.
+acknowledgements, its part's config, requests to open streams, workspaces, add-ons and CI jobs.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ StreamHandler = Callable[[str, str], None]
 WorkspaceHandler = Callable[[dict[str, Any]], None]  # a launch or destroy message
 AddonHandler = Callable[[dict[str, Any]], None]  # addon_start, addon_stop, snapshot, drive
 ADDON_MESSAGES = ("addon_start", "addon_stop", "snapshot", "drive")
+JobHandler = Callable[[dict[str, Any]], None]  # a ci_job
 LostHandler = Callable[[], Awaitable[None]]
 
 
@@ -55,6 +56,7 @@ class Link:
         on_workspace: WorkspaceHandler | None = None,
         on_lost: LostHandler | None = None,
         on_addon: AddonHandler | None = None,
+        on_job: JobHandler | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
@@ -66,6 +68,7 @@ class Link:
         self.on_workspace = on_workspace
         self.on_lost = on_lost
         self.on_addon = on_addon
+        self.on_job = on_job
         self.connected = False
         self.part_id: str | None = None
         self._acked = asyncio.Event()
@@ -80,7 +83,7 @@ class Link:
 
     async def report(self, kind: str, **fields: Any) -> None:
         """Sends a report (``launched``, ``launch_failed``, ``destroyed``, ``addon_active``,
-        ``snapshot``, ``snapshot_failed``) if connected."""
+        ``snapshot``, ``snapshot_failed``, ``ci_log``, ``ci_needs``, ``ci_done``) if connected."""
         if self._ws is not None:
             await self._ws.send(json.dumps({"type": kind, **fields}))
 
@@ -195,6 +198,8 @@ class Link:
                 self.on_workspace(message)
             elif kind in ADDON_MESSAGES and self.on_addon is not None:
                 self.on_addon(message)
+            elif kind == "ci_job" and self.on_job is not None:
+                self.on_job(message)
 
 
 def _body(exc: InvalidStatus) -> str:

@@ -1,6 +1,6 @@
 """The agent as one program: its options, and the parts it runs side by side (the control
-connection, the log gatherer, the telemetry endpoint, the config file, the streams, workspaces and
-add-ons)."""
+connection, the log gatherer, the telemetry endpoint, the config file, the streams, workspaces,
+add-ons and CI jobs)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetport.agent import addons, relay, sources
+from fleetport.agent.ci import CiRunner
 from fleetport.agent.link import Link
 from fleetport.agent.local import TelemetryEndpoint
 from fleetport.agent.outbox import KINDS, Outbox
@@ -48,6 +49,7 @@ class AgentOptions:
     workspace_run_options: list[str] = field(default_factory=list)
     mistyproxy_target: str | None = None  # host:port the mistyproxy add-on relays to
     vnc_target: str | None = None  # host:port of the robot's VNC server, for the vnc add-on
+    allow_file_repos: bool = False  # CI jobs may clone file:// repositories (local ones, for tests)
 
     @property
     def config_path(self) -> Path:
@@ -92,12 +94,14 @@ class Agent:
             on_workspace=self.workspace_asked,
             on_lost=self.workspaces_lost,
             on_addon=self.addon_asked,
+            on_job=lambda message: self.ci.start(message),
         )
         self.drive = addons.Drive(options.drive_command)
         self.relayed = addons.RelayTargets(
             {"mistyproxy": options.mistyproxy_target, "vnc": options.vnc_target}, options.allow_targets
         )
         self.workspaces = _workspaces(options)
+        self.ci = CiRunner(self.link.report, self._workspace_directory, options.allow_file_repos)
         self._streams: set[asyncio.Task[None]] = set()
 
     def status(self) -> dict[str, Any]:
@@ -203,6 +207,7 @@ class Agent:
         from fleetport.agent.workspace import WorkspaceRefused
 
         if message.get("type") == "destroy":
+            await self.ci.cancel(instance)
             await self.workspaces.destroy(instance)
             with contextlib.suppress(Exception):
                 await self.link.report("destroyed", instance=instance)
@@ -271,10 +276,14 @@ class Agent:
 
     async def workspaces_lost(self) -> None:
         """The control connection ended: the server ended every instance it held, so their
-        workspaces and add-ons go too."""
+        workspaces, add-ons and CI jobs go too."""
         self.relayed.clear()
+        await self.ci.cancel_all()
         if self.workspaces is not None:
             await self.workspaces.destroy_all()
+
+    def _workspace_directory(self, instance_id: str) -> Path | None:
+        return None if self.workspaces is None else self.workspaces.directory(instance_id)
 
 
 NO_SSH = "this agent serves no SSH workspaces: install fleetport[agent-ssh] on the robot"

@@ -164,6 +164,11 @@ class Workspaces:
         )
         return hostkey_line(self._host_key()), workspace.port
 
+    def directory(self, instance_id: str) -> Path | None:
+        """The workspace directory of an instance held here (a CI job clones into it)."""
+        workspace = self._held.get(instance_id)
+        return None if workspace is None else workspace.directory
+
     async def destroy(self, instance_id: str) -> None:
         """Stops the workspace's SSH server, ends its sessions and commands, wipes its directory."""
         workspace = self._held.pop(instance_id, None)

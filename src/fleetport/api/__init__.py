@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp
 
 from fleetport.api import (
+    ci,
     fragments,
     identity,
     locations,
@@ -27,7 +28,7 @@ from fleetport.settings import Settings
 
 def router() -> RouteTable:
     """Every /api/v1 route, in the order of the modules (``fleetport.api.routing``)."""
-    modules = (identity, organizations, locations, machines, logs, fragments, registry, telemetry, remote)
+    modules = (identity, organizations, locations, machines, logs, fragments, registry, telemetry, remote, ci)
     return RouteTable(PREFIX, [route for module in modules for route in module.router.routes])
 
 

@@ -19,23 +19,14 @@ async def list_machines(
     paging: PagingDep,
     location_id: str | None = Query(None, max_length=64),
     organization_id: str | None = Query(None, max_length=64),
-    rentable: bool | None = None,
 ) -> object:
-    return await caller(
-        fleet.machines.list,
-        paging,
-        location_id=location_id,
-        organization_id=organization_id,
-        rentable=rentable,
-    )
+    return await caller(fleet.machines.list, paging, location_id=location_id, organization_id=organization_id)
 
 
 @router.post("/machines", response_model=m.Machine, status_code=201, tags=["machines"])
 async def create_machine(body: s.MachineIn, fleet: FleetDep, caller: Caller) -> object:
     """Creates the machine with its main part."""
-    return await caller(
-        fleet.machines.create, body.location_id, body.name, metadata=body.metadata, rentable=body.rentable
-    )
+    return await caller(fleet.machines.create, body.location_id, body.name, metadata=body.metadata)
 
 
 @router.get("/machines/{machine_id}", response_model=m.Machine, tags=["machines"])

@@ -122,14 +122,12 @@ class MachineIn(Body):
     location_id: str = Id
     name: str = Name
     metadata: dict[str, Any] = Field(default_factory=dict)
-    rentable: bool = False
 
 
 class MachinePatch(Body):
     name: str | None = Field(None, min_length=1, max_length=200)
     location_id: str | None = Field(None, max_length=64)
     metadata: dict[str, Any] | None = None
-    rentable: bool | None = None
 
 
 class PartIn(Body):
@@ -281,3 +279,18 @@ class InstanceIn(Body):
 class FirewallRuleIn(Body):
     action: Literal["ACCEPT", "DROP", "REJECT"]
     source: str | None = Field(None, max_length=64, description="a CIDR; none: any address")
+
+
+# --- CI projects and jobs -------------------------------------------------------------------
+
+
+class CiProjectIn(Body):
+    repo_url: str = Field(min_length=1, max_length=2048, description="https, http, git, ssh or file URL")
+
+
+class CiJobIn(Body):
+    branch: str = Field(min_length=1, max_length=255)
+    ref: str = Field("", max_length=255, description="a commit id or ref name; empty: the branch's tip")
+    workspace_type: str | None = Field(
+        None, max_length=100, description="the workspace type the job needs; none: as its job file says"
+    )

@@ -11,6 +11,7 @@ the server (the ``server`` extra).
 
 from fleetport.cli import (
     agent,
+    ci,
     dataports,
     fragments,
     keys,
@@ -45,6 +46,7 @@ app.add_typer(dataports.app, name="dataports")
 app.add_typer(telemetry.app, name="telemetry")
 app.add_typer(remote.deployments_app, name="deployments")
 app.add_typer(remote.instances_app, name="instances")
+app.add_typer(ci.app, name="ci")
 
 
 def main() -> None:

@@ -91,10 +91,14 @@ def agent(
             "--vnc-target", help="HOST[:PORT] of the robot's VNC server, for the vnc add-on [port 5900]"
         ),
     ] = None,
+    allow_file_repos: Annotated[
+        bool,
+        typer.Option("--allow-file-repos", help="CI jobs may clone file:// repositories (local ones)"),
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
-    telemetry and streams."""
+    telemetry, streams, workspaces and CI jobs."""
     if config is not None:
         try:
             enrolment = read_enrolment(config)
@@ -134,6 +138,7 @@ def agent(
         workspace_run_options=list(workspace_run_option or []),
         mistyproxy_target=targets["mistyproxy"],
         vnc_target=targets["vnc"],
+        allow_file_repos=allow_file_repos,
     )
     run(options, log_level)
 

@@ -11,7 +11,7 @@ from fleetport.cli.root import sdk
 
 app = typer.Typer(no_args_is_help=True, help="Machines (robots).")
 
-MACHINE_COLUMNS: list[Column] = ["id", "name", "location_id", "rentable", "online", "last_seen", "created_at"]
+MACHINE_COLUMNS: list[Column] = ["id", "name", "location_id", "online", "last_seen", "created_at"]
 
 
 @app.command("list")
@@ -30,11 +30,11 @@ def machines_create(
     ctx: typer.Context,
     location_id: str,
     name: str,
-    rentable: Annotated[bool, typer.Option("--rentable", help="Offer the machine for rent.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a machine (with its main part) in a location."""
-    show(sdk(ctx).machines.create(location_id, name, rentable=rentable), as_json)
+    """Create a machine (with its main part) in a location (offer it for rent, or remote access,
+    with fleetport deployments create)."""
+    show(sdk(ctx).machines.create(location_id, name), as_json)
 
 
 @app.command("get")
@@ -49,13 +49,10 @@ def machines_update(
     machine_id: str,
     name: Annotated[str | None, typer.Option(help="New name.")] = None,
     location: Annotated[str | None, typer.Option(help="Move to this location.")] = None,
-    rentable: Annotated[
-        bool | None, typer.Option("--rentable/--not-rentable", help="Offer the machine for rent, or stop.")
-    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rename, move or (un)list a machine."""
-    show(sdk(ctx).machines.update(machine_id, name=name, location_id=location, rentable=rentable), as_json)
+    """Rename or move a machine."""
+    show(sdk(ctx).machines.update(machine_id, name=name, location_id=location), as_json)
 
 
 @app.command("delete")

@@ -120,7 +120,6 @@ class Machine(Model):
     organization_id: str
     location_id: str
     name: str
-    rentable: bool
     metadata: dict[str, Any]
     created_at: datetime
     online: bool = False  # an agent of one of its parts is connected
@@ -380,3 +379,35 @@ class Firewall(Model):
     """``rules`` None: no chain yet, every address accepted; [] after a flush: every address dropped."""
 
     rules: list[FirewallRule] | None
+
+
+# --- CI projects and jobs -------------------------------------------------------------------
+
+
+class CiProject(Model):
+    id: str
+    repo_url: str
+    created_at: datetime
+
+
+class CiJob(Model):
+    """A CI job: ``status`` queued, running, passed, failed or error; ``log`` (stdout and stderr
+    of the clone and the script, bounded) is given when one job is read, None in listings."""
+
+    id: str
+    project_id: str
+    repo_url: str
+    branch: str
+    ref: str
+    workspace_type: str | None
+    status: str
+    exit_code: int | None
+    reason: str
+    log: str | None
+    log_size: int
+    log_truncated: bool
+    deployment_id: str | None
+    instance_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None

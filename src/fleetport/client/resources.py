@@ -14,6 +14,7 @@ from urllib.parse import quote
 from pydantic import BeforeValidator
 
 from fleetport.client import models as m
+from fleetport.client.ci import CiJobs, CiProjects
 from fleetport.client.errors import InvalidArgument
 from fleetport.client.operations import Mode, Resource, call, listing, stream
 from fleetport.client.remote import Deployments, Instances, Reservations
@@ -266,22 +267,14 @@ class Machines(Resource[Mode]):
         *,
         location_id: str | None = None,
         organization_id: str | None = None,
-        rentable: bool | None = None,
         limit: int | None = None,
     ) -> Iterator[m.Machine]:
-        params = {
-            "location_id": location_id,
-            "organization_id": organization_id,
-            "limit": limit,
-            "rentable": None if rentable is None else str(rentable).lower(),
-        }
+        params = {"location_id": location_id, "organization_id": organization_id, "limit": limit}
         return self._t.pages("/machines", m.Machine, params)
 
     @call
-    def create(
-        self, location_id: str, name: str, *, metadata: dict[str, Any] | None = None, rentable: bool = False
-    ) -> m.Machine:
-        body = _given(location_id=location_id, name=name, metadata=metadata, rentable=rentable)
+    def create(self, location_id: str, name: str, *, metadata: dict[str, Any] | None = None) -> m.Machine:
+        body = _given(location_id=location_id, name=name, metadata=metadata)
         return self._t.call("POST", "/machines", m.Machine, json=body)
 
     @call
@@ -296,9 +289,8 @@ class Machines(Resource[Mode]):
         name: str | None = None,
         location_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-        rentable: bool | None = None,
     ) -> m.Machine:
-        body = _given(name=name, location_id=location_id, metadata=metadata, rentable=rentable)
+        body = _given(name=name, location_id=location_id, metadata=metadata)
         return self._t.call("PATCH", f"/machines/{machine_id}", m.Machine, json=body)
 
     @call
@@ -835,3 +827,5 @@ class Api(Generic[Mode]):
         self.deployments: Deployments[Mode] = Deployments(transport)
         self.instances: Instances[Mode] = Instances(transport)
         self.reservations: Reservations[Mode] = Reservations(transport)
+        self.ci_projects: CiProjects[Mode] = CiProjects(transport)
+        self.ci_jobs: CiJobs[Mode] = CiJobs(transport)

@@ -52,8 +52,9 @@ def server_duties(fleet: Fleet) -> list[Duty]:
         Duty("part-log-retention", LOG_RETENTION_EVERY, fleet.logs.sweep, long=True),
         Duty("datarule-clock", DATARULE_CLOCK_EVERY, fleet.telemetry.points.fire_due),
         Duty("dataport-retention", DATAPORT_RETENTION_EVERY, fleet.telemetry.points.sweep, long=True),
-        # launch timeouts, expiries, teardowns never confirmed, and reservations of freed deployments
-        Duty("remote-instances", fleet.settings.remote.sweep_every_seconds, fleet.remote.instances.sweep),
+        # launch timeouts, expiries, teardowns never confirmed, reservations of freed deployments,
+        # and CI jobs (time limits, the queue)
+        Duty("remote-instances", fleet.settings.remote.sweep_every_seconds, fleet.remote.sweep),
     ]
 
 

@@ -755,6 +755,19 @@ def _principal(
     )
 
 
+def principal_of(conn: Tx, subject_id: str) -> Principal | None:
+    """The principal a user or an API key is now, by its id (with its current grants), for work
+    done later on its behalf; None when it no longer exists."""
+    for kind in ("user", "api_key"):
+        rows = q.subject_with_grants(conn, kind, subject_id)
+        if rows:
+            first = rows[0]
+            if kind == "user":
+                return _principal("user", rows, first["email"], user_id=first["id"])
+            return _principal("api_key", rows, first["name"], api_key_id=first["id"])
+    return None
+
+
 def _held(conn: Tx, p: Principal, resource_type: str, row: Row, permissions: list[str]) -> list[str]:
     """The permissions, of those given (known ones, in their order), that the caller holds on the
     resource's row."""

@@ -93,7 +93,6 @@ class Machines:
         name: str,
         *,
         metadata: dict[str, Any] | None = None,
-        rentable: bool = False,
         main_part_name: str | None = None,
     ) -> Machine:
         """A new machine, with its main part."""
@@ -101,7 +100,6 @@ class Machines:
         row = {
             "id": new_id(),
             "name": validate.name(name, "machine name"),
-            "rentable": bool(rentable),
             "metadata": validate.json_object(metadata or {}, "metadata"),
             "created_at": now,
         }
@@ -130,13 +128,12 @@ class Machines:
         *,
         location_id: str | None = None,
         organization_id: str | None = None,
-        rentable: bool | None = None,
     ) -> Page[Machine]:
-        """Machines the caller may read, narrowed by location, organization or the rentable flag.
-        Naming a location or organization the caller has no access to at all is refused."""
+        """Machines the caller may read, narrowed by location or organization. Naming a location
+        or organization the caller has no access to at all is refused."""
         window = MACHINES.open(page)
         with self.store.read() as conn:
-            within, where = self._listing(conn, p, location_id, organization_id, rentable)
+            within, where = self._listing(conn, p, location_id, organization_id)
             rows = machines_page(conn, within, limit=window.limit, after=window.after_text(), **where)
             page_ = MACHINES.page(rows, window, Machine.from_row)
             return Page(_with_presence(conn, page_.items), page_.next_cursor)
@@ -147,21 +144,21 @@ class Machines:
         *,
         location_id: str | None = None,
         organization_id: str | None = None,
-        rentable: bool | None = None,
     ) -> builtins.list[MachineSummary]:
         """Every machine ``list`` would page through, each with its parts' last access and main part,
         read in one statement whatever their number."""
         with self.store.read() as conn:
-            within, where = self._listing(conn, p, location_id, organization_id, rentable)
+            within, where = self._listing(conn, p, location_id, organization_id)
             return [_summary(row) for row in machines_with_parts(conn, within, **where)]
 
     def rentals(self, p: Principal, organization_id: str) -> builtins.list[MachineSummary]:
-        """The rentable machines of an organization, as ``summaries`` gives them, for callers who may
-        read the organization itself."""
+        """The machines of an organization offered for rent: those offered as deployments (for
+        remote access), as ``summaries`` gives them, for callers who may read the organization
+        itself."""
         with self.store.read() as conn:
             org = access.organization(conn, p, "read_organization", organization_id)
-            within, where = self._listing(conn, p, None, org["id"], True)
-            return [_summary(row) for row in machines_with_parts(conn, within, **where)]
+            within, where = self._listing(conn, p, None, org["id"])
+            return [_summary(row) for row in machines_with_parts(conn, within, offered=True, **where)]
 
     def summary(self, p: Principal, machine_id: str) -> MachineSummary:
         with self.store.read() as conn:
@@ -174,7 +171,6 @@ class Machines:
         p: Principal,
         location_id: str | None,
         organization_id: str | None,
-        rentable: bool | None,
     ) -> tuple[Within | None, dict[str, Any]]:
         """The machines a listing reaches: the caller's scope and the columns asked for."""
         scope = p.scope(conn, "read_robot")
@@ -194,8 +190,6 @@ class Machines:
             if not p.reaches_organization("read_robot", org_id):
                 raise deny("read_robot", f"organization {organization_id}")
             where["organization_id"] = org_id
-        if rentable is not None:
-            where["rentable"] = rentable
         within = None if scope.everything else Within(scope.organizations, scope.locations, scope.robots)
         return within, where
 
@@ -207,12 +201,9 @@ class Machines:
         name: str | None = None,
         location_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-        rentable: bool | None = None,
     ) -> Machine:
         with self.store.write() as conn:
-            return self._update(
-                conn, p, machine_id, name=name, location_id=location_id, metadata=metadata, rentable=rentable
-            )
+            return self._update(conn, p, machine_id, name=name, location_id=location_id, metadata=metadata)
 
     def edit(
         self, p: Principal, machine_id: str, *, name: str | None = None, location_id: str | None = None
@@ -231,7 +222,6 @@ class Machines:
         name: str | None = None,
         location_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-        rentable: bool | None = None,
     ) -> Machine:
         found = access.machine(conn, p, "update_robot", machine_id)
         if location_id is not None:  # the new location before the machine (parents first)
@@ -250,8 +240,6 @@ class Machines:
             changes["location_id"] = target["id"]
         if metadata is not None:
             changes["metadata"] = validate.json_object(metadata, "metadata")
-        if rentable is not None:
-            changes["rentable"] = rentable
         if changes:
             q.update_row(conn, "machines", row["id"], **changes)
             row.update(changes)

@@ -202,7 +202,6 @@ class Machine:
     organization_id: str
     location_id: str
     name: str
-    rentable: bool
     metadata: dict[str, Any]
     created_at: datetime
     # whether an agent of one of its parts is connected, and when a part was last heard from
@@ -216,7 +215,6 @@ class Machine:
             r["organization_id"],
             r["location_id"],
             r["name"],
-            bool(r["rentable"]),
             r["metadata"] or {},
             as_utc(r["created_at"]),
         )

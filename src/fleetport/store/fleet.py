@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, and_, false, func, or_, select
+from sqlalchemy import Column, and_, exists, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleetport.store import tables as t
@@ -73,9 +73,10 @@ def machines_page(tx: Tx, within: Within | None, *, limit: int, after: str | Non
     return page_within(tx, t.machines, _machines_within(within), limit=limit, after=after, **where)
 
 
-def machines_with_parts(tx: Tx, within: Within | None, **where: Any) -> list[Row]:
-    """Every machine with columns equal to ``where``, in id order, each with ``last_access`` (the
-    latest of its parts') and ``main_part_id``: one statement however many machines match."""
+def machines_with_parts(tx: Tx, within: Within | None, *, offered: bool = False, **where: Any) -> list[Row]:
+    """Every machine with columns equal to ``where`` (and, when ``offered``, a deployment), in id
+    order, each with ``last_access`` (the latest of its parts') and ``main_part_id``: one
+    statement however many machines match."""
     m, parts = t.machines, t.parts
     last_access = select(func.max(parts.c.last_access)).where(parts.c.machine_id == m.c.id).scalar_subquery()
     main_part = (
@@ -86,6 +87,8 @@ def machines_with_parts(tx: Tx, within: Within | None, **where: Any) -> list[Row
     )
     stmt = select(m, last_access.label("last_access"), main_part.label("main_part_id"))
     stmt = stmt.where(*columns_equal(m, where))
+    if offered:
+        stmt = stmt.where(exists().where(t.deployments.c.machine_id == m.c.id))
     scope = _machines_within(within)
     if scope is not None:
         stmt = stmt.where(scope)

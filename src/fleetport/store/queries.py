@@ -302,6 +302,14 @@ def session_user(conn: Tx, token_hash: str) -> list[Row]:
     return list(conn.execute(_USER_BY_SESSION, {"digest": token_hash}).mappings())
 
 
+def subject_with_grants(conn: Tx, kind: str, subject_id: str) -> list[Row]:
+    """A user's or API key's columns (``kind`` "user" or "api_key") and its grants, a row each;
+    none when it does not exist."""
+    subject = t.users if kind == "user" else t.api_keys
+    stmt = _with_grants(subject, kind).where(subject.c.id == subject_id)
+    return list(conn.execute(stmt).mappings())
+
+
 def part_by_secret(conn: Tx, secret_hash: str) -> Row | None:
     p, ps, m = t.parts, t.part_secrets, t.machines
     stmt = (

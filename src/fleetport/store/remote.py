@@ -138,10 +138,12 @@ def types(conn: Connection, seen: Seen) -> list[str]:
     return [str(x) for x in conn.execute(stmt).scalars()]
 
 
-def of_type(conn: Connection, seen: Seen, type_: str) -> list[RowMapping]:
-    """The deployments seen of one type, shortest queue first."""
-    stmt = _deployments().where(_seen(seen), d.c.type == type_).order_by("queuelen", d.c.id)
-    return list(conn.execute(stmt).mappings())
+def of_type(conn: Connection, seen: Seen, type_: str | None) -> list[RowMapping]:
+    """The deployments seen of one type (None: of any type), shortest queue first."""
+    stmt = _deployments().where(_seen(seen))
+    if type_ is not None:
+        stmt = stmt.where(d.c.type == type_)
+    return list(conn.execute(stmt.order_by("queuelen", d.c.id).limit(1000)).mappings())
 
 
 # --- access rules -----------------------------------------------------------------------------

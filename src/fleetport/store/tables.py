@@ -113,7 +113,6 @@ machines = Table(
     ),
     Column("location_id", ID, ForeignKey("locations.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("name", String(200), nullable=False),
-    Column("rentable", Boolean, nullable=False, default=False),
     Column("metadata", JSON, nullable=False, default=dict),
     _created(),
 )
@@ -631,7 +630,7 @@ reservations = Table(
     Index("ix_reservations_requested_by", "requested_by", "id"),
 )
 
-# Continuous-integration projects named by their repository (jobs are not run by this server).
+# Continuous-integration projects named by their repository.
 ci_projects = Table(
     "ci_projects",
     metadata,
@@ -639,6 +638,33 @@ ci_projects = Table(
     Column("owner_id", ID, nullable=False, index=True),  # the principal: a user or an API key
     Column("repo_url", Text, nullable=False),
     _created(),
+)
+
+# A job of a CI project: a branch (and a commit or ref of it) run on an instance of a deployment.
+# ``instance_id`` is set while the job holds an instance (running); ``workspace_type`` is the
+# type the job needs (None: any), given at submission or learned from the repository's job file.
+ci_jobs = Table(
+    "ci_jobs",
+    metadata,
+    _id(),
+    Column("project_id", ID, ForeignKey("ci_projects.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", ID, nullable=False),  # the project's owner, who launches its instances
+    Column("branch", String(255), nullable=False),
+    Column("ref", String(255), nullable=False, default=""),  # "" : the branch's tip
+    Column("workspace_type", String(100), nullable=True),
+    Column("status", String(16), nullable=False),  # queued running passed failed error
+    Column("exit_code", Integer, nullable=True),
+    Column("reason", Text, nullable=False, default=""),  # why it failed or could not run
+    Column("log", Text, nullable=False, default=""),
+    Column("log_size", BigInteger, nullable=False, default=0),  # UTF-8 bytes of ``log``
+    Column("log_truncated", Boolean, nullable=False, default=False),
+    Column("deployment_id", ID, ForeignKey("deployments.id", ondelete="SET NULL"), nullable=True),
+    Column("instance_id", ID, ForeignKey("instances.id", ondelete="SET NULL"), nullable=True, unique=True),
+    _created(),
+    Column("started_at", DateTime(timezone=True), nullable=True),  # taken off the queue
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_ci_jobs_project", "project_id", "id"),
+    Index("ix_ci_jobs_status", "status", "id"),
 )
 
 # The last sequence number of each of a part agent's delivery streams stored (logs, points): a

@@ -221,20 +221,38 @@ def test_robots_and_parts(viam: Viam) -> None:
     assert status_of(viam, "get_robot", robot_id) == Status.NOT_FOUND
 
 
-def test_rover_rentals(viam: Viam) -> None:
+def test_rover_rentals_are_the_machines_offered_as_deployments(viam: Viam) -> None:
     loc = call(viam, "create_location", viam.org.id, "Rental bay")
-    rentable = call(viam, "new_robot", "rental-1", loc.id)
+    rented = call(viam, "new_robot", "rental-1", loc.id)
     call(viam, "new_robot", "not-for-rent", loc.id)
+    assert call(viam, "get_rover_rental_robots", viam.org.id) == []
     with viam.native(viam.key.secret or "") as fp:
-        fp.machines.update(rentable, rentable=True)
+        deployment = fp.deployments.create(rented, type="rover", region="us:cali")
     (rental,) = call(viam, "get_rover_rental_robots", viam.org.id)
-    main = next(p for p in call(viam, "get_robot_parts", rentable) if p.main_part)
+    main = next(p for p in call(viam, "get_robot_parts", rented) if p.main_part)
     assert (rental.robot_id, rental.robot_name, rental.location_id, rental.robot_main_part_id) == (
-        rentable,
+        rented,
         "rental-1",
         loc.id,
         main.id,
     )
+    key, key_id = call(
+        viam,
+        "create_key",
+        viam.org.id,
+        [APIKeyAuthorization(role="operator", resource_type="location", resource_id=loc.id)],
+        "bay",
+    )
+
+    async def rentals(app: AppClient) -> object:
+        return await app.get_rover_rental_robots(viam.org.id)
+
+    with pytest.raises(GRPCError) as caught:  # reads the bay's robots, not the organization
+        viam.run(rentals, secret=key, key_id=key_id)
+    assert caught.value.status == Status.PERMISSION_DENIED
+    with viam.native(viam.key.secret or "") as fp:
+        fp.deployments.delete(deployment.id)  # dissolved: no longer for rent
+    assert call(viam, "get_rover_rental_robots", viam.org.id) == []
 
 
 def test_keys_roles_and_permissions(viam: Viam) -> None:

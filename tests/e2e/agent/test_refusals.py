@@ -89,6 +89,12 @@ async def _hostile(server: FleetportServer, secret: str, frame: str | bytes) -> 
             "target",
         ),
         ('{"type": "addon_failed", "instance": "i", "addon": "vnc"}', 1008, "error is not text"),
+        ('{"type": "ci_log", "job": 5, "data": "x"}', 1008, "job is not text"),
+        (
+            '{"type": "ci_done", "job": "j", "status": "passed", "exit_code": "3", "reason": ""}',
+            1008,
+            "exit_code is not a whole number or null",
+        ),
         ("x" * (300 << 10), 1009, "over 262144 bytes"),
         ("x" * (1 << 20), 1009, "over the size limit"),
     ],

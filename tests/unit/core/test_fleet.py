@@ -220,12 +220,13 @@ def test_moving_and_deleting_machines(fleet: Fleet, admin: Principal) -> None:
     org = fleet.organizations.create(admin, "Acme")
     a = fleet.locations.create(admin, org.id, "A")
     b = fleet.locations.create(admin, org.id, "B")
-    machine = fleet.machines.create(admin, a.id, "rover", rentable=True)
+    machine = fleet.machines.create(admin, a.id, "rover")
     with pytest.raises(FailedPrecondition, match="machines"):
         fleet.locations.delete(admin, a.id)
     moved = fleet.machines.update(admin, machine.id, location_id=b.id, name="rover-2")
     assert (moved.location_id, moved.name) == (b.id, "rover-2")
-    assert [m.id for m in fleet.machines.list(admin, PageRequest(10), rentable=True).items] == [machine.id]
+    listed = fleet.machines.list(admin, PageRequest(10), organization_id=org.id).items
+    assert [m.id for m in listed] == [machine.id] and listed[0].location_id == b.id
     fleet.locations.delete(admin, a.id)
     fleet.machines.delete(admin, machine.id)
     with pytest.raises(NotFound):

@@ -31,9 +31,7 @@ def test_machine_summaries_carry_last_access_and_main_part(fleet: Fleet, admin: 
     assert found[seen.id].last_access is not None and found[seen.id].last_access.tzinfo is not None
     assert found[unseen.id].last_access is None
     assert fleet.machines.summary(admin, seen.id) == found[seen.id]
-    assert [
-        s.machine.id for s in fleet.machines.summaries(admin, organization_id=org.id, rentable=True)
-    ] == []
+    assert fleet.machines.rentals(admin, org.id) == []
 
 
 def test_machine_summaries_keep_the_callers_reach(fleet: Fleet, admin: Principal) -> None:
@@ -173,25 +171,30 @@ def test_part_history_is_newest_first_within_its_window(fleet: Fleet, admin: Pri
         fleet.machines.part_history(login(fleet, "eve@example.com"), main.id)
 
 
-def test_rentals_are_the_rentable_machines_for_who_reads_the_organization(
+def test_rentals_are_the_machines_offered_as_deployments_for_who_reads_the_organization(
     fleet: Fleet, admin: Principal
 ) -> None:
     org = fleet.organizations.create(admin, "rovers")
     lab = fleet.locations.create(admin, org.id, "lab")
-    rentable = fleet.machines.create(admin, lab.id, "for rent", rentable=True)
+    rented = fleet.machines.create(admin, lab.id, "for rent")
     fleet.machines.create(admin, lab.id, "kept")
+    elsewhere = fleet.organizations.create(admin, "diggers")
+    theirs = fleet.machines.create(admin, fleet.locations.create(admin, elsewhere.id, "pit").id, "digger")
+    fleet.remote.deployments.create(admin, theirs.id)
+    assert fleet.machines.rentals(admin, org.id) == []
+    deployment = fleet.remote.deployments.create(admin, rented.id, "fixed_misty2")
     (found,) = fleet.machines.rentals(admin, org.id)
     assert (found.machine.id, found.main_part_id) == (
-        rentable.id,
-        fleet.machines.parts(admin, rentable.id)[0].id,
+        rented.id,
+        fleet.machines.parts(admin, rented.id)[0].id,
     )
     fleet.identity.create_user(admin, "leo@example.com", "leo", "password1")
     leo_user = fleet.identity.find_user_by_email("leo@example.com")
     assert leo_user is not None
     fleet.identity.grant_to(admin, org.id, leo_user.id, GrantSpec("operator", "location", lab.id))
     leo = login(fleet, "leo@example.com")
-    assert [s.machine.id for s in fleet.machines.summaries(leo, organization_id=org.id, rentable=True)] == [
-        rentable.id
-    ]
+    assert rented.id in [s.machine.id for s in fleet.machines.summaries(leo, organization_id=org.id)]
     with pytest.raises(PermissionDenied):
         fleet.machines.rentals(leo, org.id)
+    fleet.remote.deployments.delete(admin, deployment.id)  # dissolved: no longer for rent
+    assert fleet.machines.rentals(admin, org.id) == []

@@ -188,6 +188,15 @@ class Instances:
     def _shown(self, row: Row) -> Instance:
         return Instance.from_row(row, self.settings.public_host)
 
+    def _reread(self, instance_id: str) -> Instance:
+        """The instance as it is now, for the agent that reported on it (which may not read
+        instances itself)."""
+        with self.store.read() as conn:
+            row = rq.instance(conn, instance_id)
+        if row is None:
+            raise NotFound(policy.NO_INSTANCE)
+        return self._shown(row)
+
     # --- ending -------------------------------------------------------------------------------
 
     def terminate(self, p: Principal, instance_id: str) -> Instance:
@@ -219,14 +228,18 @@ class Instances:
     # --- what the robot's agent reports -------------------------------------------------------
 
     def instance_ready(self, p: Principal, instance_id: str, hostkey: str) -> Instance:
-        """The agent set the workspace up: READY, reached with the workspace's SSH host key."""
+        """The agent set the workspace up: READY, reached with the workspace's SSH host key (and,
+        for a CI job's instance, the agent is asked to run the job)."""
         hostkey = keys.public_key(hostkey, "host key")
         with self.store.write() as conn:
             row = self._reported(conn, p, instance_id)
             if row["status"] != INIT:
                 raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not INIT")
             rq.update_instance(conn, row["id"], {"status": READY, "ready_at": utcnow(), "hostkey": hostkey})
-            return self._shown({**row, "status": READY, "hostkey": hostkey})
+            run = lifecycle.job_run(conn, self.settings, row)
+        if run is not None:  # a CI job's instance: the agent runs the job now
+            self.host.run_job(run, row["machine_id"])
+        return self._shown({**row, "status": READY, "hostkey": hostkey})
 
     def instance_failed(self, p: Principal, instance_id: str, reason: str) -> Instance:
         reason = (
@@ -240,7 +253,7 @@ class Instances:
             lifecycle.end(conn, row, INIT_FAIL, now, reason)
             started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
         self._after([started] if started else [])
-        return self.get(p, instance_id)
+        return self._reread(row["id"])
 
     def instance_destroyed(self, p: Principal, instance_id: str) -> Instance:
         with self.store.write() as conn:
@@ -251,7 +264,7 @@ class Instances:
             lifecycle.end(conn, row, TERMINATED, now)
             started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
         self._after([started] if started else [])
-        return self.get(p, instance_id)
+        return self._reread(row["id"])
 
     def instance_lost(self, p: Principal, instance_id: str, reason: str) -> Instance:
         """The robot's agent lost the instance's workspace (it disconnected, or the server could
@@ -266,7 +279,7 @@ class Instances:
             lifecycle.end(conn, row, INIT_FAIL if row["status"] == INIT else TERMINATED, now, reason)
             started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
         self._after([started] if started else [])
-        return self.get(p, instance_id)
+        return self._reread(row["id"])
 
     def verdict(self, p: Principal, instance_id: str, address: str, addon: str | None = None) -> str:
         """What the instance's firewall does with a connection from ``address`` to its forwarding

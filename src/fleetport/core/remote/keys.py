@@ -7,7 +7,7 @@ import binascii
 import re
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from fleetport.core import validate
 from fleetport.core.errors import Invalid
@@ -56,3 +56,10 @@ def key_pair() -> tuple[str, str]:
     ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return private, public.decode()
+
+
+def sealed_public_key() -> str:
+    """The OpenSSH public key of an ed25519 key whose private half is dropped at once: for an
+    instance nobody logs in to (a CI job's)."""
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()

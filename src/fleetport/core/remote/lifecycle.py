@@ -2,6 +2,7 @@
 its forwarding port taken from the configured range (and its relayed add-ons' ports, by
 ``take_ports``), its deployment held while it is active, both
 given back when it ends, and the oldest reservation of a freed deployment started in its place.
+A CI job running on an instance that ends is ended with it (``error``, saying why).
 
 What must happen once the transaction commits (asking the robot's agent to set the workspace up,
 POSTing a reservation's event URL) is returned as ``Started``, for the caller to do then."""
@@ -16,9 +17,10 @@ from datetime import datetime, timedelta
 from fleetport.core.errors import FailedPrecondition
 from fleetport.core.ids import new_id
 from fleetport.core.models import Row
-from fleetport.core.remote.model import INIT, TERMINATED, Instance
+from fleetport.core.remote.model import INIT, JOB_ERROR, TERMINATED, CiRun, Instance
 from fleetport.settings import RemoteSettings
 from fleetport.store import Tx
+from fleetport.store import ci as ci_store
 from fleetport.store import remote as rq
 
 NEVER_HANDED_OUT = 22  # the SSH port: clients look host keys up by [host]:port only for other ports
@@ -124,6 +126,28 @@ def end(conn: Tx, row: Row, status: str, now: datetime, failure: str = "") -> No
         values["failure"] = failure
     rq.update_instance(conn, row["id"], values)
     rq.delete_ports(conn, row["id"])
+    reason = f"its instance ended ({status}) before the job finished" + (f": {failure}" if failure else "")
+    ci_store.end_running(
+        conn, row["id"], {"status": JOB_ERROR, "reason": reason[:1000], "ended_at": now}, reason
+    )
+
+
+def job_run(conn: Tx, settings: RemoteSettings, row: Row) -> CiRun | None:
+    """What the agent is to run on the instance (a row with its deployment's type), when a
+    running CI job holds it."""
+    job = ci_store.job_of_instance(conn, row["id"])
+    if job is None or job["status"] != ci_store.RUNNING:
+        return None
+    return CiRun(
+        job["id"],
+        row["id"],
+        job["repo_url"],
+        job["branch"],
+        job["ref"],
+        row["type"],
+        settings.ci_time_limit_seconds,
+        settings.ci_log_bytes,
+    )
 
 
 def fulfil(conn: Tx, settings: RemoteSettings, deployment_id: str, now: datetime) -> Started | None:

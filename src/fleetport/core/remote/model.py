@@ -224,6 +224,72 @@ class CiProject:
         return cls(r["id"], r["repo_url"], as_utc(r["created_at"]))
 
 
+JOB_QUEUED, JOB_RUNNING = "queued", "running"
+JOB_PASSED, JOB_FAILED, JOB_ERROR = "passed", "failed", "error"
+JOB_ENDED = (JOB_PASSED, JOB_FAILED, JOB_ERROR)
+
+
+@dataclass
+class CiJob:
+    """A job of a CI project. ``log`` is None in listings (read one job for it)."""
+
+    id: str
+    project_id: str
+    repo_url: str
+    branch: str
+    ref: str
+    workspace_type: str | None
+    status: str  # queued running passed failed error
+    exit_code: int | None
+    reason: str
+    log: str | None
+    log_size: int
+    log_truncated: bool
+    deployment_id: str | None
+    instance_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def from_row(cls, r: Row) -> CiJob:
+        return cls(
+            r["id"],
+            r["project_id"],
+            r["repo_url"],
+            r["branch"],
+            r["ref"],
+            r["workspace_type"],
+            r["status"],
+            r["exit_code"],
+            r["reason"],
+            r.get("log"),
+            int(r["log_size"]),
+            bool(r["log_truncated"]),
+            r["deployment_id"],
+            r["instance_id"],
+            as_utc(r["created_at"]),
+            as_utc(r["started_at"]),
+            as_utc(r["ended_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class CiRun:
+    """What the robot's agent is asked to run for a job, once its instance is READY: clone
+    ``repo_url`` at ``branch`` (and ``ref``) into the instance's workspace and run the script of
+    its job file, within ``time_limit_seconds``, sending at most ``log_bytes`` of log."""
+
+    job_id: str
+    instance_id: str
+    repo_url: str
+    branch: str
+    ref: str
+    workspace_type: str  # the deployment's
+    time_limit_seconds: int
+    log_bytes: int
+
+
 def positioned(
     listing: Listing,
     request: PageRequest,

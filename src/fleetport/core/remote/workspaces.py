@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fleetport.core.errors import Unavailable
-from fleetport.core.remote.model import Instance
+from fleetport.core.remote.model import CiRun, Instance
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,11 @@ class WorkspaceHost(Protocol):
         """Passes a drive command on to the machine's agent (commands arrive in the order given)."""
         ...
 
+    def run_job(self, run: CiRun, machine_id: str) -> None:
+        """Asks the machine's agent to run a CI job in the instance's workspace (it reports with
+        ``CiJobs.log``, ``needs`` and ``done``)."""
+        ...
+
 
 class NoAgent:
     """The host when no agent hub runs: no robot is reached, nothing is held."""
@@ -115,4 +120,7 @@ class NoAgent:
         return future
 
     def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
+        return None
+
+    def run_job(self, run: CiRun, machine_id: str) -> None:
         return None

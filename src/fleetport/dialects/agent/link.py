@@ -177,6 +177,25 @@ class AgentLink:
         elif message.type == "snapshot_failed":
             request, error = wire.text(body, "request", 100), wire.text(body, "error")
             self.hub.workspaces.snapshot_failed(self, request, error)
+        elif message.type.startswith("ci_"):
+            await self._ci_report(message.type, body)
+
+    async def _ci_report(self, kind: str, body: dict[str, Any]) -> None:
+        """A CI job's report, passed on in the order sent (its log before its end)."""
+        jobs = self.hub.fleet.remote.ci_jobs
+        job = wire.text(body, "job", 100)
+        try:
+            if kind == "ci_log":
+                await self.call(
+                    jobs.log, job, wire.text(body, "data", self.hub.fleet.settings.agent.max_message_bytes)
+                )
+            elif kind == "ci_needs":
+                await self.call(jobs.needs, job, wire.text(body, "workspace", 200))
+            else:
+                status, reason = wire.text(body, "status", 20), wire.text(body, "reason")
+                await self.call(jobs.done, job, status, wire.optional_integer(body, "exit_code"), reason)
+        except CoreError as exc:  # the job ended meanwhile (terminated, timed out)
+            log.info("agent of part %s: CI job %s report not taken: %s", self.part_id, job, exc.message)
 
     async def _push_config(self, subscription: Any) -> None:
         """Every config change of the part, as it is once the change is heard."""

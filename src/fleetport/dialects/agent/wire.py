@@ -5,7 +5,9 @@ Agent to server: ``heartbeat``; ``logs`` (``stream``, ``seq``, ``entries``); ``p
 ``launched`` (``instance``, ``hostkey``, ``port``); ``launch_failed`` (``instance``, ``error``);
 ``destroyed`` (``instance``); ``addon_active`` (``instance``, ``addon``, and for a relayed
 add-on the ``target`` it dials) and ``addon_failed`` (``instance``, ``addon``, ``error``);
-``snapshot`` (``request``, ``data``) and ``snapshot_failed`` (``request``, ``error``).
+``snapshot`` (``request``, ``data``) and ``snapshot_failed`` (``request``, ``error``); of a CI job ``ci_log``
+(``job``, ``data``), ``ci_needs`` (``job``, ``workspace``) and ``ci_done`` (``job``, ``status``,
+``exit_code``, ``reason``).
 Server to agent: ``welcome`` (``part_id``, ``machine_id``, ``heartbeat_seconds``, ``delivered``);
 ``config`` (``config``, ``updated_at``); ``ack`` (``stream``, ``seq``, and for points ``written``
 and ``failures``); ``refused`` (``stream``, ``seq``, ``error``: the message can never be stored,
@@ -13,7 +15,9 @@ the agent drops it); ``open_stream`` (``stream``, ``target``); ``launch`` (``ins
 ``public_key``) and ``destroy`` (``instance``) of a remote-access workspace; ``addon_start``
 (``instance``, ``addon``, and the ``target`` the deployment's add-on config names, if any) and
 ``addon_stop`` (``instance``, ``addon``), ``snapshot`` (``request``, ``instance``,
-``camera``) and ``drive`` (``instance``, ``command``) of its add-ons.
+``camera``) and ``drive`` (``instance``, ``command``) of its add-ons; ``ci_job`` (``job``,
+``instance``, ``repo_url``, ``branch``, ``ref``, ``workspace_type``, ``time_limit_seconds``,
+``log_bytes``) of a CI job to run in the instance's workspace.
 
 A message that is not one of these (not JSON, not an object, an unknown type, a field of the
 wrong kind) is a ``Hostile`` one: the hub closes the connection that sent it.
@@ -41,6 +45,9 @@ AGENT_TYPES = (
     "addon_failed",
     "snapshot",
     "snapshot_failed",
+    "ci_log",
+    "ci_needs",
+    "ci_done",
 )
 
 
@@ -79,6 +86,13 @@ def integer(body: dict[str, Any], name: str) -> int:
     value = body.get(name)
     if type(value) is not int:
         raise Hostile(f"{name} is not a whole number")
+    return value
+
+
+def optional_integer(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is not None and type(value) is not int:
+        raise Hostile(f"{name} is not a whole number or null")
     return value
 
 

@@ -5,7 +5,8 @@ Core's ``launch`` and ``destroy`` (called on any thread, after a commit) are sen
 the machine's part as ``launch`` (``instance``, ``public_key``) and ``destroy`` (``instance``).
 The agent answers ``launched`` (``instance``, ``hostkey``, ``port``: its workspace's SSH server
 on the robot's loopback), ``launch_failed`` (``instance``, ``error``) or ``destroyed``
-(``instance``), each passed on as one core call.
+(``instance``), each passed on as one core call. A CI job's instance, once READY, is sent the job
+to run (``ci_job``).
 
 Once an instance is READY, its forwarding port listens on ``remote.public_host``'s side
 (``remote.listen_host``, all addresses by default), a ``Forwarder`` relaying to the workspace's SSH
@@ -35,7 +36,7 @@ from fleetport.core.calls import run_core
 from fleetport.core.errors import CoreError, Unavailable
 from fleetport.core.permissions import SYSTEM
 from fleetport.core.remote import Relay
-from fleetport.core.remote.model import Instance
+from fleetport.core.remote.model import CiRun, Instance
 from fleetport.core.remote.workspaces import done, refused
 from fleetport.dialects.agent.addons import AddonRelay, AgentAddons
 from fleetport.dialects.agent.forward import Forwarder
@@ -91,6 +92,27 @@ class AgentWorkspaces:
 
     def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
         self._soon(self._tell(machine_id, "drive", instance=instance_id, command=command))
+
+    def run_job(self, run: CiRun, machine_id: str) -> None:
+        held = self.held.get(run.instance_id)
+        fields = {
+            "job": run.job_id,
+            "instance": run.instance_id,
+            "repo_url": run.repo_url,
+            "branch": run.branch,
+            "ref": run.ref,
+            "workspace_type": run.workspace_type,
+            "time_limit_seconds": run.time_limit_seconds,
+            "log_bytes": run.log_bytes,
+        }
+        if held is not None:
+            self._soon(self._send(held.link, "ci_job", **fields))
+        else:
+            self._soon(self._tell(machine_id, "ci_job", **fields))
+
+    async def _send(self, link: AgentLink, kind: str, **fields: Any) -> None:
+        with contextlib.suppress(RuntimeError, OSError):
+            await link.send(kind, **fields)
 
     def snapshot(
         self, instance_id: str, machine_id: str, camera: str, timeout: float

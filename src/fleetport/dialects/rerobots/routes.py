@@ -220,8 +220,10 @@ def routes(fleet: Fleet) -> list[Route]:
     async def ci_job(request: Request, call: Call) -> Response:
         given = await body(request)
         branch, ref = given.get("branch"), given.get("commit")
-        await call(remote.ci.submit_job, _path(request, "pid"), str(branch), str(ref))
-        return answer(DONE)  # (not reached: jobs are not run)
+        if not isinstance(branch, str) or not (ref is None or isinstance(ref, str)):
+            raise WireError(400, 'send {"branch": "<branch>", "commit": "<commit id or ref>"}')
+        made = await call(remote.ci_jobs.submit, _path(request, "pid"), branch, ref or "")
+        return answer({"jid": made.id})
 
     table: list[tuple[str, Handler, list[str]]] = [
         ("/workspaces", workspaces, ["GET"]),
