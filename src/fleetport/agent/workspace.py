@@ -4,8 +4,9 @@ under the state dir (``workspaces/<instance id>``) served by an SSH server of it
 
 Each SSH server presents the agent's host key (ed25519, made once and kept in the state dir as
 ``ssh_host_ed25519_key``) and lets in only ``root`` with the instance's public key. It offers
-commands and a shell (``/bin/sh``, started in the workspace, with the workspace as ``HOME``; no
-terminal is allocated) and the SFTP subsystem rooted at the workspace. Port forwarding, agent
+commands and a shell (``/bin/sh``, started in the workspace, with the workspace as ``HOME``), in
+a pseudo-terminal of the size the client asks for when it asks for one (see ``sessions``), and the
+SFTP subsystem rooted at the workspace. Port forwarding, agent
 forwarding and SCP are refused.
 
 The workspace directory is NOT an isolation boundary: commands run as the agent's own user with
@@ -21,10 +22,13 @@ import logging
 import os
 import re
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
+
+from fleetport.agent.sessions import run_in_terminal, run_with_pipes
 
 log = logging.getLogger("fleetport.agent")
 
@@ -138,6 +142,7 @@ class Workspaces:
             sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(directory)),
             allow_scp=False,
             agent_forwarding=False,
+            line_editor=False,  # a pty session gets a real terminal, which edits lines itself
             encoding=None,
         )
         workspace = Workspace(instance_id, directory, server)
@@ -162,8 +167,7 @@ class Workspaces:
         for conn in list(workspace.connections):
             conn.close()
         for process in list(workspace.processes):
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            _kill_group(process)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(workspace.server.wait_closed(), 5)
         shutil.rmtree(workspace.directory, ignore_errors=True)
@@ -179,7 +183,8 @@ class Workspaces:
         return self._key
 
     async def _session(self, workspace: Workspace, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        """A command (``sh -c``) or a shell (``sh -i``), run in the workspace."""
+        """A command (``sh -c``) or a shell (``sh -i``), run in the workspace; in a pseudo-terminal
+        when the client asked for one."""
         command = process.command
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
         env = {
@@ -190,33 +195,32 @@ class Workspaces:
             "USER": "root",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
+        in_terminal = process.term_type is not None
+        run = run_in_terminal if in_terminal else run_with_pipes
+        held: list[asyncio.subprocess.Process] = []
+
+        def started(child: asyncio.subprocess.Process) -> None:
+            held.append(child)
+            workspace.processes.add(child)
+
         try:
-            child = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=workspace.directory,
-                env=env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            process.stderr.write(f"could not start {argv[0]}: {exc}\n".encode())
+            status = await run(process, argv, str(workspace.directory), env, started)
+        except (OSError, ValueError) as exc:
+            newline = "\r\n" if in_terminal else "\n"
+            process.stderr.write(f"could not start {argv[0]}: {exc}{newline}".encode())
             process.exit(127)
             return
-        workspace.processes.add(child)
-        try:
-            await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
-            status = await child.wait()
-            for _ in range(500):  # what it wrote last is on its way to the client first
-                if child.stdout is None or child.stderr is None:
-                    break
-                if child.stdout.at_eof() and child.stderr.at_eof():
-                    break
-                await asyncio.sleep(0.01)
-            process.exit(status if status >= 0 else 128 - status)
         finally:
-            workspace.processes.discard(child)
-            if child.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.kill()
+            for child in held:
+                workspace.processes.discard(child)
+                if child.returncode is None:
+                    _kill_group(child)
+        process.exit(status)
+
+
+def _kill_group(child: asyncio.subprocess.Process) -> None:
+    """Kills the command and what it started in its session (its process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        child.kill()
