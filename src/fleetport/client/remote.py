@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from fleetport.client import models as m
 from fleetport.client.operations import Mode, Resource, call, listing
@@ -43,6 +44,11 @@ class Deployments(Resource[Mode]):
     @call
     def get(self, deployment_id: str) -> m.Deployment:
         return self._t.call("GET", f"/deployments/{deployment_id}", m.Deployment)
+
+    @call
+    def of_machine(self, machine: str) -> m.Deployment:
+        """The deployment of a machine named by its id, or by its name among the machines you read."""
+        return self._t.call("GET", f"/machines/{quote(machine, safe='')}/deployment", m.Deployment)
 
     @call
     def update(

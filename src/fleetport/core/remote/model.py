@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from fleetport.core.errors import Invalid
-from fleetport.core.models import Row, as_utc
+from fleetport.core.models import Row, as_utc, is_online
 from fleetport.core.pages import Listing, Page, PageRequest
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ class Deployment:
     instance_count: int
     queuelen: int
     created_at: datetime
+    online: bool = False  # an agent of one of the machine's parts is connected
 
     @classmethod
     def from_row(cls, r: Row, queuelen: int = 0) -> Deployment:
@@ -62,6 +63,7 @@ class Deployment:
             int(r["instance_count"]),
             queuelen,
             as_utc(r["created_at"]),
+            is_online(r.get("online_until")),
         )
 
 
