@@ -168,7 +168,8 @@ def test_a_kept_instance_is_used_again_and_reached_by_its_id(site: Site, home: P
     assert (first.returncode, first.stdout) == (0, "one\n"), first.stderr
     instance = launched_by_the_run(site, before)
     assert "keeps running" in first.stderr and instance.id in first.stderr
-    kept = home / "config" / "ssh" / instance.id
+    (kept,) = (home / "config" / "ssh").glob(f"*/{instance.id}")  # <config>/ssh/<server>/<instance>
+    assert kept.parent.name == site.server.url.split("://")[1].replace(":", "_")
     assert (kept / "id_key").stat().st_mode & 0o777 == 0o600
     assert kept.stat().st_mode & 0o777 == 0o700
     again = fleetport(site, home, "ssh", site.machine.name, "-c", "cat note")  # the same workspace
@@ -184,9 +185,12 @@ def test_a_kept_instance_is_used_again_and_reached_by_its_id(site: Site, home: P
     assert no_key.returncode == 1 and "its key is not here" in no_key.stderr
     assert fleetport(site, home, "instances", "terminate", instance.id).returncode == 0
     wait_for(lambda: ended(site, instance.id), 15, "the instance to be TERMINATED")
+    strangers = kept.parent / "01234567-89ab-cdef-0123-456789abcdef"  # an instance not reached
+    strangers.mkdir()
     after = fleetport(site, home, "ssh", site.machine.name, "-c", "test -e note || echo fresh")
     assert (after.returncode, after.stdout) == (0, "fresh\n"), after.stderr
     assert not kept.exists()  # the ended instance's key was forgotten
+    assert strangers.exists()  # (another user's, or unknown: left alone)
 
 
 @SSH_MISSING
@@ -223,6 +227,7 @@ def test_clear_errors_and_nothing_left_launched(site: Site, home: Path) -> None:
         return run.stderr
 
     assert "no machine named 'nemo'" in refused("nemo")
+    assert "lone surrogate" in refused(os.fsdecode(b"\xff"))  # bytes that are not UTF-8
     assert "not found" in refused("01234567-89ab-cdef-0123-456789abcdef")
     assert f"machine 'bare' ({bare.id}) has no deployment" in refused("bare")
     assert "the agent of machine 'ghost' is offline" in refused("ghost")

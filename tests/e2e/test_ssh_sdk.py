@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from fleetport import AsyncClient, Client
-from fleetport.client.errors import Conflict, FleetportError
+from fleetport.client.errors import Conflict, FleetportError, InvalidArgument, NotFound
 from fleetport.client.ssh import LaunchFailed, SshAccess
 from fleetport.client.sshkeys import new_key_pair
 from tests.conftest import ADMIN_KEY
@@ -107,3 +107,19 @@ def test_an_offline_machine_fails_at_once(fp: Client, site: Site) -> None:
     with pytest.raises(LaunchFailed, match="offline"):
         fp.ssh.access("sdk-ghost")
     assert {i.id for i in fp.instances.list(include_ended=True)} == before
+
+
+def test_machines_named_with_slashes_and_hostile_names(fp: Client, site: Site) -> None:
+    slashed = fp.machines.create(site.location_id, "arm/left #2?")
+    deployment = fp.deployments.create(slashed.id)
+    assert fp.deployments.of_machine("arm/left #2?").id == deployment.id
+    assert fp.deployments.of_machine(slashed.id).online is False  # no agent runs for it
+    assert fp.deployments.of_machine(site.machine.name).online is True
+    for hostile in ("x" * 201, "nul\x00name", "\udcff", " "):
+        with pytest.raises(InvalidArgument):
+            fp.deployments.of_machine(hostile)
+    for unknown in ("..", "../instances", "%2e%2e", "a/../b", "é" * 50):
+        with pytest.raises(NotFound):
+            fp.deployments.of_machine(unknown)
+    with pytest.raises(InvalidArgument):
+        fp.ssh.access("\udcff")

@@ -4,7 +4,7 @@ server gave as the only one trusted.
 
 ``fleetport ssh`` launches an instance on the machine's deployment with a key made here (or
 ``--identity``), runs ``ssh`` and terminates the instance when the session ends, unless ``--keep``
-is given (its key then stays in the config dir, ``ssh/<instance id>/``, and the next
+is given (its key then stays in the config dir, ``ssh/<server>/<instance id>/``, and the next
 ``fleetport ssh`` of the machine uses it again). An instance of yours that is already active on
 the deployment is used, and left running, when its key is at hand (kept, or ``--identity``).
 The exit status is ssh's: the remote command's, or 255 when ssh itself failed.
@@ -13,6 +13,7 @@ The exit status is ssh's: the remote command's, or 255 when ssh itself failed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from fleetport.client.sync import Client
 
 KEY_MAX = 64 * 1024
 READY_OR_INIT = ("INIT", "READY")
+INSTANCE_ID = re.compile(r"[0-9A-Fa-f-]{1,64}")
 NO_SSH = (
     "the ssh command (OpenSSH's client) is not on the PATH: install it (e.g. apt install "
     "openssh-client), or connect from Python with client.ssh.access() and an SSH library"
@@ -65,8 +67,14 @@ def config_dir() -> Path:
     return Path(base) / "fleetport"
 
 
-def kept_dir(instance_id: str) -> Path:
-    return config_dir() / "ssh" / instance_id
+def kept_root(client: Client) -> Path:
+    """Where kept keys of the server's instances live: ``<config dir>/ssh/<server host_port>``."""
+    server = re.sub(r"[^A-Za-z0-9.-]+", "_", client.url.split("://", 1)[-1]).strip("_") or "server"
+    return config_dir() / "ssh" / server
+
+
+def kept_dir(client: Client, instance_id: str) -> Path:
+    return kept_root(client) / instance_id
 
 
 def ssh_machine(
@@ -86,10 +94,10 @@ def ssh_machine(
     private, public = _identity(identity)
     deployment = client.deployments.of_machine(machine)
     listed = list(client.instances.list())
-    _forget_ended({i.id for i in listed})
+    _forget_ended(client, {i.id for i in listed})
     mine = next((i for i in listed if i.deployment_id == deployment.id and i.status in READY_OR_INIT), None)
     if mine is not None:
-        key = private if private is not None else _stored_key(mine.id)
+        key = private if private is not None else _stored_key(client, mine.id)
         if key is None:
             fail(
                 f"your instance {mine.id} is active on machine {machine!r} but its key is not here: "
@@ -119,7 +127,7 @@ def ssh_instance(
     program = _ssh_program()
     client = sdk(ctx)
     private, public = _identity(identity)
-    key = private if private is not None else _stored_key(instance_id)
+    key = private if private is not None else _stored_key(client, instance_id)
     if key is None:
         fail(f"no key of instance {instance_id} is kept here: give the one it was launched with (--identity)")
     access = client.ssh.access_instance(instance_id, key, public_key=public, timeout=timeout)
@@ -149,21 +157,31 @@ def _identity(path: Path | None) -> tuple[str | None, str | None]:
     return private, public or None
 
 
-def _stored_key(instance_id: str) -> str | None:
-    path = kept_dir(instance_id) / "id_key"
+def _stored_key(client: Client, instance_id: str) -> str | None:
+    if not INSTANCE_ID.fullmatch(instance_id):
+        return None  # (not a name to look a file up by)
+    path = kept_dir(client, instance_id) / "id_key"
     try:
         return path.read_text() if path.is_file() else None
     except OSError:
         return None
 
 
-def _forget_ended(active: set[str]) -> None:
-    """Removes the kept keys of instances that are no longer active."""
-    root = config_dir() / "ssh"
-    if root.is_dir():
-        for child in root.iterdir():
-            if child.is_dir() and child.name not in active:
-                shutil.rmtree(child, ignore_errors=True)
+def _forget_ended(client: Client, active: set[str]) -> None:
+    """Removes the kept keys of instances that have ended (those of instances this caller does
+    not reach, another user's, stay)."""
+    root = kept_root(client)
+    if not root.is_dir():
+        return
+    for child in root.iterdir():
+        if not child.is_dir() or child.name in active:
+            continue
+        try:
+            status = client.instances.get(child.name).status
+        except FleetportError:
+            continue
+        if status not in ("INIT", "READY", "TERMINATING"):
+            shutil.rmtree(child, ignore_errors=True)
 
 
 def _session(
@@ -179,8 +197,8 @@ def _session(
     """Runs ssh on the instance; ends it afterwards when it was launched here and not kept."""
     instance = access.instance
     ends = access.launched and not keep
-    kept = not ends and (access.launched or kept_dir(instance.id).is_dir())
-    directory = kept_dir(instance.id) if kept and identity is None else None
+    kept = not ends and (access.launched or kept_dir(client, instance.id).is_dir())
+    directory = kept_dir(client, instance.id) if kept and identity is None else None
     try:
         with _files(access, directory) as (key, known):
             argv = ssh_argv(program, access, identity or key, known, options, tty, command)

@@ -15,10 +15,10 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import quote
 
 from fleetport.client import models as m
 from fleetport.client.errors import Conflict, FleetportError, PermissionDenied
+from fleetport.client.remote import segment
 from fleetport.client.sshkeys import new_key_pair, public_key_of, same_key
 
 USER = "root"
@@ -82,7 +82,8 @@ Steps = Generator[_Call | _Pause, Any, T]
 
 
 def _deployment(machine: str) -> Steps[m.Deployment]:
-    found: m.Deployment = yield _Call("GET", f"/machines/{quote(machine, safe='')}/deployment", m.Deployment)
+    path = f"/machines/{segment(machine, 'the machine')}/deployment"
+    found: m.Deployment = yield _Call("GET", path, m.Deployment)
     return found
 
 
@@ -196,7 +197,8 @@ def _instance_access(
     instance_id: str, private_key: str, public_key: str | None, timeout: float
 ) -> Steps[SshAccess]:
     _, public = _key_pair(private_key, public_key)
-    instance: m.Instance = yield _Call("GET", f"/instances/{quote(instance_id, safe='')}", m.Instance)
+    path = f"/instances/{segment(instance_id, 'the instance id')}"
+    instance: m.Instance = yield _Call("GET", path, m.Instance)
     if not same_key(instance.public_key, public):
         raise FleetportError(f"that private key is not the key instance {instance.id} was launched with")
     ready = yield from _ready(instance.id, time.monotonic() + timeout)
