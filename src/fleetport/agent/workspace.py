@@ -4,8 +4,9 @@ under the state dir (``workspaces/<instance id>``) served by an SSH server of it
 
 Each SSH server presents the agent's host key (ed25519, made once and kept in the state dir as
 ``ssh_host_ed25519_key``) and lets in only ``root`` with the instance's public key. It offers
-commands and a shell (``/bin/sh``, started in the workspace, with the workspace as ``HOME``; no
-terminal is allocated) and the SFTP subsystem rooted at the workspace. Port forwarding, agent
+commands and a shell (``/bin/sh``, started in the workspace, with the workspace as ``HOME``), in
+a pseudo-terminal of the size the client asks for when it asks for one (see ``sessions``), and the
+SFTP subsystem rooted at the workspace. Port forwarding, agent
 forwarding and SCP are refused.
 
 The workspace directory is NOT an isolation boundary: commands run as the agent's own user with
@@ -22,13 +23,14 @@ import logging
 import os
 import re
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import asyncssh
 
 from fleetport.agent.containers import ContainerFailed, LocalRunner, Runner
+from fleetport.agent.sessions import run_in_terminal, run_with_pipes
 
 log = logging.getLogger("fleetport.agent")
 
@@ -145,6 +147,7 @@ class Workspaces:
             sftp_factory=lambda chan: self.runner.sftp_server(chan, directory),
             allow_scp=False,
             agent_forwarding=False,
+            line_editor=False,  # a pty session gets a real terminal, which edits lines itself
             encoding=None,
         )
         try:
@@ -181,8 +184,7 @@ class Workspaces:
         for conn in list(workspace.connections):
             conn.close()
         for process in list(workspace.processes):
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            _kill_group(process)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(workspace.server.wait_closed(), 5)
         await self.runner.stop(instance_id)
@@ -199,55 +201,37 @@ class Workspaces:
         return self._key
 
     async def _session(self, workspace: Workspace, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        """A command (``sh -c``) or a shell (``sh -i``), run in the workspace by its runner."""
-        run = self.runner.invocation(workspace.instance_id, workspace.directory, process.command)
-        theirs, ours = _pipes()
+        """A command (``sh -c``) or a shell (``sh -i``), run in the workspace by its runner; in a
+        pseudo-terminal when the client asked for one."""
+        in_terminal = process.term_type is not None
+        invocation = self.runner.invocation(
+            workspace.instance_id, workspace.directory, process.command, terminal=in_terminal
+        )
+        run = run_in_terminal if in_terminal else run_with_pipes
+        held: list[asyncio.subprocess.Process] = []
+
+        def started(child: asyncio.subprocess.Process) -> None:
+            held.append(child)
+            workspace.processes.add(child)
+
         try:
-            child = await asyncio.create_subprocess_exec(
-                *run.argv,
-                cwd=run.cwd,
-                env=run.env,
-                stdin=theirs[0],
-                stdout=theirs[1],
-                stderr=theirs[2],
-                start_new_session=True,
-            )
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the command
-            for end in ours:
-                end.close()
-            process.stderr.write(f"could not start {run.argv[0]}: {exc}\n".encode())
+            status = await run(process, invocation.argv, str(invocation.cwd), invocation.env, started)
+        except (OSError, ValueError) as exc:
+            newline = "\r\n" if in_terminal else "\n"
+            process.stderr.write(f"could not start {invocation.argv[0]}: {exc}{newline}".encode())
             process.exit(127)
             return
         finally:
-            for fd in theirs:
-                os.close(fd)
-        workspace.processes.add(child)
-        try:
-            # asyncssh forwards the pipes (closing them with the channel); the channel's end of file
-            # is sent once both outputs ended, not when the first did (the other's rest would be lost)
-            await process.redirect(stdin=ours[0], stdout=ours[1], stderr=ours[2], send_eof=False)
-            status = await child.wait()
-            # what it wrote last is on its way to the client first (at most 5 s: a command may
-            # leave a background process holding its output open)
-            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
-                await asyncio.wait_for(asyncio.gather(process.stdout.drain(), process.stderr.drain()), 5)
-            with contextlib.suppress(OSError, asyncssh.Error):  # the channel closed meanwhile
-                process.channel.write_eof()
-                process.exit(status if status >= 0 else 128 - status)
-            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):  # and the pipes with it
-                await asyncio.wait_for(process.wait_closed(), 5)
-        finally:
-            workspace.processes.discard(child)
-            if child.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.kill()
+            for child in held:
+                workspace.processes.discard(child)
+                if child.returncode is None:
+                    _kill_group(child)
+        process.exit(status)
 
 
-def _pipes() -> tuple[list[int], list[IO[bytes]]]:
-    """OS pipes for a command's stdin, stdout and stderr: the ends it gets, and ours as unbuffered
-    files. asyncssh forwards files until the channel closes and then stops reading them; asyncio
-    streams in their place would be read on after the channel closed, and the end of a command's
-    output would then fail the whole SSH connection (all its other channels)."""
-    stdin, stdout, stderr = os.pipe(), os.pipe(), os.pipe()
-    modes = ((stdin[1], "wb"), (stdout[0], "rb"), (stderr[0], "rb"))
-    return [stdin[0], stdout[1], stderr[1]], [os.fdopen(fd, mode, buffering=0) for fd, mode in modes]
+def _kill_group(child: asyncio.subprocess.Process) -> None:
+    """Kills the command and what it started in its session (its process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        child.kill()

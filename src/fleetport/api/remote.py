@@ -41,6 +41,12 @@ async def get_deployment(deployment_id: str, fleet: FleetDep, caller: Caller) ->
     return await caller(fleet.remote.deployments.get, deployment_id)
 
 
+@router.get("/machines/{machine:path}/deployment", response_model=m.Deployment)
+async def get_machine_deployment(machine: str, fleet: FleetDep, caller: Caller) -> object:
+    """The deployment of a machine named by its id, or by its name among the machines you read."""
+    return await caller(fleet.remote.deployments.of_machine, machine)
+
+
 @router.patch("/deployments/{deployment_id}", response_model=m.Deployment)
 async def update_deployment(
     deployment_id: str, body: s.DeploymentPatch, fleet: FleetDep, caller: Caller

@@ -21,6 +21,7 @@ from fleetport.cli import (
     parts,
     registry,
     remote,
+    ssh,
     telemetry,
     users,
 )
@@ -33,6 +34,7 @@ app.command()(serve)
 app.command()(agent.agent)
 app.command()(version)
 app.command()(whoami)
+app.command("ssh")(ssh.ssh_machine)
 app.add_typer(users.app, name="users")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(locations.app, name="locations")
@@ -45,6 +47,7 @@ app.add_typer(registry.modules_app, name="modules")
 app.add_typer(dataports.app, name="dataports")
 app.add_typer(telemetry.app, name="telemetry")
 app.add_typer(remote.deployments_app, name="deployments")
+remote.instances_app.command("ssh")(ssh.ssh_instance)
 app.add_typer(remote.instances_app, name="instances")
 app.add_typer(ci.app, name="ci")
 

@@ -10,6 +10,7 @@ import httpx
 from fleetport.client import models as m
 from fleetport.client.operations import Async
 from fleetport.client.resources import Api
+from fleetport.client.ssh import AsyncSsh
 from fleetport.client.transport import AsyncTransport, headers, settings, tls
 
 
@@ -43,6 +44,7 @@ class AsyncClient(Api[Async]):
             transport=transport,
         )
         super().__init__(AsyncTransport(self._http))
+        self.ssh = AsyncSsh(self._t)
 
     @classmethod
     async def login(cls, email: str, password: str, url: str | None = None, **kwargs: Any) -> AsyncClient:

@@ -322,6 +322,7 @@ class Deployment(Model):
     instance_count: int
     queuelen: int
     created_at: datetime
+    online: bool = False  # an agent of one of the machine's parts is connected
 
 
 class AccessRule(Model):

@@ -6,13 +6,23 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from fleetport.client import models as m
+from fleetport.client.errors import InvalidArgument
 from fleetport.client.operations import Mode, Resource, call, listing
 
 
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+def segment(value: str, what: str) -> str:
+    """``value`` as one segment of a URL path."""
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{what} is not text that can be sent (it holds a lone surrogate)") from None
 
 
 class Deployments(Resource[Mode]):
@@ -43,6 +53,11 @@ class Deployments(Resource[Mode]):
     @call
     def get(self, deployment_id: str) -> m.Deployment:
         return self._t.call("GET", f"/deployments/{deployment_id}", m.Deployment)
+
+    @call
+    def of_machine(self, machine: str) -> m.Deployment:
+        """The deployment of a machine named by its id, or by its name among the machines you read."""
+        return self._t.call("GET", f"/machines/{segment(machine, 'the machine')}/deployment", m.Deployment)
 
     @call
     def update(

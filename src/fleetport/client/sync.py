@@ -10,6 +10,7 @@ import httpx
 from fleetport.client import models as m
 from fleetport.client.operations import Sync
 from fleetport.client.resources import Api
+from fleetport.client.ssh import Ssh
 from fleetport.client.transport import SyncTransport, headers, settings, tls
 
 
@@ -40,6 +41,7 @@ class Client(Api[Sync]):
             transport=transport,
         )
         super().__init__(SyncTransport(self._http))
+        self.ssh = Ssh(self._t)
 
     @classmethod
     def login(cls, email: str, password: str, url: str | None = None, **kwargs: Any) -> Client:

@@ -58,8 +58,15 @@ def _seen(seen: Seen) -> ColumnElement[bool]:
     return or_(_grants(seen), granted)
 
 
+def _online_until() -> Any:
+    """Until when an agent of the deployment's machine is online (the latest of its parts')."""
+    parts = t.parts
+    latest = select(func.max(parts.c.agent_online_until)).where(parts.c.machine_id == d.c.machine_id)
+    return latest.scalar_subquery().label("online_until")
+
+
 def _deployments() -> Select[Any]:
-    return select(d, m.c.location_id, _queuelen()).join(m, m.c.id == d.c.machine_id)
+    return select(d, m.c.location_id, _queuelen(), _online_until()).join(m, m.c.id == d.c.machine_id)
 
 
 # --- deployments ------------------------------------------------------------------------------
@@ -72,6 +79,13 @@ def deployment(conn: Connection, deployment_id: str) -> RowMapping | None:
 
 def deployment_of_machine(conn: Connection, machine_id: str) -> RowMapping | None:
     return conn.execute(_deployments().where(d.c.machine_id == machine_id)).mappings().first()
+
+
+def machines_named(conn: Connection, seen: Seen, name: str, limit: int) -> list[str]:
+    """Ids of at most ``limit`` machines called ``name`` that the caller reads (by the grants of
+    ``seen``; access rules do not count), by id."""
+    stmt = select(m.c.id).where(m.c.name == name, _reads_machines(seen)).order_by(m.c.id).limit(limit)
+    return [str(x) for x in conn.execute(stmt).scalars()]
 
 
 def lock_deployment(conn: Connection, deployment_id: str) -> RowMapping | None:
@@ -192,6 +206,16 @@ def _grants(seen: Seen) -> ColumnElement[bool]:
         d.c.organization_id.in_(list(seen.organizations)) if seen.organizations else false(),
         m.c.location_id.in_(list(seen.locations)) if seen.locations else false(),
         d.c.machine_id.in_(list(seen.robots)) if seen.robots else false(),
+    )
+
+
+def _reads_machines(seen: Seen) -> ColumnElement[bool]:
+    if seen.everything:
+        return true()
+    return or_(
+        m.c.organization_id.in_(list(seen.organizations)) if seen.organizations else false(),
+        m.c.location_id.in_(list(seen.locations)) if seen.locations else false(),
+        m.c.id.in_(list(seen.robots)) if seen.robots else false(),
     )
 
 

@@ -34,6 +34,7 @@ from fleetport.store import remote as rq
 # cursor carrying the position of the last one given.
 DEPLOYMENTS = Listing("deployments", key=(Integer(),), offsets=True)
 TYPE_MAX = REGION_MAX = 100
+NAMED_SHOWN = 5  # machines of one name listed in the answer that asks which one
 QUERY_MAX = 200
 _TYPE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
@@ -81,8 +82,9 @@ class Deployments:
         addons_config: dict[str, Any] | None = None,
     ) -> Deployment:
         """Offers a machine for remote sessions (its owners only; one deployment per machine)."""
+        deployment_id = new_id()
         row = {
-            "id": new_id(),
+            "id": deployment_id,
             "type": workspace_type(type),
             "region": validate.bounded_text(region, "region", REGION_MAX),
             "addons": _addons(list(addons)),
@@ -97,20 +99,50 @@ class Deployments:
                 raise FailedPrecondition(f"machine {machine['id']} has a deployment already")
             row |= {"machine_id": machine["id"], "organization_id": machine["organization_id"]}
             rq.insert_deployment(conn, row)
-            return Deployment.from_row(row)
+            made = rq.deployment(conn, deployment_id)
+            assert made is not None
+            return Deployment.from_row(made)
 
     def get(self, p: Principal, deployment_id: str) -> Deployment:
         with self.store.read() as conn:
             row = policy.deployment(conn, p, deployment_id)
             return Deployment.from_row(row, row["queuelen"])
 
-    def of_machine(self, p: Principal, machine_id: str) -> Deployment:
+    def of_machine(self, p: Principal, machine: str) -> Deployment:
+        """The deployment of the machine named by its id, or by its name among the machines the
+        caller reads (a machine an access rule only lets them launch on is named by its id)."""
+        if not isinstance(machine, str):
+            raise Invalid("a machine is named by its id or its name")
+        name = validate.bounded_text(machine.strip(), "machine", validate.NAME_MAX)
+        if not name:
+            raise Invalid("a machine is named by its id or its name")
         with self.store.read() as conn:
-            machine = access.machine(conn, p, "read_robot", machine_id)
-            row = rq.deployment_of_machine(conn, machine["id"])
-            if row is None:
-                raise NotFound(f"machine {machine['id']} has no deployment")
-            return Deployment.from_row(row, row["queuelen"])
+            if is_uuid(name):
+                key = name.lower()
+                row = rq.deployment_of_machine(conn, key)
+                if row is not None and policy.sees(conn, p, row):
+                    return Deployment.from_row(row, row["queuelen"])
+                machine_id = access.machine(conn, p, "read_robot", key)["id"]
+                label = f"machine {machine_id}"
+            else:
+                found = rq.machines_named(conn, policy.seen(conn, p), name, NAMED_SHOWN + 1)
+                if not found:
+                    raise NotFound(
+                        f"no machine named {name[:100]!r} that you may read "
+                        "(a machine you may only launch on is named by its id)"
+                    )
+                if len(found) > 1:
+                    shown = ", ".join(found[:NAMED_SHOWN]) + (", ..." if len(found) > NAMED_SHOWN else "")
+                    raise Invalid(
+                        f"{'more than ' if len(found) > NAMED_SHOWN else ''}{min(len(found), NAMED_SHOWN)} "
+                        f"machines are named {name[:100]!r}: name one by its id ({shown})"
+                    )
+                machine_id = found[0]
+                row = rq.deployment_of_machine(conn, machine_id)
+                if row is not None:
+                    return Deployment.from_row(row, row["queuelen"])
+                label = f"machine {name[:100]!r} ({machine_id})"
+            raise NotFound(f"{label} has no deployment: it is not offered for remote sessions")
 
     def search(
         self,

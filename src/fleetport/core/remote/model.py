@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from fleetport.core.errors import Invalid
-from fleetport.core.models import Row, as_utc
+from fleetport.core.models import Row, as_utc, is_online
 from fleetport.core.pages import Listing, Page, PageRequest
 
 T = TypeVar("T")
@@ -55,6 +55,7 @@ class Deployment:
     instance_count: int
     queuelen: int
     created_at: datetime
+    online: bool = False  # an agent of one of the machine's parts is connected
 
     @classmethod
     def from_row(cls, r: Row, queuelen: int = 0) -> Deployment:
@@ -70,6 +71,7 @@ class Deployment:
             int(r["instance_count"]),
             queuelen,
             as_utc(r["created_at"]),
+            is_online(r.get("online_until")),
         )
 
 

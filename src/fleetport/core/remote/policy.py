@@ -69,11 +69,16 @@ def instance_id(value: str) -> str:
         raise NotFound(NO_INSTANCE) from None
 
 
+def sees(conn: Tx, p: Principal, row: Row) -> bool:
+    """Whether ``p`` sees the deployment."""
+    return _reads(conn, p, row) or _ruled_in(conn, p, row)
+
+
 def deployment(conn: Tx, p: Principal, id_: str, *, lock: bool = False) -> Row:
     """The deployment, if ``p`` sees it (locked when asked)."""
     key = deployment_id(id_)
     row = rq.lock_deployment(conn, key) if lock else rq.deployment(conn, key)
-    if row is None or not (_reads(conn, p, row) or _ruled_in(conn, p, row)):
+    if row is None or not sees(conn, p, row):
         raise NotFound(NO_DEPLOYMENT)
     return row
 
