@@ -29,6 +29,7 @@ class Site:
     deployment: m.Deployment
     org_id: str
     location_id: str
+    agent: AgentProcess
 
 
 @contextlib.contextmanager
@@ -46,7 +47,7 @@ def running_site(
             machine = fp.machines.get(robot.machine_id)
             deployment = fp.deployments.create(machine.id)
             wait_for(lambda: fp.deployments.get(deployment.id).online, 10, "the agent to be online")
-        yield Site(server, machine, deployment, machine.organization_id, machine.location_id)
+        yield Site(server, machine, deployment, machine.organization_id, machine.location_id, agent)
     finally:
         if agent is not None:
             agent.stop()

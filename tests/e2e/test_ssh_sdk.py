@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import signal
 from collections.abc import Iterator
 
 import paramiko
@@ -93,8 +94,14 @@ def test_the_async_client(site: Site) -> None:
 
 
 def test_a_launch_that_is_not_ready_in_time_is_terminated(fp: Client, site: Site) -> None:
-    with pytest.raises(LaunchFailed, match="was not READY in time") as failed:
-        fp.ssh.access(site.machine.name, timeout=0)
+    agent = site.agent.process
+    assert agent is not None
+    agent.send_signal(signal.SIGSTOP)  # the agent cannot answer the launch until it is continued
+    try:
+        with pytest.raises(LaunchFailed, match="was not READY in time") as failed:
+            fp.ssh.access(site.machine.name, timeout=0.5)
+    finally:
+        agent.send_signal(signal.SIGCONT)
     instance = failed.value.instance
     assert instance is not None
     wait_for(lambda: fp.instances.get(instance.id).status == "TERMINATED", 15, "the instance to end")
