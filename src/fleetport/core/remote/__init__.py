@@ -1,7 +1,8 @@
 """Remote access: deployments (machines offered for remote sessions) and their access rules,
 instances on them with their firewall rules and add-ons, reservations, and CI projects. The robots
 are reached through a ``WorkspaceHost`` (the agent hub), which reports back through the instance
-calls ``instance_ready``, ``instance_failed`` and ``instance_destroyed``."""
+calls ``instance_ready``, ``instance_failed``, ``instance_destroyed``, ``instance_lost`` and
+``agent_returned``."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class Remote:
         self.instance_failed = self.instances.instance_failed
         self.instance_destroyed = self.instances.instance_destroyed
         self.instance_lost = self.instances.instance_lost
+        self.agent_returned = self.instances.agent_returned
 
     def attach_host(self, host: WorkspaceHost) -> None:
         """Reaches robots through ``host`` from now on (the agent hub attaches itself when the

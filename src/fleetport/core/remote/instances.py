@@ -268,6 +268,39 @@ class Instances:
         self._after([started] if started else [])
         return self.get(p, instance_id)
 
+    def agent_returned(self, p: Principal) -> int:
+        """The agent of ``p``'s part connected. It wiped every workspace when it lost its previous
+        connection (or started), so the READY and TERMINATING instances of its machine end
+        (TERMINATED, saying so) unless another part of the machine has an agent online, which may
+        hold them; how many ended. (INIT ones fail at their launch timeout.)"""
+        if p.kind != "part" or p.part_id is None:
+            raise PermissionDenied("only a part's agent reports its return")
+        with self.store.read() as conn:
+            machine_id = rq.part_machine(conn, p.part_id)
+            if machine_id is None:
+                raise NotFound(f"part {p.part_id} was deleted meanwhile")
+            orphans = rq.unhosted(conn, utcnow(), machine_id=machine_id, besides=p.part_id)
+        return self._end_orphans(orphans, RETURNED, destroy=False)
+
+    def _end_orphans(self, ids: Iterable[str], reason: str, *, destroy: bool) -> int:
+        """Ends the READY and TERMINATING instances of ``ids`` with ``reason`` (asking the host to
+        let go of them with ``destroy``); how many ended."""
+        ended = 0
+        for instance_id in ids:
+            with self.store.write() as conn:
+                row = rq.lock_instance(conn, instance_id)
+                if row is None or row["status"] not in (READY, TERMINATING):
+                    continue  # changed meanwhile
+                now = utcnow()
+                lifecycle.end(conn, row, TERMINATED, now, reason)
+                started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+            ended += 1
+            log.info("instance %s ended: %s", instance_id, reason)
+            if destroy:
+                self.host.destroy(self._shown(row), row["machine_id"])
+            self._after([started] if started else [])
+        return ended
+
     def verdict(self, p: Principal, instance_id: str, address: str) -> str:
         """What the instance's firewall does with a connection to its forwarding port from
         ``address``: ACCEPT, DROP or REJECT (see ``firewall_verdict``)."""
@@ -288,9 +321,10 @@ class Instances:
     # --- the duty -----------------------------------------------------------------------------
 
     def sweep(self) -> int:
-        """Fails launches the agent did not answer in time, ends expired instances and those whose
-        teardown the agent never confirmed, and starts reservations of free deployments; how many
-        instances it changed."""
+        """Fails launches the agent did not answer in time, ends expired instances, those whose
+        teardown the agent never confirmed and those whose machine has no agent online any more (a
+        server process that held their agent's connection died), and starts reservations of free
+        deployments; how many instances it changed."""
         now = utcnow()
         timeout = now - timedelta(seconds=self.settings.launch_timeout_seconds)
         with self.store.read() as conn:
@@ -298,7 +332,8 @@ class Instances:
             expired = rq.due(conn, READY, "expires_at", now)
             abandoned = rq.due(conn, TERMINATING, "terminating_at", timeout)
             waiting = rq.waiting_deployments(conn)
-        changed = 0
+            orphans = rq.unhosted(conn, now)
+        changed = self._end_orphans(orphans, AGENT_AWAY, destroy=True)
         seconds = f"{self.settings.launch_timeout_seconds:g}"
         for ids, expected, change in (
             (
@@ -425,6 +460,11 @@ def firewall_verdict(rules: builtins.list[FirewallRule] | None, address: str) ->
 
 
 RETRY = "a forwarding port was taken by a concurrent launch"
+RETURNED = (
+    "the robot's agent connected again without its workspace (an agent wipes its workspaces when "
+    "it loses its connection to the server, as when the server restarted)"
+)
+AGENT_AWAY = "the robot's agent is no longer connected to the server; its workspace is gone"
 
 
 def _url(value: object) -> str:
