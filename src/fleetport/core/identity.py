@@ -731,6 +731,19 @@ class Identity:
         return Bootstrap(created=True, email=user.email, password=password, api_key=secret, api_key_id=key_id)
 
 
+def principal_of(conn: Tx, user_id: str | None, api_key_id: str | None) -> Principal | None:
+    """The user (or else the API key) as it acts now, with no credential presented: for work it
+    asked for earlier and that runs later (a reservation started when its deployment frees). None
+    when it no longer exists."""
+    if user_id is not None:
+        rows = q.user_with_grants(conn, user_id)
+        return _principal("user", rows, rows[0]["email"], user_id=user_id) if rows else None
+    if api_key_id is not None:
+        rows = q.api_key_with_grants(conn, api_key_id)
+        return _principal("api_key", rows, rows[0]["name"], api_key_id=api_key_id) if rows else None
+    return None
+
+
 def _principal(
     kind: Literal["user", "api_key"],
     rows: list[Row],

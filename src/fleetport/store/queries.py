@@ -292,6 +292,20 @@ _USER_BY_SESSION = (
 )
 
 
+_USER_BY_ID = _with_grants(t.users, "user").where(t.users.c.id == bindparam("id"))
+_KEY_BY_ID = _with_grants(t.api_keys, "api_key").where(t.api_keys.c.id == bindparam("id"))
+
+
+def user_with_grants(conn: Tx, user_id: str) -> list[Row]:
+    """The user's columns and its grants, a row each (none when the user is gone)."""
+    return list(conn.execute(_USER_BY_ID, {"id": user_id}).mappings())
+
+
+def api_key_with_grants(conn: Tx, key_id: str) -> list[Row]:
+    """The key's columns and its grants, a row each (none when the key is gone)."""
+    return list(conn.execute(_KEY_BY_ID, {"id": key_id}).mappings())
+
+
 def api_key_by_secret(conn: Tx, secret_hash: str) -> list[Row]:
     """The key's columns and its grants (role, resource_type, resource_id, grant_org), a row each."""
     return list(conn.execute(_KEY_BY_SECRET, {"digest": secret_hash}).mappings())

@@ -10,7 +10,9 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+import httpx
 import orjson
 
 from fleetport.core import validate
@@ -22,7 +24,7 @@ from fleetport.core.pages import Integer, Listing, PageRequest
 from fleetport.core.permissions import Principal
 from fleetport.core.remote import keys, lifecycle, policy
 from fleetport.core.remote.deployments import workspace_type
-from fleetport.core.remote.lifecycle import Started
+from fleetport.core.remote.lifecycle import Dropped, Effect, Started
 from fleetport.core.remote.model import (
     ACTIVE,
     FIREWALL_ACTIONS,
@@ -52,6 +54,7 @@ EXPIRE_MAX = 10 * 365 * 24 * 3600
 URL_MAX = 2048
 FIREWALL_MAX = 100  # rules per instance
 HOSTKEY_MAX = 16 * 1024
+JSON = "application/json"
 BUSY = "All matching workspace deployments are busy. Try again later, or ask for a reservation."
 
 
@@ -97,18 +100,18 @@ class Instances:
             public = keys.public_key(public_key)
         for attempt in range(5):  # a port taken by a concurrent launch elsewhere: choose again
             try:
-                launch, started = self._launch(p, target, public, expire, url, reserve)
+                launch, effects = self._launch(p, target, public, expire, url, reserve)
                 break
             except Taken:
                 if attempt == 4:
                     raise
         launch.private_key = private
-        self._after([started] if started else [])
+        self._after(effects)
         return launch
 
     def _launch(
         self, p: Principal, target: str, public: str, expire: int, url: str | None, reserve: bool
-    ) -> tuple[Launch, Started | None]:
+    ) -> tuple[Launch, builtins.list[Effect]]:
         now = utcnow()
         with self.store.write(conflict=RETRY) as conn:
             candidates = self._candidates(conn, p, target)
@@ -127,7 +130,7 @@ class Instances:
                     event_url=url,
                     now=now,
                 )
-                return Launch(instance=started.instance), started
+                return Launch(instance=started.instance), [started]
             if not reserve:
                 raise Busy(BUSY)
             first = candidates[0]
@@ -142,7 +145,7 @@ class Instances:
                 "created_at": now,
             }
             rq.insert_reservation(conn, reservation)
-            return Launch(reservation=Reservation.from_row({**reservation, "type": first["type"]})), None
+            return Launch(reservation=Reservation.from_row({**reservation, "type": first["type"]})), []
 
     def _candidates(self, conn: Tx, p: Principal, target: str) -> builtins.list[Row]:
         if not isinstance(target, str) or not target:
@@ -199,20 +202,20 @@ class Instances:
                 raise Busy(f"instance {row['id']} is being terminated already")
             if row["status"] not in ACTIVE:
                 raise FailedPrecondition(f"instance {row['id']} has ended already ({row['status']})")
-            started, waits = self._terminate(conn, row)
+            effects, waits = self._terminate(conn, row)
             ended = policy.instance(conn, p, row["id"])
-        self._after([started] if started else [])
+        self._after(effects)
         if waits:
             self.host.destroy(self._shown(ended), row["machine_id"])
         return self._shown(ended)
 
-    def _terminate(self, conn: Tx, row: Row) -> tuple[Started | None, bool]:
-        """Ends or starts ending the instance (locked, active); the reservation started in its
-        place, and whether the agent will confirm."""
+    def _terminate(self, conn: Tx, row: Row) -> tuple[builtins.list[Effect], bool]:
+        """Ends or starts ending the instance (locked, active); what is left to do (the reservation
+        started in its place), and whether the agent will confirm."""
         now = utcnow()
         if self.host.connected(row["machine_id"]):
             rq.update_instance(conn, row["id"], {"status": TERMINATING, "terminating_at": now})
-            return None, True
+            return [], True
         lifecycle.end(conn, row, TERMINATED, now)
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
@@ -238,8 +241,8 @@ class Instances:
                 raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not INIT")
             now = utcnow()
             lifecycle.end(conn, row, INIT_FAIL, now, reason)
-            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
-        self._after([started] if started else [])
+            effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after(effects)
         return self.get(p, instance_id)
 
     def instance_destroyed(self, p: Principal, instance_id: str) -> Instance:
@@ -249,8 +252,8 @@ class Instances:
                 raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not TERMINATING")
             now = utcnow()
             lifecycle.end(conn, row, TERMINATED, now)
-            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
-        self._after([started] if started else [])
+            effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after(effects)
         return self.get(p, instance_id)
 
     def instance_lost(self, p: Principal, instance_id: str, reason: str) -> Instance:
@@ -264,8 +267,8 @@ class Instances:
                 raise FailedPrecondition(f"instance {row['id']} has ended already ({row['status']})")
             now = utcnow()
             lifecycle.end(conn, row, INIT_FAIL if row["status"] == INIT else TERMINATED, now, reason)
-            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
-        self._after([started] if started else [])
+            effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after(effects)
         return self.get(p, instance_id)
 
     def agent_returned(self, p: Principal) -> int:
@@ -293,12 +296,12 @@ class Instances:
                     continue  # changed meanwhile
                 now = utcnow()
                 lifecycle.end(conn, row, TERMINATED, now, reason)
-                started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+                effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
             ended += 1
             log.info("instance %s ended: %s", instance_id, reason)
             if destroy:
                 self.host.destroy(self._shown(row), row["machine_id"])
-            self._after([started] if started else [])
+            self._after(effects)
         return ended
 
     def verdict(self, p: Principal, instance_id: str, address: str) -> str:
@@ -347,22 +350,25 @@ class Instances:
             changed += self._each(ids, expected, change)
         for deployment_id in waiting:
             with self.store.write() as conn:
-                started = lifecycle.fulfil(conn, self.settings, deployment_id, utcnow())
-            self._after([started] if started else [])
+                effects = lifecycle.fulfil(conn, self.settings, deployment_id, utcnow())
+            self._after(effects)
         return changed
 
-    def _fail(self, conn: Tx, row: Row, reason: str) -> tuple[Started | None, bool]:
+    def _fail(self, conn: Tx, row: Row, reason: str) -> tuple[builtins.list[Effect], bool]:
         now = utcnow()
         lifecycle.end(conn, row, INIT_FAIL, now, reason)
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
-    def _abandon(self, conn: Tx, row: Row) -> tuple[Started | None, bool]:
+    def _abandon(self, conn: Tx, row: Row) -> tuple[builtins.list[Effect], bool]:
         now = utcnow()
         lifecycle.end(conn, row, TERMINATED, now, "the robot's agent did not confirm the teardown")
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
     def _each(
-        self, ids: Iterable[str], expected: str, change: Callable[[Tx, Row], tuple[Started | None, bool]]
+        self,
+        ids: Iterable[str],
+        expected: str,
+        change: Callable[[Tx, Row], tuple[builtins.list[Effect], bool]],
     ) -> int:
         changed = 0
         for instance_id in ids:
@@ -370,9 +376,9 @@ class Instances:
                 row = rq.lock_instance(conn, instance_id)
                 if row is None or row["status"] != expected:
                     continue  # changed meanwhile
-                started, waits = change(conn, row)
+                effects, waits = change(conn, row)
             changed += 1
-            self._after([started] if started else [])
+            self._after(effects)
             if waits:
                 self.host.destroy(self._shown(row), row["machine_id"])
         return changed
@@ -416,29 +422,40 @@ class Instances:
 
     # --- after a commit -----------------------------------------------------------------------
 
-    def _after(self, started: builtins.list[Started]) -> None:
-        """Asks the agents to set the started instances up, and POSTs their event URLs."""
-        for s in started:
-            self.host.launch(s.instance, s.machine_id)
-            if s.instance.event_url and s.reservation_id:  # (a reservation's URL: told it started)
-                body = {
-                    "event": "INSTANCE_LAUNCH",
-                    "reservation": s.reservation_id,
-                    "id": s.instance.id,
-                    "deployment": s.instance.deployment_id,
-                    "status": s.instance.status,
-                }
-                self.dispatcher.send(
-                    Sending(
-                        "http_post",
-                        s.instance.event_url,
-                        orjson.dumps(body).decode(),
-                        f"instance {s.instance.id}",
-                        None,
-                        int(utcnow().timestamp() * 1000),
-                        content_type="application/json",
+    def _after(self, effects: builtins.list[Effect]) -> None:
+        """Asks the agents to set the started instances up, and POSTs the event URLs of the
+        reservations started or dropped."""
+        for effect in effects:
+            if isinstance(effect, Started):
+                self.host.launch(effect.instance, effect.machine_id)
+                if effect.instance.event_url and effect.reservation_id:
+                    self._event(
+                        effect.instance.event_url,
+                        f"instance {effect.instance.id}",
+                        event="INSTANCE_LAUNCH",
+                        reservation=effect.reservation_id,
+                        id=effect.instance.id,
+                        deployment=effect.instance.deployment_id,
+                        status=effect.instance.status,
                     )
-                )
+            elif isinstance(effect, Dropped):
+                log.info("reservation %s dropped: %s", effect.reservation_id, effect.reason)
+                if effect.event_url:
+                    self._event(
+                        effect.event_url,
+                        f"reservation {effect.reservation_id}",
+                        event="RESERVATION_DROPPED",
+                        reservation=effect.reservation_id,
+                        deployment=effect.deployment_id,
+                        reason=effect.reason,
+                    )
+
+    def _event(self, url: str, subject: str, **body: str) -> None:
+        """POSTs an event to a reservation's URL as JSON, on the dispatcher's worker threads (a
+        slow or dead recipient holds nothing up; the outcome is logged)."""
+        stamp = int(utcnow().timestamp() * 1000)
+        text = orjson.dumps(body).decode()
+        self.dispatcher.send(Sending("http_post", url, text, subject, None, stamp, content_type=JSON))
 
 
 def firewall_verdict(rules: builtins.list[FirewallRule] | None, address: str) -> str:
@@ -468,9 +485,25 @@ AGENT_AWAY = "the robot's agent is no longer connected to the server; its worksp
 
 
 def _url(value: object) -> str:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise Invalid("the event URL must be an http:// or https:// URL")
-    return validate.bounded_text(value, "event URL", URL_MAX)
+    """An event URL: absolute http:// or https:// with a host, at most ``URL_MAX`` characters, no
+    spaces or control characters. Any host is taken, private and loopback addresses too (a
+    self-hosted server's users often listen on its own network); the POST's answer is never shown
+    to the caller, and redirects are not followed."""
+    shape = "the event URL (eurl) must be an absolute http:// or https:// URL, like https://example.com/hook"
+    if not isinstance(value, str):
+        raise Invalid(shape)
+    validate.bounded_text(value, "event URL", URL_MAX)
+    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise Invalid("the event URL (eurl) may not hold spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+        httpx.URL(value)  # what sends it must take it too
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise Invalid(f"the event URL (eurl) is malformed: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
+        raise Invalid(shape)
+    return value
 
 
 def _network(value: object) -> str:
