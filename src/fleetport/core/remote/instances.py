@@ -10,10 +10,6 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from urllib.parse import urlsplit
-
-import httpx
-import orjson
 
 from fleetport.core import validate
 from fleetport.core.calls import long_running
@@ -22,9 +18,9 @@ from fleetport.core.ids import is_uuid, new_id
 from fleetport.core.models import Row, utcnow
 from fleetport.core.pages import Integer, Listing, PageRequest
 from fleetport.core.permissions import Principal
-from fleetport.core.remote import keys, lifecycle, policy
+from fleetport.core.remote import events, keys, lifecycle, policy
 from fleetport.core.remote.deployments import workspace_type
-from fleetport.core.remote.lifecycle import Dropped, Effect, Started
+from fleetport.core.remote.lifecycle import Effect, Started
 from fleetport.core.remote.model import (
     ACTIVE,
     FIREWALL_ACTIONS,
@@ -41,7 +37,7 @@ from fleetport.core.remote.model import (
     positioned,
 )
 from fleetport.core.remote.workspaces import WorkspaceHost
-from fleetport.core.telemetry.dispatch import Dispatcher, Sending
+from fleetport.core.telemetry.dispatch import Dispatcher
 from fleetport.settings import RemoteSettings
 from fleetport.store import Store, Tx
 from fleetport.store import remote as rq
@@ -51,10 +47,8 @@ log = logging.getLogger(__name__)
 # The caller's instances, newest first; paged by position (the rerobots wire does).
 INSTANCES = Listing("instances", key=(Integer(),), offsets=True)
 EXPIRE_MAX = 10 * 365 * 24 * 3600
-URL_MAX = 2048
 FIREWALL_MAX = 100  # rules per instance
 HOSTKEY_MAX = 16 * 1024
-JSON = "application/json"
 BUSY = "All matching workspace deployments are busy. Try again later, or ask for a reservation."
 
 
@@ -92,7 +86,7 @@ class Instances:
         expire = self.settings.default_expire_seconds if expire_seconds is None else expire_seconds
         if type(expire) is not int or not 1 <= expire <= EXPIRE_MAX:
             raise Invalid(f"the duration (expire_d) is a whole number of seconds from 1 to {EXPIRE_MAX}")
-        url = None if event_url is None else _url(event_url)
+        url = None if event_url is None else events.event_url(event_url)
         private = None
         if public_key is None:
             private, public = keys.key_pair()
@@ -423,39 +417,14 @@ class Instances:
     # --- after a commit -----------------------------------------------------------------------
 
     def _after(self, effects: builtins.list[Effect]) -> None:
-        """Asks the agents to set the started instances up, and POSTs the event URLs of the
+        """Asks the agents to set the started instances up, and tells the event URLs of the
         reservations started or dropped."""
         for effect in effects:
             if isinstance(effect, Started):
                 self.host.launch(effect.instance, effect.machine_id)
-                if effect.instance.event_url and effect.reservation_id:
-                    self._event(
-                        effect.instance.event_url,
-                        f"instance {effect.instance.id}",
-                        event="INSTANCE_LAUNCH",
-                        reservation=effect.reservation_id,
-                        id=effect.instance.id,
-                        deployment=effect.instance.deployment_id,
-                        status=effect.instance.status,
-                    )
-            elif isinstance(effect, Dropped):
+            else:
                 log.info("reservation %s dropped: %s", effect.reservation_id, effect.reason)
-                if effect.event_url:
-                    self._event(
-                        effect.event_url,
-                        f"reservation {effect.reservation_id}",
-                        event="RESERVATION_DROPPED",
-                        reservation=effect.reservation_id,
-                        deployment=effect.deployment_id,
-                        reason=effect.reason,
-                    )
-
-    def _event(self, url: str, subject: str, **body: str) -> None:
-        """POSTs an event to a reservation's URL as JSON, on the dispatcher's worker threads (a
-        slow or dead recipient holds nothing up; the outcome is logged)."""
-        stamp = int(utcnow().timestamp() * 1000)
-        text = orjson.dumps(body).decode()
-        self.dispatcher.send(Sending("http_post", url, text, subject, None, stamp, content_type=JSON))
+            events.announce(self.dispatcher, effect)
 
 
 def firewall_verdict(rules: builtins.list[FirewallRule] | None, address: str) -> str:
@@ -482,28 +451,6 @@ RETURNED = (
     "it loses its connection to the server, as when the server restarted)"
 )
 AGENT_AWAY = "the robot's agent is no longer connected to the server; its workspace is gone"
-
-
-def _url(value: object) -> str:
-    """An event URL: absolute http:// or https:// with a host, at most ``URL_MAX`` characters, no
-    spaces or control characters. Any host is taken, private and loopback addresses too (a
-    self-hosted server's users often listen on its own network); the POST's answer is never shown
-    to the caller, and redirects are not followed."""
-    shape = "the event URL (eurl) must be an absolute http:// or https:// URL, like https://example.com/hook"
-    if not isinstance(value, str):
-        raise Invalid(shape)
-    validate.bounded_text(value, "event URL", URL_MAX)
-    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise Invalid("the event URL (eurl) may not hold spaces or control characters")
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-        httpx.URL(value)  # what sends it must take it too
-    except (ValueError, httpx.InvalidURL) as exc:
-        raise Invalid(f"the event URL (eurl) is malformed: {exc}") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
-        raise Invalid(shape)
-    return value
 
 
 def _network(value: object) -> str:
