@@ -3,8 +3,11 @@
 ``POST /dataports/<alias>/points`` with the body of the native API's points write
 (``{"points": [{"timestamp": <Unix seconds>, "value": ...}, ...]}``) queues the points in the
 outbox and answers 202 ``{"queued": <number of points>}`` at once, connected or not; the server
-stores them when the agent reaches it. ``GET /status`` tells whether the agent is connected and
-how many messages wait. One request per connection.
+stores them when the agent reaches it. When the agent's buffer is full, the oldest buffered log
+lines and then points make room (counted, and reported in the part's logs once the server is
+reachable); a write larger than the whole buffer is refused with 507. ``GET /status`` tells
+whether the agent is connected, how many messages wait, how full the buffer is and what it
+dropped. One request per connection.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from fleetport.agent.outbox import Outbox
+from fleetport.agent.outbox import BufferFull, Outbox
 
 log = logging.getLogger("fleetport.agent")
 
@@ -85,7 +88,10 @@ class TelemetryEndpoint:
             }
         if len(points) > MAX_POINTS:
             return 400, {"error": f"one write carries at most {MAX_POINTS} points"}
-        self.outbox.add("points", json.dumps({"alias": alias, "points": points}))
+        try:
+            self.outbox.add("points", json.dumps({"alias": alias, "points": points}))
+        except BufferFull as exc:
+            return 507, {"error": f"{exc} (--buffer-max-mb): send fewer points at a time"}
         self.wake.set()
         return 202, {"queued": len(points)}
 
@@ -98,4 +104,5 @@ _REASONS = {
     405: "Method Not Allowed",
     411: "Length Required",
     413: "Payload Too Large",
+    507: "Insufficient Storage",
 }

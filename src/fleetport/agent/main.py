@@ -50,6 +50,7 @@ class AgentOptions:
     mistyproxy_target: str | None = None  # host:port the mistyproxy add-on relays to
     vnc_target: str | None = None  # host:port of the robot's VNC server, for the vnc add-on
     allow_file_repos: bool = False  # CI jobs may clone file:// repositories (local ones, for tests)
+    buffer_max_bytes: int | None = 100 << 20  # what the outbox may hold while offline (None: no cap)
 
     @property
     def config_path(self) -> Path:
@@ -79,7 +80,7 @@ def ws_url(server: str, path: str) -> str:
 class Agent:
     def __init__(self, options: AgentOptions) -> None:
         self.options = options
-        self.outbox = Outbox(options.state_dir / "outbox.sqlite")
+        self.outbox = Outbox(options.state_dir / "outbox.sqlite", options.buffer_max_bytes)
         self.wake = asyncio.Event()
         self.own_log = sources.OwnLog()
         self.ssl_context = _ssl_context(options)
@@ -109,6 +110,8 @@ class Agent:
             "connected": self.link.connected,
             "part_id": self.options.part_id,
             "waiting": {kind: self.outbox.count(kind) for kind in KINDS},
+            "buffer": {"bytes": self.outbox.size, "max_bytes": self.options.buffer_max_bytes},
+            "dropped": self.outbox.dropped(),  # log lines and points, not yet reported
         }
 
     async def run(self) -> None:
@@ -118,6 +121,7 @@ class Agent:
         tasks = [
             asyncio.create_task(self.link.run_forever()),
             asyncio.create_task(sources.gather(self.outbox, self.own_log, self.options.log_files, self.wake)),
+            asyncio.create_task(self.report_dropped()),
         ]
         server = None
         if self.options.telemetry_port:
@@ -140,6 +144,19 @@ class Agent:
             if server is not None:
                 server.close()
             self.outbox.close()
+
+    async def report_dropped(self) -> None:
+        """Once the server is reachable, says in the part's logs what the full buffer dropped."""
+        while True:
+            await asyncio.sleep(REPORT_SECONDS)
+            if not self.link.connected or not any(self.outbox.dropped().values()):
+                continue
+            dropped = self.outbox.take_dropped()
+            cap = f"{(self.options.buffer_max_bytes or 0) / (1 << 20):g} MB, --buffer-max-mb"
+            for kind, what in (("logs", "log lines"), ("points", "points")):
+                if dropped[kind]:
+                    note = "%d %s dropped while offline: the agent's buffer (%s) was full"
+                    log.warning(note, dropped[kind], what, cap)
 
     async def write_config(self, config: dict[str, Any], updated_at: str | None) -> None:
         """Writes the part's config (atomically: a new file renamed over the old one) and runs the
@@ -286,6 +303,7 @@ class Agent:
         return None if self.workspaces is None else self.workspaces.directory(instance_id)
 
 
+REPORT_SECONDS = 1.0
 NO_SSH = "this agent serves no SSH workspaces: install fleetport[agent-ssh] on the robot"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from fleetport.agent.outbox import Outbox, Position
 
 BATCH_MAX = 1000  # entries per outbox message
+BATCH_BYTES = 1 << 20  # bytes of one, well under the server's message limit (16 MiB by default)
 GATHER_SECONDS = 0.5
 LINE_MAX = 64 * 1024  # characters of one line (the server's message limit); longer ones are cut
 _LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error", "CRITICAL": "fatal"}
@@ -104,6 +105,16 @@ class FollowedFile:
         return [line.decode("utf-8", "replace").rstrip("\r")[:LINE_MAX] for line in whole]
 
 
+def batches(entries: list[dict[str, Any]]) -> list[str]:
+    """The entries as log batch bodies of at most ``BATCH_BYTES`` each (halved until they fit; one
+    entry alone may be larger), in order."""
+    body = json.dumps({"entries": entries}, ensure_ascii=False)
+    if len(entries) < 2 or len(body.encode()) <= BATCH_BYTES:
+        return [body] if entries else []
+    half = len(entries) // 2
+    return batches(entries[:half]) + batches(entries[half:])
+
+
 async def gather(outbox: Outbox, own: OwnLog, files: list[Path], wake: asyncio.Event) -> None:
     """Every half second: the waiting records and new lines, as batches in the outbox."""
     followed = [FollowedFile(path, outbox) for path in files]
@@ -124,10 +135,13 @@ async def gather(outbox: Outbox, own: OwnLog, files: list[Path], wake: asyncio.E
             if position is not None and (lines or first):
                 positions.append(position)
         first = False
-        for start in range(0, len(entries), BATCH_MAX):
-            last = start + BATCH_MAX >= len(entries)
-            body = json.dumps({"entries": entries[start : start + BATCH_MAX]}, ensure_ascii=False)
-            outbox.add("logs", body, positions if last else None)
+        bodies = [
+            b
+            for start in range(0, len(entries), BATCH_MAX)
+            for b in batches(entries[start : start + BATCH_MAX])
+        ]
+        for i, body in enumerate(bodies):
+            outbox.add("logs", body, positions if i == len(bodies) - 1 else None)
         if entries:
             wake.set()
         elif positions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,9 @@ import typer
 
 from fleetport.agent.addons import target_option
 from fleetport.agent.main import AgentOptions, read_enrolment, run
+
+MAX_BUFFER_MB = 1 << 20  # a terabyte
+MIN_BUFFER_BYTES = 10 << 10  # room for a log batch or a points write of some size
 
 
 def agent(
@@ -95,6 +99,14 @@ def agent(
         bool,
         typer.Option("--allow-file-repos", help="CI jobs may clone file:// repositories (local ones)"),
     ] = False,
+    buffer_max_mb: Annotated[
+        float,
+        typer.Option(
+            "--buffer-max-mb",
+            help="Logs and points kept while the server is unreachable, at most (MB; oldest logs "
+            "go first, then oldest points; 0: no cap)",
+        ),
+    ] = 100.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the agent of a part on this computer: one connection to the server, config sync, logs,
@@ -110,6 +122,14 @@ def agent(
     if not server or not part or not secret:
         raise typer.BadParameter(
             "give --server, --part and --secret, or --config FILE", param_hint="--config"
+        )
+    if not (math.isfinite(buffer_max_mb) and 0 <= buffer_max_mb <= MAX_BUFFER_MB):
+        raise typer.BadParameter(
+            f"the buffer is 0 (no cap) to {MAX_BUFFER_MB} MB", param_hint="--buffer-max-mb"
+        )
+    if 0 < buffer_max_mb * (1 << 20) < MIN_BUFFER_BYTES:
+        raise typer.BadParameter(
+            f"the buffer holds at least {MIN_BUFFER_BYTES >> 10} KB (0.01 MB)", param_hint="--buffer-max-mb"
         )
     if not 0 <= telemetry_port < 65536:
         raise typer.BadParameter("a port is 1 to 65535 (0: off)", param_hint="--telemetry-port")
@@ -139,6 +159,7 @@ def agent(
         mistyproxy_target=targets["mistyproxy"],
         vnc_target=targets["vnc"],
         allow_file_repos=allow_file_repos,
+        buffer_max_bytes=int(buffer_max_mb * (1 << 20)) or None,
     )
     run(options, log_level)
 

@@ -292,6 +292,10 @@ _USER_BY_SESSION = (
 )
 
 
+_USER_BY_ID = _with_grants(t.users, "user").where(t.users.c.id == bindparam("id"))
+_KEY_BY_ID = _with_grants(t.api_keys, "api_key").where(t.api_keys.c.id == bindparam("id"))
+
+
 def api_key_by_secret(conn: Tx, secret_hash: str) -> list[Row]:
     """The key's columns and its grants (role, resource_type, resource_id, grant_org), a row each."""
     return list(conn.execute(_KEY_BY_SECRET, {"digest": secret_hash}).mappings())
@@ -305,9 +309,8 @@ def session_user(conn: Tx, token_hash: str) -> list[Row]:
 def subject_with_grants(conn: Tx, kind: str, subject_id: str) -> list[Row]:
     """A user's or API key's columns (``kind`` "user" or "api_key") and its grants, a row each;
     none when it does not exist."""
-    subject = t.users if kind == "user" else t.api_keys
-    stmt = _with_grants(subject, kind).where(subject.c.id == subject_id)
-    return list(conn.execute(stmt).mappings())
+    stmt = _USER_BY_ID if kind == "user" else _KEY_BY_ID
+    return list(conn.execute(stmt, {"id": subject_id}).mappings())
 
 
 def part_by_secret(conn: Tx, secret_hash: str) -> Row | None:

@@ -307,6 +307,23 @@ def due(conn: Connection, status: str, column: str, before: datetime) -> list[st
     return [str(x) for x in conn.execute(stmt).scalars()]
 
 
+def unhosted(
+    conn: Connection, now: datetime, *, machine_id: str | None = None, besides: str | None = None
+) -> list[str]:
+    """The ids of READY and TERMINATING instances (of ``machine_id``'s deployment, or of every
+    deployment) whose machine has no part other than ``besides`` with an agent online at ``now``:
+    no agent holds their workspaces any more."""
+    p = t.parts
+    hosting = [p.c.machine_id == d.c.machine_id, p.c.agent_online_until > now]
+    if besides is not None:
+        hosting.append(p.c.id != besides)
+    where = [i.c.status.in_(("READY", "TERMINATING")), ~exists().where(*hosting)]
+    if machine_id is not None:
+        where.append(d.c.machine_id == machine_id)
+    stmt = select(i.c.id).join(d, d.c.id == i.c.deployment_id).where(*where).order_by(i.c.id).limit(1000)
+    return [str(x) for x in conn.execute(stmt).scalars()]
+
+
 def part_machine(conn: Connection, part_id: str) -> str | None:
     """The machine a part belongs to."""
     found = conn.execute(select(t.parts.c.machine_id).where(t.parts.c.id == part_id)).scalar()

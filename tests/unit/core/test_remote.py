@@ -133,6 +133,7 @@ def test_the_sweep_fails_unanswered_launches_and_ends_expired_instances(
     part = fleet.machines.parts(cast.owner, cast.machine.id)[0]
     secret = fleet.machines.create_secret(cast.owner, part.id).secret
     agent = fleet.identity.authenticate(BearerToken(secret))
+    fleet.agents.connect(agent)  # online: the sweep leaves what it holds alone
     with pytest.raises(NotFound):  # another machine's part is told nothing
         instances.instance_ready(cast.other, ready.id, PUBLIC_KEY)
     shown = instances.instance_ready(agent, ready.id, "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=")
@@ -461,3 +462,35 @@ def test_without_an_agent_a_snapshot_is_unavailable(fleet: Fleet, cast: RemoteCa
         addons.snapshot(cast.ruled_in, instance.id, "0")
     with pytest.raises(NotFound):
         addons.drive(cast.ruled_in, instance.id, {})  # drive is not active: cam is
+
+
+def test_instances_whose_agent_came_back_or_stayed_away_end(fleet: Fleet, cast: RemoteCast) -> None:
+    from fleetport.core.remote.instances import AGENT_AWAY, RETURNED
+
+    instances = fleet.remote.instances
+    main = fleet.machines.parts(cast.owner, cast.machine.id)[0]
+    arm = fleet.machines.create_part(cast.owner, cast.machine.id, "arm")
+    agent, arm_agent = (
+        fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(cast.owner, part.id).secret))
+        for part in (main, arm)
+    )
+    fleet.agents.connect(agent)
+    ready = launch(fleet, cast.owner, cast.deployment.id)
+    instances.instance_ready(agent, ready.id, PUBLIC_KEY)
+    with pytest.raises(PermissionDenied):
+        instances.agent_returned(cast.owner)
+    assert instances.agent_returned(agent) == 1  # it wiped what it held
+    shown = instances.get(cast.owner, ready.id)
+    assert shown.status == "TERMINATED" and shown.port is None and shown.failure == RETURNED
+
+    again = launch(fleet, cast.owner, cast.deployment.id)
+    instances.instance_ready(agent, again.id, PUBLIC_KEY)
+    fleet.agents.connect(arm_agent)  # another part's agent is online: it may hold the instance
+    assert instances.agent_returned(agent) == 0
+    assert instances.sweep() == 0 and instances.get(cast.owner, again.id).status == "READY"
+    fleet.agents.disconnect(agent)
+    fleet.agents.disconnect(arm_agent)
+    assert instances.sweep() == 1  # no agent of the machine is online any more
+    shown = instances.get(cast.owner, again.id)
+    assert shown.status == "TERMINATED" and shown.failure == AGENT_AWAY
+    assert launch(fleet, cast.owner, cast.deployment.id).status == "INIT"  # the deployment is free

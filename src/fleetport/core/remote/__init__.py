@@ -1,8 +1,9 @@
 """Remote access: deployments (machines offered for remote sessions) and their access rules,
 instances on them with their firewall rules and add-ons, reservations, and CI projects with their
 jobs. The robots are reached through a ``WorkspaceHost`` (the agent hub), which reports back
-through the instance calls ``instance_ready``, ``instance_failed`` and ``instance_destroyed``, and
-the job calls ``ci_jobs.log``, ``needs`` and ``done``."""
+through the instance calls ``instance_ready``, ``instance_failed``, ``instance_destroyed``,
+``instance_lost`` and ``agent_returned``, and the job calls ``ci_jobs.log``, ``needs`` and
+``done``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Remote:
         self.instance_failed = self.instances.instance_failed
         self.instance_destroyed = self.instances.instance_destroyed
         self.instance_lost = self.instances.instance_lost
+        self.agent_returned = self.instances.agent_returned
         self.addon_active = self.addons.addon_active
         self.addon_failed = self.addons.addon_failed
         self.addon_listening = self.addons.addon_listening

@@ -11,8 +11,6 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-import orjson
-
 from fleetport.core import validate
 from fleetport.core.calls import long_running
 from fleetport.core.errors import Busy, FailedPrecondition, Invalid, NotFound, PermissionDenied, Taken
@@ -20,9 +18,9 @@ from fleetport.core.ids import is_uuid, new_id
 from fleetport.core.models import Row, utcnow
 from fleetport.core.pages import Integer, Listing, PageRequest
 from fleetport.core.permissions import Principal
-from fleetport.core.remote import keys, lifecycle, policy
+from fleetport.core.remote import events, keys, lifecycle, policy
 from fleetport.core.remote.deployments import workspace_type
-from fleetport.core.remote.lifecycle import Started
+from fleetport.core.remote.lifecycle import Effect, Started
 from fleetport.core.remote.model import (
     ACTIVE,
     FIREWALL_ACTIONS,
@@ -39,7 +37,7 @@ from fleetport.core.remote.model import (
     positioned,
 )
 from fleetport.core.remote.workspaces import WorkspaceHost
-from fleetport.core.telemetry.dispatch import Dispatcher, Sending
+from fleetport.core.telemetry.dispatch import Dispatcher
 from fleetport.settings import RemoteSettings
 from fleetport.store import Store, Tx
 from fleetport.store import remote as rq
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 # The caller's instances, newest first; paged by position (the rerobots wire does).
 INSTANCES = Listing("instances", key=(Integer(),), offsets=True)
 EXPIRE_MAX = 10 * 365 * 24 * 3600
-URL_MAX = 2048
 FIREWALL_MAX = 100  # rules per instance
 HOSTKEY_MAX = 16 * 1024
 BUSY = "All matching workspace deployments are busy. Try again later, or ask for a reservation."
@@ -89,7 +86,7 @@ class Instances:
         expire = self.settings.default_expire_seconds if expire_seconds is None else expire_seconds
         if type(expire) is not int or not 1 <= expire <= EXPIRE_MAX:
             raise Invalid(f"the duration (expire_d) is a whole number of seconds from 1 to {EXPIRE_MAX}")
-        url = None if event_url is None else _url(event_url)
+        url = None if event_url is None else events.event_url(event_url)
         private = None
         if public_key is None:
             private, public = keys.key_pair()
@@ -97,18 +94,18 @@ class Instances:
             public = keys.public_key(public_key)
         for attempt in range(5):  # a port taken by a concurrent launch elsewhere: choose again
             try:
-                launch, started = self._launch(p, target, public, expire, url, reserve)
+                launch, effects = self._launch(p, target, public, expire, url, reserve)
                 break
             except Taken:
                 if attempt == 4:
                     raise
         launch.private_key = private
-        self._after([started] if started else [])
+        self._after(effects)
         return launch
 
     def _launch(
         self, p: Principal, target: str, public: str, expire: int, url: str | None, reserve: bool
-    ) -> tuple[Launch, Started | None]:
+    ) -> tuple[Launch, builtins.list[Effect]]:
         now = utcnow()
         with self.store.write(conflict=RETRY) as conn:
             candidates = self._candidates(conn, p, target)
@@ -127,7 +124,7 @@ class Instances:
                     event_url=url,
                     now=now,
                 )
-                return Launch(instance=started.instance), started
+                return Launch(instance=started.instance), [started]
             if not reserve:
                 raise Busy(BUSY)
             first = candidates[0]
@@ -142,7 +139,7 @@ class Instances:
                 "created_at": now,
             }
             rq.insert_reservation(conn, reservation)
-            return Launch(reservation=Reservation.from_row({**reservation, "type": first["type"]})), None
+            return Launch(reservation=Reservation.from_row({**reservation, "type": first["type"]})), []
 
     def _candidates(self, conn: Tx, p: Principal, target: str) -> builtins.list[Row]:
         if not isinstance(target, str) or not target:
@@ -208,20 +205,20 @@ class Instances:
                 raise Busy(f"instance {row['id']} is being terminated already")
             if row["status"] not in ACTIVE:
                 raise FailedPrecondition(f"instance {row['id']} has ended already ({row['status']})")
-            started, waits = self._terminate(conn, row)
+            effects, waits = self._terminate(conn, row)
             ended = policy.instance(conn, p, row["id"])
-        self._after([started] if started else [])
+        self._after(effects)
         if waits:
             self.host.destroy(self._shown(ended), row["machine_id"])
         return self._shown(ended)
 
-    def _terminate(self, conn: Tx, row: Row) -> tuple[Started | None, bool]:
-        """Ends or starts ending the instance (locked, active); the reservation started in its
-        place, and whether the agent will confirm."""
+    def _terminate(self, conn: Tx, row: Row) -> tuple[builtins.list[Effect], bool]:
+        """Ends or starts ending the instance (locked, active); what is left to do (the reservation
+        started in its place), and whether the agent will confirm."""
         now = utcnow()
         if self.host.connected(row["machine_id"]):
             rq.update_instance(conn, row["id"], {"status": TERMINATING, "terminating_at": now})
-            return None, True
+            return [], True
         lifecycle.end(conn, row, TERMINATED, now)
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
@@ -251,8 +248,8 @@ class Instances:
                 raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not INIT")
             now = utcnow()
             lifecycle.end(conn, row, INIT_FAIL, now, reason)
-            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
-        self._after([started] if started else [])
+            effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after(effects)
         return self._reread(row["id"])
 
     def instance_destroyed(self, p: Principal, instance_id: str) -> Instance:
@@ -262,8 +259,8 @@ class Instances:
                 raise FailedPrecondition(f"instance {row['id']} is {row['status']}, not TERMINATING")
             now = utcnow()
             lifecycle.end(conn, row, TERMINATED, now)
-            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
-        self._after([started] if started else [])
+            effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after(effects)
         return self._reread(row["id"])
 
     def instance_lost(self, p: Principal, instance_id: str, reason: str) -> Instance:
@@ -277,9 +274,42 @@ class Instances:
                 raise FailedPrecondition(f"instance {row['id']} has ended already ({row['status']})")
             now = utcnow()
             lifecycle.end(conn, row, INIT_FAIL if row["status"] == INIT else TERMINATED, now, reason)
-            started = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
-        self._after([started] if started else [])
+            effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+        self._after(effects)
         return self._reread(row["id"])
+
+    def agent_returned(self, p: Principal) -> int:
+        """The agent of ``p``'s part connected. It wiped every workspace when it lost its previous
+        connection (or started), so the READY and TERMINATING instances of its machine end
+        (TERMINATED, saying so) unless another part of the machine has an agent online, which may
+        hold them; how many ended. (INIT ones fail at their launch timeout.)"""
+        if p.kind != "part" or p.part_id is None:
+            raise PermissionDenied("only a part's agent reports its return")
+        with self.store.read() as conn:
+            machine_id = rq.part_machine(conn, p.part_id)
+            if machine_id is None:
+                raise NotFound(f"part {p.part_id} was deleted meanwhile")
+            orphans = rq.unhosted(conn, utcnow(), machine_id=machine_id, besides=p.part_id)
+        return self._end_orphans(orphans, RETURNED, destroy=False)
+
+    def _end_orphans(self, ids: Iterable[str], reason: str, *, destroy: bool) -> int:
+        """Ends the READY and TERMINATING instances of ``ids`` with ``reason`` (asking the host to
+        let go of them with ``destroy``); how many ended."""
+        ended = 0
+        for instance_id in ids:
+            with self.store.write() as conn:
+                row = rq.lock_instance(conn, instance_id)
+                if row is None or row["status"] not in (READY, TERMINATING):
+                    continue  # changed meanwhile
+                now = utcnow()
+                lifecycle.end(conn, row, TERMINATED, now, reason)
+                effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
+            ended += 1
+            log.info("instance %s ended: %s", instance_id, reason)
+            if destroy:
+                self.host.destroy(self._shown(row), row["machine_id"])
+            self._after(effects)
+        return ended
 
     def verdict(self, p: Principal, instance_id: str, address: str, addon: str | None = None) -> str:
         """What the instance's firewall does with a connection from ``address`` to its forwarding
@@ -308,9 +338,10 @@ class Instances:
     # --- the duty -----------------------------------------------------------------------------
 
     def sweep(self) -> int:
-        """Fails launches the agent did not answer in time, ends expired instances and those whose
-        teardown the agent never confirmed, and starts reservations of free deployments; how many
-        instances it changed."""
+        """Fails launches the agent did not answer in time, ends expired instances, those whose
+        teardown the agent never confirmed and those whose machine has no agent online any more (a
+        server process that held their agent's connection died), and starts reservations of free
+        deployments; how many instances it changed."""
         now = utcnow()
         timeout = now - timedelta(seconds=self.settings.launch_timeout_seconds)
         with self.store.read() as conn:
@@ -318,7 +349,8 @@ class Instances:
             expired = rq.due(conn, READY, "expires_at", now)
             abandoned = rq.due(conn, TERMINATING, "terminating_at", timeout)
             waiting = rq.waiting_deployments(conn)
-        changed = 0
+            orphans = rq.unhosted(conn, now)
+        changed = self._end_orphans(orphans, AGENT_AWAY, destroy=True)
         seconds = f"{self.settings.launch_timeout_seconds:g}"
         for ids, expected, change in (
             (
@@ -332,22 +364,25 @@ class Instances:
             changed += self._each(ids, expected, change)
         for deployment_id in waiting:
             with self.store.write() as conn:
-                started = lifecycle.fulfil(conn, self.settings, deployment_id, utcnow())
-            self._after([started] if started else [])
+                effects = lifecycle.fulfil(conn, self.settings, deployment_id, utcnow())
+            self._after(effects)
         return changed
 
-    def _fail(self, conn: Tx, row: Row, reason: str) -> tuple[Started | None, bool]:
+    def _fail(self, conn: Tx, row: Row, reason: str) -> tuple[builtins.list[Effect], bool]:
         now = utcnow()
         lifecycle.end(conn, row, INIT_FAIL, now, reason)
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
-    def _abandon(self, conn: Tx, row: Row) -> tuple[Started | None, bool]:
+    def _abandon(self, conn: Tx, row: Row) -> tuple[builtins.list[Effect], bool]:
         now = utcnow()
         lifecycle.end(conn, row, TERMINATED, now, "the robot's agent did not confirm the teardown")
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
     def _each(
-        self, ids: Iterable[str], expected: str, change: Callable[[Tx, Row], tuple[Started | None, bool]]
+        self,
+        ids: Iterable[str],
+        expected: str,
+        change: Callable[[Tx, Row], tuple[builtins.list[Effect], bool]],
     ) -> int:
         changed = 0
         for instance_id in ids:
@@ -355,9 +390,9 @@ class Instances:
                 row = rq.lock_instance(conn, instance_id)
                 if row is None or row["status"] != expected:
                     continue  # changed meanwhile
-                started, waits = change(conn, row)
+                effects, waits = change(conn, row)
             changed += 1
-            self._after([started] if started else [])
+            self._after(effects)
             if waits:
                 self.host.destroy(self._shown(row), row["machine_id"])
         return changed
@@ -401,29 +436,15 @@ class Instances:
 
     # --- after a commit -----------------------------------------------------------------------
 
-    def _after(self, started: builtins.list[Started]) -> None:
-        """Asks the agents to set the started instances up, and POSTs their event URLs."""
-        for s in started:
-            self.host.launch(s.instance, s.machine_id)
-            if s.instance.event_url and s.reservation_id:  # (a reservation's URL: told it started)
-                body = {
-                    "event": "INSTANCE_LAUNCH",
-                    "reservation": s.reservation_id,
-                    "id": s.instance.id,
-                    "deployment": s.instance.deployment_id,
-                    "status": s.instance.status,
-                }
-                self.dispatcher.send(
-                    Sending(
-                        "http_post",
-                        s.instance.event_url,
-                        orjson.dumps(body).decode(),
-                        f"instance {s.instance.id}",
-                        None,
-                        int(utcnow().timestamp() * 1000),
-                        content_type="application/json",
-                    )
-                )
+    def _after(self, effects: builtins.list[Effect]) -> None:
+        """Asks the agents to set the started instances up, and tells the event URLs of the
+        reservations started or dropped."""
+        for effect in effects:
+            if isinstance(effect, Started):
+                self.host.launch(effect.instance, effect.machine_id)
+            else:
+                log.info("reservation %s dropped: %s", effect.reservation_id, effect.reason)
+            events.announce(self.dispatcher, effect)
 
 
 def firewall_verdict(rules: builtins.list[FirewallRule] | None, address: str) -> str:
@@ -445,12 +466,11 @@ def firewall_verdict(rules: builtins.list[FirewallRule] | None, address: str) ->
 
 
 RETRY = "a forwarding port was taken by a concurrent launch"
-
-
-def _url(value: object) -> str:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise Invalid("the event URL must be an http:// or https:// URL")
-    return validate.bounded_text(value, "event URL", URL_MAX)
+RETURNED = (
+    "the robot's agent connected again without its workspace (an agent wipes its workspaces when "
+    "it loses its connection to the server, as when the server restarted)"
+)
+AGENT_AWAY = "the robot's agent is no longer connected to the server; its workspace is gone"
 
 
 def _network(value: object) -> str:

@@ -4,8 +4,13 @@ its forwarding port taken from the configured range (and its relayed add-ons' po
 given back when it ends, and the oldest reservation of a freed deployment started in its place.
 A CI job running on an instance that ends is ended with it (``error``, saying why).
 
+A reservation starts only while whoever made it may still launch on the deployment; one whose
+holder lost that right (an access rule removed, a role taken away, the API key deleted) is dropped
+when its turn comes, and the next one is looked at.
+
 What must happen once the transaction commits (asking the robot's agent to set the workspace up,
-POSTing a reservation's event URL) is returned as ``Started``, for the caller to do then."""
+POSTing a reservation's event URL) is returned as ``Started`` and ``Dropped``, for the caller to do
+then."""
 
 from __future__ import annotations
 
@@ -15,14 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleetport.core.errors import FailedPrecondition
+from fleetport.core.identity import principal_of
 from fleetport.core.ids import new_id
 from fleetport.core.models import Row
+from fleetport.core.remote import policy
 from fleetport.core.remote.model import INIT, JOB_ERROR, TERMINATED, CiRun, Instance
 from fleetport.settings import RemoteSettings
 from fleetport.store import Tx
 from fleetport.store import ci as ci_store
 from fleetport.store import remote as rq
 
+NO_HOLDER = "whoever made it no longer exists"
 NEVER_HANDED_OUT = 22  # the SSH port: clients look host keys up by [host]:port only for other ports
 
 
@@ -33,6 +41,19 @@ class Started:
     instance: Instance
     machine_id: str
     reservation_id: str | None = None
+
+
+@dataclass
+class Dropped:
+    """A reservation dropped when its turn came: its holder may no longer launch there."""
+
+    reservation_id: str
+    deployment_id: str
+    event_url: str | None
+    reason: str
+
+
+Effect = Started | Dropped  # what a commit leaves to do
 
 
 def free_port(conn: Tx, settings: RemoteSettings) -> int:
@@ -150,29 +171,38 @@ def job_run(conn: Tx, settings: RemoteSettings, row: Row) -> CiRun | None:
     )
 
 
-def fulfil(conn: Tx, settings: RemoteSettings, deployment_id: str, now: datetime) -> Started | None:
-    """Starts the oldest reservation of the deployment (locked) if it is free; None when there is
-    none, or no forwarding port is free (it waits for the next sweep then)."""
+def fulfil(conn: Tx, settings: RemoteSettings, deployment_id: str, now: datetime) -> list[Effect]:
+    """Starts the oldest reservation of the deployment (locked) if it is free, dropping those
+    before it whose holder may no longer launch there; nothing is started when there is none, or
+    no forwarding port is free (it waits for the next sweep then)."""
     deployment = rq.lock_deployment(conn, deployment_id)
     if deployment is None or rq.active_instance(conn, deployment_id) is not None:
-        return None
-    waiting = rq.oldest_reservation(conn, deployment_id)
-    if waiting is None:
-        return None
-    try:
-        started = start(
-            conn,
-            settings,
-            deployment,
-            launched_by=waiting["requested_by"],
-            user_id=waiting["user_id"],
-            public_key=waiting["public_key"],
-            expire_seconds=int(waiting["expire_seconds"]),
-            event_url=waiting["event_url"],
-            now=now,
-            reservation_id=waiting["id"],
-        )
-    except FailedPrecondition:
-        return None
-    rq.delete_reservation(conn, waiting["id"])
-    return started
+        return []
+    effects: list[Effect] = []
+    while (waiting := rq.oldest_reservation(conn, deployment_id)) is not None:
+        user_id = waiting["user_id"]
+        holder = principal_of(conn, user_id or waiting["requested_by"])
+        refused = NO_HOLDER if holder is None else policy.may_launch(conn, holder, deployment)
+        if refused is not None:
+            rq.delete_reservation(conn, waiting["id"])
+            effects.append(Dropped(waiting["id"], deployment_id, waiting["event_url"], refused))
+            continue
+        try:
+            started = start(
+                conn,
+                settings,
+                deployment,
+                launched_by=waiting["requested_by"],
+                user_id=waiting["user_id"],
+                public_key=waiting["public_key"],
+                expire_seconds=int(waiting["expire_seconds"]),
+                event_url=waiting["event_url"],
+                now=now,
+                reservation_id=waiting["id"],
+            )
+        except FailedPrecondition:
+            break
+        rq.delete_reservation(conn, waiting["id"])
+        effects.append(started)
+        break
+    return effects

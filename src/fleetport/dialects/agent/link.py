@@ -47,6 +47,7 @@ class AgentLink:
         self.part = part
         self.peer = peer
         self._send_lock = asyncio.Lock()
+        self._welcomed = asyncio.Event()  # nothing goes before the welcome
         self._closing: Closing | None = None
 
     @property
@@ -54,8 +55,14 @@ class AgentLink:
         return self.part.part_id
 
     async def send(self, kind: str, **fields: Any) -> None:
+        """Sends a message; any but the welcome waits until the welcome went (a launch asked for
+        while the connection starts follows it)."""
+        if kind != "welcome":
+            await self._welcomed.wait()
         async with self._send_lock:
             await self.ws.send_text(wire.dump(kind, **fields))
+        if kind == "welcome":
+            self._welcomed.set()
 
     async def run(self) -> str:
         """Serves the connection until it ends; why it ended."""
@@ -71,6 +78,7 @@ class AgentLink:
                 delivered=self.part.delivered,
             )
             await self.send("config", config=self.part.config, updated_at=_time(self.part.config_updated_at))
+            await self._returned()
             return await self._receive(settings.max_message_bytes)
         except Closing as closing:
             return await self._close(closing)
@@ -82,6 +90,7 @@ class AgentLink:
             log.exception("agent of part %s: unexpected failure; closing its connection", self.part_id)
             return await self._close(Closing(INTERNAL_ERROR, "server error; reconnect later"))
         finally:
+            self._welcomed.set()  # (what waits for it fails on the closed connection)
             subscription.close()
             pushing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -120,6 +129,16 @@ class AgentLink:
                 await self._answer(wire.parse(text))
             except Hostile as exc:
                 raise Closing(POLICY_VIOLATION, f"the agent sent {exc}") from None
+
+    async def _returned(self) -> None:
+        """Core ends the instances the agent held before this connection (it wiped them)."""
+        try:
+            ended = await self.call(self.hub.fleet.remote.agent_returned)
+        except CoreError as exc:
+            log.info("agent of part %s: its earlier instances not checked: %s", self.part_id, exc.message)
+            return
+        if ended:
+            log.info("agent of part %s: %d instance(s) of its previous connection ended", self.part_id, ended)
 
     async def _answer(self, message: wire.Message) -> None:
         body = message.body
