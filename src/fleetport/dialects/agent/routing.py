@@ -298,17 +298,22 @@ class Router:
 
     async def serve(self, link: AgentLink, asks: Subscription) -> None:
         """Performs each request addressed to the link's part, in order, while it is connected."""
-        while True:
-            try:
-                async for ask in asks:
-                    self.hub.spawn(self._perform(link, ask))
-                return
-            except SubscriberTooSlow:
-                log.warning("agent of part %s: requests of other processes fell behind", link.part_id)
-                asks = self.follow(link)
+        try:
+            while True:
+                try:
+                    async for ask in asks:
+                        self.hub.spawn(self._perform(link, ask))
+                    return
+                except SubscriberTooSlow:
+                    log.warning("agent of part %s: requests of other processes fell behind", link.part_id)
+                    asks = self.follow(link)
+        finally:
+            asks.close()
 
     async def _perform(self, link: AgentLink, ask: Ask) -> None:
-        answer: Answer | None = None
+        if ask.machine_id != link.part.machine_id:  # (addressed to a part of another machine)
+            log.warning("dropped a %s request for another machine than part %s's", ask.kind, link.part_id)
+            return
         try:
             result = await self.hub.workspaces.perform(link, ask)
             answer = Answer(ask.request, result if isinstance(result, bytes) else None)
