@@ -4,6 +4,7 @@ and the unmodified ``rerobots`` client (with paramiko) talking to server b only.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ import pytest
 from rerobots.api import APIClient
 from rerobots.instances import Instance
 
+from fleetport import Client
 from fleetport.testing import FleetportServer
 from tests.conformance.rerobots.test_ssh import closed
 from tests.conftest import ADMIN_KEY, REDIS_URL, fresh_pg_database, start_server
@@ -156,3 +158,37 @@ def test_the_holding_process_stopped_gives_unavailable_without_hanging(
             assert answer.status_code == 503 and NOT_CONNECTED in answer.text, answer.text
     finally:
         os.kill(pair.a.process.pid, signal.SIGCONT)
+
+
+def test_agents_of_two_parts_on_two_processes_one_process_acts(
+    pair: Pair, tmp_path: Path, agents: list[AgentProcess]
+) -> None:
+    """The machine's first part (by id) connected to one process, its second part to the other:
+    every request, made on either process, is performed by the process holding the first part's
+    agent, whichever process asks."""
+    connect_agent(pair, tmp_path, agents)  # the machine's main part, on a
+    with Client(pair.b.url, ADMIN_KEY) as fp:
+        second = fp.parts.create(pair.robot.machine_id, "arm")
+        enrolment = fp.parts.agent_config(second.id)  # (names server b)
+    path = tmp_path / "arm-enrolment.json"
+    path.write_text(json.dumps(enrolment.model_dump()))
+    path.chmod(0o600)
+    arm = agent_for(Robot(pair.robot.machine_id, second.id, enrolment.secret, path), tmp_path / "arm")
+    agents.append(arm.start())
+    arm.wait_log(f"connected to the server as part {second.id}")
+    holder, other = (pair.a, pair.b) if pair.robot.part_id < second.id else (pair.b, pair.a)
+    relayed = "/agent/v1/streams/"
+    for asked in (pair.a, pair.b):
+        apic = APIClient(api_token=ADMIN_KEY, ignore_env=True, base_uri=asked.url + "/rerobots")
+        ssh_and_end(Instance(wdeployment_id=pair.deployment_id, apic=apic))
+        assert relayed in holder.log_text() and relayed not in other.log_text()
+
+
+def ssh_and_end(instance: Instance) -> None:
+    wait_for(lambda: instance.get_status() == "READY", 30, "the instance to be READY")
+    port = instance.get_details()["conn"]["port"]
+    instance.start_sshclient()
+    assert instance.exec_ssh("echo one") == b"one\n"
+    instance.terminate()
+    wait_for(lambda: closed(port), 10, "the forwarding port to close")
+    wait_for(lambda: instance.get_status() == "TERMINATED", 10, "the instance to end")
