@@ -134,6 +134,11 @@ class Bus:
         return self._loop
 
     @property
+    def shared(self) -> bool:
+        """Whether messages reach other server processes too (never, in process)."""
+        return False
+
+    @property
     def codecs(self) -> dict[str, Codec]:
         """The wire form of each topic family defined so far."""
         return dict(self._codecs)

@@ -104,6 +104,10 @@ class RedisBus(Bus):
             await self._redis.aclose()
             self._redis = None
 
+    @property
+    def shared(self) -> bool:
+        return self._outgoing is not None
+
     def wanted(self, topic: str) -> bool:
         return self._outgoing is not None or super().wanted(topic)
 

@@ -106,6 +106,12 @@ class Agents:
         with self.store.write() as conn:
             agents_store.gone(conn, p.part_id)
 
+    def online_parts(self, machine_id: str) -> list[str]:
+        """The parts of the machine whose agents are connected now, to any server process, by id.
+        For the agent hub only, which routes there what core already allowed (no principal)."""
+        with self.store.read() as conn:
+            return agents_store.online_parts(conn, machine_id, utcnow())
+
     def config(self, p: Principal) -> PartConfigState:
         with self.store.read() as conn:
             part, _ = self._own_part(conn, p)

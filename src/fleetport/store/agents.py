@@ -52,6 +52,13 @@ def last_delivered(conn: Tx, part_id: str) -> dict[str, int]:
     return {str(stream): int(seq) for stream, seq in rows}
 
 
+def online_parts(conn: Tx, machine_id: str, now: datetime) -> list[str]:
+    """The parts of the machine whose agents are online at ``now``, by id."""
+    p = t.parts
+    stmt = select(p.c.id).where(p.c.machine_id == machine_id, p.c.agent_online_until > now).order_by(p.c.id)
+    return [str(part_id) for (part_id,) in conn.execute(stmt)]
+
+
 def machines_presence(
     conn: Tx, machine_ids: Collection[str]
 ) -> dict[str, tuple[datetime | None, datetime | None]]:

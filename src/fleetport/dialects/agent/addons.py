@@ -55,8 +55,7 @@ class AgentAddons:
 
     # --- asked by core (on the hub's loop) ----------------------------------------------------
 
-    async def start(self, instance_id: str, machine_id: str, addon: str, relay: Relay | None) -> None:
-        link = self.hub.link_of_machine(machine_id)
+    async def start(self, link: AgentLink | None, instance_id: str, addon: str, relay: Relay | None) -> None:
         if link is None:
             return
         fields: dict[str, Any] = {"instance": instance_id, "addon": addon}
@@ -76,12 +75,12 @@ class AgentAddons:
         with contextlib.suppress(RuntimeError, OSError):
             await link.send("addon_start", **fields)
 
-    async def stop(self, instance_id: str, machine_id: str, addon: str) -> None:
+    async def stop(self, link: AgentLink | None, instance_id: str, addon: str) -> None:
         """Closes the add-on's ports (then the caller's future completes) and tells the agent."""
         self._unwatch(instance_id, addon)
         held = self.workspaces.held.get(instance_id)
         await self._close(held.addons.pop(addon, None) if held is not None else None)
-        link = held.link if held is not None else self.hub.link_of_machine(machine_id)
+        link = held.link if held is not None else link
         if link is not None:
             self.hub.spawn(self._tell(link, "addon_stop", instance=instance_id, addon=addon))
 
@@ -167,7 +166,7 @@ class AgentAddons:
     async def ended(self, held: Held) -> None:
         """The instance ended here (or its agent went away): its add-ons' ports close."""
         for instance_id, addon in list(self._waiting):
-            if instance_id == held.instance.id:
+            if instance_id == held.instance_id:
                 self._unwatch(instance_id, addon)
         for addon in list(held.addons):
             await self._close(held.addons.pop(addon, None))
@@ -190,7 +189,7 @@ class AgentAddons:
         try:
             for kind, port in entry.relay.ports.items():
                 tls = self._tls_context() if kind == "https" else None
-                forwarder = Forwarder(self.hub, held.instance.id, held.link.part_id, entry.target, addon, tls)
+                forwarder = Forwarder(self.hub, held.instance_id, held.link.part_id, entry.target, addon, tls)
                 await forwarder.open(port)
                 opened.append(forwarder)
         except (OSError, ssl.SSLError):

@@ -8,7 +8,9 @@ connection through the bus (topic ``part-config:<part id>``); a deleted secret c
 connections it opened on every process (topic ``credentials``).
 
 Streams are opened on the process that holds the agent's control connection: ``open_stream``
-of another process's agent raises ``AgentUnavailable``.
+of another process's agent raises ``AgentUnavailable``. The requests of remote access reach the
+agent wherever it is connected (``routing``): the process holding its connection follows the
+requests addressed to its part and performs them.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
         link = AgentLink(self, websocket, call, part, peer)
+        router = self.workspaces.router
+        asks = router.follow(link)
+        serving = asyncio.get_running_loop().create_task(router.serve(link, asks))
         previous = self.links.get(part.part_id)
         self.links[part.part_id] = link
         if previous is not None:
@@ -95,6 +100,10 @@ class Hub:
         try:
             reason = await link.run()
         finally:
+            asks.close()
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await serving
             with contextlib.suppress(Exception):
                 await self.workspaces.link_ended(link)
             if self.links.get(part.part_id) is link:

@@ -28,7 +28,7 @@ import contextlib
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from fleetport.core.remote.model import CiRun, Instance
 from fleetport.core.remote.workspaces import done, refused
 from fleetport.dialects.agent.addons import AddonRelay, AgentAddons
 from fleetport.dialects.agent.forward import Forwarder
+from fleetport.dialects.agent.routing import Ask, Router
 
 if TYPE_CHECKING:
     from fleetport.dialects.agent.hub import Hub
@@ -53,7 +54,8 @@ NO_CAMERA_AGENT = "the robot's agent is not connected: a camera snapshot needs i
 class Held:
     """An instance the hub asked an agent for: its forwarding port and its relayed add-ons."""
 
-    instance: Instance
+    instance_id: str
+    port: int | None  # its forwarding port
     link: AgentLink
     forward: Forwarder | None = None
     addons: dict[str, AddonRelay] = field(default_factory=dict)
@@ -65,33 +67,34 @@ class AgentWorkspaces:
         self.held: dict[str, Held] = {}
         self._snapshots: dict[str, tuple[AgentLink, asyncio.Future[bytes]]] = {}
         self.addons = AgentAddons(self)
+        self.router = Router(hub)
 
-    # --- the WorkspaceHost port (any thread) -------------------------------------------------
+    # --- the WorkspaceHost port (any thread): each request is routed to the agent -----------
 
     def launch(self, instance: Instance, machine_id: str) -> None:
-        self._soon(self._launch(instance, machine_id))
+        ask = Ask("launch", machine_id, instance.id, public_key=instance.public_key, port=instance.port)
+        self.router.route(ask)
 
     def destroy(self, instance: Instance, machine_id: str) -> None:
-        self._soon(self._destroy(instance.id, machine_id))
+        self.router.route(Ask("destroy", machine_id, instance.id))
 
     def connected(self, machine_id: str) -> bool:
-        return self.hub.link_of_machine(machine_id) is not None
+        return self.router.place(machine_id) is not None
 
     def addon_start(self, instance_id: str, machine_id: str, addon: str, relay: Relay | None) -> None:
-        self._soon(self.addons.start(instance_id, machine_id, addon, relay))
+        self.router.route(Ask("addon_start", machine_id, instance_id, addon, relay=relay))
 
     def addon_stop(self, instance_id: str, machine_id: str, addon: str) -> concurrent.futures.Future[None]:
-        return self._future(self.addons.stop(instance_id, machine_id, addon), done())
+        return self.router.route(Ask("addon_stop", machine_id, instance_id, addon))
 
     def relay_open(self, instance_id: str, machine_id: str, addon: str) -> concurrent.futures.Future[None]:
-        away = refused(Unavailable(f"the robot's agent is not connected: starting {addon} needs it"))
-        return self._future(self.addons.open(instance_id, addon), away)
+        return self.router.route(Ask("relay_open", machine_id, instance_id, addon))
 
     def relay_close(self, instance_id: str, machine_id: str, addon: str) -> concurrent.futures.Future[None]:
-        return self._future(self.addons.close(instance_id, addon), done())
+        return self.router.route(Ask("relay_close", machine_id, instance_id, addon))
 
     def drive(self, instance_id: str, machine_id: str, command: dict[str, Any]) -> None:
-        self._soon(self._tell(machine_id, "drive", instance=instance_id, command=command))
+        self.router.tell(machine_id, "drive", instance=instance_id, command=command)
 
     def run_job(self, run: CiRun, machine_id: str) -> None:
         held = self.held.get(run.instance_id)
@@ -117,25 +120,42 @@ class AgentWorkspaces:
     def snapshot(
         self, instance_id: str, machine_id: str, camera: str, timeout: float
     ) -> concurrent.futures.Future[bytes]:
-        loop = self.hub.loop
-        if loop is None or loop.is_closed():
-            failed: concurrent.futures.Future[bytes] = concurrent.futures.Future()
-            failed.set_exception(
-                Unavailable("the robot's agent is not connected: a camera snapshot needs it")
-            )
-            return failed
-        return asyncio.run_coroutine_threadsafe(
-            self._snapshot(instance_id, machine_id, camera, timeout), loop
-        )
+        return self.router.route(Ask("snapshot", machine_id, instance_id, camera=camera, timeout=timeout))
 
-    async def _tell(self, machine_id: str, kind: str, **fields: Any) -> None:
-        link = self.hub.link_of_machine(machine_id)
-        if link is not None:
+    # --- performed on the hub's loop, with the agent chosen for the request (None: none) -------
+
+    async def perform(self, link: AgentLink | None, ask: Ask) -> bytes | None:
+        """Performs a request with the agent's connection here (``link``), as asked here or by
+        another process; a snapshot's image."""
+        if ask.kind == "launch":
+            await self._launch(link, ask.instance, ask.public_key, ask.port)
+        elif ask.kind == "destroy":
+            await self._destroy(link, ask.instance)
+        elif ask.kind == "addon_start":
+            await self.addons.start(link, ask.instance, ask.addon, ask.relay)
+        elif ask.kind == "addon_stop":
+            await self.addons.stop(link, ask.instance, ask.addon)
+        elif ask.kind == "relay_open":
+            await self.addons.open(ask.instance, ask.addon)
+        elif ask.kind == "relay_close":
+            await self.addons.close(ask.instance, ask.addon)
+        elif ask.kind == "snapshot":
+            return await self._snapshot(link, ask.instance, ask.camera, ask.timeout)
+        elif ask.kind == "tell" and link is not None:
             with contextlib.suppress(RuntimeError, OSError):
-                await link.send(kind, **fields)
+                await link.send(ask.message, **ask.fields)
+        return None
 
-    async def _snapshot(self, instance_id: str, machine_id: str, camera: str, timeout: float) -> bytes:
-        link = self.hub.link_of_machine(machine_id)
+    @staticmethod
+    def idle(ask: Ask) -> concurrent.futures.Future[Any]:
+        """A request's result when the hub does not serve (no event loop): nobody is reached."""
+        if ask.kind == "snapshot":
+            return refused(Unavailable(NO_CAMERA_AGENT))
+        if ask.kind == "relay_open":
+            return refused(Unavailable(f"the robot's agent is not connected: starting {ask.addon} needs it"))
+        return done()
+
+    async def _snapshot(self, link: AgentLink | None, instance_id: str, camera: str, timeout: float) -> bytes:
         if link is None:
             raise Unavailable(NO_CAMERA_AGENT)
         request = secrets.token_urlsafe(12)
@@ -168,36 +188,19 @@ class AgentWorkspaces:
         if pending is not None and pending[0] is link and not pending[1].done():
             pending[1].set_exception(Unavailable(f"the robot's camera gave no image: {error}"))
 
-    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
-        loop = self.hub.loop
-        if loop is None or loop.is_closed():  # no agent ever connected here: nobody to ask
-            work.close()
-            return
-        loop.call_soon_threadsafe(self.hub.spawn, work)
-
-    def _future(
-        self, work: Coroutine[Any, Any, None], idle: concurrent.futures.Future[None]
-    ) -> concurrent.futures.Future[None]:
-        """Runs work on the hub's loop: a future of its end (``idle`` when no agent ever connected
-        here)."""
-        loop = self.hub.loop
-        if loop is None or loop.is_closed():
-            work.close()
-            return idle
-        return asyncio.run_coroutine_threadsafe(work, loop)
-
-    async def _launch(self, instance: Instance, machine_id: str) -> None:
-        link = self.hub.link_of_machine(machine_id)
+    async def _launch(
+        self, link: AgentLink | None, instance_id: str, public_key: str, port: int | None
+    ) -> None:
         if link is None:  # the launch times out (INIT_FAIL) in core
             return
-        self.held[instance.id] = Held(instance, link)
+        self.held[instance_id] = Held(instance_id, port, link)
         with contextlib.suppress(RuntimeError, OSError):
-            await link.send("launch", instance=instance.id, public_key=instance.public_key)
+            await link.send("launch", instance=instance_id, public_key=public_key)
 
-    async def _destroy(self, instance_id: str, machine_id: str) -> None:
+    async def _destroy(self, link: AgentLink | None, instance_id: str) -> None:
         held = self.held.get(instance_id)
         await self._close(held)
-        link = held.link if held is not None else self.hub.link_of_machine(machine_id)
+        link = held.link if held is not None else link
         if link is not None:
             with contextlib.suppress(RuntimeError, OSError):
                 await link.send("destroy", instance=instance_id)
@@ -206,16 +209,16 @@ class AgentWorkspaces:
 
     async def launched(self, link: AgentLink, instance_id: str, hostkey: str, port: int) -> None:
         held = self.held.get(instance_id)
-        if held is None or held.link is not link or held.instance.port is None:
+        if held is None or held.link is not link or held.port is None:
             await link.send("destroy", instance=instance_id)  # not an instance this hub asked for
             return
         forward = Forwarder(self.hub, instance_id, link.part_id, f"127.0.0.1:{port}")
         try:
-            await forward.open(held.instance.port)
+            await forward.open(held.port)
             held.forward = forward
         except OSError as exc:
             self.held.pop(instance_id, None)
-            reason = f"the server could not listen on forwarding port {held.instance.port}: {exc.strerror}"
+            reason = f"the server could not listen on forwarding port {held.port}: {exc.strerror}"
             await self.report(
                 link,
                 run_core(
