@@ -153,9 +153,15 @@ def test_the_holding_process_stopped_gives_unavailable_without_hanging(
             took = time.monotonic() - began
             assert answer.status_code == 503 and "did not answer" in answer.text, answer.text
             assert took < 20
-            time.sleep(2)  # its presence lapsed: b knows at once that nobody holds the agent
+            # its presence lapses: b's sweep ends the instance, whose workspace nobody holds now
+            wait_for(
+                lambda: apic.get_instance_info(iid)["status"] == "TERMINATED", 15, "the instance to end"
+            )
+            assert "no longer connected" in str(apic.get_instance_info(iid).get("failure"))
+            began = time.monotonic()
             answer = admin.get(f"/rerobots/addon/cam/{iid}/0/img")
-            assert answer.status_code == 503 and NOT_CONNECTED in answer.text, answer.text
+            assert answer.status_code == 404 and "not active" in answer.text, answer.text
+            assert time.monotonic() - began < 5
     finally:
         os.kill(pair.a.process.pid, signal.SIGCONT)
 

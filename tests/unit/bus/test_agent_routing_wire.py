@@ -32,6 +32,12 @@ ASKS = [
     Ask("relay_close", "m1", "i1", "vnc", request="r3", reply_to="p1"),
     Ask("snapshot", "m1", "i1", camera="0", timeout=10.0, request="r4", reply_to="p1"),
     Ask("tell", "m1", message="drive", fields={"instance": "i1", "command": {"linearv": 0.5, "x": [None]}}),
+    Ask(
+        "tell",
+        "m1",
+        message="ci_job",
+        fields={"job": "j1", "instance": "i1", "repo_url": "https://example.com/r.git", "branch": "main"},
+    ),
 ]
 ANSWERS = [
     Answer("r1"),

@@ -97,7 +97,6 @@ class AgentWorkspaces:
         self.router.tell(machine_id, "drive", instance=instance_id, command=command)
 
     def run_job(self, run: CiRun, machine_id: str) -> None:
-        held = self.held.get(run.instance_id)
         fields = {
             "job": run.job_id,
             "instance": run.instance_id,
@@ -108,14 +107,7 @@ class AgentWorkspaces:
             "time_limit_seconds": run.time_limit_seconds,
             "log_bytes": run.log_bytes,
         }
-        if held is not None:
-            self._soon(self._send(held.link, "ci_job", **fields))
-        else:
-            self._soon(self._tell(machine_id, "ci_job", **fields))
-
-    async def _send(self, link: AgentLink, kind: str, **fields: Any) -> None:
-        with contextlib.suppress(RuntimeError, OSError):
-            await link.send(kind, **fields)
+        self.router.tell(machine_id, "ci_job", **fields)
 
     def snapshot(
         self, instance_id: str, machine_id: str, camera: str, timeout: float
