@@ -154,9 +154,7 @@ def test_the_holding_process_stopped_gives_unavailable_without_hanging(
             assert answer.status_code == 503 and "did not answer" in answer.text, answer.text
             assert took < 20
             # its presence lapses: b's sweep ends the instance, whose workspace nobody holds now
-            wait_for(
-                lambda: apic.get_instance_info(iid)["status"] == "TERMINATED", 15, "the instance to end"
-            )
+            wait_for(lambda: apic.get_instance_info(iid)["status"] == "TERMINATED", 15, "the instance to end")
             assert "no longer connected" in str(apic.get_instance_info(iid).get("failure"))
             began = time.monotonic()
             answer = admin.get(f"/rerobots/addon/cam/{iid}/0/img")
