@@ -10,6 +10,14 @@ line that does not (or when the time limit stops it), ``error`` when it could no
 the commit, the job file). A job file naming another workspace type than the deployment's is
 reported (``ci_needs``) and the job stops: the server moves it to a deployment of that type.
 
+Git runs on the robot itself (the agent's host needs git), whatever the workspaces are. The script
+lines run where the instance's other commands do, through the workspace's runner: on the robot, or
+inside the instance's container (``<runtime> exec -w /root/repo``: the workspace directory, where
+the clone is, is bind-mounted at ``/root``), so a container image needs ``/bin/sh`` but not git.
+When the time limit stops a line (or the job is cancelled), the line's process group on the robot
+is killed, and in a container the runner ends the commands inside too (killing an ``exec`` client
+does not end what it started).
+
 The job file::
 
     workspace = "fixed_misty2"   # optional: the workspace type the job needs
@@ -18,8 +26,8 @@ The job file::
 Git is only ever given the repository URL, branch and commit as arguments (never through a
 shell), after ``--``; it runs with ``GIT_ALLOW_PROTOCOL`` limited to https, http, git and ssh
 (and file when the agent was started with ``--allow-file-repos``), no terminal prompts, and the
-workspace as ``HOME``. As with SSH sessions, the workspace is not an isolation boundary: the
-script runs as the agent's own user.
+workspace as ``HOME``. As with SSH sessions, a workspace on the robot is not an isolation
+boundary: the script runs as the agent's own user.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleetport.agent.containers import Runner
 
 log = logging.getLogger("fleetport.agent")
 
@@ -53,6 +64,8 @@ _SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:[^-\s][^\s]*"
 _SHA = re.compile(r"[0-9a-f]{40,64}")
 
 Report = Callable[..., Awaitable[None]]
+WorkspaceOf = Callable[[str], "tuple[Path, Runner] | None"]  # an instance's directory and runner
+CHECKOUT = "repo"  # the clone, within the workspace
 
 
 class JobRefused(Exception):
@@ -171,9 +184,7 @@ class JobLog:
 
 
 class CiRunner:
-    def __init__(
-        self, report: Report, workspace_of: Callable[[str], Path | None], allow_file_repos: bool = False
-    ) -> None:
+    def __init__(self, report: Report, workspace_of: WorkspaceOf, allow_file_repos: bool = False) -> None:
         self.report = report
         self.workspace_of = workspace_of
         self.allow_file_repos = allow_file_repos
@@ -241,19 +252,18 @@ class _Job:
         value = self.message.get(name)
         return value if isinstance(value, str) else ""
 
-    async def run(
-        self, workspace_of: Callable[[str], Path | None], allow_file: bool
-    ) -> tuple[str, int | None, str] | None:
+    async def run(self, workspace_of: WorkspaceOf, allow_file: bool) -> tuple[str, int | None, str] | None:
         url, branch, ref = self._text("repo_url"), self._text("branch"), self._text("ref")
         check_source(url, branch, ref, allow_file)
         instance = self._text("instance")
-        workspace = workspace_of(instance)
-        if workspace is None:
+        held = workspace_of(instance)
+        if held is None:
             raise JobRefused(f"this agent holds no workspace for instance {instance[:100]!r}")
+        workspace, runner = held
         env = _git_env(workspace, allow_file)
-        self.out.write(f"$ git clone --branch={branch} -- {url} repo\n")
+        self.out.write(f"$ git clone --branch={branch} -- {url} {CHECKOUT}\n")
         code = await self._command(
-            ["git", "clone", "--quiet", f"--branch={branch}", "--", url, "repo"], workspace, env
+            ["git", "clone", "--quiet", f"--branch={branch}", "--", url, CHECKOUT], workspace, env
         )
         if code is None:
             return self._timed_out()
@@ -262,7 +272,7 @@ class _Job:
                 f"the repository could not be cloned at branch {branch!r} (git clone exited with {code}): "
                 "check that the branch exists and the URL is right"
             )
-        repo = workspace / "repo"
+        repo = workspace / CHECKOUT
         if ref:
             sha = await _resolve(repo, ref, env)
             if sha is None:
@@ -286,10 +296,16 @@ class _Job:
             )
             self.needs = spec.workspace
             return None
-        script_env = _script_env(workspace, repo, self._text("job"), branch, head)
+        variables = {
+            "CI": "true",
+            "FLEETPORT_CI_JOB": self._text("job"),
+            "FLEETPORT_CI_BRANCH": branch,
+            "FLEETPORT_CI_COMMIT": head,
+        }
         for line in spec.script:
             self.out.write(f"$ {line}\n")
-            code = await self._command(["/bin/sh", "-c", line], repo, script_env)
+            run = runner.invocation(instance, workspace, line, workdir=CHECKOUT, env=variables)
+            code = await self._command(run.argv, run.cwd, run.env, lambda: runner.end_commands(instance))
             if code is None:
                 return self._timed_out()
             if code != 0:
@@ -303,9 +319,16 @@ class _Job:
         self.out.write(reason + "\n")
         return "failed", None, reason
 
-    async def _command(self, argv: list[str], cwd: Path, env: dict[str, str]) -> int | None:
+    async def _command(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        end_inside: Callable[[], Awaitable[None]] | None = None,
+    ) -> int | None:
         """Runs ``argv`` (no shell), its output into the log; its exit code (128 + the signal when
-        one ended it), None when the time limit stopped it."""
+        one ended it), None when the time limit stopped it. Stopped, its process group is killed,
+        then ``end_inside`` ends what it left running elsewhere (in a container)."""
         child = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
@@ -329,6 +352,9 @@ class _Job:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child.pid, signal.SIGKILL)
                 await child.wait()
+                if end_inside is not None:
+                    with contextlib.suppress(Exception):
+                        await end_inside()
         self.out.write(decoder.decode(b"", final=True))
         return code if code >= 0 else 128 - code
 
@@ -352,18 +378,6 @@ def _git_env(workspace: Path, allow_file: bool) -> dict[str, str]:
         "GIT_ALLOW_PROTOCOL": ":".join(SCHEMES + (("file",) if allow_file else ())),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
-    }
-    return env
-
-
-def _script_env(workspace: Path, repo: Path, job: str, branch: str, commit: str) -> dict[str, str]:
-    env = _base_env(workspace)
-    env |= {
-        "PWD": str(repo),
-        "CI": "true",
-        "FLEETPORT_CI_JOB": job,
-        "FLEETPORT_CI_BRANCH": branch,
-        "FLEETPORT_CI_COMMIT": commit,
     }
     return env
 

@@ -6,8 +6,15 @@ A container workspace is ``<runtime> run`` of the configured image, named
 with the instance's workspace directory bind-mounted at ``/root`` (so what SFTP writes on the
 robot is there inside). Commands and shells are ``<runtime> exec -i [-t] -w /root <name> /bin/sh
 ...``, each argument its own list item: nothing the user sends passes through a shell on the
-robot. The container is removed (``rm -f``) when the instance ends, and the agent's containers
-left over by an earlier run are removed when it starts.
+robot; a CI job's script line is one more such command, run in the checkout (``-w /root/repo``)
+with the job's variables (``--env NAME=VALUE``). The container is removed (``rm -f``) when the
+instance ends, and the agent's containers left over by an earlier run are removed when it starts.
+
+Killing a ``<runtime> exec`` client does not end the command it started in the container (podman
+and docker keep it running). So ``end_commands`` ends every process in the container but its
+first (``sleep``), with a fixed ``kill -KILL -1`` run by the container's ``sh``: CI jobs call it
+when their time limit stops a line or the job is cancelled (a job's instance is its own, so only
+its commands run there).
 
 SFTP still runs in the agent, on the robot, so in a container workspace it follows no symbolic
 link out of the workspace (a process in the container can make links to any path).
@@ -20,7 +27,7 @@ import contextlib
 import logging
 import os
 import posixpath
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -54,8 +61,16 @@ class Runner(Protocol):
     async def start(self, instance_id: str, directory: Path) -> None: ...
 
     def invocation(
-        self, instance_id: str, directory: Path, command: str | None, terminal: bool = False
+        self,
+        instance_id: str,
+        directory: Path,
+        command: str | None,
+        terminal: bool = False,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Invocation: ...
+
+    async def end_commands(self, instance_id: str) -> None: ...
 
     async def stop(self, instance_id: str) -> None: ...
 
@@ -64,26 +79,45 @@ class Runner(Protocol):
     def sftp_server(self, chan: asyncssh.SSHServerChannel[bytes], directory: Path) -> asyncssh.SFTPServer: ...
 
 
+def check_workdir(workdir: str) -> str:
+    """``workdir`` as a path relative to the workspace: no leading ``/``, no ``..``, no NUL."""
+    parts = workdir.split("/")
+    if not workdir or workdir.startswith("/") or "\x00" in workdir or ".." in parts:
+        raise ValueError(f"the working directory {workdir[:100]!r} is not a path within the workspace")
+    return "/".join(part for part in parts if part not in ("", "."))
+
+
 class LocalRunner:
-    """Commands run on the robot as the agent's user, in the workspace directory (its ``HOME``);
-    SFTP is rooted at the directory."""
+    """Commands run on the robot as the agent's user, in the workspace directory (its ``HOME``) or
+    the ``workdir`` within it; SFTP is rooted at the directory."""
 
     async def start(self, instance_id: str, directory: Path) -> None:
         return None
 
     def invocation(
-        self, instance_id: str, directory: Path, command: str | None, terminal: bool = False
+        self,
+        instance_id: str,
+        directory: Path,
+        command: str | None,
+        terminal: bool = False,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Invocation:
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
-        env = {
+        cwd = directory / check_workdir(workdir) if workdir is not None else directory
+        variables = {
             "HOME": str(directory),
-            "PWD": str(directory),
+            "PWD": str(cwd),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "SHELL": "/bin/sh",
             "USER": "root",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
+            **(env or {}),
         }
-        return Invocation(argv, directory, env)
+        return Invocation(argv, cwd, variables)
+
+    async def end_commands(self, instance_id: str) -> None:
+        """Nothing to do: killing a command's process group here ends it."""
 
     async def stop(self, instance_id: str) -> None:
         return None
@@ -138,12 +172,33 @@ class ContainerRunner:
         log.info("container %s of image %s started (%s)", name, self.image, self.runtime)
 
     def invocation(
-        self, instance_id: str, directory: Path, command: str | None, terminal: bool = False
+        self,
+        instance_id: str,
+        directory: Path,
+        command: str | None,
+        terminal: bool = False,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Invocation:
         shell = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh", "-i"]
         tty = ["-t"] if terminal else []
-        argv = [self.runtime, "exec", "-i", *tty, "-w", MOUNT, self.name(instance_id), *shell]
+        inside = posixpath.join(MOUNT, check_workdir(workdir)) if workdir is not None else MOUNT
+        variables = [f"--env={name}={value}" for name, value in _checked(env or {}).items()]
+        argv = [self.runtime, "exec", "-i", *tty, "-w", inside, *variables, self.name(instance_id), *shell]
         return Invocation(argv, directory, dict(os.environ))  # the runtime's own settings
+
+    async def end_commands(self, instance_id: str) -> None:
+        """Ends every process in the container but its first (what ``exec`` started)."""
+        name = self.name(instance_id)
+        try:
+            status, _, err = await self._run(["exec", name, "/bin/sh", "-c", "kill -KILL -1"], QUERY_TIMEOUT)
+        except ContainerFailed as exc:
+            log.warning("commands in container %s not ended: %s", name, exc)
+            return
+        if status != 0:
+            log.warning("commands in container %s not ended: %s", name, err)
+        else:
+            log.info("commands in container %s ended", name)
 
     async def stop(self, instance_id: str) -> None:
         if await self._remove(self.name(instance_id)):
@@ -204,6 +259,13 @@ class ContainerRunner:
             raise ContainerFailed(f"{self.runtime} {args[0]} did not finish within {timeout:.0f} s") from None
         assert process.returncode is not None
         return process.returncode, _text(out), _text(err)
+
+
+def _checked(env: Mapping[str, str]) -> Mapping[str, str]:
+    for name, value in env.items():
+        if not name or "=" in name or "\x00" in name + value:
+            raise ValueError(f"the variable {name[:100]!r} cannot be passed to the container")
+    return env
 
 
 def _text(data: bytes) -> str:

@@ -25,6 +25,7 @@ from fleetport.agent.local import TelemetryEndpoint
 from fleetport.agent.outbox import KINDS, Outbox
 
 if TYPE_CHECKING:
+    from fleetport.agent.containers import Runner
     from fleetport.agent.workspace import Workspaces
 
 log = logging.getLogger("fleetport.agent")
@@ -102,7 +103,7 @@ class Agent:
             {"mistyproxy": options.mistyproxy_target, "vnc": options.vnc_target}, options.allow_targets
         )
         self.workspaces = _workspaces(options)
-        self.ci = CiRunner(self.link.report, self._workspace_directory, options.allow_file_repos)
+        self.ci = CiRunner(self.link.report, self._workspace_of, options.allow_file_repos)
         self._streams: set[asyncio.Task[None]] = set()
 
     def status(self) -> dict[str, Any]:
@@ -299,8 +300,12 @@ class Agent:
         if self.workspaces is not None:
             await self.workspaces.destroy_all()
 
-    def _workspace_directory(self, instance_id: str) -> Path | None:
-        return None if self.workspaces is None else self.workspaces.directory(instance_id)
+    def _workspace_of(self, instance_id: str) -> tuple[Path, Runner] | None:
+        """The instance's workspace directory and the runner its commands (and CI lines) run by."""
+        if self.workspaces is None:
+            return None
+        directory = self.workspaces.directory(instance_id)
+        return None if directory is None else (directory, self.workspaces.runner)
 
 
 REPORT_SECONDS = 1.0

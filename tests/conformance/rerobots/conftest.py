@@ -15,6 +15,7 @@ import httpx
 import pytest
 from rerobots.api import APIClient
 
+from tests.conformance.rerobots.containers_here import podman_here  # noqa: F401 (a fixture)
 from tests.conftest import ADMIN_KEY, RunningServer, serving
 
 ENV = {

@@ -1,12 +1,8 @@
 """Container workspaces, end to end: a real server, a real ``fleetport agent --workspace-runtime``
 process and the unmodified ``rerobots`` client with paramiko.
 
-The container tests run real podman (skipped, saying so, where podman is not installed: ``apt-get
-install podman runc``). Their image is made here without a registry: the host's ``sh`` and a few
-coreutils with their libraries, plus a marker file only the image has, ``podman import``-ed into a
-store of this session's own. The podman settings are what this machine needs (a VM without
-systemd, with cgroups v1 and v2 mixed: runc rather than crun, cgroupfs, the vfs storage driver,
-ulimits within the VM's limits); on a usual host podman's defaults do. The failure tests run the
+The container tests run real podman with the image ``containers_here`` makes (skipped, saying so,
+where podman is not installed). The failure tests run the
 real docker CLI with no Docker engine (none runs on this machine) and a runtime that is not there.
 """
 
@@ -19,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +25,15 @@ from rerobots.api import APIClient
 from rerobots.instances import Instance
 
 from fleetport.testing import FleetportServer
+from tests.conformance.rerobots.containers_here import (
+    IMAGE,
+    MARKER,
+    NO_SLEEP,
+    RUN_OPTIONS,
+    Podman,
+    podman,
+    podman_options,
+)
 from tests.conftest import ADMIN_KEY, start_server
 from tests.e2e.agent.conftest import FAST, AgentProcess, agent_for, make_robot, wait_for
 
@@ -39,73 +43,6 @@ ENV = {
     "FLEETPORT_REMOTE__LAUNCH_TIMEOUT_SECONDS": "60",
     "FLEETPORT_REMOTE__SWEEP_EVERY_SECONDS": "0.2",
 }
-IMAGE = "localhost/fleetport-workspace-test:latest"
-NO_SLEEP = "localhost/fleetport-workspace-test:no-sleep"  # its sleep is true: it exits at once
-MARKER = "/etc/fleetport-image-marker"
-TOOLS = ("sh", "sleep", "cat", "wc", "uname", "pwd", "ls", "ln", "mkdir", "true")
-RUN_OPTIONS = ("--network=none", "--ulimit=nofile=1024:1024", "--ulimit=nproc=1024:1024")
-
-
-@dataclass
-class Podman:
-    marker: str  # what MARKER holds in the image
-
-    def names(self) -> list[str]:
-        return podman("ps", "--all", "--format", "{{.Names}}").split()
-
-
-def podman(*args: str) -> str:
-    done = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"podman {args[0]}: {done.stderr}"
-    return done.stdout.strip()
-
-
-def make_rootfs(root: Path, marker: str, sleep_is_true: bool = False) -> None:
-    """The host's tools and the libraries they load, copied into ``root``."""
-    for tool in TOOLS:
-        found = shutil.which(tool)
-        assert found, f"{tool} is not on this machine"
-        (root / "bin").mkdir(parents=True, exist_ok=True)
-        source = shutil.which("true") if tool == "sleep" and sleep_is_true else found
-        shutil.copy(str(source), root / "bin" / tool)
-        libraries = subprocess.run(["ldd", found], capture_output=True, text=True).stdout
-        for word in libraries.split():
-            if word.startswith("/") and Path(word).exists():
-                target = root / word.lstrip("/")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(word, target)
-    for directory in ("etc", "root", "tmp", "proc", "sys", "dev"):
-        (root / directory).mkdir(exist_ok=True)
-    (root / MARKER.lstrip("/")).write_text(marker + "\n")
-
-
-@pytest.fixture(scope="session")
-def podman_here(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    """Podman with a store of this session's own, holding the test images."""
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (apt-get install podman runc)")
-    base = tmp_path_factory.mktemp("podman")
-    engine = 'runtime = "runc"\n' if shutil.which("runc") else ""
-    (base / "containers.conf").write_text(
-        f'[engine]\n{engine}cgroup_manager = "cgroupfs"\ntmp_dir = "{base / "tmp"}"\n'
-    )
-    (base / "storage.conf").write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{base / "graph"}"\nrunroot = "{base / "run"}"\n'
-    )
-    marker = secrets.token_hex(8)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CONTAINERS_CONF", str(base / "containers.conf"))
-        patch.setenv("CONTAINERS_STORAGE_CONF", str(base / "storage.conf"))
-        for image, sleep_is_true in ((IMAGE, False), (NO_SLEEP, True)):
-            root = base / f"rootfs-{sleep_is_true}"
-            make_rootfs(root, marker, sleep_is_true)
-            with tarfile.open(base / "rootfs.tar", "w") as tar:
-                tar.add(root, arcname=".")
-            podman("import", str(base / "rootfs.tar"), image)
-        try:
-            yield Podman(marker)
-        finally:
-            subprocess.run(["podman", "rm", "--all", "--force"], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -157,11 +94,6 @@ def site_with(server: FleetportServer, tmp_path: Path) -> Iterator[Start]:
     yield start
     for agent in agents:
         agent.stop()
-
-
-def podman_options(image: str = IMAGE) -> list[str]:
-    runs = [f"--workspace-run-option={option}" for option in RUN_OPTIONS]
-    return ["--workspace-runtime", "podman", "--workspace-image", image, *runs]
 
 
 def iid(instance: Instance) -> str:
