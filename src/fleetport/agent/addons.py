@@ -1,11 +1,15 @@
 """The robot's side of the add-ons of remote-access instances: cam, drive, and the targets of the
 relayed ones (mistyproxy, vnc).
 
-cam: each snapshot the server asks for is a JPEG (RGB). With ``--camera-device`` (a number or a
-device path) it is a frame of that camera, read with OpenCV; otherwise it is a generated test
-pattern (colour bars with the current time on them). Images are encoded with Pillow
-(``fleetport[camera]``); without it the agent answers each snapshot with a failure naming that
-extra.
+cam: each snapshot the server asks for is a JPEG (RGB). With ``--camera-device`` it is a frame of
+that camera, read with OpenCV (``fleetport[camera-opencv]``): digits are a camera index (``0``),
+anything else a path OpenCV opens (``/dev/video2``, a video file, a stream URL). The device is
+opened for each snapshot and released right after: no stale frame waits in a driver's buffer
+between snapshots, and other programs on the robot may use the camera in between; snapshots take
+turns (one device open at a time). A device that does not open or gives no frame fails the
+snapshot with that reason. Without a device the image is a generated test pattern (colour bars
+with the current time on them). Images are encoded with Pillow (``fleetport[camera]``); without it
+the agent answers each snapshot with a failure naming that extra.
 
 drive: each command (a JSON object) is written, in the order the server sent them, as one JSON
 line to the standard input of ``--drive-command`` (run by the shell, started on the first
@@ -27,6 +31,7 @@ import contextlib
 import io
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +41,8 @@ from fleetport.agent.relay import TargetRefused, parse_target
 log = logging.getLogger("fleetport.agent")
 
 NO_PILLOW = "camera images need Pillow on the robot: install fleetport[camera]"
+NO_OPENCV = "reading --camera-device needs OpenCV on the robot: install fleetport[camera-opencv]"
+_DEVICE = threading.Lock()  # one snapshot opens the camera at a time
 SIZE = (320, 240)
 BARS = ((192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0), (192, 0, 192), (192, 0, 0), (0, 0, 192))
 
@@ -65,20 +72,36 @@ def snapshot(camera_device: str | None) -> bytes:
     return out.getvalue()
 
 
+def camera_source(device: str) -> int | str:
+    """What OpenCV opens for ``--camera-device``: a camera index for digits, else the path."""
+    if device.isascii() and device.isdigit():
+        return int(device)
+    if not device or "\x00" in device:
+        raise CameraUnavailable(f"camera device {device[:100]!r} is neither an index nor a path")
+    return device
+
+
 def _frame(device: str) -> Any:
     """An RGB frame (a numpy array) of the camera device, read with OpenCV."""
     try:
         import cv2  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        raise CameraUnavailable("reading --camera-device needs OpenCV (opencv-python) on the robot") from None
-    capture = cv2.VideoCapture(int(device) if device.isdigit() else device)
+        raise CameraUnavailable(NO_OPENCV) from None
+    source = camera_source(device)
     try:
-        ok, frame = capture.read()
-    finally:
-        capture.release()
-    if not ok:
-        raise CameraUnavailable(f"camera device {device!r} gave no frame")
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        with _DEVICE:
+            capture = cv2.VideoCapture(source)
+            try:
+                if not capture.isOpened():
+                    raise CameraUnavailable(f"camera device {device[:200]!r} could not be opened")
+                ok, frame = capture.read()
+            finally:
+                capture.release()
+        if not ok or frame is None:
+            raise CameraUnavailable(f"camera device {device[:200]!r} gave no frame")
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
+    except cv2.error as exc:
+        raise CameraUnavailable(f"OpenCV could not read camera device {device[:200]!r}: {exc}") from None
 
 
 class Drive:

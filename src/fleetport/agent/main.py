@@ -260,15 +260,24 @@ class Agent:
         elif kind == "snapshot":
             request = str(message.get("request"))[:100]
             try:
-                image = await asyncio.to_thread(addons.snapshot, self.options.camera_device)
+                image = await asyncio.wait_for(
+                    asyncio.to_thread(addons.snapshot, self.options.camera_device), SNAPSHOT_SECONDS
+                )
+            except TimeoutError:
+                late = f"the camera gave no image within {SNAPSHOT_SECONDS:g} s"
+                await self._snapshot_failed(request, late)
+                return
             except (addons.CameraUnavailable, OSError, ValueError) as exc:
-                log.warning("camera snapshot not taken: %s", exc)
-                with contextlib.suppress(Exception):
-                    await self.link.report("snapshot_failed", request=request, error=str(exc)[:500])
+                await self._snapshot_failed(request, str(exc))
                 return
             with contextlib.suppress(Exception):
                 data = base64.b64encode(image).decode()
                 await self.link.report("snapshot", request=request, data=data)
+
+    async def _snapshot_failed(self, request: str, error: str) -> None:
+        log.warning("camera snapshot not taken: %s", error)
+        with contextlib.suppress(Exception):
+            await self.link.report("snapshot_failed", request=request, error=error[:500])
 
     async def _addon_start(self, instance: str, addon: str, target: object) -> None:
         """Confirms the add-on (with the target it relays to), or says why it cannot run it."""
@@ -309,6 +318,7 @@ class Agent:
 
 
 REPORT_SECONDS = 1.0
+SNAPSHOT_SECONDS = 8.0  # a snapshot not taken by then fails (the server waits 10 s)
 NO_SSH = "this agent serves no SSH workspaces: install fleetport[agent-ssh] on the robot"
 
 
