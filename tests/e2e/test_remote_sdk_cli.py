@@ -81,6 +81,9 @@ def test_deployments_and_instances_through_the_command_line(
         server, tmp_path, "instances", "firewall", launched["id"], "--add", "ACCEPT", "--source", "10.0.0.0/8"
     )
     assert "10.0.0.0/8" in cli(server, tmp_path, "instances", "firewall", launched["id"]).stdout
+    flushed = cli(server, tmp_path, "instances", "firewall", launched["id"], "--flush").stderr
+    assert "every address is dropped" in flushed
+    assert json.loads(cli(server, tmp_path, "instances", "firewall", launched["id"], "--json").stdout) == []
     ended = json.loads(cli(server, tmp_path, "instances", "terminate", launched["id"], "--json").stdout)
     assert ended["status"] == "TERMINATED"
     cli(server, tmp_path, "deployments", "delete", made["id"])

@@ -172,6 +172,8 @@ def instances_firewall(
     )
     if firewall.rules is None:
         done("no firewall chain yet: every address is accepted")
+    elif not firewall.rules and not as_json:
+        done("no rules (the chain was flushed): every address is dropped")
     else:
         listing(firewall.rules, ["source", "action"], as_json)
 

@@ -42,6 +42,19 @@ def test_agent_connects_and_its_machine_goes_online_then_offline(
     assert "agent of part" in agent_server.log_text() and "disconnected" in agent_server.log_text()
 
 
+def test_a_stopping_server_logs_that_it_ended_the_agent_connection_itself(
+    agent_server: FleetportServer, tmp_path: Path, agents: list[AgentProcess]
+) -> None:
+    robot = make_robot(agent_server, tmp_path)
+    agent = agent_for(robot, tmp_path / "agent")
+    agents.append(agent.start())
+    agent.wait_log(f"connected to the server as part {robot.part_id}")
+    assert agent_server.stop() == 0
+    log = agent_server.log_text()
+    assert f"agent of part {robot.part_id} disconnected: the server is stopping" in log
+    assert "the agent closed the connection" not in log
+
+
 def test_config_reaches_the_agent_file_and_the_reload_command_runs(
     agent_server: FleetportServer, tmp_path: Path, agents: list[AgentProcess]
 ) -> None:

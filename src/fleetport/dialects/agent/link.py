@@ -28,6 +28,7 @@ TARGET_MAX = 300  # a stream's target, host:port
 TOO_BIG = 1009
 GOING_AWAY = 1001
 INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012  # what the server's own WebSocket layer closes with when it stops
 
 
 class Closing(Exception):
@@ -119,6 +120,8 @@ class AgentLink:
                 code = message.get("code", 1000)
                 if code == TOO_BIG:
                     return "the agent sent a frame over the size limit (closed by the server)"
+                if code == SERVICE_RESTART:
+                    return "the server is stopping (code 1012)"
                 return f"the agent closed the connection (code {code})"
             text = message.get("text")
             if text is None:
