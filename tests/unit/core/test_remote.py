@@ -177,8 +177,12 @@ def test_firewall_rules_and_addons(fleet: Fleet, cast: RemoteCast) -> None:
     addons.deactivate(cast.ruled_in, instance.id, "cam").result(0)
     with pytest.raises(NotFound):
         addons.deactivate(cast.ruled_in, instance.id, "cam")
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid, match="unknown add-on 'teleport'"):
         addons.activate(cast.ruled_in, instance.id, "teleport")
+    with pytest.raises(Invalid, match="cmdsh add-on is not offered by this server"):
+        addons.activate(cast.ruled_in, instance.id, "cmdsh")
+    with pytest.raises(Invalid, match="cmdsh add-on is not offered by this server"):
+        fleet.remote.deployments.update(cast.owner, cast.deployment.id, addons=["cam", "cmdsh"])
     with pytest.raises(FailedPrecondition, match="VPN"):
         addons.vpn_client(cast.ruled_in, instance.id)
 
