@@ -308,16 +308,21 @@ def due(conn: Connection, status: str, column: str, before: datetime) -> list[st
 
 
 def unhosted(
-    conn: Connection, now: datetime, *, machine_id: str | None = None, besides: str | None = None
+    conn: Connection,
+    now: datetime,
+    *,
+    machine_id: str | None = None,
+    besides: str | None = None,
+    statuses: tuple[str, ...] = ("READY", "TERMINATING"),
 ) -> list[str]:
-    """The ids of READY and TERMINATING instances (of ``machine_id``'s deployment, or of every
-    deployment) whose machine has no part other than ``besides`` with an agent online at ``now``:
-    no agent holds their workspaces any more."""
+    """The ids of instances in ``statuses`` (READY and TERMINATING by default; of ``machine_id``'s
+    deployment, or of every deployment) whose machine has no part other than ``besides`` with an
+    agent online at ``now``: no agent holds their workspaces any more."""
     p = t.parts
     hosting = [p.c.machine_id == d.c.machine_id, p.c.agent_online_until > now]
     if besides is not None:
         hosting.append(p.c.id != besides)
-    where = [i.c.status.in_(("READY", "TERMINATING")), ~exists().where(*hosting)]
+    where = [i.c.status.in_(statuses), ~exists().where(*hosting)]
     if machine_id is not None:
         where.append(d.c.machine_id == machine_id)
     stmt = select(i.c.id).join(d, d.c.id == i.c.deployment_id).where(*where).order_by(i.c.id).limit(1000)

@@ -192,3 +192,21 @@ def test_after_a_crash_without_the_agent_the_instance_ends_when_its_agent_counts
     assert bindable(old_port)
     waiting = site.apic().request_instance(site.deployment_id, reserve=True)
     assert waiting["success"] is True  # the deployment is free again (the launch waits for an agent)
+
+
+def test_a_launch_asked_while_the_agent_was_away_is_set_up_when_it_comes_back(
+    open_site: Callable[[dict[str, str]], Site],
+) -> None:
+    site = open_site(ENV)
+    site.agent.stop()  # a clean stop: the server sees it go at once
+    wait_for(lambda: not site.online(), 15, "the machine to be offline")
+    instance = Instance(wdeployment_id=site.deployment_id, apic=site.apic())  # launched now
+    time.sleep(1)
+    assert instance.get_status() == "INIT"  # nobody could set it up yet
+
+    site.agent = agent_for(site.robot, site.agent.directory).start()
+    wait_for(lambda: instance.get_status() == "READY", 20, "the launch to be READY")
+    instance.start_sshclient()
+    assert instance.exec_ssh("echo set up late") == b"set up late\n"
+    instance.terminate()
+    wait_for(lambda: instance.get_status() == "TERMINATED", 15, "the instance to end")

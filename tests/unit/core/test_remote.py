@@ -144,7 +144,8 @@ def test_the_sweep_fails_unanswered_launches_and_ends_expired_instances(
 
         rq.update_instance(conn, ready.id, {"expires_at": shown.started_at})
     assert instances.sweep() == 1
-    assert instances.get(cast.owner, ready.id).status == "TERMINATED"
+    shown = instances.get(cast.owner, ready.id)
+    assert shown.status == "TERMINATED" and shown.failure == "it expired: its duration (expire_d) was 1 s"
 
 
 def test_firewall_rules_and_addons(fleet: Fleet, cast: RemoteCast) -> None:
@@ -176,8 +177,12 @@ def test_firewall_rules_and_addons(fleet: Fleet, cast: RemoteCast) -> None:
     addons.deactivate(cast.ruled_in, instance.id, "cam").result(0)
     with pytest.raises(NotFound):
         addons.deactivate(cast.ruled_in, instance.id, "cam")
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid, match="unknown add-on 'teleport'"):
         addons.activate(cast.ruled_in, instance.id, "teleport")
+    with pytest.raises(Invalid, match="cmdsh add-on is not offered by this server"):
+        addons.activate(cast.ruled_in, instance.id, "cmdsh")
+    with pytest.raises(Invalid, match="cmdsh add-on is not offered by this server"):
+        fleet.remote.deployments.update(cast.owner, cast.deployment.id, addons=["cam", "cmdsh"])
     with pytest.raises(FailedPrecondition, match="VPN"):
         addons.vpn_client(cast.ruled_in, instance.id)
 
@@ -494,3 +499,38 @@ def test_instances_whose_agent_came_back_or_stayed_away_end(fleet: Fleet, cast: 
     shown = instances.get(cast.owner, again.id)
     assert shown.status == "TERMINATED" and shown.failure == AGENT_AWAY
     assert launch(fleet, cast.owner, cast.deployment.id).status == "INIT"  # the deployment is free
+
+
+def test_a_launch_asked_while_no_agent_was_connected_is_asked_of_the_agent_that_connects(
+    fleet: Fleet, cast: RemoteCast
+) -> None:
+    asked: list[str] = []
+
+    class Host:
+        def launch(self, instance: Instance, machine_id: str) -> None:
+            asked.append(f"launch {instance.id} {machine_id} {instance.public_key}")
+
+        def destroy(self, instance: Instance, machine_id: str) -> None:
+            asked.append(f"destroy {instance.id}")
+
+        def connected(self, machine_id: str) -> bool:
+            return False
+
+    fleet.remote.attach_host(Host())
+    instances = fleet.remote.instances
+    pending = launch(fleet, cast.owner, cast.deployment.id)
+    assert asked == [f"launch {pending.id} {cast.machine.id} {PUBLIC_KEY}"]  # nobody got it
+    main = fleet.machines.parts(cast.owner, cast.machine.id)[0]
+    arm = fleet.machines.create_part(cast.owner, cast.machine.id, "arm")
+    agent, arm_agent = (
+        fleet.identity.authenticate(BearerToken(fleet.machines.create_secret(cast.owner, part.id).secret))
+        for part in (main, arm)
+    )
+    fleet.agents.connect(arm_agent)  # another part's agent is online: it was asked already
+    assert instances.agent_returned(agent) == 0 and len(asked) == 1
+    fleet.agents.disconnect(arm_agent)
+    fleet.agents.connect(agent)
+    assert instances.agent_returned(agent) == 0  # nothing ended: the launch is asked again
+    assert asked[1:] == [f"launch {pending.id} {cast.machine.id} {PUBLIC_KEY}"]
+    assert instances.instance_ready(agent, pending.id, PUBLIC_KEY).status == "READY"
+    assert instances.agent_returned(agent) == 1 and len(asked) == 2  # READY now: it wiped it

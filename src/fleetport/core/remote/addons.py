@@ -1,4 +1,4 @@
-"""Add-ons of an instance (cam, drive, mistyproxy, vnc, cmdsh), and what needs the robot's agent.
+"""Add-ons of an instance (cam, drive, mistyproxy, vnc), and what needs the robot's agent.
 
 Activating an add-on the deployment supports records the request: its status is ``starting``
 until the robot's agent reports it ``active`` (``addon_active``), or reports that it cannot run it
@@ -29,6 +29,7 @@ from fleetport.core.remote import lifecycle, policy
 from fleetport.core.remote.model import (
     ADDONS,
     INIT,
+    NOT_OFFERED,
     ON_DEMAND,
     READY,
     RELAYED,
@@ -251,7 +252,8 @@ class Addons:
 
 def _known(addon: str) -> None:
     if addon not in ADDONS:
-        raise Invalid(f"unknown add-on {str(addon)[:40]!r}: the add-ons are {', '.join(ADDONS)}")
+        unknown = f"unknown add-on {str(addon)[:40]!r}: the add-ons are {', '.join(ADDONS)}"
+        raise Invalid(NOT_OFFERED.get(addon, unknown))
 
 
 def _state(value: object) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from fleetport.core.remote.model import (
     ADDONS,
     CAPABILITIES,
     DEFAULT_TYPE,
+    NOT_OFFERED,
     RELAYED,
     AccessRule,
     Deployment,
@@ -52,7 +53,11 @@ def _addons(value: object) -> list[str]:
         raise Invalid(f"supported add-ons must be a list of add-on names ({', '.join(ADDONS)})")
     unknown = [x for x in value if x not in ADDONS]
     if unknown:
-        raise Invalid(f"unknown add-on {unknown[0][:40]!r}: the add-ons are {', '.join(ADDONS)}")
+        raise Invalid(
+            NOT_OFFERED.get(
+                unknown[0], f"unknown add-on {unknown[0][:40]!r}: the add-ons are {', '.join(ADDONS)}"
+            )
+        )
     return sorted(set(value), key=ADDONS.index)
 
 

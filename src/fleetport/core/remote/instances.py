@@ -212,14 +212,18 @@ class Instances:
             self.host.destroy(self._shown(ended), row["machine_id"])
         return self._shown(ended)
 
-    def _terminate(self, conn: Tx, row: Row) -> tuple[builtins.list[Effect], bool]:
-        """Ends or starts ending the instance (locked, active); what is left to do (the reservation
-        started in its place), and whether the agent will confirm."""
+    def _terminate(self, conn: Tx, row: Row, reason: str | None = None) -> tuple[builtins.list[Effect], bool]:
+        """Ends or starts ending the instance (locked, active), saying why when it ends by itself
+        (``reason``, its ``failure``); what is left to do (the reservation started in its place),
+        and whether the agent will confirm."""
         now = utcnow()
         if self.host.connected(row["machine_id"]):
-            rq.update_instance(conn, row["id"], {"status": TERMINATING, "terminating_at": now})
+            values: dict[str, object] = {"status": TERMINATING, "terminating_at": now}
+            if reason:
+                values["failure"] = reason
+            rq.update_instance(conn, row["id"], values)
             return [], True
-        lifecycle.end(conn, row, TERMINATED, now)
+        lifecycle.end(conn, row, TERMINATED, now, reason or "")
         return lifecycle.fulfil(conn, self.settings, row["deployment_id"], now), False
 
     # --- what the robot's agent reports -------------------------------------------------------
@@ -282,15 +286,24 @@ class Instances:
         """The agent of ``p``'s part connected. It wiped every workspace when it lost its previous
         connection (or started), so the READY and TERMINATING instances of its machine end
         (TERMINATED, saying so) unless another part of the machine has an agent online, which may
-        hold them; how many ended. (INIT ones fail at their launch timeout.)"""
+        hold them; how many ended. Launches still INIT (asked while no agent was connected, or
+        lost with the previous connection) are asked of it again; they fail at their launch
+        timeout as ever if it does not answer."""
         if p.kind != "part" or p.part_id is None:
             raise PermissionDenied("only a part's agent reports its return")
         with self.store.read() as conn:
             machine_id = rq.part_machine(conn, p.part_id)
             if machine_id is None:
                 raise NotFound(f"part {p.part_id} was deleted meanwhile")
-            orphans = rq.unhosted(conn, utcnow(), machine_id=machine_id, besides=p.part_id)
-        return self._end_orphans(orphans, RETURNED, destroy=False)
+            now = utcnow()
+            orphans = rq.unhosted(conn, now, machine_id=machine_id, besides=p.part_id)
+            pending = rq.unhosted(conn, now, machine_id=machine_id, besides=p.part_id, statuses=(INIT,))
+            launches = [row for row in (rq.instance(conn, i) for i in pending) if row is not None]
+        ended = self._end_orphans(orphans, RETURNED, destroy=False)
+        for row in launches:
+            log.info("instance %s: its launch is asked of the returned agent", row["id"])
+            self.host.launch(self._shown(row), machine_id)
+        return ended
 
     def _end_orphans(self, ids: Iterable[str], reason: str, *, destroy: bool) -> int:
         """Ends the READY and TERMINATING instances of ``ids`` with ``reason`` (asking the host to
@@ -302,7 +315,7 @@ class Instances:
                 if row is None or row["status"] not in (READY, TERMINATING):
                     continue  # changed meanwhile
                 now = utcnow()
-                lifecycle.end(conn, row, TERMINATED, now, reason)
+                lifecycle.end(conn, row, TERMINATED, now, reason or "")
                 effects = lifecycle.fulfil(conn, self.settings, row["deployment_id"], now)
             ended += 1
             log.info("instance %s ended: %s", instance_id, reason)
@@ -358,7 +371,7 @@ class Instances:
                 INIT,
                 lambda c, r: self._fail(c, r, f"the robot's agent did not answer within {seconds} s"),
             ),
-            (expired, READY, self._terminate),
+            (expired, READY, self._expire),
             (abandoned, TERMINATING, self._abandon),
         ):
             changed += self._each(ids, expected, change)
@@ -367,6 +380,10 @@ class Instances:
                 effects = lifecycle.fulfil(conn, self.settings, deployment_id, utcnow())
             self._after(effects)
         return changed
+
+    def _expire(self, conn: Tx, row: Row) -> tuple[builtins.list[Effect], bool]:
+        reason = f"it expired: its duration (expire_d) was {row['expire_seconds']} s"
+        return self._terminate(conn, row, reason)
 
     def _fail(self, conn: Tx, row: Row, reason: str) -> tuple[builtins.list[Effect], bool]:
         now = utcnow()

@@ -17,7 +17,12 @@ from fleetport.core.pages import Listing, Page, PageRequest
 T = TypeVar("T")
 R = TypeVar("R")
 
-ADDONS = ("cam", "drive", "mistyproxy", "vnc", "cmdsh")
+ADDONS = ("cam", "drive", "mistyproxy", "vnc")
+# Add-ons rerobots knows that this server does not offer, with what to say instead.
+NOT_OFFERED = {
+    "cmdsh": "the cmdsh add-on is not offered by this server: a shell is reached over SSH"
+    " (the add-ons are cam, drive, mistyproxy and vnc)",
+}
 # Add-ons relayed to a robot-local TCP server through ports of the remote port range: the kinds of
 # port each holds (an ``https`` port terminates TLS with the server's certificate), and the port of
 # its robot-local target when the deployment's add-on config names only an address.
