@@ -26,6 +26,7 @@ import signal
 import struct
 import termios
 from collections.abc import Callable
+from typing import Any
 
 import asyncssh
 
@@ -183,22 +184,24 @@ def _settle(ready: asyncio.Future[None]) -> None:
 
 async def _readable(fd: int) -> None:
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd, _settle, ready)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
+    await _until(fd, loop.add_reader, loop.remove_reader)
 
 
 async def _writable(fd: int) -> None:
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    loop.add_writer(fd, _settle, ready)
+    await _until(fd, loop.add_writer, loop.remove_writer)
+
+
+async def _until(
+    fd: int, watch: Callable[[int, Callable[..., object], Any], None], unwatch: Callable[[int], bool]
+) -> None:
+    """Waits until the loop's ``watch`` (add_reader or add_writer) fires for ``fd``."""
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    watch(fd, _settle, ready)
     try:
         await ready
     finally:
-        loop.remove_writer(fd)
+        unwatch(fd)
 
 
 async def _to_client(master: int, process: asyncssh.SSHServerProcess[bytes]) -> None:
